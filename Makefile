@@ -1,0 +1,55 @@
+# Leadtide - every command a person runs. Needs only python3 (3.11) on the machine.
+PYTHON ?= python3
+VENV := .venv
+SAM_VENV := .venv-sam
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo serve test test-unit test-integration test-e2e lint template-check build bench openapi clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+$(SAM_VENV)/.installed: requirements-sam.txt
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --upgrade pip
+	$(SAM_VENV)/bin/pip install --quiet -r requirements-sam.txt
+	touch $(SAM_VENV)/.installed
+
+## The main job on the embedded local stack: capture real sample deliveries, score, print the leads.
+demo: $(STAMP)
+	$(BIN)/leadtide demo
+
+## The API on http://127.0.0.1:3000 until interrupted.
+serve: $(STAMP)
+	$(BIN)/leadtide local serve --port 3000
+
+## Every test: unit, integration (moto), end-to-end (local runtime over HTTP), template checks.
+test: $(STAMP) $(SAM_VENV)/.installed
+	$(BIN)/pytest -q tests
+	$(MAKE) --no-print-directory template-check
+
+template-check: $(SAM_VENV)/.installed
+	$(SAM_VENV)/bin/cfn-lint template.yaml
+	$(SAM_VENV)/bin/sam validate --lint --region us-east-1
+
+build: $(SAM_VENV)/.installed
+	$(SAM_VENV)/bin/sam build --region us-east-1
+	$(BIN)/python infra/check_package_sizes.py .aws-sam/build
+
+lint: $(STAMP)
+	$(BIN)/ruff check shared functions infra tests
+	$(BIN)/ruff format --check shared functions infra tests
+	$(BIN)/mypy shared/leadtide
+
+openapi: $(STAMP)
+	$(BIN)/python -m leadtide_local.openapi > docs/openapi.json
+
+bench: $(STAMP)
+	$(BIN)/python tests/benchmarks/bench_capture.py --write docs/benchmarks.md
+
+clean:
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache

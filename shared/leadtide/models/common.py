@@ -1,0 +1,55 @@
+"""Vocabulary shared by every bounded context: channels, statuses, grades, roles."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+
+
+class ChannelType(StrEnum):
+    """Where a lead or message came from."""
+
+    WHATSAPP = "whatsapp"  # WhatsApp Cloud API (Meta)
+    INSTAGRAM = "instagram"  # Instagram Messaging API (Meta)
+    TWILIO = "twilio"  # WhatsApp through Twilio's Messaging API
+    WEB_FORM = "web_form"  # Leadtide-hosted form endpoint
+    MANUAL = "manual"  # created by a user over the API
+
+
+class LeadStatus(StrEnum):
+    """The sales team's working status of a lead."""
+
+    NEW = "New"
+    CONTACTED = "Contacted"
+    FOLLOW_UP = "Follow-up"
+    CONVERTED = "Converted"
+    LOST = "Lost"
+
+
+class Grade(StrEnum):
+    """Lead grade derived from the lead score (hot >= 50, warm 20-49, cold 0-19 by default)."""
+
+    HOT = "hot"
+    WARM = "warm"
+    COLD = "cold"
+
+
+class Role(StrEnum):
+    """A user's role within a tenant, from the ``custom:role`` token claim."""
+
+    ADMIN = "admin"
+    MANAGER = "manager"
+    REP = "rep"
+
+
+def utc_now() -> datetime:
+    """Current time as an aware UTC datetime."""
+    return datetime.now(UTC)
+
+
+def iso(ts: datetime) -> str:
+    """Format an aware datetime as ISO-8601 UTC with millisecond precision and a ``Z`` suffix.
+
+    The fixed width makes the strings sort chronologically, which DynamoDB sort keys rely on.
+    """
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"

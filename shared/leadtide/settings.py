@@ -1,0 +1,42 @@
+"""Runtime settings: one validated model read from the environment (see template.yaml Globals)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Leadtide's settings, read once per process from environment variables.
+
+    Every name below maps to the upper-case environment variable of the same name
+    (``leads_table`` <- ``LEADS_TABLE``). The SAM template sets them in ``Globals``; the
+    local runtime sets them from the same template.
+    """
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore")
+
+    stage: str = "dev"
+    aws_region: str = Field(default="us-east-1", alias="AWS_REGION")
+    leads_table: str = "leadtide-leads"
+    channels_table: str = "leadtide-channels"
+    ingest_queue_url: str = ""
+    scoring_queue_url: str = ""
+    event_bus_name: str = "leadtide"
+    artifacts_bucket: str = ""
+    secrets_prefix: str = "leadtide/dev"
+    # Public base URL of the webhook endpoints (e.g. https://api.example.com) when a custom domain or
+    # proxy sits in front of API Gateway; Twilio signs the exact URL it called. Empty: use the Host header.
+    public_base_url: str = ""
+    # Default region for phone numbers written without a country code (ISO 3166-1 alpha-2).
+    default_phone_region: str = "US"
+    # How long a channel secret read from Secrets Manager is reused, in seconds.
+    secret_cache_seconds: int = 300
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Return the process-wide settings, read from the environment on first call."""
+    return Settings()
