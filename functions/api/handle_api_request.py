@@ -1,0 +1,253 @@
+"""Api function: the authenticated SPA API (leads, timeline, notes, dashboard, channels) and its OpenAPI.
+
+Thin by design: each route reads typed input, calls one logic function, returns a pydantic model.
+The tenant, user and role come from the JWT claims API Gateway's authorizer verified.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Literal
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from leadtide.api.errors import (
+    JSON,
+    documented_errors,
+    domain_error_response,
+    validation_error_response,
+)
+from leadtide.channels.service import get_channel_service
+from leadtide.dal.ports import LeadQuery
+from leadtide.leads.service import MAX_PAGE_SIZE, get_lead_service
+from leadtide.models.auth import Principal
+from leadtide.models.channels import Channel, ChannelCreate, ChannelList
+from leadtide.models.common import ChannelType, Grade, LeadStatus
+from leadtide.models.errors import LeadNotFoundError, LeadtideError
+from leadtide.models.leads import (
+    LEAD_ID_PATTERN,
+    Activity,
+    ActivityPage,
+    DashboardSummary,
+    Lead,
+    LeadCreate,
+    LeadPage,
+    LeadUpdate,
+    NoteCreate,
+)
+from leadtide.observability import logger, metrics
+
+app = APIGatewayHttpResolver(enable_validation=True)
+app.enable_swagger(
+    path="/docs",
+    title="Leadtide API",
+    version="0.1.0",
+    security_schemes={"cognito": HTTPBearer(bearerFormat="JWT", description="Cognito ID token")},
+    security=[{"cognito": []}],
+)
+
+_LEAD_ID = re.compile(LEAD_ID_PATTERN)
+LeadId = Annotated[str, Path(description="lead id (32 hex characters)")]
+ChannelId = Annotated[str, Path(description="channel id")]
+
+
+def _principal() -> Principal:
+    authorizer = app.current_event.request_context.authorizer
+    claims = authorizer.jwt_claim if authorizer is not None else None
+    return Principal.from_claims(claims)
+
+
+def _lead_id(lead_id: str) -> str:
+    if not _LEAD_ID.match(lead_id):
+        raise LeadNotFoundError(f"lead {lead_id} not found")
+    return lead_id
+
+
+def _json(status: int, body: str) -> Response:
+    return Response(status_code=status, content_type=JSON, body=body)
+
+
+@app.exception_handler(LeadtideError)
+def _domain_error(err: LeadtideError) -> Response:
+    return domain_error_response(err)
+
+
+@app.exception_handler(RequestValidationError)
+def _validation_error(err: RequestValidationError) -> Response:
+    return validation_error_response(err)
+
+
+# ---------------------------------------------------------------------------------------------- leads
+@app.get(
+    "/leads",
+    summary="List leads (the inbox)",
+    responses={200: {"description": "One page of leads", "content": {JSON: {"model": LeadPage}}},
+               **documented_errors(400, 401, 422)},
+)
+def list_leads(
+    status: Annotated[LeadStatus | None, Query(description="lead status")] = None,
+    source: Annotated[ChannelType | None, Query(description="source channel")] = None,
+    owner: Annotated[str | None, Query(description="owner user id, 'me' or 'unassigned'", max_length=128)] = None,
+    grade: Annotated[Grade | None, Query()] = None,
+    created_from: Annotated[datetime | None, Query(description="ISO-8601, inclusive")] = None,
+    created_to: Annotated[datetime | None, Query(description="ISO-8601, inclusive")] = None,
+    q: Annotated[str | None, Query(description="search name, email, phone or company", max_length=100)] = None,
+    sort: Annotated[Literal["created", "last_activity", "score"], Query()] = "created",
+    order: Annotated[Literal["asc", "desc"], Query()] = "desc",
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 25,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page", max_length=2048)] = None,
+) -> LeadPage:
+    principal = _principal()
+    query = LeadQuery(
+        status=status.value if status else None,
+        source_channel=source.value if source else None,
+        owner_id=principal.user_id if owner == "me" else owner,
+        grade=grade.value if grade else None,
+        created_from=created_from,
+        created_to=created_to,
+        search=q.strip() if q and q.strip() else None,
+        sort=sort,
+        descending=order == "desc",
+        limit=limit,
+        cursor=cursor,
+    )
+    return get_lead_service().list_leads(principal, query)
+
+
+@app.post(
+    "/leads",
+    summary="Create a lead by hand (de-duplicated by email and phone)",
+    responses={201: {"description": "Created", "content": {JSON: {"model": Lead}}},
+               **documented_errors(400, 401, 403, 409, 422)},
+)
+def create_lead(lead: Annotated[LeadCreate, Body()]) -> Response[Lead]:
+    created = get_lead_service().create_lead(_principal(), lead)
+    return _json(201, created.model_dump_json())
+
+
+@app.get(
+    "/leads/<lead_id>",
+    summary="Get a lead with its score breakdown",
+    responses={200: {"description": "The lead", "content": {JSON: {"model": Lead}}},
+               **documented_errors(401, 403, 404, 422)},
+)
+def get_lead(lead_id: LeadId) -> Lead:
+    return get_lead_service().get_lead(_principal(), _lead_id(lead_id))
+
+
+@app.patch(
+    "/leads/<lead_id>",
+    summary="Change contact fields, status, owner or tags",
+    responses={200: {"description": "The updated lead", "content": {JSON: {"model": Lead}}},
+               **documented_errors(400, 401, 403, 404, 409, 422)},
+)
+def update_lead(lead_id: LeadId, changes: Annotated[LeadUpdate, Body()]) -> Lead:
+    return get_lead_service().update_lead(_principal(), _lead_id(lead_id), changes)
+
+
+@app.delete(
+    "/leads/<lead_id>",
+    summary="Delete a lead and its timeline (admins and managers)",
+    responses={204: {"description": "Deleted"}, **documented_errors(401, 403, 404, 422)},
+)
+def delete_lead(lead_id: LeadId) -> Response:
+    get_lead_service().delete_lead(_principal(), _lead_id(lead_id))
+    return Response(status_code=204, body="")
+
+
+@app.get(
+    "/leads/<lead_id>/activities",
+    summary="The lead's timeline, oldest first",
+    responses={200: {"description": "One page of activities", "content": {JSON: {"model": ActivityPage}}},
+               **documented_errors(400, 401, 403, 404, 422)},
+)
+def list_activities(
+    lead_id: LeadId,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
+    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+) -> ActivityPage:
+    return get_lead_service().list_activities(_principal(), _lead_id(lead_id), limit=limit, cursor=cursor)
+
+
+@app.post(
+    "/leads/<lead_id>/notes",
+    summary="Add a note to the lead's timeline",
+    responses={201: {"description": "The note", "content": {JSON: {"model": Activity}}},
+               **documented_errors(400, 401, 403, 404, 422)},
+)
+def add_note(lead_id: LeadId, note: Annotated[NoteCreate, Body()]) -> Response[Activity]:
+    created = get_lead_service().add_note(_principal(), _lead_id(lead_id), note)
+    return _json(201, created.model_dump_json())
+
+
+@app.get(
+    "/dashboard/summary",
+    summary="Lead counts: total, by status, by source",
+    responses={200: {"description": "Counts", "content": {JSON: {"model": DashboardSummary}}},
+               **documented_errors(401)},
+)
+def dashboard_summary() -> DashboardSummary:
+    return get_lead_service().dashboard(_principal())
+
+
+# ---------------------------------------------------------------------------------------------- channels
+@app.post(
+    "/channels",
+    summary="Connect a channel (admin). Secrets go to Secrets Manager and are never returned",
+    responses={201: {"description": "Connected", "content": {JSON: {"model": Channel}}},
+               **documented_errors(400, 401, 403, 409, 422)},
+)
+def create_channel(channel: Annotated[ChannelCreate, Body()]) -> Response[Channel]:
+    created = get_channel_service().connect(_principal(), channel)
+    return _json(201, created.model_dump_json(exclude_none=True))
+
+
+@app.get(
+    "/channels",
+    summary="List the tenant's channels (admin)",
+    responses={200: {"description": "Channels", "content": {JSON: {"model": ChannelList}}},
+               **documented_errors(401, 403)},
+)
+def list_channels() -> ChannelList:
+    return ChannelList(items=get_channel_service().list(_principal()))
+
+
+@app.delete(
+    "/channels/<channel_id>",
+    summary="Disconnect a channel (admin)",
+    responses={204: {"description": "Disconnected"}, **documented_errors(401, 403, 404, 422)},
+)
+def delete_channel(channel_id: Annotated[str, Path(max_length=64)]) -> Response:
+    get_channel_service().disconnect(_principal(), channel_id)
+    return Response(status_code=204, body="")
+
+
+# ---------------------------------------------------------------------------------------------- OpenAPI
+@app.get("/openapi.json", include_in_schema=False)
+def openapi_document() -> Response:
+    return _json(200, openapi_json())
+
+
+def openapi_json() -> str:
+    """The OpenAPI 3 document of this API, generated from the routes above (committed as docs/openapi.json)."""
+    return app.get_openapi_json_schema(
+        title="Leadtide API",
+        version="0.1.0",
+        description="Lead management for small, seasonal sales teams. Every error is "
+        '{"error": {"code", "message", "details"}}.',
+        security_schemes={"cognito": HTTPBearer(bearerFormat="JWT", description="Cognito ID token")},
+        security=[{"cognito": []}],
+    )
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@metrics.log_metrics
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    """API Gateway HTTP API (payload 2.0) entry point."""
+    return app.resolve(event, context)

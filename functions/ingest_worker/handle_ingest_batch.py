@@ -1,0 +1,33 @@
+"""Ingest worker: SQS batches of ingest commands -> leads, timeline activities and lead events.
+
+Partial batch failures: a record that fails is reported back (ReportBatchItemFailures) and retried by
+SQS; after maxReceiveCount it moves to the dead-letter queue. Nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from leadtide.capture.capture import get_capture_service
+from leadtide.models.messages import IngestEnvelope
+from leadtide.observability import logger, metrics
+
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def capture_record(record: SQSRecord) -> str:
+    """Capture one queued command; raises (so the record is retried) on any failure."""
+    envelope = IngestEnvelope.model_validate_json(record.body)
+    result = get_capture_service().capture(envelope.command)
+    metrics.add_metric(name=f"Capture_{result.outcome}", unit="Count", value=1)
+    logger.debug("captured", extra={"outcome": result.outcome, "lead_id": result.lead_id})
+    return str(result.outcome)
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    """SQS event source mapping entry point (FunctionResponseTypes: ReportBatchItemFailures)."""
+    return process_partial_response(event=event, record_handler=capture_record, processor=processor, context=context)

@@ -1,0 +1,153 @@
+"""Webhooks function: public endpoints for WhatsApp Cloud API, Instagram, Twilio and web forms.
+
+Each delivery is verified (signature or form validation), turned into ingest commands and queued; the
+answer goes back as soon as it is queued. Unverifiable deliveries get 401/403 and nothing is stored;
+malformed ones get 400 with a JSON error naming the problem.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from urllib.parse import parse_qs, parse_qsl
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from leadtide.api.errors import JSON, domain_error_response, error_response
+from leadtide.capture.receive import get_webhook_receiver
+from leadtide.models.common import ChannelType
+from leadtide.models.errors import LeadtideError, MalformedPayloadError, NotFoundError
+from leadtide.observability import logger, metrics
+from leadtide.settings import get_settings
+
+app = APIGatewayHttpResolver()
+_FORM_ID = re.compile(r"^[0-9a-f]{32}$")
+_EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+
+
+@app.exception_handler(LeadtideError)
+def _domain_error(err: LeadtideError) -> Response:
+    if err.status_code >= 400:
+        logger.info("webhook rejected", extra={"code": err.code, "status": err.status_code})
+    return domain_error_response(err)
+
+
+def _raw_body() -> bytes:
+    event = app.current_event
+    body = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        try:
+            return base64.b64decode(body)
+        except ValueError:
+            raise MalformedPayloadError("body is not valid base64") from None
+    return body.encode("utf-8")
+
+
+def _text_body() -> str:
+    try:
+        return _raw_body().decode("utf-8")
+    except UnicodeDecodeError:
+        raise MalformedPayloadError("body is not UTF-8 text") from None
+
+
+def _header(name: str) -> str | None:
+    return app.current_event.headers.get(name.lower())
+
+
+def _accepted(count: int) -> Response:
+    metrics.add_metric(name="WebhookCommandsQueued", unit="Count", value=count)
+    return Response(status_code=200, content_type=JSON, body=json.dumps({"status": "queued", "queued": count}))
+
+
+# ---------------------------------------------------------------------------------------------- Meta
+def _verify(channel_type: ChannelType) -> Response:
+    params = app.current_event.query_string_parameters or {}
+    challenge = get_webhook_receiver().verify_subscription(channel_type, params)
+    return Response(status_code=200, content_type="text/plain", body=challenge)
+
+
+@app.get("/webhooks/whatsapp")
+def verify_whatsapp() -> Response:
+    return _verify(ChannelType.WHATSAPP)
+
+
+@app.get("/webhooks/instagram")
+def verify_instagram() -> Response:
+    return _verify(ChannelType.INSTAGRAM)
+
+
+@app.post("/webhooks/whatsapp")
+def receive_whatsapp() -> Response:
+    count = get_webhook_receiver().receive_meta(ChannelType.WHATSAPP, _raw_body(), _header("x-hub-signature-256"))
+    return _accepted(count)
+
+
+@app.post("/webhooks/instagram")
+def receive_instagram() -> Response:
+    count = get_webhook_receiver().receive_meta(ChannelType.INSTAGRAM, _raw_body(), _header("x-hub-signature-256"))
+    return _accepted(count)
+
+
+# ---------------------------------------------------------------------------------------------- Twilio
+def _public_url() -> str:
+    """The exact URL the caller requested (Twilio signs it): PUBLIC_BASE_URL, else scheme + Host."""
+    event = app.current_event
+    path = event.get("rawPath") or event.path
+    query = event.get("rawQueryString") or ""
+    base = get_settings().public_base_url.rstrip("/")
+    if not base:
+        proto = (_header("x-forwarded-proto") or "https").split(",")[0].strip()
+        host = _header("host") or event.request_context.domain_name
+        base = f"{proto}://{host}"
+    return f"{base}{path}" + (f"?{query}" if query else "")
+
+
+@app.post("/webhooks/twilio")
+def receive_twilio() -> Response:
+    content_type = (_header("content-type") or "").split(";")[0].strip().lower()
+    if content_type != "application/x-www-form-urlencoded":
+        raise MalformedPayloadError("Twilio webhooks must be application/x-www-form-urlencoded")
+    params = parse_qsl(_text_body(), keep_blank_values=True)
+    count = get_webhook_receiver().receive_twilio(_public_url(), params, _header("x-twilio-signature"))
+    metrics.add_metric(name="WebhookCommandsQueued", unit="Count", value=count)
+    return Response(status_code=200, content_type="text/xml", body=_EMPTY_TWIML)
+
+
+# ---------------------------------------------------------------------------------------------- forms
+@app.post("/forms/<form_id>/submissions")
+def submit_form(form_id: str) -> Response:
+    if not _FORM_ID.match(form_id):
+        raise NotFoundError(f"form {form_id} not found", code="form_not_found")
+    content_type = (_header("content-type") or "").split(";")[0].strip().lower()
+    text = _text_body()
+    if content_type == "application/json":
+        try:
+            fields = json.loads(text)
+        except ValueError as err:
+            raise MalformedPayloadError(f"body is not valid JSON: {err}") from None
+        if not isinstance(fields, dict):
+            raise MalformedPayloadError("body must be a JSON object of field names to values")
+    elif content_type == "application/x-www-form-urlencoded":
+        fields = {k: v[0] if len(v) == 1 else v for k, v in parse_qs(text, keep_blank_values=True).items()}
+    else:
+        raise MalformedPayloadError("send the form as application/json or application/x-www-form-urlencoded")
+    submission_id, _accepted_for_real = get_webhook_receiver().submit_form(form_id, fields)
+    # A honeypot hit gets the same answer as a person, so bots learn nothing.
+    return Response(
+        status_code=201, content_type=JSON, body=json.dumps({"submission_id": submission_id, "status": "received"})
+    )
+
+
+@app.not_found
+def _not_found(_: Exception) -> Response:
+    return error_response(404, "not_found", "no such endpoint")
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@metrics.log_metrics
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    """API Gateway HTTP API (payload 2.0) entry point for the public webhook routes."""
+    return app.resolve(event, context)

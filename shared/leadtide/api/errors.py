@@ -1,0 +1,62 @@
+"""One JSON error shape for every 4xx answer, shared by the Api and Webhooks functions.
+
+``{"error": {"code": "lead_not_found", "message": "...", "details": [{"field": ..., "problem": ...}]}}``
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+
+from leadtide.models.errors import LeadtideError
+from leadtide.models.leads import ErrorResponse
+
+JSON = "application/json"
+
+
+def error_body(code: str, message: str, details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The error document as a dict."""
+    return {"error": {"code": code, "message": message, "details": details or []}}
+
+
+def error_response(status: int, code: str, message: str, details: list[dict[str, Any]] | None = None) -> Response:
+    """A Powertools response carrying the error document."""
+    return Response(status_code=status, content_type=JSON, body=json.dumps(error_body(code, message, details)))
+
+
+def domain_error_response(err: LeadtideError) -> Response:
+    """Map a domain error to its status code and the error document."""
+    return error_response(err.status_code, err.code, err.message, err.details)
+
+
+def validation_error_response(err: RequestValidationError) -> Response:
+    """Map Powertools/pydantic request validation errors: malformed JSON -> 400, bad values -> 422.
+
+    Each pydantic error becomes ``{"field": "body.email", "problem": "value is not a valid email address"}``.
+    """
+    errors = err.errors()
+    details = [
+        {"field": ".".join(str(p) for p in e.get("loc", ()) if p != "body" or len(e.get("loc", ())) == 1),
+         "problem": e.get("msg", "invalid")}
+        for e in errors
+    ]
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return error_response(400, "malformed_json", "request body is not valid JSON", details)
+    names = ", ".join(d["field"] for d in details if d["field"]) or "request"
+    return error_response(422, "validation_failed", f"invalid value for {names}", details)
+
+
+def documented_errors(*codes: int) -> dict[int, dict[str, Any]]:
+    """OpenAPI ``responses`` entries for the given error status codes, all with :class:`ErrorResponse`."""
+    descriptions = {
+        400: "Malformed request (bad JSON, bad cursor or parameter)",
+        401: "Missing or invalid credentials",
+        403: "Not allowed for this role or lead",
+        404: "Not found in this tenant",
+        409: "Conflicts with an existing record",
+        422: "A value failed validation",
+    }
+    return {c: {"description": descriptions[c], "content": {JSON: {"model": ErrorResponse}}} for c in codes}

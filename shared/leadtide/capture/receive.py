@@ -1,0 +1,205 @@
+"""Receive provider deliveries: verify them, parse them into ingest commands, queue them (Webhooks logic).
+
+The webhook answers as soon as the delivery is verified and queued; the Ingest worker does the rest.
+Sources: Meta Graph API webhooks (verification requests, X-Hub-Signature-256 payload validation),
+https://developers.facebook.com/docs/graph-api/webhooks/getting-started ; Twilio webhook security,
+https://www.twilio.com/docs/usage/webhooks/webhooks-security .
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from functools import lru_cache
+from typing import Any
+
+from leadtide.capture.instagram import instagram_routing_keys, parse_instagram
+from leadtide.capture.signatures import verify_meta_signature, verify_twilio_signature
+from leadtide.capture.twilio import parse_twilio, twilio_routing_key
+from leadtide.capture.web_form import parse_form_submission
+from leadtide.capture.whatsapp import parse_whatsapp, whatsapp_routing_keys
+from leadtide.channels.verify_tokens import verify_token_hash
+from leadtide.dal.ports import ChannelRepository, CommandQueue, SecretStore
+from leadtide.models.channels import ChannelRoute
+from leadtide.models.common import ChannelType, utc_now
+from leadtide.models.errors import (
+    ForbiddenError,
+    InvalidSignatureError,
+    LeadtideError,
+    MalformedPayloadError,
+    NotFoundError,
+)
+from leadtide.models.messages import IngestEnvelope
+
+log = logging.getLogger(__name__)
+
+_META_TYPES = (ChannelType.WHATSAPP, ChannelType.INSTAGRAM)
+
+
+class WebhookReceiver:
+    """Verifies and queues deliveries for every public endpoint of the Webhooks function."""
+
+    def __init__(
+        self,
+        channels: ChannelRepository,
+        secrets: SecretStore,
+        ingest_queue: CommandQueue,
+        *,
+        default_region: str = "US",
+    ):
+        self._channels = channels
+        self._secrets = secrets
+        self._queue = ingest_queue
+        self._region = default_region
+
+    # ------------------------------------------------------------------ Meta
+    def verify_subscription(self, channel_type: ChannelType, params: Mapping[str, str]) -> str:
+        """Answer Meta's GET verification request; return ``hub.challenge`` to echo as plain text.
+
+        Raises:
+            MalformedPayloadError: hub.mode / hub.challenge / hub.verify_token missing or hub.mode wrong.
+            ForbiddenError: no channel of this type has that verify token (Meta expects 403).
+        """
+        mode = params.get("hub.mode")
+        challenge = params.get("hub.challenge")
+        token = params.get("hub.verify_token")
+        if mode != "subscribe":
+            raise ForbiddenError("hub.mode must be 'subscribe'", code="verification_failed")
+        if not challenge or not token:
+            raise ForbiddenError("hub.challenge and hub.verify_token are required", code="verification_failed")
+        route = self._channels.find_route_by_verify_token(channel_type, verify_token_hash(token))
+        if route is None or not route.secret_name:
+            raise ForbiddenError("verify token does not match any channel", code="verification_failed")
+        expected = self._secrets.get(route.secret_name).get("verify_token", "")
+        if not hmac.compare_digest(expected.encode(), token.encode()):
+            raise ForbiddenError("verify token does not match any channel", code="verification_failed")
+        return challenge
+
+    def receive_meta(self, channel_type: ChannelType, raw_body: bytes, signature: str | None) -> int:
+        """Verify and queue a WhatsApp Cloud API or Instagram delivery; return the number of commands queued.
+
+        Raises:
+            MalformedPayloadError (400): not JSON or not the provider's shape.
+            InvalidSignatureError (401): X-Hub-Signature-256 missing or wrong for the owning channel.
+            ForbiddenError (403): the payload names an account no channel is connected to.
+        """
+        if channel_type not in _META_TYPES:
+            raise ValueError(channel_type)
+        if not signature:
+            raise InvalidSignatureError("X-Hub-Signature-256 header is missing")
+        payload = _json(raw_body)
+        keys_of = whatsapp_routing_keys if channel_type == ChannelType.WHATSAPP else instagram_routing_keys
+        routes = self._routes(channel_type, keys_of(payload))
+        for secret_name in {r.secret_name for r in routes.values()}:
+            app_secret = self._secret(secret_name, "app_secret")
+            verify_meta_signature(raw_body, signature, app_secret)
+        parse = parse_whatsapp if channel_type == ChannelType.WHATSAPP else parse_instagram
+        with _shape_errors_as_400(channel_type):
+            commands = parse(payload, routes)
+        self._enqueue(commands)
+        return len(commands)
+
+    # ------------------------------------------------------------------ Twilio
+    def receive_twilio(self, url: str, params: Sequence[tuple[str, str]], signature: str | None) -> int:
+        """Verify and queue a Twilio (WhatsApp) webhook; ``url`` is the exact URL Twilio requested.
+
+        Raises:
+            MalformedPayloadError (400), InvalidSignatureError (401), ForbiddenError (403) as for Meta.
+        """
+        if not signature:
+            raise InvalidSignatureError("X-Twilio-Signature header is missing")
+        flat = dict(params)
+        route = self._routes(ChannelType.TWILIO, {twilio_routing_key(flat)})
+        (only,) = route.values()
+        verify_twilio_signature(url, list(params), signature, self._secret(only.secret_name, "auth_token"))
+        with _shape_errors_as_400(ChannelType.TWILIO):
+            commands = parse_twilio(flat, only, received_at=utc_now())
+        self._enqueue(commands)
+        return len(commands)
+
+    # ------------------------------------------------------------------ forms
+    def submit_form(self, form_id: str, fields: Mapping[str, Any]) -> tuple[str, bool]:
+        """Validate and queue a web-form submission; return (submission id, accepted).
+
+        ``accepted`` is False for a honeypot hit: the bot gets the same 201, nothing is stored.
+
+        Raises:
+            NotFoundError (404): no such form.
+            UnprocessableError (422): a field fails validation (details name each field).
+        """
+        route = self._channels.find_route(ChannelType.WEB_FORM, form_id)
+        if route is None:
+            raise NotFoundError(f"form {form_id} not found", code="form_not_found")
+        submission_id = f"sub_{uuid.uuid4().hex}"
+        message = parse_form_submission(
+            fields, route, submission_id=submission_id, received_at=utc_now(), default_region=self._region
+        )
+        if message is None:
+            log.info("form %s: honeypot filled, submission discarded", form_id)
+            return submission_id, False
+        self._enqueue([message])
+        return submission_id, True
+
+    # ------------------------------------------------------------------ helpers
+    def _routes(self, channel_type: ChannelType, keys: set[str]) -> dict[str, ChannelRoute]:
+        routes: dict[str, ChannelRoute] = {}
+        for key in sorted(keys):
+            route = self._channels.find_route(channel_type, key)
+            if route is None or not route.secret_name:
+                raise ForbiddenError(
+                    f"no {channel_type} channel is connected for account {key}", code="unknown_channel"
+                )
+            routes[key] = route
+        if not routes:
+            raise MalformedPayloadError(f"the {channel_type} delivery names no account to deliver to")
+        return routes
+
+    def _secret(self, secret_name: str | None, field: str) -> str:
+        try:
+            value = self._secrets.get(secret_name or "").get(field)
+        except KeyError:
+            value = None
+        if not value:
+            log.error("channel secret %s has no %s", secret_name, field)
+            raise ForbiddenError("channel credentials are unavailable; reconnect the channel",
+                                 code="unknown_channel")
+        return value
+
+    def _enqueue(self, commands: Sequence[Any]) -> None:
+        self._queue.send([IngestEnvelope(command=c).model_dump_json() for c in commands])
+
+
+@contextmanager
+def _shape_errors_as_400(channel_type: ChannelType) -> Iterator[None]:
+    """A payload odd enough to trip a parser is the sender's problem (400), never a 5xx."""
+    try:
+        yield
+    except (KeyError, TypeError, AttributeError, IndexError, ValueError) as err:
+        if isinstance(err, LeadtideError):
+            raise
+        raise MalformedPayloadError(f"unexpected {channel_type} payload shape: {err!r}") from None
+
+
+def _json(raw_body: bytes) -> Any:
+    try:
+        return json.loads(raw_body)
+    except (ValueError, UnicodeDecodeError) as err:
+        raise MalformedPayloadError(f"body is not valid JSON: {err}") from None
+
+
+@lru_cache(maxsize=1)
+def get_webhook_receiver() -> WebhookReceiver:
+    """The process-wide receiver over DynamoDB, Secrets Manager and SQS (built on first use)."""
+    from leadtide.dal.factory import get_channel_repository, get_ingest_queue, get_secret_store
+    from leadtide.settings import get_settings
+
+    return WebhookReceiver(
+        get_channel_repository(),
+        get_secret_store(),
+        get_ingest_queue(),
+        default_region=get_settings().default_phone_region,
+    )

@@ -1,0 +1,266 @@
+"""The data-access interfaces the logic layer depends on (implemented over DynamoDB/AWS in this package,
+and by in-memory fakes in the tests). Nothing here imports boto3."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from leadtide.models.channels import Channel, ChannelRoute
+from leadtide.models.common import ChannelType
+from leadtide.models.events import LeadEvent
+from leadtide.models.leads import Activity, DashboardSummary, Lead
+from leadtide.models.messages import DeliveryStatus
+
+IdentityKind = Literal["phone", "email", "instagram"]
+
+SortField = Literal["created", "last_activity", "score"]
+
+
+@dataclass(frozen=True)
+class LeadQuery:
+    """Filters, order and page of ``GET /leads``.
+
+    ``owner_id`` may be a user id or the literal ``"unassigned"``; ``visible_to`` restricts the result to
+    leads owned by that user or unassigned (the rep rule). ``search`` matches name, email, phone or company
+    (case-insensitive substring). ``created_from``/``created_to`` are inclusive bounds.
+    """
+
+    status: str | None = None
+    source_channel: str | None = None
+    owner_id: str | None = None
+    grade: str | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    search: str | None = None
+    sort: SortField = "created"
+    descending: bool = True
+    limit: int = 25
+    cursor: str | None = None
+    visible_to: str | None = None
+
+
+@dataclass
+class LeadChanges:
+    """Attribute changes for one lead update: ``set`` values (None clears), counters, dashboards.
+
+    ``old_status``/``new_status`` and ``source`` keep the dashboard counters exact in the same write.
+    """
+
+    set: dict[str, Any] = field(default_factory=dict)
+    add_identities: list[tuple[IdentityKind, str]] = field(default_factory=list)
+    remove_identities: list[tuple[IdentityKind, str]] = field(default_factory=list)
+    old_status: str | None = None
+    new_status: str | None = None
+    require_owner_in: tuple[str | None, ...] | None = None  # condition: current owner is one of these
+
+
+class IdentityTakenError(Exception):
+    """An identity key (phone/email/instagram) already points at another lead. ``lead_id`` names it."""
+
+    def __init__(self, kind: str, value: str, lead_id: str | None):
+        super().__init__(f"{kind} {value} already belongs to lead {lead_id}")
+        self.kind = kind
+        self.value = value
+        self.lead_id = lead_id
+
+
+class LeadRepository(ABC):
+    """Leads, identities, timeline, counters and scores of every tenant (tenant id is always explicit)."""
+
+    @abstractmethod
+    def lookup_identities(
+        self, tenant_id: str, keys: Sequence[tuple[IdentityKind, str]]
+    ) -> dict[tuple[IdentityKind, str], str]:
+        """Map each identity key that exists to the lead id it points at (absent keys are left out)."""
+
+    def find_lead_by_identity(self, tenant_id: str, keys: Sequence[tuple[IdentityKind, str]]) -> str | None:
+        """Return the lead id the first matching identity (in ``keys`` order) points at, or None."""
+        found = self.lookup_identities(tenant_id, keys)
+        return next((found[k] for k in keys if k in found), None)
+
+    @abstractmethod
+    def create_lead(
+        self,
+        lead: Lead,
+        identities: Sequence[tuple[IdentityKind, str]],
+        activity: Activity | None = None,
+    ) -> None:
+        """Create lead + identity keys (+ first activity and its message marker) + counters in one transaction.
+
+        Raises:
+            IdentityTakenError: an identity already exists (a concurrent or earlier lead owns it).
+            DuplicateDeliveryError: the activity's provider message was already captured.
+        """
+
+    @abstractmethod
+    def append_activity(
+        self,
+        tenant_id: str,
+        activity: Activity,
+        *,
+        touch_lead: bool,
+        fill_fields: dict[str, Any] | None = None,
+        new_identities: Sequence[tuple[IdentityKind, str]] = (),
+    ) -> None:
+        """Add an activity (+ message marker when it has a provider id) to an existing lead's timeline.
+
+        With ``touch_lead`` the lead's last_activity_at, message_count and preview move forward too (never
+        backward), ``fill_fields`` fills profile fields that are still empty, and ``new_identities`` adds
+        identity keys the lead did not have, all in the same transaction.
+
+        Raises:
+            DuplicateDeliveryError: the provider message was already captured.
+            LeadNotFoundError: the lead does not exist (e.g. deleted meanwhile).
+            IdentityTakenError: a new identity already belongs to another lead.
+        """
+
+    @abstractmethod
+    def get_lead(self, tenant_id: str, lead_id: str) -> Lead:
+        """Raises LeadNotFoundError."""
+
+    @abstractmethod
+    def query_leads(self, tenant_id: str, query: LeadQuery) -> tuple[list[Lead], str | None]:
+        """One page of leads and the opaque cursor of the next page (None at the end).
+
+        Raises:
+            InvalidRequestError: the cursor is malformed or belongs to another query/tenant.
+        """
+
+    @abstractmethod
+    def update_lead(self, tenant_id: str, lead_id: str, changes: LeadChanges) -> Lead:
+        """Apply ``changes`` atomically and return the updated lead.
+
+        Raises:
+            LeadNotFoundError, IdentityTakenError, ForbiddenError (``require_owner_in`` failed).
+        """
+
+    @abstractmethod
+    def delete_lead(self, tenant_id: str, lead_id: str) -> Lead:
+        """Delete the lead, its identities, timeline and history; return what was deleted.
+
+        Raises:
+            LeadNotFoundError.
+        """
+
+    @abstractmethod
+    def list_activities(
+        self, tenant_id: str, lead_id: str, *, limit: int, cursor: str | None
+    ) -> tuple[list[Activity], str | None]:
+        """The lead's timeline, oldest first, one page. Raises InvalidRequestError for a bad cursor."""
+
+    @abstractmethod
+    def record_delivery_status(
+        self,
+        tenant_id: str,
+        channel_type: ChannelType,
+        provider_message_id: str,
+        status: DeliveryStatus,
+        occurred_at: datetime,
+        errors: Sequence[dict[str, Any]] = (),
+    ) -> bool:
+        """Record a delivery status on the message's marker (and its activity when known).
+
+        Statuses only move forward (sent < delivered < read); ``failed`` always records. Returns True
+        when the message is known to Leadtide.
+        """
+
+    @abstractmethod
+    def retract_message(self, tenant_id: str, channel_type: ChannelType, provider_message_id: str) -> bool:
+        """Mark a captured message as unsent by its sender (text kept for audit). True when it was known."""
+
+    @abstractmethod
+    def dashboard(self, tenant_id: str) -> DashboardSummary:
+        """Lead counts in total, by status and by source channel."""
+
+    @abstractmethod
+    def recent_activities(self, tenant_id: str, lead_id: str, *, since: datetime) -> list[Activity]:
+        """All activities since ``since`` (inclusive), oldest first (input of engagement scoring)."""
+
+    @abstractmethod
+    def save_score(
+        self,
+        tenant_id: str,
+        lead_id: str,
+        *,
+        score: int,
+        grade: str,
+        breakdown: list[dict[str, Any]],
+        scored_at: datetime,
+        cause: str,
+        previous_score: int | None,
+        previous_grade: str | None,
+    ) -> None:
+        """Store the lead's score, grade, breakdown and a score-history entry in one transaction."""
+
+    @abstractmethod
+    def iter_lead_ids(self) -> Iterator[tuple[str, str]]:
+        """Every (tenant_id, lead_id) of every tenant (nightly fan-out)."""
+
+
+class ChannelRepository(ABC):
+    """Channel records and the routing entries webhooks use to find a tenant."""
+
+    @abstractmethod
+    def create(self, tenant_id: str, channel: Channel, route_key: str, route: ChannelRoute,
+               verify_token_hash: str | None) -> None:
+        """Store channel + route (+ verify-token lookup) atomically.
+
+        Raises:
+            ChannelConflictError: the provider account (route key) or verify token is already connected.
+        """
+
+    @abstractmethod
+    def list(self, tenant_id: str) -> list[Channel]:
+        """Every channel of the tenant, oldest first."""
+
+    @abstractmethod
+    def get(self, tenant_id: str, channel_id: str) -> tuple[Channel, str, str | None, str | None]:
+        """(channel, route_key, verify_token_hash, secret_name). Raises ChannelNotFoundError."""
+
+    @abstractmethod
+    def delete(self, tenant_id: str, channel_id: str) -> None:
+        """Remove channel, route and verify-token lookup. Raises ChannelNotFoundError."""
+
+    @abstractmethod
+    def find_route(self, channel_type: ChannelType, route_key: str) -> ChannelRoute | None:
+        """The route for a provider account id (phone_number_id, Instagram id, Twilio sid:number, form id)."""
+
+    @abstractmethod
+    def find_route_by_verify_token(self, channel_type: ChannelType, token_hash: str) -> ChannelRoute | None:
+        """The route whose verify token hashes to ``token_hash`` (Meta's GET handshake)."""
+
+
+class SecretStore(ABC):
+    """Channel secrets (app secrets, auth tokens) kept in AWS Secrets Manager, never in DynamoDB."""
+
+    @abstractmethod
+    def put(self, name: str, value: dict[str, str], tags: dict[str, str]) -> str:
+        """Create the secret; return its name."""
+
+    @abstractmethod
+    def get(self, name: str) -> dict[str, str]:
+        """Read (and cache for a few minutes) a secret's JSON value. Raises KeyError when absent."""
+
+    @abstractmethod
+    def delete(self, name: str) -> None:
+        """Schedule the secret's deletion (ignores an absent secret)."""
+
+
+class EventPublisher(ABC):
+    """Publishes domain events to the event bus."""
+
+    @abstractmethod
+    def publish(self, events: Sequence[LeadEvent]) -> None:
+        """Publish all events or raise (a partial failure raises too, so the caller's batch retries)."""
+
+
+class CommandQueue(ABC):
+    """A work queue (the ingest queue, the scoring queue)."""
+
+    @abstractmethod
+    def send(self, bodies: Sequence[str]) -> None:
+        """Send message bodies (JSON strings); raise if any could not be queued."""

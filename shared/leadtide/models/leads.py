@@ -1,0 +1,225 @@
+"""Leads, their timeline (activities) and the API's request/response shapes."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+
+from leadtide.models.common import ChannelType, Grade, LeadStatus
+from leadtide.models.messages import AdReferral, DeliveryStatus, Direction, InteractiveReply, Media, MessageKind
+
+LEAD_ID_PATTERN = r"^[0-9a-f]{32}$"
+
+
+class ScoreFactor(BaseModel):
+    """One contribution to a lead score: ``points`` (may be negative) from ``factor`` because of ``detail``."""
+
+    factor: str = Field(description="machine name, e.g. 'engagement.inbound_messages', 'intent.pricing'")
+    label: str = Field(description="plain-language name shown to users")
+    points: float
+    detail: str | None = None
+
+
+class Lead(BaseModel):
+    """A lead as stored and as ``GET /leads/{lead_id}`` returns it.
+
+    ``score`` is 0-100 (None until first scored); ``grade`` derives from it. ``phone`` is E.164,
+    ``email`` lower-case, ``instagram_id`` the Instagram-scoped user id. Times are UTC.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    lead_id: str
+    tenant_id: str
+    name: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    instagram_id: str | None = None
+    company: str | None = None
+    job_title: str | None = None
+    source_channel: ChannelType
+    source_channel_id: str | None = None
+    referral: AdReferral | None = None
+    status: LeadStatus = LeadStatus.NEW
+    owner_id: str | None = None
+    score: int | None = None
+    grade: Grade | None = None
+    score_breakdown: list[ScoreFactor] = Field(default_factory=list)
+    scored_at: datetime | None = None
+    tags: list[str] = Field(default_factory=list)
+    custom_fields: dict[str, Any] = Field(default_factory=dict)
+    message_count: int = 0
+    last_message_preview: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    last_activity_at: datetime
+
+
+class LeadSummary(BaseModel):
+    """A row of the lead inbox (``GET /leads``)."""
+
+    lead_id: str
+    name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    instagram_id: str | None = None
+    company: str | None = None
+    source_channel: ChannelType
+    status: LeadStatus
+    owner_id: str | None = None
+    score: int | None = None
+    grade: Grade | None = None
+    tags: list[str] = Field(default_factory=list)
+    message_count: int = 0
+    last_message_preview: str | None = None
+    created_at: datetime
+    last_activity_at: datetime
+
+
+class LeadPage(BaseModel):
+    """One page of leads; pass ``next_cursor`` back as ``cursor`` for the next page (null: no more)."""
+
+    items: list[LeadSummary]
+    next_cursor: str | None = None
+
+
+_TAG = re.compile(r"^[\w][\w .:/&+-]{0,49}$")
+
+
+def _validate_tags(tags: list[str]) -> list[str]:
+    """Check each tag (1-50 chars: letters, digits, space . : / & + -) and drop repeats, keeping order."""
+    bad = [t for t in tags if not _TAG.match(t)]
+    if bad:
+        raise ValueError(f"invalid tags {bad}: 1-50 chars of letters, digits, space . : / & + -")
+    return list(dict.fromkeys(tags))
+
+
+class LeadCreate(BaseModel):
+    """Body of ``POST /leads``: a lead entered by hand. Needs an email or a phone to identify the lead."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: str | None = Field(default=None, max_length=200)
+    first_name: str | None = Field(default=None, max_length=100)
+    last_name: str | None = Field(default=None, max_length=100)
+    email: EmailStr | None = None
+    phone: str | None = Field(default=None, max_length=40, description="any format; stored as E.164")
+    company: str | None = Field(default=None, max_length=200)
+    job_title: str | None = Field(default=None, max_length=200)
+    status: LeadStatus = LeadStatus.NEW
+    owner_id: str | None = Field(default=None, max_length=128)
+    tags: list[str] = Field(default_factory=list, max_length=50)
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, v: list[str]) -> list[str]:
+        return _validate_tags(v)
+
+
+class LeadUpdate(BaseModel):
+    """Body of ``PATCH /leads/{lead_id}``: only the fields present change; ``null`` clears a field."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: str | None = Field(default=None, max_length=200)
+    first_name: str | None = Field(default=None, max_length=100)
+    last_name: str | None = Field(default=None, max_length=100)
+    email: EmailStr | None = None
+    phone: str | None = Field(default=None, max_length=40)
+    company: str | None = Field(default=None, max_length=200)
+    job_title: str | None = Field(default=None, max_length=200)
+    status: LeadStatus | None = None
+    owner_id: str | None = Field(default=None, max_length=128)
+    tags: list[str] | None = Field(default=None, max_length=50)
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, v: list[str] | None) -> list[str] | None:
+        return None if v is None else _validate_tags(v)
+
+
+class ActivityType(StrEnum):
+    """Kinds of timeline entries."""
+
+    MESSAGE = "message"
+    NOTE = "note"
+    STATUS_CHANGE = "status_change"
+    OWNER_CHANGE = "owner_change"
+
+
+class Activity(BaseModel):
+    """One entry on a lead's timeline (messages in and out, notes, status changes), oldest first."""
+
+    activity_id: str
+    lead_id: str
+    type: ActivityType
+    occurred_at: datetime
+    channel: ChannelType | None = None
+    channel_id: str | None = None
+    direction: Direction | None = None
+    kind: MessageKind | None = None
+    raw_type: str | None = None
+    text: str | None = None
+    media: list[Media] = Field(default_factory=list)
+    interactive: InteractiveReply | None = None
+    referral: AdReferral | None = None
+    reply_to_provider_message_id: str | None = None
+    forwarded: bool = False
+    form_fields: dict[str, Any] = Field(default_factory=dict)
+    provider_message_id: str | None = None
+    delivery_status: DeliveryStatus | None = None
+    retracted: bool = False
+    author_id: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict, description="type-specific extra data (e.g. old/new status)")
+
+
+class ActivityPage(BaseModel):
+    """One page of a lead's timeline, oldest first."""
+
+    items: list[Activity]
+    next_cursor: str | None = None
+
+
+class NoteCreate(BaseModel):
+    """Body of ``POST /leads/{lead_id}/notes``."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    text: str = Field(min_length=1, max_length=10000)
+
+
+class DashboardSummary(BaseModel):
+    """``GET /dashboard/summary``: lead counts for the tenant (kept as counters, updated with each change)."""
+
+    total_leads: int
+    by_status: dict[str, int]
+    by_source: dict[str, int]
+
+
+class ErrorDetail(BaseModel):
+    """One problem in a request: the field (dotted path) and what is wrong with it."""
+
+    model_config = ConfigDict(extra="allow")
+
+    field: str | None = None
+    problem: str | None = None
+
+
+class ErrorBody(BaseModel):
+    """The error object inside every 4xx response."""
+
+    code: str = Field(description="stable snake_case code, e.g. 'lead_not_found'")
+    message: str
+    details: list[ErrorDetail] = Field(default_factory=list)
+
+
+class ErrorResponse(BaseModel):
+    """The one JSON shape of every 400/401/403/404/409/422 answer: ``{"error": {...}}``."""
+
+    error: ErrorBody

@@ -1,0 +1,332 @@
+"""In-memory fakes of the data-access ports, for unit tests of the logic layer (no AWS, no network).
+
+They keep the same contracts as the DynamoDB implementations: conditional identity creation, idempotent
+message markers, forward-only delivery statuses, counters moved with the change that moves them.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from leadtide.dal.ports import (
+    ChannelRepository,
+    CommandQueue,
+    EventPublisher,
+    IdentityKind,
+    IdentityTakenError,
+    LeadChanges,
+    LeadQuery,
+    LeadRepository,
+    SecretStore,
+)
+from leadtide.models.channels import Channel, ChannelRoute
+from leadtide.models.common import ChannelType
+from leadtide.models.errors import (
+    ChannelConflictError,
+    ChannelNotFoundError,
+    DuplicateDeliveryError,
+    ForbiddenError,
+    InvalidRequestError,
+    LeadNotFoundError,
+)
+from leadtide.models.events import LeadEvent
+from leadtide.models.leads import Activity, DashboardSummary, Lead
+from leadtide.models.messages import DeliveryStatus
+
+_RANK = {"sent": 1, "delivered": 2, "read": 3}
+
+
+class FakeLeadRepository(LeadRepository):
+    def __init__(self) -> None:
+        self.leads: dict[tuple[str, str], Lead] = {}
+        self.identities: dict[tuple[str, str, str], str] = {}
+        self.activities: dict[tuple[str, str], list[Activity]] = {}
+        self.markers: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self.counters: dict[tuple[str, str], int] = {}
+        self.score_history: list[dict[str, Any]] = []
+        self.calls: list[str] = []
+
+    # identities / capture
+    def lookup_identities(self, tenant_id, keys):
+        self.calls.append("lookup_identities")
+        return {k: self.identities[(tenant_id, *k)] for k in keys if (tenant_id, *k) in self.identities}
+
+    def _count(self, tenant: str, key: str, delta: int) -> None:
+        self.counters[(tenant, key)] = self.counters.get((tenant, key), 0) + delta
+
+    def create_lead(self, lead, identities, activity=None):
+        self.calls.append("create_lead")
+        t = lead.tenant_id
+        for kind, value in identities:
+            if (t, kind, value) in self.identities:
+                raise IdentityTakenError(kind, value, self.identities[(t, kind, value)])
+        if activity and activity.provider_message_id and (t, str(activity.channel),
+                                                          activity.provider_message_id) in self.markers:
+            raise DuplicateDeliveryError("message already captured")
+        self.leads[(t, lead.lead_id)] = lead
+        for kind, value in identities:
+            self.identities[(t, kind, value)] = lead.lead_id
+        self.activities[(t, lead.lead_id)] = []
+        if activity:
+            self._store_activity(t, activity)
+        for key in ("total", f"status#{lead.status}", f"source#{lead.source_channel}"):
+            self._count(t, key, 1)
+
+    def _store_activity(self, tenant: str, activity: Activity) -> None:
+        if activity.provider_message_id and activity.channel:
+            self.markers[(tenant, str(activity.channel), activity.provider_message_id)] = {
+                "lead_id": activity.lead_id, "activity_id": activity.activity_id}
+        self.activities[(tenant, activity.lead_id)].append(activity)
+        self.activities[(tenant, activity.lead_id)].sort(key=lambda a: (a.occurred_at, a.activity_id))
+
+    def append_activity(self, tenant_id, activity, *, touch_lead, fill_fields=None, new_identities=()):
+        self.calls.append("append_activity")
+        key = (tenant_id, activity.lead_id)
+        if key not in self.leads:
+            raise LeadNotFoundError("lead not found")
+        if activity.provider_message_id and (tenant_id, str(activity.channel),
+                                             activity.provider_message_id) in self.markers:
+            raise DuplicateDeliveryError("message already captured")
+        for kind, value in new_identities:
+            if (tenant_id, kind, value) in self.identities:
+                raise IdentityTakenError(kind, value, self.identities[(tenant_id, kind, value)])
+        self._store_activity(tenant_id, activity)
+        for kind, value in new_identities:
+            self.identities[(tenant_id, kind, value)] = activity.lead_id
+        lead = self.leads[key]
+        if touch_lead and lead.last_activity_at <= activity.occurred_at:
+            updates: dict[str, Any] = {"last_activity_at": activity.occurred_at,
+                                       "updated_at": activity.occurred_at}
+            if activity.type == "message":
+                updates["message_count"] = lead.message_count + 1
+                if activity.text:
+                    updates["last_message_preview"] = activity.text[:160]
+            for name, value in (fill_fields or {}).items():
+                if getattr(lead, name) is None:
+                    updates[name] = value
+            self.leads[key] = lead.model_copy(update=updates)
+
+    # reads
+    def get_lead(self, tenant_id, lead_id):
+        try:
+            return self.leads[(tenant_id, lead_id)]
+        except KeyError:
+            raise LeadNotFoundError(f"lead {lead_id} not found") from None
+
+    def query_leads(self, tenant_id, query: LeadQuery):
+        rows = [lead for (t, _), lead in self.leads.items() if t == tenant_id]
+
+        def keep(lead: Lead) -> bool:
+            if query.status and lead.status != query.status:
+                return False
+            if query.source_channel and lead.source_channel != query.source_channel:
+                return False
+            if query.grade and lead.grade != query.grade:
+                return False
+            if query.owner_id == "unassigned" and lead.owner_id is not None:
+                return False
+            if query.owner_id not in (None, "unassigned") and lead.owner_id != query.owner_id:
+                return False
+            if query.visible_to and lead.owner_id not in (None, query.visible_to):
+                return False
+            if query.created_from and lead.created_at < query.created_from:
+                return False
+            if query.created_to and lead.created_at > query.created_to:
+                return False
+            if query.search:
+                text = " ".join(str(v).lower() for v in (lead.name, lead.email, lead.phone, lead.company) if v)
+                if query.search.lower() not in text:
+                    return False
+            return True
+
+        sort_key = {
+            "created": lambda lead: (lead.created_at, lead.lead_id),
+            "last_activity": lambda lead: (lead.last_activity_at, lead.lead_id),
+            "score": lambda lead: (-1 if lead.score is None else lead.score, lead.lead_id),
+        }[query.sort]
+        rows = sorted(filter(keep, rows), key=sort_key, reverse=query.descending)
+        start = 0
+        if query.cursor:
+            try:
+                data = json.loads(base64.urlsafe_b64decode(query.cursor + "=" * (-len(query.cursor) % 4)))
+                start = int(data["offset"])
+                assert data["tenant"] == tenant_id
+            except Exception:
+                raise InvalidRequestError("cursor is not valid for this query") from None
+        page = rows[start : start + query.limit]
+        more = start + query.limit < len(rows)
+        cursor = (
+            base64.urlsafe_b64encode(json.dumps({"offset": start + query.limit, "tenant": tenant_id}).encode())
+            .decode()
+            .rstrip("=")
+            if more
+            else None
+        )
+        return page, cursor
+
+    def list_activities(self, tenant_id, lead_id, *, limit, cursor):
+        self.get_lead(tenant_id, lead_id)
+        items = self.activities.get((tenant_id, lead_id), [])
+        start = int(cursor) if cursor else 0
+        more = start + limit < len(items)
+        return items[start : start + limit], str(start + limit) if more else None
+
+    def recent_activities(self, tenant_id, lead_id, *, since: datetime):
+        return [a for a in self.activities.get((tenant_id, lead_id), []) if a.occurred_at >= since]
+
+    def dashboard(self, tenant_id):
+        total = self.counters.get((tenant_id, "total"), 0)
+        by_status = {k.removeprefix("status#"): v for (t, k), v in self.counters.items()
+                     if t == tenant_id and k.startswith("status#") and v}
+        by_source = {k.removeprefix("source#"): v for (t, k), v in self.counters.items()
+                     if t == tenant_id and k.startswith("source#") and v}
+        return DashboardSummary(total_leads=total, by_status=by_status, by_source=by_source)
+
+    # changes
+    def update_lead(self, tenant_id, lead_id, changes: LeadChanges):
+        lead = self.get_lead(tenant_id, lead_id)
+        if changes.require_owner_in is not None and lead.owner_id not in changes.require_owner_in:
+            raise ForbiddenError("lead is owned by another user")
+        for kind, value in changes.add_identities:
+            owner = self.identities.get((tenant_id, kind, value))
+            if owner not in (None, lead_id):
+                raise IdentityTakenError(kind, value, owner)
+        for kind, value in changes.add_identities:
+            self.identities[(tenant_id, kind, value)] = lead_id
+        for kind, value in changes.remove_identities:
+            self.identities.pop((tenant_id, kind, value), None)
+        if changes.new_status and changes.old_status and changes.new_status != changes.old_status:
+            self._count(tenant_id, f"status#{changes.old_status}", -1)
+            self._count(tenant_id, f"status#{changes.new_status}", 1)
+        updated = Lead.model_validate({**lead.model_dump(), **changes.set})
+        self.leads[(tenant_id, lead_id)] = updated
+        return updated
+
+    def delete_lead(self, tenant_id, lead_id):
+        lead = self.get_lead(tenant_id, lead_id)
+        del self.leads[(tenant_id, lead_id)]
+        self.activities.pop((tenant_id, lead_id), None)
+        for key in [k for k, v in self.identities.items() if k[0] == tenant_id and v == lead_id]:
+            del self.identities[key]
+        for key in ("total", f"status#{lead.status}", f"source#{lead.source_channel}"):
+            self._count(tenant_id, key, -1)
+        return lead
+
+    def record_delivery_status(self, tenant_id, channel_type, provider_message_id, status, occurred_at, errors=()):
+        key = (tenant_id, str(channel_type), provider_message_id)
+        marker = self.markers.setdefault(key, {})
+        current = marker.get("status")
+        if status == DeliveryStatus.FAILED or current is None or (
+            current != "failed" and _RANK.get(str(status), 0) > _RANK.get(current, 0)
+        ):
+            marker["status"] = str(status)
+        return "lead_id" in marker
+
+    def retract_message(self, tenant_id, channel_type, provider_message_id):
+        marker = self.markers.get((tenant_id, str(channel_type), provider_message_id))
+        if not marker or "lead_id" not in marker:
+            return False
+        marker["retracted"] = True
+        for a in self.activities.get((tenant_id, marker["lead_id"]), []):
+            if a.activity_id == marker["activity_id"]:
+                a.retracted = True
+        return True
+
+    def save_score(self, tenant_id, lead_id, *, score, grade, breakdown, scored_at, cause, previous_score,
+                   previous_grade):
+        lead = self.get_lead(tenant_id, lead_id)
+        self.leads[(tenant_id, lead_id)] = Lead.model_validate(
+            {**lead.model_dump(), "score": score, "grade": grade, "score_breakdown": breakdown,
+             "scored_at": scored_at})
+        self.score_history.append({"tenant_id": tenant_id, "lead_id": lead_id, "score": score, "grade": grade,
+                                   "cause": cause, "previous_score": previous_score})
+
+    def iter_lead_ids(self) -> Iterator[tuple[str, str]]:
+        yield from list(self.leads)
+
+
+class FakeChannelRepository(ChannelRepository):
+    def __init__(self) -> None:
+        self.channels: dict[tuple[str, str], tuple[Channel, str, str | None, str | None]] = {}
+        self.routes: dict[tuple[str, str], ChannelRoute] = {}
+        self.tokens: dict[tuple[str, str], ChannelRoute] = {}
+
+    def create(self, tenant_id, channel, route_key, route, verify_token_hash):
+        if (str(channel.type), route_key) in self.routes:
+            raise ChannelConflictError("already connected")
+        if verify_token_hash and (str(channel.type), verify_token_hash) in self.tokens:
+            raise ChannelConflictError("verify_token already used")
+        self.channels[(tenant_id, channel.channel_id)] = (channel, route_key, verify_token_hash, route.secret_name)
+        self.routes[(str(channel.type), route_key)] = route
+        if verify_token_hash:
+            self.tokens[(str(channel.type), verify_token_hash)] = route
+
+    def list(self, tenant_id):
+        return [c for (t, _), (c, *_rest) in self.channels.items() if t == tenant_id]
+
+    def get(self, tenant_id, channel_id):
+        try:
+            return self.channels[(tenant_id, channel_id)]
+        except KeyError:
+            raise ChannelNotFoundError(f"channel {channel_id} not found") from None
+
+    def delete(self, tenant_id, channel_id):
+        channel, route_key, token_hash, _ = self.get(tenant_id, channel_id)
+        del self.channels[(tenant_id, channel_id)]
+        self.routes.pop((str(channel.type), route_key), None)
+        if token_hash:
+            self.tokens.pop((str(channel.type), token_hash), None)
+
+    def find_route(self, channel_type: ChannelType, route_key: str):
+        return self.routes.get((str(channel_type), route_key))
+
+    def find_route_by_verify_token(self, channel_type, token_hash):
+        return self.tokens.get((str(channel_type), token_hash))
+
+
+class FakeSecretStore(SecretStore):
+    def __init__(self) -> None:
+        self.secrets: dict[str, dict[str, str]] = {}
+        self.deleted: list[str] = []
+
+    def put(self, name, value, tags):
+        self.secrets[name] = dict(value)
+        return name
+
+    def get(self, name):
+        return self.secrets[name]
+
+    def delete(self, name):
+        self.secrets.pop(name, None)
+        self.deleted.append(name)
+
+
+class FakeEventPublisher(EventPublisher):
+    def __init__(self) -> None:
+        self.events: list[LeadEvent] = []
+
+    def publish(self, events: Sequence[LeadEvent]) -> None:
+        self.events.extend(events)
+
+    def types(self) -> list[str]:
+        return [str(e.type) for e in self.events]
+
+
+class FakeQueue(CommandQueue):
+    def __init__(self) -> None:
+        self.bodies: list[str] = []
+
+    def send(self, bodies: Sequence[str]) -> None:
+        self.bodies.extend(bodies)
+
+    def json(self) -> list[dict[str, Any]]:
+        return [json.loads(b) for b in self.bodies]
+
+
+def identity(kind: IdentityKind, value: str) -> tuple[IdentityKind, str]:
+    """Readable identity keys in tests."""
+    return (kind, value)
