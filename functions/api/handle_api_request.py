@@ -16,6 +16,7 @@ from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
 
 from leadtide.api.errors import (
     JSON,
@@ -69,8 +70,8 @@ def _lead_id(lead_id: str) -> str:
     return lead_id
 
 
-def _json(status: int, body: str) -> Response:
-    return Response(status_code=status, content_type=JSON, body=body)
+def _created(model: BaseModel) -> Response:
+    return Response(status_code=201, content_type=JSON, body=model)
 
 
 @app.exception_handler(LeadtideError)
@@ -128,7 +129,7 @@ def list_leads(
 )
 def create_lead(lead: Annotated[LeadCreate, Body()]) -> Response[Lead]:
     created = get_lead_service().create_lead(_principal(), lead)
-    return _json(201, created.model_dump_json())
+    return _created(created)
 
 
 @app.get(
@@ -183,7 +184,7 @@ def list_activities(
 )
 def add_note(lead_id: LeadId, note: Annotated[NoteCreate, Body()]) -> Response[Activity]:
     created = get_lead_service().add_note(_principal(), _lead_id(lead_id), note)
-    return _json(201, created.model_dump_json())
+    return _created(created)
 
 
 @app.get(
@@ -205,7 +206,7 @@ def dashboard_summary() -> DashboardSummary:
 )
 def create_channel(channel: Annotated[ChannelCreate, Body()]) -> Response[Channel]:
     created = get_channel_service().connect(_principal(), channel)
-    return _json(201, created.model_dump_json(exclude_none=True))
+    return _created(created)
 
 
 @app.get(
@@ -231,7 +232,7 @@ def delete_channel(channel_id: Annotated[str, Path(max_length=64)]) -> Response:
 # ---------------------------------------------------------------------------------------------- OpenAPI
 @app.get("/openapi.json", include_in_schema=False)
 def openapi_document() -> Response:
-    return _json(200, openapi_json())
+    return Response(status_code=200, content_type=JSON, body=openapi_json())
 
 
 def openapi_json() -> str:

@@ -11,7 +11,7 @@ from typing import Any
 
 from leadtide.capture.identity import IdentityKey, identity_keys
 from leadtide.dal.ports import EventPublisher, IdentityKind, IdentityTakenError, LeadRepository
-from leadtide.models.common import iso, utc_now
+from leadtide.models.common import ChannelType, iso, utc_now
 from leadtide.models.errors import DuplicateDeliveryError, LeadNotFoundError
 from leadtide.models.events import LeadEvent, LeadEventType
 from leadtide.models.leads import Activity, ActivityType, Lead
@@ -48,8 +48,11 @@ class CaptureResult:
     lead_id: str | None = None
 
 
-def _keys(sender: SenderIdentity, default_region: str) -> list[tuple[IdentityKind, str]]:
-    keys: list[IdentityKey] = identity_keys(sender, default_region=default_region, strict=False)
+def _keys(message: InboundMessage | None, sender: SenderIdentity, default_region: str) -> list[tuple[IdentityKind, str]]:
+    # Messaging providers always send international numbers (WhatsApp's wa_id has no "+"); only numbers
+    # people typed into a form may be national and need the tenant's default region.
+    typed = message is not None and message.channel_type == ChannelType.WEB_FORM
+    keys: list[IdentityKey] = identity_keys(sender, default_region=default_region if typed else None, strict=False)
     return [(k.kind, k.value) for k in keys]
 
 
@@ -95,7 +98,7 @@ class CaptureService:
     def capture_message(self, message: InboundMessage) -> CaptureResult:
         """Find or create the sender's lead, append the message, publish lead events."""
         tenant = message.tenant_id
-        keys = _keys(message.sender, self._region)
+        keys = _keys(message, message.sender, self._region)
         if not keys:
             log.warning("message %s has no usable sender identity; skipped", message.provider_message_id)
             return CaptureResult(CaptureOutcome.SKIPPED)

@@ -69,6 +69,28 @@ def _e164(number: phonenumbers.PhoneNumber) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def _fits_e164(e164: str) -> bool:
+    return _E164_MIN_DIGITS <= len(e164) - 1 <= _E164_MAX_DIGITS
+
+
+def _stable_e164(number: phonenumbers.PhoneNumber) -> str | None:
+    """E.164 of a number libphonenumber calls invalid, if it reads back as itself and has 7-15 digits.
+
+    Reading an invalid number's E.164 form again can strip a national prefix it kept the first time
+    (``+440000000000`` -> ``+44000000000``); following that to a fixed point keeps ``normalize_phone``
+    idempotent.
+    """
+    e164 = _e164(number)
+    for _ in range(3):
+        again = _parse(e164, None)
+        if again is None:
+            return None
+        if (following := _e164(again)) == e164:
+            return e164 if _fits_e164(e164) else None
+        e164 = following
+    return None
+
+
 def normalize_phone(raw: str, *, default_region: str | None = None, strict: bool = True) -> str:
     """Return a phone number in E.164 form, e.g. ``"+972544401243"``.
 
@@ -119,13 +141,13 @@ def normalize_phone(raw: str, *, default_region: str | None = None, strict: bool
 
     parsed = [c for c in candidates if c is not None]
     for number in parsed:
-        if phonenumbers.is_valid_number(number):
-            return _e164(number)
+        if phonenumbers.is_valid_number(number) and _fits_e164(e164 := _e164(number)):
+            return e164
     if not strict:
         for number in parsed:
-            e164 = _e164(number)
-            if _E164_MIN_DIGITS <= len(e164) - 1 <= _E164_MAX_DIGITS:
-                return e164
+            stable = _stable_e164(number)
+            if stable is not None:
+                return stable
     reason = "not a valid number" if parsed else "cannot be parsed"
     region = f" (default region {default_region})" if default_region and not digits.startswith("+") else ""
     raise InvalidPhoneError(f"{_shown(raw)} is not a valid phone number{region}: {reason}")

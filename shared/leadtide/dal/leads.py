@@ -304,7 +304,7 @@ class DynamoLeadRepository(LeadRepository):
         return activities, encode_cursor(results.last_evaluated_key, scope=f"activities:{lead_id}")
 
     def recent_activities(self, tenant_id: str, lead_id: str, *, since: datetime) -> list[Activity]:
-        results = ActivityItem.query(lead_pk(tenant_id, lead_id), ActivityItem.sk >= f"A#{iso(since)}")
+        results = ActivityItem.query(lead_pk(tenant_id, lead_id), ActivityItem.sk.between(f"A#{iso(since)}", "A#~"))
         return [_activity_from_item(item) for item in results]
 
     def dashboard(self, tenant_id: str) -> DashboardSummary:

@@ -1,0 +1,172 @@
+"""The ``leadtide`` command: the local runtime and the demo.
+
+::
+
+    leadtide local serve [--port 3000] [--host 127.0.0.1] [--verbose] [--template PATH]
+    leadtide local token --tenant T --role admin|manager|rep [--user U] [--email E] [--ttl SECONDS]
+    leadtide local fire NAME [--url http://127.0.0.1:3000]
+    leadtide local drain [--url http://127.0.0.1:3000] [--timeout 30]
+    leadtide demo            (also: leadtide local demo)
+
+``fire`` and ``drain`` talk to a running ``serve`` through its ``/_local/`` admin endpoints.
+Exit status: 0 on success, 1 when a request to ``serve`` failed, 2 on usage errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from urllib.parse import quote
+
+__all__ = ["main"]
+
+_DEFAULT_URL = "http://127.0.0.1:3000"
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import signal
+
+    from leadtide_local.stack import LocalStack
+
+    stack = LocalStack.start(
+        template_path=args.template, port=args.port, host=args.host, background_workers=True, quiet=not args.verbose
+    )
+    stopped = threading.Event()
+
+    def request_stop(*_: object) -> None:
+        stopped.set()
+
+    previous = signal.signal(signal.SIGTERM, request_stop)
+    try:
+        print(f"Leadtide local API   {stack.base_url}")
+        print(f"moto endpoint        {stack.moto_endpoint}   (AWS_ENDPOINT_URL for the AWS CLI/boto3)")
+        print(f"routes               {len(stack.routes)}; queues polled: {len(stack.pollers)}")
+        print("token                leadtide local token --tenant acme --role admin")
+        print(
+            '                     curl -H "Authorization: Bearer $(leadtide local token --tenant acme --role admin)" '
+            f"{stack.base_url}/leads"
+        )
+        print(f"schedules            leadtide local fire NAME --url {stack.base_url}   ({', '.join(sorted(stack.schedules)) or 'none'})")
+        print("Ctrl-C to stop.", flush=True)
+        while not stopped.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        print("\nstopping...", flush=True)
+        stack.stop()
+    return 0
+
+
+def _token(args: argparse.Namespace) -> int:
+    from leadtide_local.auth import issue_token
+
+    try:
+        print(issue_token(args.tenant, args.role, args.user, args.email, args.ttl))
+    except ValueError as error:
+        print(f"leadtide local token: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _post(url: str) -> tuple[int, object]:
+    request = urllib.request.Request(url, data=b"", method="POST")  # noqa: S310 - a local URL the user gives
+    try:
+        with urllib.request.urlopen(request, timeout=900) as response:  # noqa: S310
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        body = error.read()
+        try:
+            return error.code, json.loads(body)
+        except ValueError:
+            return error.code, body.decode(errors="replace")
+
+
+def _call_server(url: str) -> int:
+    try:
+        status, payload = _post(url)
+    except urllib.error.URLError as error:
+        print(f"cannot reach {url}: {error.reason} (is `leadtide local serve` running there?)", file=sys.stderr)
+        return 1
+    print(json.dumps(payload, indent=2, default=str))
+    return 0 if 200 <= status < 300 else 1
+
+
+def _fire(args: argparse.Namespace) -> int:
+    return _call_server(f"{args.url.rstrip('/')}/_local/schedules/{quote(args.name, safe='')}/fire")
+
+
+def _drain(args: argparse.Namespace) -> int:
+    return _call_server(f"{args.url.rstrip('/')}/_local/drain?timeout={args.timeout:g}")
+
+
+def _demo(args: argparse.Namespace) -> int:
+    try:
+        from leadtide_local import demo
+    except ModuleNotFoundError as error:
+        if error.name != "leadtide_local.demo":
+            raise
+        print(
+            "leadtide demo: infra/local/demo.py does not exist yet (the lead engineer is writing it). "
+            "Meanwhile: `leadtide local serve`.",
+            file=sys.stderr,
+        )
+        return 2
+    result = demo.main()
+    return result if isinstance(result, int) else 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="leadtide", description="Leadtide developer commands.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    demo = commands.add_parser("demo", help="run the demo on the embedded local stack")
+    demo.set_defaults(run=_demo)
+
+    local = commands.add_parser("local", help="the local runtime (moto + in-process Lambda handlers)")
+    actions = local.add_subparsers(dest="action", required=True)
+
+    serve = actions.add_parser("serve", help="serve the HTTP API and run the workers until Ctrl-C")
+    serve.add_argument("--port", type=int, default=3000, help="HTTP port (default 3000; 0 for any free port)")
+    serve.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    serve.add_argument("--verbose", action="store_true", help="access log, moto requests, Powertools at template level")
+    serve.add_argument("--template", default=None, help="SAM template (default <repo>/template.yaml)")
+    serve.set_defaults(run=_serve)
+
+    token = actions.add_parser("token", help="print a JWT the local API accepts")
+    token.add_argument("--tenant", required=True, help="custom:tenant_id")
+    token.add_argument("--role", required=True, choices=["admin", "manager", "rep"], help="custom:role")
+    token.add_argument("--user", default="local-user", help="sub (default local-user)")
+    token.add_argument("--email", default=None, help="email (default <user>@<tenant>.local)")
+    token.add_argument("--ttl", type=int, default=43200, help="lifetime in seconds (default 43200)")
+    token.set_defaults(run=_token)
+
+    fire = actions.add_parser("fire", help="fire a schedule on a running `serve`")
+    fire.add_argument("name", help='event name ("Nightly"), schedule Name, or "<Function>.<Event>"')
+    fire.add_argument("--url", default=_DEFAULT_URL, help=f"base URL of `serve` (default {_DEFAULT_URL})")
+    fire.set_defaults(run=_fire)
+
+    drain = actions.add_parser("drain", help="deliver every queued message on a running `serve`")
+    drain.add_argument("--url", default=_DEFAULT_URL, help=f"base URL of `serve` (default {_DEFAULT_URL})")
+    drain.add_argument("--timeout", type=float, default=30.0, help="seconds (default 30)")
+    drain.set_defaults(run=_drain)
+
+    local_demo = actions.add_parser("demo", help="same as `leadtide demo`")
+    local_demo.set_defaults(run=_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``leadtide`` command with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
+    args = _parser().parse_args(argv)
+    return int(args.run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
