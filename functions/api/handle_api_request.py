@@ -157,7 +157,7 @@ def update_lead(lead_id: LeadId, changes: Annotated[LeadUpdate, Body()]) -> Lead
     summary="Delete a lead and its timeline (admins and managers)",
     responses={204: {"description": "Deleted"}, **documented_errors(401, 403, 404, 422)},
 )
-def delete_lead(lead_id: LeadId) -> Response:
+def delete_lead(lead_id: LeadId) -> Response[None]:
     get_lead_service().delete_lead(_principal(), _lead_id(lead_id))
     return Response(status_code=204, body="")
 
@@ -224,14 +224,14 @@ def list_channels() -> ChannelList:
     summary="Disconnect a channel (admin)",
     responses={204: {"description": "Disconnected"}, **documented_errors(401, 403, 404, 422)},
 )
-def delete_channel(channel_id: Annotated[str, Path(max_length=64)]) -> Response:
+def delete_channel(channel_id: Annotated[str, Path(max_length=64)]) -> Response[None]:
     get_channel_service().disconnect(_principal(), channel_id)
     return Response(status_code=204, body="")
 
 
 # ---------------------------------------------------------------------------------------------- OpenAPI
 @app.get("/openapi.json", include_in_schema=False)
-def openapi_document() -> Response:
+def openapi_document() -> Response[str]:
     return Response(status_code=200, content_type=JSON, body=openapi_json())
 
 

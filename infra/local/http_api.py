@@ -49,6 +49,7 @@ __all__ = [
     "Route",
     "build_http_event",
     "cors_from_template",
+    "find_route",
     "is_textual",
     "json_response",
     "parse_lambda_response",

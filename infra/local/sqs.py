@@ -200,7 +200,7 @@ class QueuePoller:
 
     @property
     def busy(self) -> bool:
-        """True while a batch received by this poller is being processed."""
+        """True while a batch this poller received is being processed (not while it merely waits)."""
         return self._busy > 0
 
     def _receive(self, wanted: int, wait_seconds: int) -> list[dict[str, Any]]:
@@ -268,11 +268,11 @@ class SqsEventSourceMapping(QueuePoller):
 
     def poll_once(self, wait_seconds: int = 0) -> BatchOutcome:
         """Receive up to ``batch_size`` messages, invoke the function once, delete/retry per Lambda's rules."""
+        messages = self._receive(self.batch_size, wait_seconds)
+        if not messages:
+            return BatchOutcome()
         self._count(0, 1)
         try:
-            messages = self._receive(self.batch_size, wait_seconds)
-            if not messages:
-                return BatchOutcome()
             event = build_sqs_event(messages, self.queue.arn, self.region)
             if self.filter_patterns:
                 keep = [
@@ -293,7 +293,7 @@ class SqsEventSourceMapping(QueuePoller):
                 result = self.invoke(self.function_logical_id, event)
             except Exception:
                 _log.error(
-                    "%s: handler raised on a batch of %d message(s) from %s; none deleted (a bug in Leadtide):\n%s",
+                    "%s: handler raised on a batch of %d message(s) from %s; none deleted, all will be retried:\n%s",
                     self.name,
                     len(messages),
                     self.queue.name,
@@ -349,9 +349,11 @@ class RuleDeliveryPoller(QueuePoller):
 
     def poll_once(self, wait_seconds: int = 0) -> BatchOutcome:
         """Receive up to 10 events and invoke the function once per event."""
+        messages = self._receive(10, wait_seconds)
+        if not messages:
+            return BatchOutcome()
         self._count(0, 1)
         try:
-            messages = self._receive(10, wait_seconds)
             outcome = BatchOutcome()
             for message in messages:
                 self._count(1, 0)
@@ -362,7 +364,7 @@ class RuleDeliveryPoller(QueuePoller):
                     attempt = int((message.get("Attributes") or {}).get("ApproximateReceiveCount", "1"))
                     final = attempt >= _ASYNC_ATTEMPTS
                     _log.error(
-                        "%s: %s raised on an EventBridge event (attempt %d of %d%s) (a bug in Leadtide):\n%s",
+                        "%s: %s raised on an EventBridge event (attempt %d of %d%s):\n%s",
                         self.name,
                         self.function_logical_id,
                         attempt,
