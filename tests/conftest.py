@@ -9,7 +9,7 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EVENTS_DIR = REPO_ROOT / "tests" / "events"
 SHARED_DATA_DIR = REPO_ROOT.parent / "shared" / "data"
-"""``../shared/data`` beside the repo: real provider payloads handed to the project (not part of the product)."""
+"""``../shared/data`` beside the repo: real provider payloads handed to the project (not the product)."""
 
 
 @pytest.fixture(scope="session")

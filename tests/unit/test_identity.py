@@ -11,7 +11,6 @@ import phonenumbers
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-
 from leadtide.capture.identity import (
     IdentityKey,
     InvalidEmailError,
@@ -26,7 +25,9 @@ from leadtide.models.errors import UnprocessableError
 from leadtide.models.messages import SenderIdentity
 
 # No example database: property tests must not write .hypothesis/ into the repo.
-PROPERTY = settings(database=None, max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = settings(
+    database=None, max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 
 # -- normalize_phone --------------------------------------------------------------------------------------
@@ -61,7 +62,9 @@ def test_normalize_phone_lenient_keeps_provider_numbers_libphonenumber_rejects()
     assert normalize_phone("972987654321", strict=False) == "+972987654321"
     assert normalize_phone("+1234567890", strict=False) == "+1234567890"
     # And strictly they are rejected naming the value
-    with pytest.raises(InvalidPhoneError, match=r"^'972987654321' is not a valid phone number: not a valid number$"):
+    with pytest.raises(
+        InvalidPhoneError, match=r"^'972987654321' is not a valid phone number: not a valid number$"
+    ):
         normalize_phone("972987654321")
 
 
@@ -93,7 +96,8 @@ def test_normalize_phone_rejects_junk_naming_the_value(raw: str, strict: bool, p
 
 
 def test_normalize_phone_rejects_non_strings() -> None:
-    # Given a JSON number instead of a string, When normalised, Then InvalidPhoneError says a string is expected
+    # Given a JSON number instead of a string
+    # When normalised, Then InvalidPhoneError says a string is expected
     with pytest.raises(InvalidPhoneError, match="expected a string"):
         normalize_phone(14155550123)  # type: ignore[arg-type]
 
@@ -106,20 +110,25 @@ def test_normalize_phone_long_values_are_cut_in_the_message() -> None:
 
 
 _REGIONS_WITH_EXAMPLES = sorted(
-    r for r in phonenumbers.SUPPORTED_REGIONS if phonenumbers.example_number_for_type(r, phonenumbers.PhoneNumberType.MOBILE)
+    r
+    for r in phonenumbers.SUPPORTED_REGIONS
+    if phonenumbers.example_number_for_type(r, phonenumbers.PhoneNumberType.MOBILE)
 )
 
 
 @PROPERTY
 @given(
     region=st.sampled_from(_REGIONS_WITH_EXAMPLES),
-    number_type=st.sampled_from([phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE]),
+    number_type=st.sampled_from(
+        [phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE]
+    ),
     separators=st.lists(st.sampled_from([" ", "-", ".", ""]), min_size=20, max_size=20),
 )
 def test_formats_of_the_same_number_agree(region: str, number_type: int, separators: list[str]) -> None:
     # Given a valid example number of a region written in several formats
     number = phonenumbers.example_number_for_type(region, number_type)
     assume(number is not None and phonenumbers.is_valid_number(number))
+    assert number is not None
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     spaced = "+" + "".join(d + s for d, s in zip(e164[1:], separators, strict=False))
     forms = [
@@ -143,7 +152,9 @@ def test_formats_of_the_same_number_agree(region: str, number_type: int, separat
     region=st.sampled_from([None, "US", "GB", "IL", "DE", "BR", "IN", "RU", "IT", "AR", "MX"]),
     strict=st.booleans(),
 )
-def test_normalize_phone_is_idempotent_on_its_output(plus: bool, digits: str, region: str | None, strict: bool) -> None:
+def test_normalize_phone_is_idempotent_on_its_output(
+    plus: bool, digits: str, region: str | None, strict: bool
+) -> None:
     # Given any digit string that normalises
     try:
         first = normalize_phone(("+" if plus else "") + digits, default_region=region, strict=strict)
@@ -220,7 +231,12 @@ def test_normalize_email_is_idempotent_and_case_insensitive(address: str) -> Non
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [(" 1254459154682919 ", "1254459154682919"), ("Sender-id-1", "Sender-id-1"), ("a" * 64, "a" * 64), ("a.b_c", "a.b_c")],
+    [
+        (" 1254459154682919 ", "1254459154682919"),
+        ("Sender-id-1", "Sender-id-1"),
+        ("a" * 64, "a" * 64),
+        ("a.b_c", "a.b_c"),
+    ],
 )
 def test_normalize_instagram_id(raw: str, expected: str) -> None:
     # Given an IGSID (or a test tool's id), When normalised, Then it is stripped
@@ -257,7 +273,10 @@ def test_identity_key_string() -> None:
 def test_identity_keys_in_order_phone_email_instagram() -> None:
     # Given a sender with every identifier, raw
     sender = SenderIdentity(
-        instagram_id=" 1254459154682919", email="Ana@Example.com", phone="whatsapp:+34 612 345 678", name="Ana"
+        instagram_id=" 1254459154682919",
+        email="Ana@Example.com",
+        phone="whatsapp:+34 612 345 678",
+        name="Ana",
     )
     # When keyed, Then normalised keys come in the order phone, email, instagram
     assert [k.key for k in identity_keys(sender)] == [

@@ -1,7 +1,7 @@
 """leadtide.capture.instagram: Instagram Messaging deliveries -> InboundMessage / MessageRetraction.
 
-Real payloads come from ../shared/data/webhooks (chatwoot factories, see its SOURCES.md); tests/events/instagram_*.json
-are synthetic payloads written from Meta's Instagram Messaging webhook reference
+Real payloads come from ../shared/data/webhooks (chatwoot factories, see its SOURCES.md);
+tests/events/instagram_*.json are synthetic payloads written from Meta's Instagram Messaging webhook reference
 (developers.facebook.com/docs/messenger-platform/instagram/features/webhook) for events the real data lacks.
 """
 
@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import copy
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-
 from leadtide.capture.instagram import instagram_routing_keys, parse_instagram
 from leadtide.models.channels import ChannelRoute
 from leadtide.models.common import ChannelType
@@ -56,7 +55,9 @@ def parse_one(payload: dict[str, Any]) -> InboundMessage | MessageRetraction:
 
 def test_real_dashboard_test_text(shared_data: Path) -> None:
     # Given Meta's App Dashboard test sample (entry.time in ms, timestamp a string of seconds)
-    payload = json.loads((shared_data / "webhooks" / "instagram_messaging_dashboard_test_text.json").read_text())
+    payload = json.loads(
+        (shared_data / "webhooks" / "instagram_messaging_dashboard_test_text.json").read_text()
+    )
     # When routed and parsed
     keys = instagram_routing_keys(payload)
     message = parse_one(payload)
@@ -96,7 +97,9 @@ def test_real_whatsapp_payload_is_not_instagram(shared_data: Path) -> None:
     # Given a WhatsApp delivery posted to the Instagram endpoint
     payload = json.loads((shared_data / "webhooks" / "whatsapp_cloud_text.json").read_text())
     # When routed, Then it is rejected naming the object
-    with pytest.raises(MalformedPayloadError, match=r"^object must be 'instagram', got 'whatsapp_business_account'$"):
+    with pytest.raises(
+        MalformedPayloadError, match=r"^object must be 'instagram', got 'whatsapp_business_account'$"
+    ):
         instagram_routing_keys(payload)
 
 
@@ -149,7 +152,10 @@ def test_story_mention_is_media() -> None:
     # Then MEDIA of type story_mention with the CDN url
     assert isinstance(message, InboundMessage)
     assert (message.kind, message.raw_type) == (MessageKind.MEDIA, "story_mention")
-    assert message.media[0].url == "https://lookaside.fbsbx.com/ig_messaging_cdn/?asset_id=18034227112493712&signature=def"
+    assert (
+        message.media[0].url
+        == "https://lookaside.fbsbx.com/ig_messaging_cdn/?asset_id=18034227112493712&signature=def"
+    )
 
 
 def test_quick_reply() -> None:
@@ -158,7 +164,9 @@ def test_quick_reply() -> None:
     # Then INTERACTIVE quick_reply with the payload as id
     assert isinstance(message, InboundMessage)
     assert message.kind == MessageKind.INTERACTIVE
-    assert message.interactive == InteractiveReply(reply_type="quick_reply", reply_id="PROJECT_KITCHEN", title="Kitchen")
+    assert message.interactive == InteractiveReply(
+        reply_type="quick_reply", reply_id="PROJECT_KITCHEN", title="Kitchen"
+    )
     assert message.text == "Kitchen"
 
 
@@ -189,7 +197,9 @@ def test_postback() -> None:
     # Then INTERACTIVE postback with the payload as id and the title as text
     assert isinstance(message, InboundMessage)
     assert message.kind == MessageKind.INTERACTIVE
-    assert message.interactive == InteractiveReply(reply_type="postback", reply_id="GET_QUOTE", title="Get a quote")
+    assert message.interactive == InteractiveReply(
+        reply_type="postback", reply_id="GET_QUOTE", title="Get a quote"
+    )
     assert message.text == "Get a quote"
     assert message.provider_message_id == "aWdfZAG1faXRlbToxOklHTWVzc2FnZAUlEOlBPU1RCQUNLMQZDZD"
 
@@ -220,7 +230,9 @@ def test_ad_referral() -> None:
     message = parse_one(event("instagram_ad_referral.json"))
     # Then the referral is an AdReferral of type ad
     assert isinstance(message, InboundMessage)
-    assert message.referral == AdReferral(source_type="ad", source_id="120212345678900123", headline="Spring kitchen makeover")
+    assert message.referral == AdReferral(
+        source_type="ad", source_id="120212345678900123", headline="Spring kitchen makeover"
+    )
 
 
 def test_missing_event_timestamp_falls_back_to_entry_time() -> None:
@@ -244,7 +256,10 @@ def test_unsupported_message() -> None:
 
 def test_entries_without_messaging_are_not_routed() -> None:
     # Given an entry with only changes (e.g. comments)
-    payload = {"object": "instagram", "entry": [{"id": "1", "time": 1, "changes": [{"field": "comments", "value": {}}]}]}
+    payload = {
+        "object": "instagram",
+        "entry": [{"id": "1", "time": 1, "changes": [{"field": "comments", "value": {}}]}],
+    }
     # When routed and parsed, Then nothing
     assert instagram_routing_keys(payload) == set()
     assert parse_instagram(payload, {}) == []
@@ -261,8 +276,14 @@ def test_entries_without_messaging_are_not_routed() -> None:
         ({"object": "page", "entry": []}, "object must be 'instagram', got 'page'"),
         ({"object": "instagram", "entry": "x"}, "entry must be a list, got str"),
         ({"object": "instagram", "entry": [{"messaging": []}]}, "entry[0].id is missing"),
-        ({"object": "instagram", "entry": [{"id": "1", "messaging": {}}]}, "entry[0].messaging must be a list, got dict"),
-        ({"object": "instagram", "entry": [{"id": "1", "standby": "x"}]}, "entry[0].standby must be a list, got str"),
+        (
+            {"object": "instagram", "entry": [{"id": "1", "messaging": {}}]},
+            "entry[0].messaging must be a list, got dict",
+        ),
+        (
+            {"object": "instagram", "entry": [{"id": "1", "standby": "x"}]},
+            "entry[0].standby must be a list, got str",
+        ),
     ],
 )
 def test_malformed_envelope_names_the_path(payload: Any, problem: str) -> None:
@@ -311,7 +332,9 @@ def test_postback_without_mid_is_malformed() -> None:
     payload = copy.deepcopy(event("instagram_postback.json"))
     del payload["entry"][0]["messaging"][0]["postback"]["mid"]
     # When parsed, Then the path is named
-    with pytest.raises(MalformedPayloadError, match=r"^entry\[0\]\.messaging\[0\]\.postback\.mid is missing$"):
+    with pytest.raises(
+        MalformedPayloadError, match=r"^entry\[0\]\.messaging\[0\]\.postback\.mid is missing$"
+    ):
         parse(payload)
 
 
@@ -330,3 +353,50 @@ def test_missing_route_is_a_caller_error() -> None:
     # When parsed, Then ChannelNotFoundError names the account id
     with pytest.raises(ChannelNotFoundError, match=IGID):
         parse_instagram(event("instagram_quick_reply.json"), {})
+
+
+# -- timestamp shapes (leadtide.capture.timestamps, used by both Meta parsers) ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (1749416383123, datetime(2025, 6, 8, 20, 59, 43, 123000, tzinfo=UTC)),  # epoch ms (number)
+        ("1749416383", datetime(2025, 6, 8, 20, 59, 43, tzinfo=UTC)),  # epoch s (string)
+        (1749416383, datetime(2025, 6, 8, 20, 59, 43, tzinfo=UTC)),  # epoch s (number)
+        ("1749416383123", datetime(2025, 6, 8, 20, 59, 43, 123000, tzinfo=UTC)),  # epoch ms (string)
+        ("2021-09-08T06:34:04+0000", datetime(2021, 9, 8, 6, 34, 4, tzinfo=UTC)),
+        ("2021-09-08T08:34:04+02:00", datetime(2021, 9, 8, 6, 34, 4, tzinfo=UTC)),
+        ("2021-09-08T06:34:04Z", datetime(2021, 9, 8, 6, 34, 4, tzinfo=UTC)),
+        ("2021-09-08T06:34:04", datetime(2021, 9, 8, 6, 34, 4, tzinfo=UTC)),  # no offset: UTC
+    ],
+)
+def test_event_timestamp_shapes(value: Any, expected: datetime) -> None:
+    # Given a message event whose timestamp has one of Meta's shapes
+    payload = copy.deepcopy(event("instagram_quick_reply.json"))
+    payload["entry"][0]["messaging"][0]["timestamp"] = value
+    # When parsed, Then occurred_at is that instant in UTC
+    message = parse_one(payload)
+    assert message.occurred_at == expected
+    assert message.occurred_at.utcoffset() == timedelta(0)
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("", "is not a timestamp: ''"),
+        ("soon", "is not a timestamp: 'soon'"),
+        (float("nan"), "is not a timestamp: nan"),
+        ({"s": 1}, "is not a timestamp: {'s': 1}"),
+        ("99999999999999999", "is not a timestamp: '99999999999999999'"),
+        (9_999_999_999_999_999, "is out of range: 9999999999999999"),
+    ],
+)
+def test_bad_event_timestamps(value: Any, problem: str) -> None:
+    # Given a message event with an unusable timestamp
+    payload = copy.deepcopy(event("instagram_quick_reply.json"))
+    payload["entry"][0]["messaging"][0]["timestamp"] = value
+    # When parsed, Then MalformedPayloadError names the path and the value
+    with pytest.raises(MalformedPayloadError) as exc_info:
+        parse(payload)
+    assert exc_info.value.message == f"entry[0].messaging[0].timestamp {problem}"

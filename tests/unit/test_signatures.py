@@ -1,6 +1,7 @@
 """leadtide.capture.signatures: Meta X-Hub-Signature-256 and Twilio X-Twilio-Signature.
 
-Real vectors: ../shared/data/webhooks/meta_signed_delivery_pywa.json (+ .body.json) and twilio_signature_basic.json.
+Real vectors: ../shared/data/webhooks/meta_signed_delivery_pywa.json (+ .body.json) and
+twilio_signature_basic.json.
 The port-variant vectors are twilio-python's own (tests/unit/test_request_validator.py, MIT).
 """
 
@@ -14,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from leadtide.capture.signatures import (
     meta_signature,
     twilio_signature,
@@ -118,7 +118,9 @@ def test_meta_any_one_character_change_of_secret_or_header_fails(meta_vector: di
         ("sha256=\u00e9\u00e9", "does not match the request body"),
     ],
 )
-def test_meta_bad_headers_name_the_problem(meta_vector: dict[str, Any], header: str | None, problem: str) -> None:
+def test_meta_bad_headers_name_the_problem(
+    meta_vector: dict[str, Any], header: str | None, problem: str
+) -> None:
     # Given a missing, wrongly-schemed or wrong header
     # When verified, Then InvalidSignatureError (401) says what is wrong
     with pytest.raises(InvalidSignatureError) as exc_info:
@@ -156,13 +158,18 @@ def test_twilio_pairs_in_any_order_give_the_same_signature(twilio_vector: dict[s
     # Given the params as (name, value) pairs in reverse order
     pairs = list(reversed(list(twilio_vector["params"].items())))
     # When signed, Then sorting makes the order irrelevant
-    assert twilio_signature(twilio_vector["url"], pairs, twilio_vector["auth_token"]) == "RSOYDt4T1cUTdK1PDd93/VVr8B8="
+    assert (
+        twilio_signature(twilio_vector["url"], pairs, twilio_vector["auth_token"])
+        == "RSOYDt4T1cUTdK1PDd93/VVr8B8="
+    )
 
 
 def test_twilio_repeated_names_sorted_by_value() -> None:
     # Given a repeated parameter name in either order (and as a parse_qs list)
     url, token = "https://example.com/hook", "tok-tok-tok-tok-1"
-    expected = base64.b64encode(hmac.new(token.encode(), (url + "a1a2b0").encode(), hashlib.sha1).digest()).decode()
+    expected = base64.b64encode(
+        hmac.new(token.encode(), (url + "a1a2b0").encode(), hashlib.sha1).digest()
+    ).decode()
     # When signed, Then values of one name are sorted like twilio-python does
     assert twilio_signature(url, [("b", "0"), ("a", "2"), ("a", "1")], token) == expected
     assert twilio_signature(url, [("a", "1"), ("a", "2"), ("b", "0")], token) == expected
@@ -237,11 +244,15 @@ def test_twilio_added_or_removed_parameter_fails(twilio_vector: dict[str, Any]) 
         ("rsoydt4t1cutdk1pdd93/vvr8b8=", "does not match the request URL and parameters"),
     ],
 )
-def test_twilio_bad_headers_name_the_problem(twilio_vector: dict[str, Any], header: str | None, problem: str) -> None:
+def test_twilio_bad_headers_name_the_problem(
+    twilio_vector: dict[str, Any], header: str | None, problem: str
+) -> None:
     # Given a missing or wrong signature header
     # When verified, Then InvalidSignatureError says what is wrong
     with pytest.raises(InvalidSignatureError) as exc_info:
-        verify_twilio_signature(twilio_vector["url"], twilio_vector["params"], header, twilio_vector["auth_token"])
+        verify_twilio_signature(
+            twilio_vector["url"], twilio_vector["params"], header, twilio_vector["auth_token"]
+        )
     assert problem in exc_info.value.message
 
 

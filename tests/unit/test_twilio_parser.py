@@ -1,7 +1,8 @@
 """leadtide.capture.twilio: Twilio WhatsApp form parameters -> InboundMessage / DeliveryStatusUpdate.
 
-Real params come from ../shared/data/webhooks (chatwoot spec, see its SOURCES.md); tests/events/twilio_*.json are
-synthetic, with parameter names from Twilio's docs (twilio.com/docs/messaging/guides/webhook-request,
+Real params come from ../shared/data/webhooks (chatwoot spec, see its SOURCES.md);
+tests/events/twilio_*.json are synthetic, with parameter names from Twilio's docs
+(twilio.com/docs/messaging/guides/webhook-request,
 twilio.com/docs/whatsapp/api, twilio.com/docs/messaging/guides/outbound-message-status-in-status-callbacks).
 """
 
@@ -13,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from leadtide.capture.twilio import parse_twilio, twilio_routing_key
 from leadtide.models.channels import ChannelRoute
 from leadtide.models.common import ChannelType
@@ -79,7 +79,9 @@ def test_real_voice_params_are_neither_message_nor_status(shared_data: Path) -> 
     # Given the signature vector's params (a voice call: CallSid, Digits)
     doc = json.loads((shared_data / "webhooks" / "twilio_signature_basic.json").read_text())
     # When parsed as messaging, Then it is rejected saying what is expected
-    with pytest.raises(MalformedPayloadError, match=r"neither an inbound message \(Body or NumMedia\) nor a status callback"):
+    with pytest.raises(
+        MalformedPayloadError, match=r"neither an inbound message \(Body or NumMedia\) nor a status callback"
+    ):
         parse_twilio(doc["params"], ROUTE, received_at=RECEIVED)
 
 
@@ -105,7 +107,12 @@ def test_routing_key_is_the_business_number_both_ways(name: str) -> None:
 
 def test_routing_key_of_received_status_uses_to() -> None:
     # Given a status callback about a message coming in to the business
-    p = {"AccountSid": ACCOUNT, "MessageStatus": "received", "To": "whatsapp:+14155238886", "From": "whatsapp:+16505551234"}
+    p = {
+        "AccountSid": ACCOUNT,
+        "MessageStatus": "received",
+        "To": "whatsapp:+14155238886",
+        "From": "whatsapp:+16505551234",
+    }
     # When routed, Then To (the business) is used
     assert twilio_routing_key(p) == f"{ACCOUNT}:+14155238886"
 
@@ -122,7 +129,10 @@ def test_routing_key_normalises_to() -> None:
     [
         ({"To": "whatsapp:+14155238886", "Body": "x"}, "parameter AccountSid is missing"),
         ({"AccountSid": ACCOUNT, "From": "whatsapp:+16505551234", "Body": "x"}, "parameter To is missing"),
-        ({"AccountSid": ACCOUNT, "MessageStatus": "sent", "To": "whatsapp:+16505551234"}, "parameter From is missing"),
+        (
+            {"AccountSid": ACCOUNT, "MessageStatus": "sent", "To": "whatsapp:+16505551234"},
+            "parameter From is missing",
+        ),
         ({"AccountSid": "  ", "To": "whatsapp:+14155238886"}, "parameter AccountSid is missing"),
     ],
 )
@@ -137,7 +147,9 @@ def test_routing_key_missing_parameter(p: dict[str, str], problem: str) -> None:
 def test_routing_key_junk_number() -> None:
     # Given a To that is not a phone number
     # When routed, Then the parameter is named
-    with pytest.raises(MalformedPayloadError, match=r"^parameter To is not a phone number: 'sandbox' is not a valid"):
+    with pytest.raises(
+        MalformedPayloadError, match=r"^parameter To is not a phone number: 'sandbox' is not a valid"
+    ):
         twilio_routing_key({"AccountSid": ACCOUNT, "To": "whatsapp:sandbox", "Body": "x"})
 
 
@@ -178,7 +190,9 @@ def test_inbound_template_button() -> None:
     # Then INTERACTIVE template_button with the payload, replying to the template message
     assert isinstance(message, InboundMessage)
     assert message.kind == MessageKind.INTERACTIVE
-    assert message.interactive == InteractiveReply(reply_type="template_button", reply_id="BOOK_CALL", title="Yes, call me")
+    assert message.interactive == InteractiveReply(
+        reply_type="template_button", reply_id="BOOK_CALL", title="Yes, call me"
+    )
     assert message.reply_to_provider_message_id == "MM3c4d5e6f708192a3b4c5d6e7f8091a2b"
     assert message.raw_type == "button"
 
@@ -280,7 +294,10 @@ def test_status_undelivered_is_failed_with_error() -> None:
     assert isinstance(update, DeliveryStatusUpdate)
     assert update.status == DeliveryStatus.FAILED
     assert update.errors == (
-        {"code": 63016, "message": "Failed to send freeform message because you are outside the allowed window."},
+        {
+            "code": 63016,
+            "message": "Failed to send freeform message because you are outside the allowed window.",
+        },
     )
 
 
@@ -301,7 +318,9 @@ def test_status_values(status: str, expected: DeliveryStatus) -> None:
     assert isinstance(update, DeliveryStatusUpdate) and update.status == expected
 
 
-@pytest.mark.parametrize("status", ["queued", "accepted", "sending", "receiving", "received", "scheduled", "canceled"])
+@pytest.mark.parametrize(
+    "status", ["queued", "accepted", "sending", "receiving", "received", "scheduled", "canceled"]
+)
 def test_intermediate_statuses_produce_nothing(status: str) -> None:
     # Given a status callback with an intermediate or unknown status
     p = params("twilio_whatsapp_status_read.json") | {"MessageStatus": status}

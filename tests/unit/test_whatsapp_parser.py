@@ -1,7 +1,7 @@
 """leadtide.capture.whatsapp: WhatsApp Cloud API deliveries -> InboundMessage / DeliveryStatusUpdate.
 
-Real payloads come from ../shared/data/webhooks (pywa fixtures, see its SOURCES.md); tests/events/whatsapp_*.json
-are synthetic payloads written from Meta's messages webhook reference
+Real payloads come from ../shared/data/webhooks (pywa fixtures, see its SOURCES.md);
+tests/events/whatsapp_*.json are synthetic payloads written from Meta's messages webhook reference
 (developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/messages/<type>)
 for the message types the real data lacks.
 """
@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from leadtide.capture.whatsapp import parse_whatsapp, whatsapp_routing_keys
 from leadtide.models.channels import ChannelRoute
 from leadtide.models.common import ChannelType
@@ -89,7 +88,9 @@ def test_real_image_message_keeps_media_metadata(shared_data: Path) -> None:
     assert isinstance(message, InboundMessage)
     assert message.kind == MessageKind.MEDIA
     assert message.occurred_at == at(1697043379)
-    assert message.media == (Media(media_type="image", provider_media_id="65463453", mime_type="image/jpeg", sha256="4654+8g="),)
+    assert message.media == (
+        Media(media_type="image", provider_media_id="65463453", mime_type="image/jpeg", sha256="4654+8g="),
+    )
     assert message.text is None
     assert message.sender == SenderIdentity(phone="972987654321", name="Test Name")
 
@@ -102,7 +103,9 @@ def test_real_interactive_button_reply(shared_data: Path) -> None:
     # Then the reply id/title and the replied-to message are kept
     assert isinstance(message, InboundMessage)
     assert message.kind == MessageKind.INTERACTIVE
-    assert message.interactive == InteractiveReply(reply_type="button_reply", reply_id="callback_data", title="title")
+    assert message.interactive == InteractiveReply(
+        reply_type="button_reply", reply_id="callback_data", title="title"
+    )
     assert message.text == "title"
     assert message.reply_to_provider_message_id == "wamid.xyzxyz"
     assert message.forwarded is False
@@ -151,7 +154,9 @@ def test_real_leadgen_payload_is_not_whatsapp(shared_data: Path) -> None:
     # Given a Facebook Lead Ads (object=page) delivery posted to the WhatsApp endpoint
     payload = real(shared_data, "facebook_leadgen_webhook_docs.json")
     # When routed, Then it is rejected naming the object
-    with pytest.raises(MalformedPayloadError, match=r"object must be 'whatsapp_business_account', got 'page'"):
+    with pytest.raises(
+        MalformedPayloadError, match=r"object must be 'whatsapp_business_account', got 'page'"
+    ):
         whatsapp_routing_keys(payload)
 
 
@@ -166,7 +171,11 @@ def test_video_with_caption() -> None:
     assert message.kind == MessageKind.MEDIA
     assert message.text == "Here is the kitchen we want redone"
     (media,) = message.media
-    assert (media.media_type, media.provider_media_id, media.mime_type) == ("video", "1166846181421424", "video/mp4")
+    assert (media.media_type, media.provider_media_id, media.mime_type) == (
+        "video",
+        "1166846181421424",
+        "video/mp4",
+    )
     assert media.caption == "Here is the kitchen we want redone"
 
 
@@ -200,7 +209,12 @@ def test_sticker() -> None:
     assert isinstance(message, InboundMessage)
     assert message.kind == MessageKind.MEDIA
     assert message.media == (
-        Media(media_type="sticker", provider_media_id="1399981987669543", mime_type="image/webp", sha256="c3RpY2tlci1zaGEyNTY="),
+        Media(
+            media_type="sticker",
+            provider_media_id="1399981987669543",
+            mime_type="image/webp",
+            sha256="c3RpY2tlci1zaGEyNTY=",
+        ),
     )
 
 
@@ -233,10 +247,15 @@ def test_list_reply() -> None:
     # Then id, title and description are kept
     assert isinstance(message, InboundMessage)
     assert message.interactive == InteractiveReply(
-        reply_type="list_reply", reply_id="slot_tue_am", title="Tuesday morning", description="9:00-12:00, on-site visit"
+        reply_type="list_reply",
+        reply_id="slot_tue_am",
+        title="Tuesday morning",
+        description="9:00-12:00, on-site visit",
     )
     assert message.text == "Tuesday morning"
-    assert message.reply_to_provider_message_id == "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBI0QzVGRkQ2MEVEQzk0NjE2RjAA"
+    assert (
+        message.reply_to_provider_message_id == "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBI0QzVGRkQ2MEVEQzk0NjE2RjAA"
+    )
 
 
 def test_template_quick_reply_button() -> None:
@@ -245,7 +264,9 @@ def test_template_quick_reply_button() -> None:
     # Then it is a template_button reply with the payload as id
     assert isinstance(message, InboundMessage)
     assert message.kind == MessageKind.INTERACTIVE
-    assert message.interactive == InteractiveReply(reply_type="template_button", reply_id="BOOK_CALL", title="Yes, call me")
+    assert message.interactive == InteractiveReply(
+        reply_type="template_button", reply_id="BOOK_CALL", title="Yes, call me"
+    )
     assert message.text == "Yes, call me"
     assert message.raw_type == "button"
 
@@ -264,7 +285,9 @@ def test_reply_with_context() -> None:
     message = parse_one(event("whatsapp_reply_with_context.json"))
     # Then the replied-to id is kept and it is not marked forwarded
     assert isinstance(message, InboundMessage)
-    assert message.reply_to_provider_message_id == "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBJFRUQ5OTg4Nzc2NjU1NDQzMzIA"
+    assert (
+        message.reply_to_provider_message_id == "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBJFRUQ5OTg4Nzc2NjU1NDQzMzIA"
+    )
     assert message.forwarded is False
     assert message.text == "Does it come in another color?"
 
@@ -313,7 +336,10 @@ def test_order_summarised_as_text() -> None:
     # Then it is a TEXT summary with raw_type order
     assert isinstance(message, InboundMessage)
     assert (message.kind, message.raw_type) == (MessageKind.TEXT, "order")
-    assert message.text == "Order: 12 x tile-white-30 (4.5 USD), 2 x grout-grey (9.99 USD)\nPlease deliver on Friday"
+    assert (
+        message.text
+        == "Order: 12 x tile-white-30 (4.5 USD), 2 x grout-grey (9.99 USD)\nPlease deliver on Friday"
+    )
 
 
 def test_system_message_without_contacts() -> None:
@@ -382,7 +408,12 @@ def test_only_non_message_fields_gives_no_keys_and_no_commands() -> None:
     # Given a delivery whose only change is a template status update
     payload = {
         "object": "whatsapp_business_account",
-        "entry": [{"id": "1", "changes": [{"field": "message_template_status_update", "value": {"event": "APPROVED"}}]}],
+        "entry": [
+            {
+                "id": "1",
+                "changes": [{"field": "message_template_status_update", "value": {"event": "APPROVED"}}],
+            }
+        ],
     }
     # When routed and parsed, Then nothing is addressed and nothing is produced
     assert whatsapp_routing_keys(payload) == set()
@@ -434,13 +465,18 @@ def _message(payload: dict[str, Any]) -> dict[str, Any]:
             "entry[0].changes[0].value is missing",
         ),
         (
-            {"object": "whatsapp_business_account", "entry": [{"changes": [{"field": "messages", "value": {}}]}]},
+            {
+                "object": "whatsapp_business_account",
+                "entry": [{"changes": [{"field": "messages", "value": {}}]}],
+            },
             "entry[0].changes[0].value.metadata is missing",
         ),
         (
             {
                 "object": "whatsapp_business_account",
-                "entry": [{"changes": [{"field": "messages", "value": {"metadata": {"display_phone_number": "1"}}}]}],
+                "entry": [
+                    {"changes": [{"field": "messages", "value": {"metadata": {"display_phone_number": "1"}}}]}
+                ],
             },
             "entry[0].changes[0].value.metadata.phone_number_id is missing",
         ),
@@ -467,8 +503,14 @@ def test_malformed_envelope_names_the_path(payload: Any, problem: str) -> None:
         ),
         (lambda m: m.pop("type"), "entry[0].changes[0].value.messages[0].type is missing"),
         (lambda m: m.pop("text"), "entry[0].changes[0].value.messages[0].text is missing"),
-        (lambda m: m.update(text={"body": ["x"]}), "entry[0].changes[0].value.messages[0].text.body must be a string, got list"),
-        (lambda m: m.update(context="wamid.1"), "entry[0].changes[0].value.messages[0].context must be an object, got str"),
+        (
+            lambda m: m.update(text={"body": ["x"]}),
+            "entry[0].changes[0].value.messages[0].text.body must be a string, got list",
+        ),
+        (
+            lambda m: m.update(context="wamid.1"),
+            "entry[0].changes[0].value.messages[0].context must be an object, got str",
+        ),
         (
             lambda m: m.update(type="location", location={"longitude": 1.5}),
             "entry[0].changes[0].value.messages[0].location.latitude is missing",
@@ -512,7 +554,10 @@ def test_malformed_message_names_the_path(mutate: Any, problem: str) -> None:
         (lambda s: s.pop("status"), "entry[0].changes[0].value.statuses[0].status is missing"),
         (lambda s: s.pop("timestamp"), "entry[0].changes[0].value.statuses[0].timestamp is missing"),
         (lambda s: s.pop("recipient_id"), "entry[0].changes[0].value.statuses[0].recipient_id is missing"),
-        (lambda s: s.update(errors={"code": 1}), "entry[0].changes[0].value.statuses[0].errors must be a list, got dict"),
+        (
+            lambda s: s.update(errors={"code": 1}),
+            "entry[0].changes[0].value.statuses[0].errors must be a list, got dict",
+        ),
     ],
 )
 def test_malformed_status_names_the_path(mutate: Any, problem: str) -> None:
@@ -530,7 +575,9 @@ def test_contacts_not_a_list_is_malformed() -> None:
     payload = _text_payload()
     payload["entry"][0]["changes"][0]["value"]["contacts"] = {"wa_id": "1"}
     # When parsed, Then the path is named
-    with pytest.raises(MalformedPayloadError, match=r"^entry\[0\]\.changes\[0\]\.value\.contacts must be a list, got dict$"):
+    with pytest.raises(
+        MalformedPayloadError, match=r"^entry\[0\]\.changes\[0\]\.value\.contacts must be a list, got dict$"
+    ):
         parse_whatsapp(payload, {PNID: ROUTE})
 
 
