@@ -5,7 +5,7 @@ SAM_VENV := .venv-sam
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo serve test test-unit test-integration test-e2e lint template-check build bench openapi clean
+.PHONY: demo serve test lint template-check build bench openapi clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,17 +27,19 @@ demo: $(STAMP)
 serve: $(STAMP)
 	$(BIN)/leadtide local serve --port 3000
 
-## Every test: unit, integration (moto), end-to-end (local runtime over HTTP), template checks.
+## Every test: unit, integration (moto), end-to-end (local runtime over HTTP), then the template checks
+## (cfn-lint, sam validate --lint) and a Docker-free `sam build` with the 250 MB package-size check.
 test: $(STAMP) $(SAM_VENV)/.installed
 	$(BIN)/pytest -q tests
 	$(MAKE) --no-print-directory template-check
+	$(MAKE) --no-print-directory build
 
 template-check: $(SAM_VENV)/.installed
 	$(SAM_VENV)/bin/cfn-lint template.yaml
-	$(SAM_VENV)/bin/sam validate --lint --region us-east-1
+	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam validate --lint --region us-east-1
 
 build: $(SAM_VENV)/.installed
-	$(SAM_VENV)/bin/sam build --region us-east-1
+	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam build --region us-east-1
 	$(BIN)/python infra/check_package_sizes.py .aws-sam/build
 
 lint: $(STAMP)

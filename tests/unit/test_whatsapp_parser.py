@@ -160,6 +160,16 @@ def test_real_leadgen_payload_is_not_whatsapp(shared_data: Path) -> None:
         whatsapp_routing_keys(payload)
 
 
+def test_real_verification_handshake_query_is_not_a_delivery(shared_data: Path) -> None:
+    # Given Meta's GET verification query (handled by the subscription check, never by the parser)
+    handshake = real(shared_data, "meta_verification_handshake.json")
+    # When its query is mistakenly parsed as a delivery, Then it is rejected as malformed, naming the object
+    with pytest.raises(
+        MalformedPayloadError, match=r"^object must be 'whatsapp_business_account', got None$"
+    ):
+        parse_whatsapp(handshake["request"]["query"], {})
+
+
 # -- synthetic payloads for the other types -------------------------------------------------------------
 
 
