@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from functools import lru_cache
 from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -45,13 +45,6 @@ from leadtide.models.leads import (
 from leadtide.observability import logger, metrics
 
 app = APIGatewayHttpResolver(enable_validation=True)
-app.enable_swagger(
-    path="/docs",
-    title="Leadtide API",
-    version="0.1.0",
-    security_schemes={"cognito": HTTPBearer(bearerFormat="JWT", description="Cognito ID token")},
-    security=[{"cognito": []}],
-)
 
 _LEAD_ID = re.compile(LEAD_ID_PATTERN)
 LeadId = Annotated[str, Path(description="lead id (32 hex characters)")]
@@ -230,13 +223,36 @@ def delete_channel(channel_id: Annotated[str, Path(max_length=64)]) -> Response[
 
 
 # ---------------------------------------------------------------------------------------------- OpenAPI
+# Generated on first request, not at import: Powertools' OpenAPI models cost ~100 ms to import, and every
+# cold start would pay it (see docs/benchmarks.md).
 @app.get("/openapi.json", include_in_schema=False)
 def openapi_document() -> Response[str]:
     return Response(status_code=200, content_type=JSON, body=openapi_json())
 
 
+@app.get("/docs", include_in_schema=False)
+def swagger_ui() -> Response[str]:
+    from pathlib import Path
+
+    from aws_lambda_powertools.event_handler.openapi.swagger_ui import generate_swagger_html
+
+    assets = Path(generate_swagger_html.__code__.co_filename).parent
+    html = generate_swagger_html(
+        openapi_json().replace("</", "<\\/"),
+        (assets / "swagger-ui-bundle.min.js").read_text(encoding="utf-8"),
+        (assets / "swagger-ui.min.css").read_text(encoding="utf-8"),
+        "",
+        None,
+        False,
+    )
+    return Response(status_code=200, content_type="text/html", body=html)
+
+
+@lru_cache(maxsize=1)
 def openapi_json() -> str:
     """The OpenAPI 3 document of this API, generated from the routes above (committed as docs/openapi.json)."""
+    from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+
     return app.get_openapi_json_schema(
         title="Leadtide API",
         version="0.1.0",

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import jwt
-
 from leadtide_local.template import repo_root
 
 __all__ = [

@@ -34,7 +34,11 @@ def _serve(args: argparse.Namespace) -> int:
     from leadtide_local.stack import LocalStack
 
     stack = LocalStack.start(
-        template_path=args.template, port=args.port, host=args.host, background_workers=True, quiet=not args.verbose
+        template_path=args.template,
+        port=args.port,
+        host=args.host,
+        background_workers=True,
+        quiet=not args.verbose,
     )
     stopped = threading.Event()
 
@@ -47,11 +51,10 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"moto endpoint        {stack.moto_endpoint}   (AWS_ENDPOINT_URL for the AWS CLI/boto3)")
         print(f"routes               {len(stack.routes)}; queues polled: {len(stack.pollers)}")
         print("token                leadtide local token --tenant acme --role admin")
-        print(
-            '                     curl -H "Authorization: Bearer $(leadtide local token --tenant acme --role admin)" '
-            f"{stack.base_url}/leads"
-        )
-        print(f"schedules            leadtide local fire NAME --url {stack.base_url}   ({', '.join(sorted(stack.schedules)) or 'none'})")
+        example = "$(leadtide local token --tenant acme --role admin)"
+        print(f'                     curl -H "Authorization: Bearer {example}" {stack.base_url}/leads')
+        names = ", ".join(sorted(stack.schedules)) or "none"
+        print(f"schedules            leadtide local fire NAME --url {stack.base_url}   ({names})")
         print("Ctrl-C to stop.", flush=True)
         while not stopped.wait(0.5):
             pass
@@ -92,7 +95,9 @@ def _call_server(url: str) -> int:
     try:
         status, payload = _post(url)
     except urllib.error.URLError as error:
-        print(f"cannot reach {url}: {error.reason} (is `leadtide local serve` running there?)", file=sys.stderr)
+        print(
+            f"cannot reach {url}: {error.reason} (is `leadtide local serve` running there?)", file=sys.stderr
+        )
         return 1
     print(json.dumps(payload, indent=2, default=str))
     return 0 if 200 <= status < 300 else 1
@@ -135,7 +140,9 @@ def _parser() -> argparse.ArgumentParser:
     serve = actions.add_parser("serve", help="serve the HTTP API and run the workers until Ctrl-C")
     serve.add_argument("--port", type=int, default=3000, help="HTTP port (default 3000; 0 for any free port)")
     serve.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
-    serve.add_argument("--verbose", action="store_true", help="access log, moto requests, Powertools at template level")
+    serve.add_argument(
+        "--verbose", action="store_true", help="access log, moto requests, Powertools at template level"
+    )
     serve.add_argument("--template", default=None, help="SAM template (default <repo>/template.yaml)")
     serve.set_defaults(run=_serve)
 

@@ -35,7 +35,6 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import jwt
-
 from leadtide_local.auth import claims_as_strings, verify_token
 from leadtide_local.resources import ACCOUNT_ID, FunctionSpec, ResourceMap
 
@@ -157,7 +156,9 @@ def routes_from_template(template: dict[str, Any], specs: dict[str, FunctionSpec
                 continue
             props = event.properties
             if str(props.get("PayloadFormatVersion", "2.0")) != "2.0":
-                raise NotImplementedError(f"{spec.logical_id}.{event.name}: only payload format 2.0 is emulated")
+                raise NotImplementedError(
+                    f"{spec.logical_id}.{event.name}: only payload format 2.0 is emulated"
+                )
             api = _http_api_properties(template, props.get("ApiId"))
             default_authorizer = (api.get("Auth") or {}).get("DefaultAuthorizer")
             authorizer = (props.get("Auth") or {}).get("Authorizer", default_authorizer)
@@ -173,7 +174,9 @@ def routes_from_template(template: dict[str, Any], specs: dict[str, FunctionSpec
                 authorizer=authorizer,
             )
             if route.route_key in seen:
-                raise ValueError(f"route {route.route_key} is declared twice ({seen[route.route_key]} and {event.name})")
+                raise ValueError(
+                    f"route {route.route_key} is declared twice ({seen[route.route_key]} and {event.name})"
+                )
             seen[route.route_key] = event.name
             routes.append(route)
     return routes
@@ -255,7 +258,9 @@ class CorsConfig:
 
     def decorate(self, origin: str | None, response: HttpResponse) -> None:
         """Add CORS headers to an actual response; API Gateway ignores the backend's own CORS headers."""
-        response.headers = [(k, v) for k, v in response.headers if not k.lower().startswith("access-control-")]
+        response.headers = [
+            (k, v) for k, v in response.headers if not k.lower().startswith("access-control-")
+        ]
         if not origin or not self.origin_allowed(origin):
             return
         response.headers.append(("access-control-allow-origin", self._allow_origin_value(origin)))
@@ -269,7 +274,10 @@ def cors_from_template(template: dict[str, Any], resources: ResourceMap) -> Cors
     """The CORS configuration of the template's HttpApi (first one found; Globals.HttpApi otherwise)."""
     for definition in (template.get("Resources") or {}).values():
         if definition.get("Type") == "AWS::Serverless::HttpApi":
-            props = {**((template.get("Globals") or {}).get("HttpApi") or {}), **(definition.get("Properties") or {})}
+            props = {
+                **((template.get("Globals") or {}).get("HttpApi") or {}),
+                **(definition.get("Properties") or {}),
+            }
             return CorsConfig.from_properties(resources.resolve(props.get("CorsConfiguration")))
     globals_api = (template.get("Globals") or {}).get("HttpApi") or {}
     return CorsConfig.from_properties(resources.resolve(globals_api.get("CorsConfiguration")))
@@ -317,7 +325,7 @@ class HttpRequest:
 
 @dataclass
 class HttpResponse:
-    """An HTTP response to send: ``status``, ``headers`` as ``[(name, value)]`` (repeats allowed), ``body``."""
+    """An HTTP response: ``status``, ``headers`` as ``[(name, value)]`` (repeats allowed), ``body``."""
 
     status: int
     headers: list[tuple[str, str]] = field(default_factory=list)
@@ -326,7 +334,9 @@ class HttpResponse:
 
 def json_response(status: int, payload: Any) -> HttpResponse:
     """A JSON response with ``content-type: application/json``."""
-    return HttpResponse(status, [("content-type", "application/json")], json.dumps(payload, default=str).encode())
+    return HttpResponse(
+        status, [("content-type", "application/json")], json.dumps(payload, default=str).encode()
+    )
 
 
 def is_textual(content_type: str | None) -> bool:
@@ -388,7 +398,9 @@ def build_http_event(
             continue
         headers[key] = f"{headers[key]},{value}" if key in headers else value
     forwarded_for = headers.get("x-forwarded-for")
-    headers["x-forwarded-for"] = f"{forwarded_for}, {request.source_ip}" if forwarded_for else request.source_ip
+    headers["x-forwarded-for"] = (
+        f"{forwarded_for}, {request.source_ip}" if forwarded_for else request.source_ip
+    )
     headers.setdefault("x-forwarded-proto", "http")
     headers.setdefault("x-forwarded-port", str(request.server_port))
     headers.setdefault("x-amzn-trace-id", _trace_id(moment))
@@ -543,7 +555,12 @@ class HttpApiGateway:
             try:
                 response = self.admin(request)
             except Exception as error:
-                _log.error("local admin request %s %s failed:\n%s", request.method, request.target, traceback.format_exc())
+                _log.error(
+                    "local admin request %s %s failed:\n%s",
+                    request.method,
+                    request.target,
+                    traceback.format_exc(),
+                )
                 response = json_response(500, {"message": f"{type(error).__name__}: {error}"})
             return response
         if (
@@ -590,7 +607,9 @@ class HttpApiGateway:
                 _log.info("401 for %s %s: %s", request.method, request.raw_path, reason)
                 response = json_response(401, {"message": "Unauthorized"})
                 if request.header("authorization"):
-                    response.headers.append(("www-authenticate", f'Bearer error="invalid_token" error_description="{reason}"'))
+                    response.headers.append(
+                        ("www-authenticate", f'Bearer error="invalid_token" error_description="{reason}"')
+                    )
                 return response
         scope = (claims or {}).get("scope")
         event = build_http_event(

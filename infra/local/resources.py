@@ -35,7 +35,6 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import boto3
-
 from leadtide_local.template import repo_root
 
 __all__ = [
@@ -200,7 +199,7 @@ class FunctionSpec:
 
     @property
     def handler_module(self) -> str:
-        """The module part of ``handler`` (``"handle_api_request"`` for ``"handle_api_request.lambda_handler"``)."""
+        """The module part of ``handler``: ``"handle_webhook"`` for ``"handle_webhook.lambda_handler"``."""
         return self.handler.rsplit(".", 1)[0]
 
     @property
@@ -294,7 +293,8 @@ class ResourceMap:
 
     def function_arn(self, logical_id: str) -> str:
         """ARN of a function: ``arn:aws:lambda:<region>:<account>:function:<name>``."""
-        return f"arn:{_PARTITION}:lambda:{self.region}:{self.account_id}:function:{self.physical_name(logical_id)}"
+        name = self.physical_name(logical_id)
+        return f"arn:{_PARTITION}:lambda:{self.region}:{self.account_id}:function:{name}"
 
     def function_for_arn(self, arn: str) -> str | None:
         """Return the logical id of the function with this ARN (aliases/versions ignored), else None."""
@@ -724,7 +724,9 @@ def functions(template: dict[str, Any], *, base_dir: str | Path | None = None) -
     return specs
 
 
-def function_environment(template: dict[str, Any], function_logical_id: str, resources: ResourceMap) -> dict[str, str]:
+def function_environment(
+    template: dict[str, Any], function_logical_id: str, resources: ResourceMap
+) -> dict[str, str]:
     """Return a function's environment: ``Globals.Function.Environment.Variables`` merged with its own.
 
     Values are resolved against ``resources`` and rendered as strings the way CloudFormation does
@@ -854,7 +856,10 @@ class _Creator:
             params["LocalSecondaryIndexes"] = local_indexes
         stream = props.get("StreamSpecification")
         if stream:
-            params["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": stream["StreamViewType"]}
+            params["StreamSpecification"] = {
+                "StreamEnabled": True,
+                "StreamViewType": stream["StreamViewType"],
+            }
         dynamodb = self.client("dynamodb")
         description = dynamodb.create_table(**params)["TableDescription"]
         if description.get("LatestStreamArn"):
@@ -948,7 +953,9 @@ class _Creator:
             if function_id is None:
                 targets.append({k: target[k] for k in _TARGET_KEYS if k in target})
                 continue
-            queue = self._delivery_queue(logical_id, target["Id"], timeout=self._function_timeout(function_id))
+            queue = self._delivery_queue(
+                logical_id, target["Id"], timeout=self._function_timeout(function_id)
+            )
             entry = {"Id": target["Id"], "Arn": queue.arn}
             if "InputTransformer" in target:
                 entry["InputTransformer"] = target["InputTransformer"]
@@ -973,7 +980,9 @@ class _Creator:
         name = props.get("RuleName") or f"{self.resources.stack_name}-{spec.logical_id}-{event.name}"[:64]
         path = name if bus == "default" else f"{bus}/{name}"
         region, account = self.resources.region, self.resources.account_id
-        rule = RuleInfo(name=name, arn=f"arn:{_PARTITION}:events:{region}:{account}:rule/{path}", event_bus=bus)
+        rule = RuleInfo(
+            name=name, arn=f"arn:{_PARTITION}:events:{region}:{account}:rule/{path}", event_bus=bus
+        )
         events = self.client("events")
         events.put_rule(
             Name=name,
@@ -1037,7 +1046,9 @@ def create_resources(
         ValueError: see :func:`plan_resources`; circular queue references.
     """
     resources = plan_resources(template, stack_name=stack_name, parameter_overrides=parameter_overrides)
-    creator = _Creator(resources, session or boto3.session.Session(region_name=resources.region), endpoint_url)
+    creator = _Creator(
+        resources, session or boto3.session.Session(region_name=resources.region), endpoint_url
+    )
     definitions = resources.resource_definitions
     for logical_id in resources.tables:
         creator.create_table(logical_id)

@@ -91,12 +91,16 @@ def _import_isolated(code_dir: Path, module: str, unique_name: str) -> ModuleTyp
     candidates = [code_dir / relative.with_suffix(".py"), code_dir / relative / "__init__.py"]
     file = next((path for path in candidates if path.is_file()), None)
     if file is None:
-        raise ImportError(f"handler module {module!r} not found in {code_dir} (looked for {candidates[0].name})")
+        raise ImportError(
+            f"handler module {module!r} not found in {code_dir} (looked for {candidates[0].name})"
+        )
     with _IMPORT_LOCK:
         local_names = _local_top_level_names(code_dir)
         set_aside: dict[str, ModuleType] = {}
         for name in list(sys.modules):
-            if name.split(".", 1)[0] in local_names and not _is_under(getattr(sys.modules[name], "__file__", None), code_dir):
+            if name.split(".", 1)[0] in local_names and not _is_under(
+                getattr(sys.modules[name], "__file__", None), code_dir
+            ):
                 set_aside[name] = sys.modules.pop(name)
         sys.path.insert(0, str(code_dir))
         try:
@@ -160,7 +164,9 @@ class LocalFunction:
                     module = _import_isolated(spec.code_dir, spec.handler_module, unique)
                     handler = getattr(module, spec.handler_function, None)
                     if not callable(handler):
-                        raise ImportError(f"{spec.logical_id}: {spec.handler} is not a callable in {module.__file__}")
+                        raise ImportError(
+                            f"{spec.logical_id}: {spec.handler} is not a callable in {module.__file__}"
+                        )
                     self._module = module
                     self._handler = handler
         return self._handler

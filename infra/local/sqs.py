@@ -33,9 +33,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from moto.events.models import EventPattern
-
 from leadtide_local.resources import QueueInfo, RuleDelivery
+from moto.events.models import EventPattern
 
 __all__ = [
     "BatchOutcome",
@@ -77,7 +76,9 @@ def lambda_message_attributes(attributes: dict[str, Any]) -> dict[str, Any]:
             entry["stringValue"] = value["StringValue"]
         if "BinaryValue" in value:
             raw = value["BinaryValue"]
-            entry["binaryValue"] = base64.b64encode(raw if isinstance(raw, bytes) else str(raw).encode()).decode()
+            entry["binaryValue"] = base64.b64encode(
+                raw if isinstance(raw, bytes) else str(raw).encode()
+            ).decode()
         entry["stringListValues"] = list(value.get("StringListValues") or [])
         entry["binaryListValues"] = [
             base64.b64encode(item if isinstance(item, bytes) else str(item).encode()).decode()
@@ -102,9 +103,12 @@ def build_sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str)
             "messageId": message["MessageId"],
             "receiptHandle": message["ReceiptHandle"],
             "body": body,
-            "attributes": {k: v for k, v in (message.get("Attributes") or {}).items() if k in _LAMBDA_ATTRIBUTES},
+            "attributes": {
+                k: v for k, v in (message.get("Attributes") or {}).items() if k in _LAMBDA_ATTRIBUTES
+            },
             "messageAttributes": lambda_message_attributes(message.get("MessageAttributes") or {}),
-            "md5OfBody": message.get("MD5OfBody") or hashlib.md5(body.encode(), usedforsecurity=False).hexdigest(),
+            "md5OfBody": message.get("MD5OfBody")
+            or hashlib.md5(body.encode(), usedforsecurity=False).hexdigest(),
             "eventSource": "aws:sqs",
             "eventSourceARN": queue_arn,
             "awsRegion": region,
@@ -267,7 +271,7 @@ class SqsEventSourceMapping(QueuePoller):
     filter_patterns: list[dict[str, Any]] = field(default_factory=list)
 
     def poll_once(self, wait_seconds: int = 0) -> BatchOutcome:
-        """Receive up to ``batch_size`` messages, invoke the function once, delete/retry per Lambda's rules."""
+        """Receive up to ``batch_size`` messages, invoke once, then delete/retry as Lambda does."""
         messages = self._receive(self.batch_size, wait_seconds)
         if not messages:
             return BatchOutcome()
@@ -293,7 +297,7 @@ class SqsEventSourceMapping(QueuePoller):
                 result = self.invoke(self.function_logical_id, event)
             except Exception:
                 _log.error(
-                    "%s: handler raised on a batch of %d message(s) from %s; none deleted, all will be retried:\n%s",
+                    "%s: handler raised on a batch of %d message(s) from %s; none deleted, all retried:\n%s",
                     self.name,
                     len(messages),
                     self.queue.name,
@@ -305,7 +309,9 @@ class SqsEventSourceMapping(QueuePoller):
                     result, ids, report_batch_item_failures=self.report_batch_item_failures
                 )
                 if failed:
-                    _log.warning("%s: %d of %d message(s) reported as failed", self.name, len(failed), len(ids))
+                    _log.warning(
+                        "%s: %d of %d message(s) reported as failed", self.name, len(failed), len(ids)
+                    )
             self._delete([m for m in messages if m["MessageId"] not in failed])
             self._retry_later([m for m in messages if m["MessageId"] in failed])
             return BatchOutcome(delivered=len(messages), failed=len(failed))

@@ -51,7 +51,6 @@ from typing import Any
 from urllib.parse import parse_qs, unquote
 
 import boto3
-
 from leadtide_local.auth import issue_token, load_signing_key
 from leadtide_local.http_api import (
     LOCAL_PREFIX,
@@ -80,7 +79,11 @@ __all__ = ["EnvironmentConflictError", "LocalStack", "Schedule", "running_stack"
 _log = logging.getLogger("leadtide_local")
 _ACTIVE_LOCK = threading.Lock()
 _active: LocalStack | None = None
-_TEST_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "aws_session_token": "testing"}
+_TEST_CREDENTIALS = {
+    "aws_access_key_id": "testing",
+    "aws_secret_access_key": "testing",
+    "aws_session_token": "testing",
+}
 # Variables that would send boto3 elsewhere or fail credential lookup; unset while the stack runs.
 _CLEARED_PREFIXES = ("AWS_ENDPOINT_URL_",)
 _CLEARED = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE")
@@ -185,7 +188,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _handle
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - BaseHTTPRequestHandler's name
+    def log_message(self, format: str, *args: Any) -> None:
         if not self.server.quiet:
             sys.stderr.write(f"[leadtide-local] {self.address_string()} {format % args}\n")
 
@@ -247,13 +250,17 @@ class LocalStack:
         global _active
         with _ACTIVE_LOCK:
             if _active is not None:
-                raise RuntimeError(f"a LocalStack is already running in this process ({_active.base_url}); stop it first")
+                raise RuntimeError(
+                    f"a LocalStack is already running in this process ({_active.base_url}); stop it first"
+                )
             stack = object.__new__(cls)
             stack._init(quiet=quiet, retry_delay_seconds=retry_delay_seconds)
             _active = stack
         try:
             stack._start(
-                template_path=Path(template_path) if template_path is not None else repo_root() / "template.yaml",
+                template_path=Path(template_path)
+                if template_path is not None
+                else repo_root() / "template.yaml",
                 port=port,
                 host=host,
                 background_workers=background_workers,
@@ -455,7 +462,12 @@ class LocalStack:
                     continue
                 queue_id = self.resources.queue_for_arn(str(props.get("Queue")))
                 if queue_id is None:
-                    _log.warning("%s.%s: queue %s is not in the template; not polled", spec.logical_id, event.name, props.get("Queue"))
+                    _log.warning(
+                        "%s.%s: queue %s is not in the template; not polled",
+                        spec.logical_id,
+                        event.name,
+                        props.get("Queue"),
+                    )
                     continue
                 patterns = [
                     json.loads(f["Pattern"]) if isinstance(f.get("Pattern"), str) else f.get("Pattern") or {}
@@ -471,7 +483,8 @@ class LocalStack:
                         retry_delay_seconds=self.retry_delay_seconds,
                         region=self.resources.region,
                         batch_size=int(props.get("BatchSize", 10)),
-                        report_batch_item_failures="ReportBatchItemFailures" in (props.get("FunctionResponseTypes") or []),
+                        report_batch_item_failures="ReportBatchItemFailures"
+                        in (props.get("FunctionResponseTypes") or []),
                         filter_patterns=patterns,
                     )
                 )
@@ -523,7 +536,9 @@ class LocalStack:
         with self._client_lock:
             if fresh or service not in self._clients:
                 assert self._session is not None, "the stack is not started"
-                created = self._session.client(service, endpoint_url=self.moto_endpoint, region_name=self.resources.region)
+                created = self._session.client(
+                    service, endpoint_url=self.moto_endpoint, region_name=self.resources.region
+                )
                 if fresh:
                     return created
                 self._clients[service] = created
@@ -645,7 +660,10 @@ class LocalStack:
             return json.loads(raw) if isinstance(raw, str) else raw
         if schedule.type == "ScheduleV2":
             return {}
-        rule_name = schedule.name or f"{self.resources.stack_name}-{schedule.function_logical_id}{schedule.event_name}"
+        rule_name = (
+            schedule.name
+            or f"{self.resources.stack_name}-{schedule.function_logical_id}{schedule.event_name}"
+        )
         return {
             "version": "0",
             "id": str(uuid.uuid4()),
@@ -654,7 +672,9 @@ class LocalStack:
             "account": self.resources.account_id,
             "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "region": self.resources.region,
-            "resources": [f"arn:aws:events:{self.resources.region}:{self.resources.account_id}:rule/{rule_name}"],
+            "resources": [
+                f"arn:aws:events:{self.resources.region}:{self.resources.account_id}:rule/{rule_name}"
+            ],
             "detail": {},
         }
 
@@ -691,18 +711,23 @@ class LocalStack:
         sqs = self.client("sqs")
         messages: list[dict[str, Any]] = []
         while True:
-            received = sqs.receive_message(
-                QueueUrl=queue.url,
-                MaxNumberOfMessages=10,
-                VisibilityTimeout=30,
-                AttributeNames=["All"],
-                MessageAttributeNames=["All"],
-            ).get("Messages") or []
+            received = (
+                sqs.receive_message(
+                    QueueUrl=queue.url,
+                    MaxNumberOfMessages=10,
+                    VisibilityTimeout=30,
+                    AttributeNames=["All"],
+                    MessageAttributeNames=["All"],
+                ).get("Messages")
+                or []
+            )
             if not received:
                 break
             messages.extend(received)
         for message in messages:
-            sqs.change_message_visibility(QueueUrl=queue.url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
+            sqs.change_message_visibility(
+                QueueUrl=queue.url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+            )
         return messages
 
     # ------------------------------------------------------------------ admin endpoints
@@ -711,12 +736,18 @@ class LocalStack:
         parts = [unquote(part) for part in path.split("/")] if path else []
         query = parse_qs(request.raw_query)
         if request.method == "GET" and parts == ["health"]:
-            return json_response(200, {"status": "ok", "base_url": self.base_url, "moto_endpoint": self.moto_endpoint})
+            return json_response(
+                200, {"status": "ok", "base_url": self.base_url, "moto_endpoint": self.moto_endpoint}
+            )
         if request.method == "GET" and parts == ["routes"]:
             return json_response(
                 200,
                 [
-                    {"routeKey": r.route_key, "function": r.function_logical_id, "authorized": r.authorizer is not None}
+                    {
+                        "routeKey": r.route_key,
+                        "function": r.function_logical_id,
+                        "authorized": r.authorizer is not None,
+                    }
                     for r in self.routes
                 ],
             )

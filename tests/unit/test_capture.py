@@ -93,7 +93,7 @@ def test_concurrent_creation_race_appends_to_the_winner(service, repo, events):
 
 def test_echo_to_unknown_person_creates_no_lead_but_echo_to_a_lead_is_kept(service, repo):
     echo = _message("mid.e1", channel_type=ChannelType.INSTAGRAM, phone=None, direction=Direction.OUTBOUND,
-                    sender=SenderIdentity(instagram_id="1789"))
+                    sender=SenderIdentity(instagram_id="1789"), at=T0 + timedelta(minutes=1))
     assert service.capture(echo).outcome == CaptureOutcome.SKIPPED and not repo.leads
     inbound = _message("mid.1", channel_type=ChannelType.INSTAGRAM, sender=SenderIdentity(instagram_id="1789"))
     lead_id = service.capture(inbound).lead_id

@@ -148,18 +148,17 @@ def test_formats_of_the_same_number_agree(region: str, number_type: int, separat
 @PROPERTY
 @given(
     plus=st.booleans(),
-    digits=st.text(alphabet="0123456789", min_size=1, max_size=17),
+    digits=st.text(alphabet="0123456789", min_size=6, max_size=17),
     region=st.sampled_from([None, "US", "GB", "IL", "DE", "BR", "IN", "RU", "IT", "AR", "MX"]),
     strict=st.booleans(),
 )
 def test_normalize_phone_is_idempotent_on_its_output(
     plus: bool, digits: str, region: str | None, strict: bool
 ) -> None:
-    # Given any digit string that normalises
+    # Given any digit string (junk is fine: the property is about what normalises)
     try:
         first = normalize_phone(("+" if plus else "") + digits, default_region=region, strict=strict)
     except InvalidPhoneError:
-        assume(False)
         return
     # Then the output is E.164 and normalising it again (any region, same strictness) changes nothing
     assert E164.match(first), first
@@ -217,8 +216,7 @@ def test_normalize_email_is_idempotent_and_case_insensitive(address: str) -> Non
     try:
         first = normalize_email(address)
     except InvalidEmailError:
-        assume(False)
-        return
+        return  # Hypothesis' grammar allows a few forms email_validator refuses (e.g. special-use domains)
     # Then normalising again changes nothing, and the case it was typed in does not matter
     assert normalize_email(first) == first
     assert first == first.lower()

@@ -6,7 +6,6 @@ import stat
 
 import jwt
 import pytest
-
 from leadtide_local.auth import (
     claims_as_strings,
     issue_token,
@@ -23,7 +22,13 @@ def test_token_carries_the_cognito_style_claims():
     # When issuing a token at a fixed time
     token = issue_token("acme", "manager", "u-1", ttl_seconds=60, key=KEY, now=2_000_000_000)
     # Then it verifies with the same key and carries exactly the expected claims
-    claims = jwt.decode(token, KEY, algorithms=["HS256"], audience="leadtide-local", options={"verify_exp": False, "verify_iat": False})
+    claims = jwt.decode(
+        token,
+        KEY,
+        algorithms=["HS256"],
+        audience="leadtide-local",
+        options={"verify_exp": False, "verify_iat": False},
+    )
     assert claims == {
         "sub": "u-1",
         "custom:tenant_id": "acme",
@@ -54,8 +59,12 @@ def test_verification_rejects_expired_foreign_and_mis_addressed_tokens():
     # Given tokens that are expired, signed elsewhere, or for another audience
     expired = issue_token("acme", "rep", key=KEY, ttl_seconds=1, now=1_000)
     foreign = issue_token("acme", "rep", key=b"x" * 32)
-    other_audience = jwt.encode({"aud": "someone-else", "iss": "leadtide-local", "exp": 4_000_000_000}, KEY, algorithm="HS256")
-    unsigned = jwt.encode({"aud": "leadtide-local", "iss": "leadtide-local", "exp": 4_000_000_000}, None, algorithm="none")
+    other_audience = jwt.encode(
+        {"aud": "someone-else", "iss": "leadtide-local", "exp": 4_000_000_000}, KEY, algorithm="HS256"
+    )
+    unsigned = jwt.encode(
+        {"aud": "leadtide-local", "iss": "leadtide-local", "exp": 4_000_000_000}, None, algorithm="none"
+    )
     # When verifying / Then each is refused
     with pytest.raises(jwt.ExpiredSignatureError):
         verify_token(expired, KEY)

@@ -6,7 +6,6 @@ import sys
 import types
 
 import pytest
-
 from leadtide_local.auth import load_signing_key, verify_token
 from leadtide_local.cli import main
 
@@ -16,7 +15,9 @@ def test_token_prints_a_token_the_local_authorizer_accepts(tmp_path, monkeypatch
     key_file = tmp_path / "key"
     monkeypatch.setenv("LEADTIDE_LOCAL_KEY_FILE", str(key_file))
     # When asking for a token
-    status = main(["local", "token", "--tenant", "acme", "--role", "rep", "--user", "u-9", "--email", "u9@acme.test"])
+    status = main(
+        ["local", "token", "--tenant", "acme", "--role", "rep", "--user", "u-9", "--email", "u9@acme.test"]
+    )
     # Then only the token is printed, and it verifies with the stored key
     printed = capsys.readouterr().out.strip()
     assert status == 0 and "\n" not in printed

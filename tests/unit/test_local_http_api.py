@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
 from leadtide_local.auth import issue_token
 from leadtide_local.http_api import (
     CorsConfig,
@@ -67,7 +66,12 @@ def test_event_has_the_payload_2_0_shape():
     route = Route("POST", "/things/{thing_id}", "Fn", "Ev", authorizer="Jwt")
     # When building the event for an authorized route
     event = build_http_event(
-        request, route, {"thing_id": "a b"}, {"sub": "u", "iat": 5, "flag": True}, request_id="rid", now=1583348638.39
+        request,
+        route,
+        {"thing_id": "a b"},
+        {"sub": "u", "iat": 5, "flag": True},
+        request_id="rid",
+        now=1583348638.39,
     )
     # Then it matches what API Gateway sends
     assert event["version"] == "2.0"
@@ -93,10 +97,16 @@ def test_event_has_the_payload_2_0_shape():
         "userAgent": "tests",
     }
     assert (context["domainName"], context["domainPrefix"]) == ("api.local", "api")
-    assert (context["stage"], context["routeKey"], context["requestId"]) == ("$default", event["routeKey"], "rid")
+    assert (context["stage"], context["routeKey"], context["requestId"]) == (
+        "$default",
+        event["routeKey"],
+        "rid",
+    )
     assert context["time"] == "04/Mar/2020:19:03:58 +0000"
     assert context["timeEpoch"] == 1583348638390
-    assert context["authorizer"] == {"jwt": {"claims": {"sub": "u", "iat": "5", "flag": "true"}, "scopes": None}}
+    assert context["authorizer"] == {
+        "jwt": {"claims": {"sub": "u", "iat": "5", "flag": "true"}, "scopes": None}
+    }
 
 
 def test_optional_keys_are_omitted_for_a_bare_public_request():
@@ -116,7 +126,11 @@ def test_forwarded_headers_from_a_proxy_in_front_are_kept():
     request = HttpRequest(
         method="POST",
         target="/webhooks/twilio",
-        headers=[("X-Forwarded-Proto", "https"), ("X-Forwarded-Port", "443"), ("X-Forwarded-For", "203.0.113.9")],
+        headers=[
+            ("X-Forwarded-Proto", "https"),
+            ("X-Forwarded-Port", "443"),
+            ("X-Forwarded-For", "203.0.113.9"),
+        ],
         source_ip="127.0.0.1",
         server_port=3000,
     )
@@ -158,7 +172,9 @@ def test_which_bodies_are_base64_encoded(content_type, textual):
 
 def test_invalid_utf8_in_a_text_body_falls_back_to_base64():
     # Given bytes that are not UTF-8 under a text content type
-    request = HttpRequest(method="POST", target="/x", headers=[("content-type", "text/plain")], body=b"\xff\xfe")
+    request = HttpRequest(
+        method="POST", target="/x", headers=[("content-type", "text/plain")], body=b"\xff\xfe"
+    )
     # When building the event / Then the body is base64 rather than corrupted
     event = build_http_event(request, None)
     assert event["isBase64Encoded"] is True
@@ -188,7 +204,11 @@ def test_route_matching_prefers_the_most_specific(routes):
     # Then literal beats parameter, a named method beats ANY, greedy takes the rest
     assert find_route(extra, "GET", "/things/special")[0].function_logical_id == "Special"
     route, params = find_route(extra, "GET", "/things/42")
-    assert (route.route_key, route.function_logical_id, params) == ("GET /things/{thing_id}", "EchoFunction", {"thing_id": "42"})
+    assert (route.route_key, route.function_logical_id, params) == (
+        "GET /things/{thing_id}",
+        "EchoFunction",
+        {"thing_id": "42"},
+    )
     assert find_route(extra, "DELETE", "/things/42")[0].function_logical_id == "AnyThing"
     route, params = find_route(extra, "PATCH", "/public/a/b%2Fc/d")
     assert (route.route_key, params) == ("ANY /public/{proxy+}", {"proxy": "a/b/c/d"})
@@ -223,13 +243,18 @@ def test_payload_format_1_0_is_refused(tmp_path):
                 "Type": "AWS::Serverless::Function",
                 "Properties": {
                     "Handler": "m.h",
-                    "Events": {"E": {"Type": "HttpApi", "Properties": {"Path": "/", "Method": "GET", "PayloadFormatVersion": "1.0"}}},
+                    "Events": {
+                        "E": {
+                            "Type": "HttpApi",
+                            "Properties": {"Path": "/", "Method": "GET", "PayloadFormatVersion": "1.0"},
+                        }
+                    },
                 },
             }
         }
     }
     # When collecting routes / Then it is refused rather than emulated wrongly
-    with pytest.raises(NotImplementedError, match="2.0"):
+    with pytest.raises(NotImplementedError, match=r"2\.0"):
         routes_from_template(template, functions(template, base_dir=tmp_path))
 
 
@@ -267,7 +292,12 @@ def test_the_inferred_format_is_200_json(result, body):
 
 @pytest.mark.parametrize(
     "result",
-    [{"statusCode": "abc"}, {"statusCode": 99}, {"statusCode": 200, "body": {"a": 1}}, {"statusCode": 200, "body": "!!", "isBase64Encoded": True}],
+    [
+        {"statusCode": "abc"},
+        {"statusCode": 99},
+        {"statusCode": 200, "body": {"a": 1}},
+        {"statusCode": 200, "body": "!!", "isBase64Encoded": True},
+    ],
 )
 def test_malformed_responses_are_rejected(result):
     # Given a malformed response / When parsing / Then it is an error (API Gateway answers 500)
@@ -303,7 +333,10 @@ def test_an_authorized_route_needs_a_valid_token(routes):
     foreign = issue_token("acme", "manager", key=b"another-key-0123456789abcdef012345")
     # When calling without, with bad and with good tokens
     missing = gateway.handle(HttpRequest("GET", "/things/1"))
-    bad = [gateway.handle(HttpRequest("GET", "/things/1", [("Authorization", f"Bearer {t}")])) for t in (expired, foreign, "junk")]
+    bad = [
+        gateway.handle(HttpRequest("GET", "/things/1", [("Authorization", f"Bearer {t}")]))
+        for t in (expired, foreign, "junk")
+    ]
     ok = gateway.handle(HttpRequest("GET", "/things/1", [("Authorization", f"Bearer {good}")]))
     bare = gateway.handle(HttpRequest("GET", "/things/1", [("Authorization", good)]))
     # Then missing/invalid tokens get API Gateway's 401 and never reach the function
@@ -346,7 +379,9 @@ def test_a_malformed_response_is_a_500(routes):
 
 def test_cors_preflight_and_response_headers(routes, template):
     # Given the fixture's CorsConfiguration (one origin, GET/POST/OPTIONS)
-    invoke = _Recorder(result={"statusCode": 200, "headers": {"access-control-allow-origin": "*"}, "body": ""})
+    invoke = _Recorder(
+        result={"statusCode": 200, "headers": {"access-control-allow-origin": "*"}, "body": ""}
+    )
     gateway = _gateway(routes, invoke, template)
     origin = ("Origin", "http://localhost:5173")
     # When a preflight arrives for an authorized route (no token)
@@ -363,7 +398,11 @@ def test_cors_preflight_and_response_headers(routes, template):
     assert invoke.calls == []
     # And a preflight from another origin gets no CORS headers
     other = gateway.handle(
-        HttpRequest("OPTIONS", "/things/1", [("Origin", "https://evil.example"), ("Access-Control-Request-Method", "GET")])
+        HttpRequest(
+            "OPTIONS",
+            "/things/1",
+            [("Origin", "https://evil.example"), ("Access-Control-Request-Method", "GET")],
+        )
     )
     assert not any(k.startswith("access-control-") for k, _ in other.headers)
     # And actual responses carry the configured origin, replacing the backend's own CORS headers

@@ -6,7 +6,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from leadtide_local.resources import (
     NO_VALUE,
     ResourceMap,
@@ -129,9 +128,9 @@ def test_other_intrinsics_and_no_value(tmp_path):
     assert resources.condition("Any") is True
     assert resources.condition("All") is False
     # And AWS::NoValue removes keys and list items
-    assert resources.resolve({"a": {"Ref": "AWS::NoValue"}, "b": [1, {"Fn::If": ["IsProd", 2, {"Ref": "AWS::NoValue"}]}]}) == {
-        "b": [1]
-    }
+    assert resources.resolve(
+        {"a": {"Ref": "AWS::NoValue"}, "b": [1, {"Fn::If": ["IsProd", 2, {"Ref": "AWS::NoValue"}]}]}
+    ) == {"b": [1]}
     assert resources._resolve({"Ref": "AWS::NoValue"}) is NO_VALUE
     # And the conditional resource does not exist while the named table does
     assert "OnlyInProd" not in resources.queues
@@ -218,7 +217,15 @@ def test_real_template_environment_resolves_every_global():
 
 @pytest.mark.parametrize(
     ("value", "text"),
-    [(True, "true"), (False, "false"), (7, "7"), ("x", "x"), (["a", 1], "a,1"), ({"k": 1}, '{"k":1}'), (None, "")],
+    [
+        (True, "true"),
+        (False, "false"),
+        (7, "7"),
+        ("x", "x"),
+        (["a", 1], "a,1"),
+        ({"k": 1}, '{"k":1}'),
+        (None, ""),
+    ],
 )
 def test_to_cfn_string(value, text):
     # Given a resolved value / When rendered into a string property / Then as CloudFormation renders it
@@ -227,7 +234,9 @@ def test_to_cfn_string(value, text):
 
 def test_a_name_depending_on_itself_is_reported():
     # Given a table whose name refers to itself
-    template = {"Resources": {"T": {"Type": "AWS::DynamoDB::Table", "Properties": {"TableName": {"Ref": "T"}}}}}
+    template = {
+        "Resources": {"T": {"Type": "AWS::DynamoDB::Table", "Properties": {"TableName": {"Ref": "T"}}}}
+    }
     # When planning / Then the cycle is reported rather than recursing forever
     with pytest.raises(ValueError, match="depends on itself"):
         ResourceMap(template=template).physical_name("T")

@@ -10,12 +10,13 @@ import time
 from pathlib import Path
 
 import pytest
-
 from leadtide_local.resources import FunctionSpec
 from leadtide_local.runtime import LocalFunction
 
 
-def _function(code_dir: Path, handler: str = "app.handler", logical_id: str = "Fn", timeout: int = 5) -> LocalFunction:
+def _function(
+    code_dir: Path, handler: str = "app.handler", logical_id: str = "Fn", timeout: int = 5
+) -> LocalFunction:
     spec = FunctionSpec(
         logical_id=logical_id,
         code_uri=str(code_dir),
@@ -27,7 +28,9 @@ def _function(code_dir: Path, handler: str = "app.handler", logical_id: str = "F
         code_dir=code_dir,
         properties={},
     )
-    return LocalFunction(spec, f"stack-{logical_id}", f"arn:aws:lambda:us-east-1:123456789012:function:stack-{logical_id}")
+    return LocalFunction(
+        spec, f"stack-{logical_id}", f"arn:aws:lambda:us-east-1:123456789012:function:stack-{logical_id}"
+    )
 
 
 def _write(directory: Path, files: dict[str, str]) -> Path:
@@ -106,7 +109,7 @@ def test_missing_module_or_function_is_a_clear_import_error(tmp_path):
     # When invoking / Then ImportError says what is missing
     with pytest.raises(ImportError, match="handler module 'nothere' not found"):
         _function(code, handler="nothere.handler").invoke({})
-    with pytest.raises(ImportError, match="app.handler is not a callable"):
+    with pytest.raises(ImportError, match=r"app\.handler is not a callable"):
         _function(code).invoke({})
 
 
@@ -114,7 +117,7 @@ def test_an_import_failure_names_the_file(tmp_path):
     # Given a module that raises at import
     code = _write(tmp_path / "fn", {"app.py": "raise RuntimeError('bad import')\n"})
     # When invoking / Then the ImportError names the file and the cause, and nothing is half-registered
-    with pytest.raises(ImportError, match="app.py failed: RuntimeError: bad import"):
+    with pytest.raises(ImportError, match=r"app\.py failed: RuntimeError: bad import"):
         _function(code).invoke({})
     assert "leadtide_fn_Fn_app" not in sys.modules
 
@@ -155,7 +158,10 @@ def test_one_invocation_at_a_time(tmp_path):
 
 def test_running_past_the_timeout_is_logged_as_an_error(tmp_path, caplog):
     # Given a function whose Timeout is shorter than its work
-    code = _write(tmp_path / "fn", {"app.py": "import time\ndef handler(e, c):\n    time.sleep(1.05)\n    return 'done'\n"})
+    code = _write(
+        tmp_path / "fn",
+        {"app.py": "import time\ndef handler(e, c):\n    time.sleep(1.05)\n    return 'done'\n"},
+    )
     function = _function(code, timeout=1)
     # When invoking
     with caplog.at_level(logging.ERROR, logger="leadtide_local.runtime"):

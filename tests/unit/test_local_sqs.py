@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from leadtide_local.resources import QueueInfo, RuleDelivery, RuleInfo
 from leadtide_local.sqs import (
     RuleDeliveryPoller,
@@ -48,7 +47,9 @@ class FakeSqs:
         self.delayed: list[tuple[str, int]] = []
         self.receive_sizes: list[int] = []
 
-    def receive_message(self, *, QueueUrl, MaxNumberOfMessages, WaitTimeSeconds, AttributeNames, MessageAttributeNames):
+    def receive_message(
+        self, *, QueueUrl, MaxNumberOfMessages, WaitTimeSeconds, AttributeNames, MessageAttributeNames
+    ):
         assert QueueUrl == QUEUE.url and MaxNumberOfMessages <= 10
         assert AttributeNames == ["All"] and MessageAttributeNames == ["All"]
         self.receive_sizes.append(MaxNumberOfMessages)
@@ -86,8 +87,18 @@ def test_lambda_sqs_event_shape():
             "ApproximateFirstReceiveTimestamp": "1700000000001",
         },
         "messageAttributes": {
-            "kind": {"stringValue": "lead", "stringListValues": [], "binaryListValues": [], "dataType": "String"},
-            "blob": {"binaryValue": "AAE=", "stringListValues": [], "binaryListValues": [], "dataType": "Binary"},
+            "kind": {
+                "stringValue": "lead",
+                "stringListValues": [],
+                "binaryListValues": [],
+                "dataType": "String",
+            },
+            "blob": {
+                "binaryValue": "AAE=",
+                "stringListValues": [],
+                "binaryListValues": [],
+                "dataType": "Binary",
+            },
         },
         "md5OfBody": "md5",
         "md5OfMessageAttributes": "md5attrs",
@@ -128,7 +139,12 @@ def test_partial_batch_responses_follow_lambdas_rules(result, failed):
 def test_without_report_batch_item_failures_any_return_is_success():
     # Given a mapping without ReportBatchItemFailures / When the handler returns failures anyway
     # Then they are ignored: the whole batch succeeded
-    assert failed_message_ids({"batchItemFailures": [{"itemIdentifier": "a"}]}, IDS, report_batch_item_failures=False) == set()
+    assert (
+        failed_message_ids(
+            {"batchItemFailures": [{"itemIdentifier": "a"}]}, IDS, report_batch_item_failures=False
+        )
+        == set()
+    )
 
 
 def test_record_matching_for_filter_criteria():
@@ -143,7 +159,13 @@ def test_record_matching_for_filter_criteria():
 
 def _mapping(fake: FakeSqs, invoke, **options) -> SqsEventSourceMapping:
     return SqsEventSourceMapping(
-        name="Fn.Ev", function_logical_id="Fn", queue=QUEUE, invoke=invoke, client=fake, retry_delay_seconds=1.5, **options
+        name="Fn.Ev",
+        function_logical_id="Fn",
+        queue=QUEUE,
+        invoke=invoke,
+        client=fake,
+        retry_delay_seconds=1.5,
+        **options,
     )
 
 
@@ -198,7 +220,11 @@ def test_filtered_out_messages_are_dropped_without_invoking():
     # Given a filter on kind=lead
     fake = FakeSqs([_message("a", '{"kind": "lead"}'), _message("b", '{"kind": "other"}')])
     seen = []
-    mapping = _mapping(fake, lambda f, e: seen.extend(r["messageId"] for r in e["Records"]), filter_patterns=[{"body": {"kind": ["lead"]}}])
+    mapping = _mapping(
+        fake,
+        lambda f, e: seen.extend(r["messageId"] for r in e["Records"]),
+        filter_patterns=[{"body": {"kind": ["lead"]}}],
+    )
     # When polling / Then only the match is delivered, and both are deleted
     mapping.poll_once()
     assert seen == ["a"]
@@ -219,7 +245,12 @@ def test_rule_deliveries_invoke_once_per_event_with_the_envelope():
     fake = FakeSqs([_message("a", _envelope({"n": 1})), _message("b", _envelope({"n": 2}))])
     seen = []
     poller = RuleDeliveryPoller(
-        name="R.T", function_logical_id="Fn", queue=QUEUE, invoke=lambda f, e: seen.append(e), client=fake, delivery=_delivery()
+        name="R.T",
+        function_logical_id="Fn",
+        queue=QUEUE,
+        invoke=lambda f, e: seen.append(e),
+        client=fake,
+        delivery=_delivery(),
     )
     # When polling
     poller.poll_once()
@@ -231,18 +262,29 @@ def test_rule_deliveries_invoke_once_per_event_with_the_envelope():
 
 @pytest.mark.parametrize(
     ("options", "expected"),
-    [({"input": '{"fixed": true}'}, {"fixed": True}), ({"input_path": "$.detail"}, {"n": 1}), ({"input_path": "$"}, None)],
+    [
+        ({"input": '{"fixed": true}'}, {"fixed": True}),
+        ({"input_path": "$.detail"}, {"n": 1}),
+        ({"input_path": "$"}, None),
+    ],
 )
 def test_rule_target_input_and_input_path(options, expected):
     # Given a target with Input or InputPath (which moto ignores)
     fake = FakeSqs([_message("a", _envelope({"n": 1}))])
     seen = []
     poller = RuleDeliveryPoller(
-        name="R.T", function_logical_id="Fn", queue=QUEUE, invoke=lambda f, e: seen.append(e), client=fake, delivery=_delivery(**options)
+        name="R.T",
+        function_logical_id="Fn",
+        queue=QUEUE,
+        invoke=lambda f, e: seen.append(e),
+        client=fake,
+        delivery=_delivery(**options),
     )
     # When delivering / Then the function gets what EventBridge would pass
     poller.poll_once()
-    assert seen[0] == (expected if expected is not None else {**json.loads(_envelope({"n": 1})), "account": "123456789012"})
+    assert seen[0] == (
+        expected if expected is not None else {**json.loads(_envelope({"n": 1})), "account": "123456789012"}
+    )
 
 
 def test_a_failing_rule_delivery_is_retried_then_dropped():
@@ -253,7 +295,11 @@ def test_a_failing_rule_delivery_is_retried_then_dropped():
     second = FakeSqs([_message("a", _envelope({}), receive_count=2)])
     third = FakeSqs([_message("a", _envelope({}), receive_count=3)])
     # When polling / Then attempt 2 is retried later, attempt 3 (the last, as Lambda async) is dropped
-    RuleDeliveryPoller(name="R.T", function_logical_id="Fn", queue=QUEUE, invoke=invoke, client=second).poll_once()
-    RuleDeliveryPoller(name="R.T", function_logical_id="Fn", queue=QUEUE, invoke=invoke, client=third).poll_once()
+    RuleDeliveryPoller(
+        name="R.T", function_logical_id="Fn", queue=QUEUE, invoke=invoke, client=second
+    ).poll_once()
+    RuleDeliveryPoller(
+        name="R.T", function_logical_id="Fn", queue=QUEUE, invoke=invoke, client=third
+    ).poll_once()
     assert (second.deleted, [h for h, _ in second.delayed]) == ([], ["rh-a-2"])
     assert (third.deleted, third.delayed) == (["rh-a-3"], [])

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from leadtide_local.template import load_template, repo_root
 
 
@@ -73,7 +72,7 @@ def test_short_tags_become_long_forms(tmp_path):
 def test_get_att_without_attribute_is_rejected(tmp_path):
     # Given a !GetAtt with no attribute
     # When loading / Then the YAML error names the problem
-    with pytest.raises(yaml.YAMLError, match="Resource.Attribute"):
+    with pytest.raises(yaml.YAMLError, match=r"Resource\.Attribute"):
         _load(tmp_path, "Resources:\n  A:\n    Type: X\n    Properties: { B: !GetAtt Other }\n")
 
 

@@ -106,10 +106,10 @@ def normalize_phone(raw: str, *, default_region: str | None = None, strict: bool
 
     ``strict=True`` (forms, manual entry, imports): ``phonenumbers.is_valid_number`` must accept the
     number. ``strict=False`` (numbers a provider already delivered from: WhatsApp ``wa_id``, Twilio
-    ``From``): a number that parses but fails the validity check is still returned as ``+`` and its
-    digits when it has 7 to 15 digits (E.164's maximum), because the provider has proved it reachable
-    and libphonenumber's metadata lags new number ranges. The output is stable: normalising an output
-    again returns it unchanged.
+    ``From``): a number that parses but fails the validity check is still returned, as ``+``, country
+    code and national number, when that has 7 to 15 digits, because the provider has proved it
+    reachable and libphonenumber's metadata lags new number ranges. In both modes more than 15 digits
+    (E.164's maximum) is refused. The output is stable: normalising an output again returns it unchanged.
 
     Raises:
         InvalidPhoneError: the value is not a string, has characters other than the above, cannot be

@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from leadtide.models.common import ChannelType, Grade, LeadStatus
 from leadtide.models.messages import AdReferral, DeliveryStatus, Direction, InteractiveReply, Media, MessageKind
@@ -108,7 +108,7 @@ class LeadCreate(BaseModel):
     name: str | None = Field(default=None, max_length=200)
     first_name: str | None = Field(default=None, max_length=100)
     last_name: str | None = Field(default=None, max_length=100)
-    email: EmailStr | None = None
+    email: str | None = Field(default=None, max_length=320, description="checked and lower-cased on save")
     phone: str | None = Field(default=None, max_length=40, description="any format; stored as E.164")
     company: str | None = Field(default=None, max_length=200)
     job_title: str | None = Field(default=None, max_length=200)
@@ -130,7 +130,7 @@ class LeadUpdate(BaseModel):
     name: str | None = Field(default=None, max_length=200)
     first_name: str | None = Field(default=None, max_length=100)
     last_name: str | None = Field(default=None, max_length=100)
-    email: EmailStr | None = None
+    email: str | None = Field(default=None, max_length=320)
     phone: str | None = Field(default=None, max_length=40)
     company: str | None = Field(default=None, max_length=200)
     job_title: str | None = Field(default=None, max_length=200)
