@@ -45,7 +45,11 @@ def function_sizes(build_dir: Path) -> dict[str, tuple[int, int]]:
         layers = res["Properties"].get("Layers") or global_layers
         # Layers are written as {"Ref": Name} (or "Name" after the short-tag loader drops the tag).
         names = [layer.get("Ref") if isinstance(layer, dict) else layer for layer in layers]
-        total = own + sum(layer_bytes.get(n, 0) for n in names if n) if any(names) else own + sum(layer_bytes.values())
+        total = (
+            own + sum(layer_bytes.get(n, 0) for n in names if n)
+            if any(names)
+            else own + sum(layer_bytes.values())
+        )
         sizes[name] = (own, total)
     return sizes
 
@@ -56,7 +60,9 @@ def main(argv: list[str]) -> int:
     worst = 0
     print(f"{'function':32} {'code MB':>9} {'code+layers MB':>15}  limit 250 MB")
     for name, (own, total) in sorted(sizes.items()):
-        print(f"{name:32} {own / 2**20:9.2f} {total / 2**20:15.2f}  {'OK' if total < LIMIT_BYTES else 'OVER'}")
+        print(
+            f"{name:32} {own / 2**20:9.2f} {total / 2**20:15.2f}  {'OK' if total < LIMIT_BYTES else 'OVER'}"
+        )
         worst = max(worst, total)
     return 0 if worst < LIMIT_BYTES else 1
 

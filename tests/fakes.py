@@ -64,8 +64,11 @@ class FakeLeadRepository(LeadRepository):
         for kind, value in identities:
             if (t, kind, value) in self.identities:
                 raise IdentityTakenError(kind, value, self.identities[(t, kind, value)])
-        if activity and activity.provider_message_id and (t, str(activity.channel),
-                                                          activity.provider_message_id) in self.markers:
+        if (
+            activity
+            and activity.provider_message_id
+            and (t, str(activity.channel), activity.provider_message_id) in self.markers
+        ):
             raise DuplicateDeliveryError("message already captured")
         self.leads[(t, lead.lead_id)] = lead
         for kind, value in identities:
@@ -79,7 +82,9 @@ class FakeLeadRepository(LeadRepository):
     def _store_activity(self, tenant: str, activity: Activity) -> None:
         if activity.provider_message_id and activity.channel:
             self.markers[(tenant, str(activity.channel), activity.provider_message_id)] = {
-                "lead_id": activity.lead_id, "activity_id": activity.activity_id}
+                "lead_id": activity.lead_id,
+                "activity_id": activity.activity_id,
+            }
         self.activities[(tenant, activity.lead_id)].append(activity)
         self.activities[(tenant, activity.lead_id)].sort(key=lambda a: (a.occurred_at, a.activity_id))
 
@@ -88,8 +93,10 @@ class FakeLeadRepository(LeadRepository):
         key = (tenant_id, activity.lead_id)
         if key not in self.leads:
             raise LeadNotFoundError("lead not found")
-        if activity.provider_message_id and (tenant_id, str(activity.channel),
-                                             activity.provider_message_id) in self.markers:
+        if (
+            activity.provider_message_id
+            and (tenant_id, str(activity.channel), activity.provider_message_id) in self.markers
+        ):
             raise DuplicateDeliveryError("message already captured")
         for kind, value in new_identities:
             if (tenant_id, kind, value) in self.identities:
@@ -99,8 +106,10 @@ class FakeLeadRepository(LeadRepository):
             self.identities[(tenant_id, kind, value)] = activity.lead_id
         lead = self.leads[key]
         if touch_lead and lead.last_activity_at <= activity.occurred_at:
-            updates: dict[str, Any] = {"last_activity_at": activity.occurred_at,
-                                       "updated_at": activity.occurred_at}
+            updates: dict[str, Any] = {
+                "last_activity_at": activity.occurred_at,
+                "updated_at": activity.occurred_at,
+            }
             if activity.type == "message":
                 updates["message_count"] = lead.message_count + 1
                 if activity.text:
@@ -138,7 +147,9 @@ class FakeLeadRepository(LeadRepository):
             if query.created_to and lead.created_at > query.created_to:
                 return False
             if query.search:
-                text = " ".join(str(v).lower() for v in (lead.name, lead.email, lead.phone, lead.company) if v)
+                text = " ".join(
+                    str(v).lower() for v in (lead.name, lead.email, lead.phone, lead.company) if v
+                )
                 if query.search.lower() not in text:
                     return False
             return True
@@ -160,7 +171,9 @@ class FakeLeadRepository(LeadRepository):
         page = rows[start : start + query.limit]
         more = start + query.limit < len(rows)
         cursor = (
-            base64.urlsafe_b64encode(json.dumps({"offset": start + query.limit, "tenant": tenant_id}).encode())
+            base64.urlsafe_b64encode(
+                json.dumps({"offset": start + query.limit, "tenant": tenant_id}).encode()
+            )
             .decode()
             .rstrip("=")
             if more
@@ -180,10 +193,16 @@ class FakeLeadRepository(LeadRepository):
 
     def dashboard(self, tenant_id):
         total = self.counters.get((tenant_id, "total"), 0)
-        by_status = {k.removeprefix("status#"): v for (t, k), v in self.counters.items()
-                     if t == tenant_id and k.startswith("status#") and v}
-        by_source = {k.removeprefix("source#"): v for (t, k), v in self.counters.items()
-                     if t == tenant_id and k.startswith("source#") and v}
+        by_status = {
+            k.removeprefix("status#"): v
+            for (t, k), v in self.counters.items()
+            if t == tenant_id and k.startswith("status#") and v
+        }
+        by_source = {
+            k.removeprefix("source#"): v
+            for (t, k), v in self.counters.items()
+            if t == tenant_id and k.startswith("source#") and v
+        }
         return DashboardSummary(total_leads=total, by_status=by_status, by_source=by_source)
 
     # changes
@@ -216,12 +235,16 @@ class FakeLeadRepository(LeadRepository):
             self._count(tenant_id, key, -1)
         return lead
 
-    def record_delivery_status(self, tenant_id, channel_type, provider_message_id, status, occurred_at, errors=()):
+    def record_delivery_status(
+        self, tenant_id, channel_type, provider_message_id, status, occurred_at, errors=()
+    ):
         key = (tenant_id, str(channel_type), provider_message_id)
         marker = self.markers.setdefault(key, {})
         current = marker.get("status")
-        if status == DeliveryStatus.FAILED or current is None or (
-            current != "failed" and _RANK.get(str(status), 0) > _RANK.get(current, 0)
+        if (
+            status == DeliveryStatus.FAILED
+            or current is None
+            or (current != "failed" and _RANK.get(str(status), 0) > _RANK.get(current, 0))
         ):
             marker["status"] = str(status)
         return "lead_id" in marker
@@ -236,14 +259,29 @@ class FakeLeadRepository(LeadRepository):
                 a.retracted = True
         return True
 
-    def save_score(self, tenant_id, lead_id, *, score, grade, breakdown, scored_at, cause, previous_score,
-                   previous_grade):
+    def save_score(
+        self, tenant_id, lead_id, *, score, grade, breakdown, scored_at, cause, previous_score, previous_grade
+    ):
         lead = self.get_lead(tenant_id, lead_id)
         self.leads[(tenant_id, lead_id)] = Lead.model_validate(
-            {**lead.model_dump(), "score": score, "grade": grade, "score_breakdown": breakdown,
-             "scored_at": scored_at})
-        self.score_history.append({"tenant_id": tenant_id, "lead_id": lead_id, "score": score, "grade": grade,
-                                   "cause": cause, "previous_score": previous_score})
+            {
+                **lead.model_dump(),
+                "score": score,
+                "grade": grade,
+                "score_breakdown": breakdown,
+                "scored_at": scored_at,
+            }
+        )
+        self.score_history.append(
+            {
+                "tenant_id": tenant_id,
+                "lead_id": lead_id,
+                "score": score,
+                "grade": grade,
+                "cause": cause,
+                "previous_score": previous_score,
+            }
+        )
 
     def iter_lead_ids(self) -> Iterator[tuple[str, str]]:
         yield from list(self.leads)
@@ -260,7 +298,12 @@ class FakeChannelRepository(ChannelRepository):
             raise ChannelConflictError("already connected")
         if verify_token_hash and (str(channel.type), verify_token_hash) in self.tokens:
             raise ChannelConflictError("verify_token already used")
-        self.channels[(tenant_id, channel.channel_id)] = (channel, route_key, verify_token_hash, route.secret_name)
+        self.channels[(tenant_id, channel.channel_id)] = (
+            channel,
+            route_key,
+            verify_token_hash,
+            route.secret_name,
+        )
         self.routes[(str(channel.type), route_key)] = route
         if verify_token_hash:
             self.tokens[(str(channel.type), verify_token_hash)] = route

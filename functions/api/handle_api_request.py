@@ -81,21 +81,29 @@ def _validation_error(err: RequestValidationError) -> Response:
 @app.get(
     "/leads",
     summary="List leads (the inbox)",
-    responses={200: {"description": "One page of leads", "content": {JSON: {"model": LeadPage}}},
-               **documented_errors(400, 401, 422)},
+    responses={
+        200: {"description": "One page of leads", "content": {JSON: {"model": LeadPage}}},
+        **documented_errors(400, 401, 422),
+    },
 )
 def list_leads(
     status: Annotated[LeadStatus | None, Query(description="lead status")] = None,
     source: Annotated[ChannelType | None, Query(description="source channel")] = None,
-    owner: Annotated[str | None, Query(description="owner user id, 'me' or 'unassigned'", max_length=128)] = None,
+    owner: Annotated[
+        str | None, Query(description="owner user id, 'me' or 'unassigned'", max_length=128)
+    ] = None,
     grade: Annotated[Grade | None, Query()] = None,
     created_from: Annotated[datetime | None, Query(description="ISO-8601, inclusive")] = None,
     created_to: Annotated[datetime | None, Query(description="ISO-8601, inclusive")] = None,
-    q: Annotated[str | None, Query(description="search name, email, phone or company", max_length=100)] = None,
+    q: Annotated[
+        str | None, Query(description="search name, email, phone or company", max_length=100)
+    ] = None,
     sort: Annotated[Literal["created", "last_activity", "score"], Query()] = "created",
     order: Annotated[Literal["asc", "desc"], Query()] = "desc",
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 25,
-    cursor: Annotated[str | None, Query(description="next_cursor of the previous page", max_length=2048)] = None,
+    cursor: Annotated[
+        str | None, Query(description="next_cursor of the previous page", max_length=2048)
+    ] = None,
 ) -> LeadPage:
     principal = _principal()
     query = LeadQuery(
@@ -117,8 +125,10 @@ def list_leads(
 @app.post(
     "/leads",
     summary="Create a lead by hand (de-duplicated by email and phone)",
-    responses={201: {"description": "Created", "content": {JSON: {"model": Lead}}},
-               **documented_errors(400, 401, 403, 409, 422)},
+    responses={
+        201: {"description": "Created", "content": {JSON: {"model": Lead}}},
+        **documented_errors(400, 401, 403, 409, 422),
+    },
 )
 def create_lead(lead: Annotated[LeadCreate, Body()]) -> Response[Lead]:
     created = get_lead_service().create_lead(_principal(), lead)
@@ -128,8 +138,10 @@ def create_lead(lead: Annotated[LeadCreate, Body()]) -> Response[Lead]:
 @app.get(
     "/leads/<lead_id>",
     summary="Get a lead with its score breakdown",
-    responses={200: {"description": "The lead", "content": {JSON: {"model": Lead}}},
-               **documented_errors(401, 403, 404, 422)},
+    responses={
+        200: {"description": "The lead", "content": {JSON: {"model": Lead}}},
+        **documented_errors(401, 403, 404, 422),
+    },
 )
 def get_lead(lead_id: LeadId) -> Lead:
     return get_lead_service().get_lead(_principal(), _lead_id(lead_id))
@@ -138,8 +150,10 @@ def get_lead(lead_id: LeadId) -> Lead:
 @app.patch(
     "/leads/<lead_id>",
     summary="Change contact fields, status, owner or tags",
-    responses={200: {"description": "The updated lead", "content": {JSON: {"model": Lead}}},
-               **documented_errors(400, 401, 403, 404, 409, 422)},
+    responses={
+        200: {"description": "The updated lead", "content": {JSON: {"model": Lead}}},
+        **documented_errors(400, 401, 403, 404, 409, 422),
+    },
 )
 def update_lead(lead_id: LeadId, changes: Annotated[LeadUpdate, Body()]) -> Lead:
     return get_lead_service().update_lead(_principal(), _lead_id(lead_id), changes)
@@ -158,8 +172,10 @@ def delete_lead(lead_id: LeadId) -> Response[None]:
 @app.get(
     "/leads/<lead_id>/activities",
     summary="The lead's timeline, oldest first",
-    responses={200: {"description": "One page of activities", "content": {JSON: {"model": ActivityPage}}},
-               **documented_errors(400, 401, 403, 404, 422)},
+    responses={
+        200: {"description": "One page of activities", "content": {JSON: {"model": ActivityPage}}},
+        **documented_errors(400, 401, 403, 404, 422),
+    },
 )
 def list_activities(
     lead_id: LeadId,
@@ -172,8 +188,10 @@ def list_activities(
 @app.post(
     "/leads/<lead_id>/notes",
     summary="Add a note to the lead's timeline",
-    responses={201: {"description": "The note", "content": {JSON: {"model": Activity}}},
-               **documented_errors(400, 401, 403, 404, 422)},
+    responses={
+        201: {"description": "The note", "content": {JSON: {"model": Activity}}},
+        **documented_errors(400, 401, 403, 404, 422),
+    },
 )
 def add_note(lead_id: LeadId, note: Annotated[NoteCreate, Body()]) -> Response[Activity]:
     created = get_lead_service().add_note(_principal(), _lead_id(lead_id), note)
@@ -183,8 +201,10 @@ def add_note(lead_id: LeadId, note: Annotated[NoteCreate, Body()]) -> Response[A
 @app.get(
     "/dashboard/summary",
     summary="Lead counts: total, by status, by source",
-    responses={200: {"description": "Counts", "content": {JSON: {"model": DashboardSummary}}},
-               **documented_errors(401)},
+    responses={
+        200: {"description": "Counts", "content": {JSON: {"model": DashboardSummary}}},
+        **documented_errors(401),
+    },
 )
 def dashboard_summary() -> DashboardSummary:
     return get_lead_service().dashboard(_principal())
@@ -194,8 +214,10 @@ def dashboard_summary() -> DashboardSummary:
 @app.post(
     "/channels",
     summary="Connect a channel (admin). Secrets go to Secrets Manager and are never returned",
-    responses={201: {"description": "Connected", "content": {JSON: {"model": Channel}}},
-               **documented_errors(400, 401, 403, 409, 422)},
+    responses={
+        201: {"description": "Connected", "content": {JSON: {"model": Channel}}},
+        **documented_errors(400, 401, 403, 409, 422),
+    },
 )
 def create_channel(channel: Annotated[ChannelCreate, Body()]) -> Response[Channel]:
     created = get_channel_service().connect(_principal(), channel)
@@ -205,8 +227,10 @@ def create_channel(channel: Annotated[ChannelCreate, Body()]) -> Response[Channe
 @app.get(
     "/channels",
     summary="List the tenant's channels (admin)",
-    responses={200: {"description": "Channels", "content": {JSON: {"model": ChannelList}}},
-               **documented_errors(401, 403)},
+    responses={
+        200: {"description": "Channels", "content": {JSON: {"model": ChannelList}}},
+        **documented_errors(401, 403),
+    },
 )
 def list_channels() -> ChannelList:
     return ChannelList(items=get_channel_service().list(_principal()))

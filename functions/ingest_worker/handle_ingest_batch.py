@@ -30,4 +30,6 @@ def capture_record(record: SQSRecord) -> str:
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     """SQS event source mapping entry point (FunctionResponseTypes: ReportBatchItemFailures)."""
-    return process_partial_response(event=event, record_handler=capture_record, processor=processor, context=context)
+    return process_partial_response(
+        event=event, record_handler=capture_record, processor=processor, context=context
+    )

@@ -29,4 +29,6 @@ def score_record(record: SQSRecord) -> None:
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     """SQS event source mapping entry point (FunctionResponseTypes: ReportBatchItemFailures)."""
     _scored_in_batch.clear()
-    return process_partial_response(event=event, record_handler=score_record, processor=processor, context=context)
+    return process_partial_response(
+        event=event, record_handler=score_record, processor=processor, context=context
+    )

@@ -59,7 +59,9 @@ def _header(name: str) -> str | None:
 
 def _accepted(count: int) -> Response:
     metrics.add_metric(name="WebhookCommandsQueued", unit="Count", value=count)
-    return Response(status_code=200, content_type=JSON, body=json.dumps({"status": "queued", "queued": count}))
+    return Response(
+        status_code=200, content_type=JSON, body=json.dumps({"status": "queued", "queued": count})
+    )
 
 
 # ---------------------------------------------------------------------------------------------- Meta
@@ -81,13 +83,17 @@ def verify_instagram() -> Response:
 
 @app.post("/webhooks/whatsapp")
 def receive_whatsapp() -> Response:
-    count = get_webhook_receiver().receive_meta(ChannelType.WHATSAPP, _raw_body(), _header("x-hub-signature-256"))
+    count = get_webhook_receiver().receive_meta(
+        ChannelType.WHATSAPP, _raw_body(), _header("x-hub-signature-256")
+    )
     return _accepted(count)
 
 
 @app.post("/webhooks/instagram")
 def receive_instagram() -> Response:
-    count = get_webhook_receiver().receive_meta(ChannelType.INSTAGRAM, _raw_body(), _header("x-hub-signature-256"))
+    count = get_webhook_receiver().receive_meta(
+        ChannelType.INSTAGRAM, _raw_body(), _header("x-hub-signature-256")
+    )
     return _accepted(count)
 
 
@@ -137,7 +143,9 @@ def submit_form(form_id: str) -> Response:
     submission_id, _accepted_for_real = get_webhook_receiver().submit_form(form_id, fields)
     # A honeypot hit gets the same answer as a person, so bots learn nothing.
     return Response(
-        status_code=201, content_type=JSON, body=json.dumps({"submission_id": submission_id, "status": "received"})
+        status_code=201,
+        content_type=JSON,
+        body=json.dumps({"submission_id": submission_id, "status": "received"}),
     )
 
 

@@ -34,7 +34,9 @@ REPO = Path(__file__).resolve().parents[2]
 MARK_START, MARK_END = "<!-- bench:capture -->", "<!-- /bench:capture -->"
 SECRET = "bench-app-secret-0123456789"
 
-FLOOR = "import time; t=time.perf_counter(); import boto3; boto3.client('dynamodb'); print(time.perf_counter()-t)"
+FLOOR = (
+    "import time; t=time.perf_counter(); import boto3; boto3.client('dynamodb'); print(time.perf_counter()-t)"
+)
 COLD = """
 import time; t=time.perf_counter()
 import importlib.util, json, sys
@@ -72,22 +74,48 @@ def counting_calls():
 
 def _api_event(tenant: str) -> dict:
     return {
-        "version": "2.0", "routeKey": "GET /leads", "rawPath": "/leads", "rawQueryString": "limit=25",
-        "headers": {"host": "bench.local"}, "queryStringParameters": {"limit": "25"},
-        "requestContext": {"accountId": "123456789012", "apiId": "local", "domainName": "bench.local",
-                           "http": {"method": "GET", "path": "/leads", "protocol": "HTTP/1.1",
-                                    "sourceIp": "127.0.0.1", "userAgent": "bench"},
-                           "requestId": "r", "routeKey": "GET /leads", "stage": "$default",
-                           "time": "01/Jan/2026:00:00:00 +0000", "timeEpoch": 0,
-                           "authorizer": {"jwt": {"claims": {"sub": "u", "custom:tenant_id": tenant,
-                                                             "custom:role": "admin"}, "scopes": None}}},
+        "version": "2.0",
+        "routeKey": "GET /leads",
+        "rawPath": "/leads",
+        "rawQueryString": "limit=25",
+        "headers": {"host": "bench.local"},
+        "queryStringParameters": {"limit": "25"},
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "local",
+            "domainName": "bench.local",
+            "http": {
+                "method": "GET",
+                "path": "/leads",
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+                "userAgent": "bench",
+            },
+            "requestId": "r",
+            "routeKey": "GET /leads",
+            "stage": "$default",
+            "time": "01/Jan/2026:00:00:00 +0000",
+            "timeEpoch": 0,
+            "authorizer": {
+                "jwt": {
+                    "claims": {"sub": "u", "custom:tenant_id": tenant, "custom:role": "admin"},
+                    "scopes": None,
+                }
+            },
+        },
         "isBase64Encoded": False,
     }
 
 
 def _run(code: str) -> list[float]:
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ.copy(),
-                         check=True, cwd=REPO)
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        check=True,
+        cwd=REPO,
+    )
     return [float(x) for x in out.stdout.strip().splitlines()[-1].split()]
 
 
@@ -101,34 +129,83 @@ def bench_cold_start(runs: int) -> dict:
         cold.append(total)
         imported.append(imp)
     f, c = statistics.median(floor), statistics.median(cold)
-    return {"runs": runs, "floor_ms": f * 1000, "cold_ms": c * 1000, "import_ms": statistics.median(imported) * 1000,
-            "ratio": c / f}
+    return {
+        "runs": runs,
+        "floor_ms": f * 1000,
+        "cold_ms": c * 1000,
+        "import_ms": statistics.median(imported) * 1000,
+        "ratio": c / f,
+    }
 
 
 def _whatsapp_event(stack, body: bytes) -> dict:
     from leadtide.capture.signatures import meta_signature
 
     return {
-        "version": "2.0", "routeKey": "POST /webhooks/whatsapp", "rawPath": "/webhooks/whatsapp",
-        "rawQueryString": "", "headers": {"host": "bench.local", "content-type": "application/json",
-                                           "x-hub-signature-256": meta_signature(body, SECRET)},
-        "requestContext": {"accountId": "123456789012", "apiId": "local", "domainName": "bench.local",
-                           "http": {"method": "POST", "path": "/webhooks/whatsapp", "protocol": "HTTP/1.1",
-                                    "sourceIp": "127.0.0.1", "userAgent": "bench"},
-                           "requestId": str(uuid.uuid4()), "routeKey": "POST /webhooks/whatsapp",
-                           "stage": "$default", "time": "01/Jan/2026:00:00:00 +0000", "timeEpoch": 0},
-        "body": body.decode(), "isBase64Encoded": False,
+        "version": "2.0",
+        "routeKey": "POST /webhooks/whatsapp",
+        "rawPath": "/webhooks/whatsapp",
+        "rawQueryString": "",
+        "headers": {
+            "host": "bench.local",
+            "content-type": "application/json",
+            "x-hub-signature-256": meta_signature(body, SECRET),
+        },
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "local",
+            "domainName": "bench.local",
+            "http": {
+                "method": "POST",
+                "path": "/webhooks/whatsapp",
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+                "userAgent": "bench",
+            },
+            "requestId": str(uuid.uuid4()),
+            "routeKey": "POST /webhooks/whatsapp",
+            "stage": "$default",
+            "time": "01/Jan/2026:00:00:00 +0000",
+            "timeEpoch": 0,
+        },
+        "body": body.decode(),
+        "isBase64Encoded": False,
     }
 
 
 def _text_delivery(sender: str, message_id: str) -> bytes:
-    return json.dumps({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{
-        "field": "messages", "value": {
-            "messaging_product": "whatsapp",
-            "metadata": {"display_phone_number": "15550001111", "phone_number_id": "1122334455667"},
-            "contacts": [{"profile": {"name": "Bench"}, "wa_id": sender}],
-            "messages": [{"from": sender, "id": message_id, "timestamp": str(int(time.time())),
-                          "type": "text", "text": {"body": "How much for a lesson tomorrow?"}}]}}]}]}).encode()
+    return json.dumps(
+        {
+            "object": "whatsapp_business_account",
+            "entry": [
+                {
+                    "id": "1",
+                    "changes": [
+                        {
+                            "field": "messages",
+                            "value": {
+                                "messaging_product": "whatsapp",
+                                "metadata": {
+                                    "display_phone_number": "15550001111",
+                                    "phone_number_id": "1122334455667",
+                                },
+                                "contacts": [{"profile": {"name": "Bench"}, "wa_id": sender}],
+                                "messages": [
+                                    {
+                                        "from": sender,
+                                        "id": message_id,
+                                        "timestamp": str(int(time.time())),
+                                        "type": "text",
+                                        "text": {"body": "How much for a lesson tomorrow?"},
+                                    }
+                                ],
+                            },
+                        }
+                    ],
+                }
+            ],
+        }
+    ).encode()
 
 
 def bench_capture(stack, deliveries: int) -> dict:
@@ -137,9 +214,17 @@ def bench_capture(stack, deliveries: int) -> dict:
     from leadtide.models.messages import IngestEnvelope
 
     admin = {"authorization": f"Bearer {stack.token('bench', 'admin', 'u')}"}
-    res = requests.post(f"{stack.base_url}/channels", headers=admin, timeout=30, json={
-        "type": "whatsapp", "phone_number_id": "1122334455667", "verify_token": "bench-verify-token",
-        "app_secret": SECRET})
+    res = requests.post(
+        f"{stack.base_url}/channels",
+        headers=admin,
+        timeout=30,
+        json={
+            "type": "whatsapp",
+            "phone_number_id": "1122334455667",
+            "verify_token": "bench-verify-token",
+            "app_secret": SECRET,
+        },
+    )
     assert res.status_code == 201, res.text
     sqs = stack.client("sqs")
     ingest_url = stack.resources.queues["IngestQueue"].url
@@ -208,7 +293,7 @@ def render(cold: dict, cap: dict) -> str:
         "",
         "| measure | ms |",
         "|---|---|",
-        f"| floor: `import boto3; boto3.client(\"dynamodb\")` | {cold['floor_ms']:.0f} |",
+        f'| floor: `import boto3; boto3.client("dynamodb")` | {cold["floor_ms"]:.0f} |',
         f"| Api handler imported | {cold['import_ms']:.0f} |",
         f"| Api handler imported + first request served | {cold['cold_ms']:.0f} |",
         f"| **ratio to the floor** (aim: within 1.3x) | **{cold['ratio']:.2f}x** |",
@@ -230,8 +315,12 @@ def render(cold: dict, cap: dict) -> str:
     for path, ops in cap["calls"].items():
         detail = ", ".join(f"{k} {v}" for k, v in sorted(ops.items()))
         lines.append(f"| {path} | {sum(ops.values())} | {detail} |")
-    lines += ["", "The aim for a new lead was one transactional write plus one event publish; the identity "
-              "lookup before it is one read.", MARK_END]
+    lines += [
+        "",
+        "The aim for a new lead was one transactional write plus one event publish; the identity "
+        "lookup before it is one read.",
+        MARK_END,
+    ]
     return "\n".join(lines)
 
 

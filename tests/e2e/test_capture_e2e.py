@@ -21,17 +21,29 @@ def local():
 @pytest.fixture(scope="module")
 def admin(local):
     headers = {"authorization": f"Bearer {local.token('e2e-tenant', 'admin', 'boss')}"}
-    res = requests.post(f"{local.base_url}/channels", headers=headers, timeout=30, json={
-        "type": "whatsapp", "phone_number_id": "1122334455667", "verify_token": "e2e-verify-token",
-        "app_secret": SECRET})
+    res = requests.post(
+        f"{local.base_url}/channels",
+        headers=headers,
+        timeout=30,
+        json={
+            "type": "whatsapp",
+            "phone_number_id": "1122334455667",
+            "verify_token": "e2e-verify-token",
+            "app_secret": SECRET,
+        },
+    )
     assert res.status_code == 201, res.text
     assert SECRET not in res.text
     return headers
 
 
 def _send(local, body: bytes, signature: str) -> requests.Response:
-    return requests.post(f"{local.base_url}/webhooks/whatsapp", data=body, timeout=30,
-                         headers={"content-type": "application/json", "x-hub-signature-256": signature})
+    return requests.post(
+        f"{local.base_url}/webhooks/whatsapp",
+        data=body,
+        timeout=30,
+        headers={"content-type": "application/json", "x-hub-signature-256": signature},
+    )
 
 
 def test_signed_delivery_twice_and_a_tampered_copy(local, admin, shared_data):
@@ -49,7 +61,9 @@ def test_signed_delivery_twice_and_a_tampered_copy(local, admin, shared_data):
     leads = requests.get(f"{local.base_url}/leads", headers=admin, timeout=30).json()["items"]
     assert [(lead["phone"], lead["source_channel"]) for lead in leads] == [("+972987654321", "whatsapp")]
     lead_id = leads[0]["lead_id"]
-    acts = requests.get(f"{local.base_url}/leads/{lead_id}/activities", headers=admin, timeout=30).json()["items"]
+    acts = requests.get(f"{local.base_url}/leads/{lead_id}/activities", headers=admin, timeout=30).json()[
+        "items"
+    ]
     assert len(acts) == 1 and acts[0]["text"] == "Body Text"
     lead = requests.get(f"{local.base_url}/leads/{lead_id}", headers=admin, timeout=30).json()
     assert lead["grade"] in {"hot", "warm", "cold"} and lead["score_breakdown"]
@@ -60,7 +74,9 @@ def test_gateway_behaviour_unauthorized_and_unknown_routes(local):
     bad = requests.get(f"{local.base_url}/leads", headers={"authorization": "Bearer not.a.jwt"}, timeout=30)
     assert bad.status_code == 401
     assert requests.get(f"{local.base_url}/nope", timeout=30).status_code == 404
-    assert requests.get(f"{local.base_url}/openapi.json", timeout=30).json()["info"]["title"] == "Leadtide API"
+    assert (
+        requests.get(f"{local.base_url}/openapi.json", timeout=30).json()["info"]["title"] == "Leadtide API"
+    )
 
 
 def test_nightly_schedule_fans_out_and_rescoring_keeps_scores(local, admin, shared_data):
@@ -76,9 +92,19 @@ def test_nightly_schedule_fans_out_and_rescoring_keeps_scores(local, admin, shar
 
 
 def test_malformed_json_never_gets_a_5xx(local, admin):
-    for body in (b"", b"{", b"[1,2]", b'{"object": "whatsapp_business_account", "entry": "x"}', "é".encode("latin-1")):
+    for body in (
+        b"",
+        b"{",
+        b"[1,2]",
+        b'{"object": "whatsapp_business_account", "entry": "x"}',
+        "é".encode("latin-1"),
+    ):
         res = _send(local, body, "sha256=" + "0" * 64)
         assert 400 <= res.status_code < 500, (body, res.status_code, res.text)
-    res = requests.post(f"{local.base_url}/leads", data=b"{oops", timeout=30,
-                        headers={**admin, "content-type": "application/json"})
+    res = requests.post(
+        f"{local.base_url}/leads",
+        data=b"{oops",
+        timeout=30,
+        headers={**admin, "content-type": "application/json"},
+    )
     assert res.status_code == 400 and json.loads(res.text)["error"]["code"] == "malformed_json"

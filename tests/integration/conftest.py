@@ -21,7 +21,13 @@ from urllib.parse import urlencode
 import pytest
 from moto import mock_aws
 
-from leadtide_local.http_api import HttpRequest, build_http_event, find_route, parse_lambda_response, routes_from_template
+from leadtide_local.http_api import (
+    HttpRequest,
+    build_http_event,
+    find_route,
+    parse_lambda_response,
+    routes_from_template,
+)
 from leadtide_local.resources import ResourceMap, create_resources, function_environment, functions
 from leadtide_local.template import load_template
 from tests.conftest import REPO_ROOT
@@ -41,8 +47,13 @@ def reset_process_caches() -> None:
     from leadtide.scoring.service import get_scoring_service
 
     factory.reset()
-    for getter in (get_capture_service, get_webhook_receiver, get_channel_service, get_lead_service,
-                   get_scoring_service):
+    for getter in (
+        get_capture_service,
+        get_webhook_receiver,
+        get_channel_service,
+        get_lead_service,
+        get_scoring_service,
+    ):
         getter.cache_clear()
 
 
@@ -124,7 +135,9 @@ class Stack:
             hdrs.setdefault("content-type", "application/json")
         raw = body.encode() if isinstance(body, str) else (body or b"")
         target = path + (f"?{urlencode(query, doseq=True)}" if query else "")
-        request = HttpRequest(method=method, target=target, headers=list(hdrs.items()), body=raw, server_port=443)
+        request = HttpRequest(
+            method=method, target=target, headers=list(hdrs.items()), body=raw, server_port=443
+        )
         match = find_route(ROUTES, method, request.raw_path)
         assert match is not None, f"no template route for {method} {path}"
         route, params = match
@@ -134,8 +147,12 @@ class Stack:
         result = handler_of(route.function_logical_id)(event, FakeContext(route.function_logical_id))
         response = parse_lambda_response(result)
         self.seen_statuses.append((f"{route.method} {route.path}", response.status))
-        return HttpResult(response.status, {k.lower(): v for k, v in response.headers}, response.body,
-                          f"{route.method} {route.path}")
+        return HttpResult(
+            response.status,
+            {k.lower(): v for k, v in response.headers},
+            response.body,
+            f"{route.method} {route.path}",
+        )
 
     def deliver(self, queue_logical_id: str, function_logical_id: str, *, max_rounds: int = 20) -> int:
         """Drain a queue into its function like an SQS event source mapping; return records delivered.
@@ -150,22 +167,36 @@ class Stack:
         delivered = 0
         for _ in range(max_rounds):
             messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"]).get(
-                "Messages", [])
+                "Messages", []
+            )
             if not messages:
                 break
-            records = [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
-                        "attributes": m.get("Attributes", {}), "messageAttributes": {},
-                        "md5OfBody": m["MD5OfBody"], "eventSource": "aws:sqs", "eventSourceARN": arn,
-                        "awsRegion": "us-east-1"} for m in messages]
+            records = [
+                {
+                    "messageId": m["MessageId"],
+                    "receiptHandle": m["ReceiptHandle"],
+                    "body": m["Body"],
+                    "attributes": m.get("Attributes", {}),
+                    "messageAttributes": {},
+                    "md5OfBody": m["MD5OfBody"],
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": arn,
+                    "awsRegion": "us-east-1",
+                }
+                for m in messages
+            ]
             try:
-                result = handler_of(function_logical_id)({"Records": records}, FakeContext(function_logical_id))
+                result = handler_of(function_logical_id)(
+                    {"Records": records}, FakeContext(function_logical_id)
+                )
                 failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
             except Exception:  # an invocation error: Lambda retries the whole batch
                 failed = {m["MessageId"] for m in messages}
             for m in messages:
                 if m["MessageId"] in failed:
-                    sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"],
-                                                  VisibilityTimeout=0)
+                    sqs.change_message_visibility(
+                        QueueUrl=url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0
+                    )
                 else:
                     sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
             delivered += len(messages) - len(failed)

@@ -12,7 +12,11 @@ REP = {"sub": "u-rep", "custom:tenant_id": "acme", "custom:role": "rep"}
 REP2 = {"sub": "u-rep2", "custom:tenant_id": "acme", "custom:role": "rep"}
 OTHER = {"sub": "u-admin", "custom:tenant_id": "globex", "custom:role": "admin"}
 
-SPEC = json.loads((REPO_ROOT / "docs" / "openapi.json").read_text()) if (REPO_ROOT / "docs" / "openapi.json").exists() else None
+SPEC = (
+    json.loads((REPO_ROOT / "docs" / "openapi.json").read_text())
+    if (REPO_ROOT / "docs" / "openapi.json").exists()
+    else None
+)
 
 
 @pytest.fixture
@@ -36,17 +40,29 @@ def _create(api, claims=ADMIN, **body):
 
 
 def test_create_get_update_delete_roundtrip(api):
-    lead = _create(api, name="Ana Souza", email="Ana@Example.com", phone="+55 11 99999-0000", company="Casa Praia",
-                   tags=["summer"])
+    lead = _create(
+        api,
+        name="Ana Souza",
+        email="Ana@Example.com",
+        phone="+55 11 99999-0000",
+        company="Casa Praia",
+        tags=["summer"],
+    )
     assert (lead["email"], lead["phone"], lead["status"]) == ("ana@example.com", "+5511999990000", "New")
     got = api.request("GET", f"/leads/{lead['lead_id']}", claims=ADMIN).json()
     assert got["company"] == "Casa Praia" and got["tags"] == ["summer"]
-    patched = api.request("PATCH", f"/leads/{lead['lead_id']}", json_body={"status": "Contacted", "owner_id": "u-rep"},
-                          claims=ADMIN)
+    patched = api.request(
+        "PATCH",
+        f"/leads/{lead['lead_id']}",
+        json_body={"status": "Contacted", "owner_id": "u-rep"},
+        claims=ADMIN,
+    )
     assert patched.status == 200 and patched.json()["status"] == "Contacted"
     timeline = api.request("GET", f"/leads/{lead['lead_id']}/activities", claims=ADMIN).json()["items"]
     assert sorted(a["type"] for a in timeline) == ["owner_change", "status_change"]
-    note = api.request("POST", f"/leads/{lead['lead_id']}/notes", json_body={"text": "Wants July"}, claims=REP)
+    note = api.request(
+        "POST", f"/leads/{lead['lead_id']}/notes", json_body={"text": "Wants July"}, claims=REP
+    )
     assert note.status == 201 and note.json()["author_id"] == "u-rep"
     assert api.request("GET", "/dashboard/summary", claims=ADMIN).json()["by_status"] == {"Contacted": 1}
     assert api.request("DELETE", f"/leads/{lead['lead_id']}", claims=ADMIN).status == 204
@@ -96,7 +112,10 @@ def test_rep_visibility_and_permissions(api):
     ids = {lead["lead_id"] for lead in api.request("GET", "/leads", claims=REP).json()["items"]}
     assert ids == {mine["lead_id"], free["lead_id"]}
     assert api.request("GET", f"/leads/{theirs['lead_id']}", claims=REP).status == 403
-    assert api.request("PATCH", f"/leads/{theirs['lead_id']}", json_body={"status": "Lost"}, claims=REP).status == 403
+    assert (
+        api.request("PATCH", f"/leads/{theirs['lead_id']}", json_body={"status": "Lost"}, claims=REP).status
+        == 403
+    )
     assert api.request("DELETE", f"/leads/{mine['lead_id']}", claims=REP).status == 403
     assert api.request("GET", "/channels", claims=REP).status == 403
     assert api.request("GET", "/channels", claims=MANAGER).status == 403
@@ -104,14 +123,18 @@ def test_rep_visibility_and_permissions(api):
 
 
 def test_filters_search_sort_and_pagination(api):
-    created = [_create(api, name=f"Lead {i}", email=f"l{i}@shop.com", company="Surf Co" if i % 2 else "Ski Co")
-               for i in range(7)]
+    created = [
+        _create(api, name=f"Lead {i}", email=f"l{i}@shop.com", company="Surf Co" if i % 2 else "Ski Co")
+        for i in range(7)
+    ]
     api.request("PATCH", f"/leads/{created[0]['lead_id']}", json_body={"status": "Lost"}, claims=ADMIN)
     lost = api.request("GET", "/leads", query={"status": "Lost"}, claims=ADMIN).json()["items"]
     assert [lead["lead_id"] for lead in lost] == [created[0]["lead_id"]]
     surf = api.request("GET", "/leads", query={"q": "surf"}, claims=ADMIN).json()["items"]
     assert len(surf) == 3
-    manual = api.request("GET", "/leads", query={"source": "manual", "owner": "unassigned"}, claims=ADMIN).json()
+    manual = api.request(
+        "GET", "/leads", query={"source": "manual", "owner": "unassigned"}, claims=ADMIN
+    ).json()
     assert len(manual["items"]) == 7
     seen, cursor = [], None
     while True:
@@ -145,12 +168,19 @@ def test_filters_search_sort_and_pagination(api):
         ("POST", "/leads/" + "0" * 32 + "/notes", {"json_body": {"text": ""}}, 422),
         ("POST", "/channels", {"json_body": {"type": "fax"}}, 422),
         ("POST", "/channels", {"json_body": {"type": "whatsapp", "phone_number_id": "12"}}, 422),
-        ("POST", "/channels", {"json_body": {"type": "web_form", "name": "x", "fields": [{"name": "Bad Name"}]}}, 422),
+        (
+            "POST",
+            "/channels",
+            {"json_body": {"type": "web_form", "name": "x", "fields": [{"name": "Bad Name"}]}},
+            422,
+        ),
         ("DELETE", "/channels/nope", {}, 404),
     ],
 )
 def test_bad_input_gets_a_clear_4xx_in_one_error_shape(api, method, path, kwargs, status):
-    res = api.request(method, path, claims=ADMIN, **({"headers": {"content-type": "application/json"}} | kwargs))
+    res = api.request(
+        method, path, claims=ADMIN, **({"headers": {"content-type": "application/json"}} | kwargs)
+    )
     assert res.status == status, res.text
     error = res.json()["error"]
     assert error["code"] and error["message"]
@@ -166,8 +196,14 @@ def test_openapi_document_is_served_and_matches_the_committed_one(api):
     served = api.request("GET", "/openapi.json").json()
     committed = json.loads((REPO_ROOT / "docs" / "openapi.json").read_text())
     assert served == committed, "docs/openapi.json is stale: run `make openapi`"
-    assert set(committed["paths"]) >= {"/leads", "/leads/{lead_id}", "/leads/{lead_id}/activities",
-                                       "/leads/{lead_id}/notes", "/dashboard/summary", "/channels",
-                                       "/channels/{channel_id}"}
+    assert set(committed["paths"]) >= {
+        "/leads",
+        "/leads/{lead_id}",
+        "/leads/{lead_id}/activities",
+        "/leads/{lead_id}/notes",
+        "/dashboard/summary",
+        "/channels",
+        "/channels/{channel_id}",
+    }
     docs = api.request("GET", "/docs")
     assert docs.status == 200 and "swagger" in docs.text.lower()

@@ -21,9 +21,19 @@ from tests.fakes import FakeEventPublisher, FakeLeadRepository
 T0 = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
 
 
-def _message(msg_id="wamid.1", *, phone="972544401243", name="Dana", text="Hi", at=T0, **kw) -> InboundMessage:
-    base = dict(tenant_id="t1", channel_id="c1", channel_type=ChannelType.WHATSAPP, provider_message_id=msg_id,
-                occurred_at=at, kind=MessageKind.TEXT, sender=SenderIdentity(phone=phone, name=name), text=text)
+def _message(
+    msg_id="wamid.1", *, phone="972544401243", name="Dana", text="Hi", at=T0, **kw
+) -> InboundMessage:
+    base = dict(
+        tenant_id="t1",
+        channel_id="c1",
+        channel_type=ChannelType.WHATSAPP,
+        provider_message_id=msg_id,
+        occurred_at=at,
+        kind=MessageKind.TEXT,
+        sender=SenderIdentity(phone=phone, name=name),
+        text=text,
+    )
     return InboundMessage(**{**base, **kw})
 
 
@@ -46,8 +56,12 @@ def test_first_message_creates_a_lead_with_normalised_phone_and_publishes_two_ev
     result = service.capture(_message())
     assert result.outcome == CaptureOutcome.CREATED_LEAD
     lead = repo.get_lead("t1", result.lead_id)
-    assert (lead.phone, lead.name, lead.source_channel, lead.message_count) == ("+972544401243", "Dana",
-                                                                               "whatsapp", 1)
+    assert (lead.phone, lead.name, lead.source_channel, lead.message_count) == (
+        "+972544401243",
+        "Dana",
+        "whatsapp",
+        1,
+    )
     assert [a.text for a in repo.activities[("t1", result.lead_id)]] == ["Hi"]
     assert events.types() == ["lead.created", "lead.message_received"]
     assert repo.dashboard("t1").by_source == {"whatsapp": 1}
@@ -63,8 +77,11 @@ def test_redelivery_adds_nothing_and_publishes_nothing(service, repo, events):
 
 def test_second_message_from_same_sender_appends_and_fills_missing_name(service, repo, events):
     first = service.capture(_message(name=None))
-    second = service.capture(_message("wamid.2", phone="+972 54-440-1243", name="Dana K", text="Price?",
-                                      at=T0 + timedelta(minutes=5)))
+    second = service.capture(
+        _message(
+            "wamid.2", phone="+972 54-440-1243", name="Dana K", text="Price?", at=T0 + timedelta(minutes=5)
+        )
+    )
     assert second.outcome == CaptureOutcome.APPENDED and second.lead_id == first.lead_id
     lead = repo.get_lead("t1", first.lead_id)
     assert (lead.message_count, lead.name, lead.last_message_preview) == (2, "Dana K", "Price?")
@@ -87,15 +104,25 @@ def test_concurrent_creation_race_appends_to_the_winner(service, repo, events):
     # Then there is still one lead, with both messages
     assert result.outcome == CaptureOutcome.APPENDED
     assert len(repo.leads) == 1
-    assert sorted(a.provider_message_id for a in repo.activities[("t1", result.lead_id)]) == ["wamid.mine",
-                                                                                              "wamid.other"]
+    assert sorted(a.provider_message_id for a in repo.activities[("t1", result.lead_id)]) == [
+        "wamid.mine",
+        "wamid.other",
+    ]
 
 
 def test_echo_to_unknown_person_creates_no_lead_but_echo_to_a_lead_is_kept(service, repo):
-    echo = _message("mid.e1", channel_type=ChannelType.INSTAGRAM, phone=None, direction=Direction.OUTBOUND,
-                    sender=SenderIdentity(instagram_id="1789"), at=T0 + timedelta(minutes=1))
+    echo = _message(
+        "mid.e1",
+        channel_type=ChannelType.INSTAGRAM,
+        phone=None,
+        direction=Direction.OUTBOUND,
+        sender=SenderIdentity(instagram_id="1789"),
+        at=T0 + timedelta(minutes=1),
+    )
     assert service.capture(echo).outcome == CaptureOutcome.SKIPPED and not repo.leads
-    inbound = _message("mid.1", channel_type=ChannelType.INSTAGRAM, sender=SenderIdentity(instagram_id="1789"))
+    inbound = _message(
+        "mid.1", channel_type=ChannelType.INSTAGRAM, sender=SenderIdentity(instagram_id="1789")
+    )
     lead_id = service.capture(inbound).lead_id
     assert service.capture(echo).outcome == CaptureOutcome.APPENDED
     assert [a.direction for a in repo.activities[("t1", lead_id)]] == ["inbound", "outbound"]
@@ -103,9 +130,13 @@ def test_echo_to_unknown_person_creates_no_lead_but_echo_to_a_lead_is_kept(servi
 
 def test_form_submission_with_phone_and_email_links_both_identities(service, repo):
     first = service.capture(_message())
-    form = _message("sub_1", channel_type=ChannelType.WEB_FORM, kind=MessageKind.FORM_SUBMISSION,
-                    sender=SenderIdentity(phone="+972544401243", email="Dana@Example.COM"),
-                    at=T0 + timedelta(hours=1))
+    form = _message(
+        "sub_1",
+        channel_type=ChannelType.WEB_FORM,
+        kind=MessageKind.FORM_SUBMISSION,
+        sender=SenderIdentity(phone="+972544401243", email="Dana@Example.COM"),
+        at=T0 + timedelta(hours=1),
+    )
     assert service.capture(form).lead_id == first.lead_id
     assert repo.find_lead_by_identity("t1", [("email", "dana@example.com")]) == first.lead_id
     assert repo.get_lead("t1", first.lead_id).email == "dana@example.com"
@@ -118,15 +149,27 @@ def test_message_without_usable_identity_is_skipped(service, repo):
 
 def test_status_updates_and_retractions(service, repo):
     lead_id = service.capture(_message()).lead_id
-    status = DeliveryStatusUpdate(tenant_id="t1", channel_id="c1", channel_type=ChannelType.WHATSAPP,
-                                  provider_message_id="wamid.1", status=DeliveryStatus.READ, occurred_at=T0,
-                                  recipient=SenderIdentity(phone="972544401243"))
+    status = DeliveryStatusUpdate(
+        tenant_id="t1",
+        channel_id="c1",
+        channel_type=ChannelType.WHATSAPP,
+        provider_message_id="wamid.1",
+        status=DeliveryStatus.READ,
+        occurred_at=T0,
+        recipient=SenderIdentity(phone="972544401243"),
+    )
     assert service.capture(status).outcome == CaptureOutcome.STATUS_RECORDED
     older = status.model_copy(update={"status": DeliveryStatus.DELIVERED})
     service.capture(older)
     assert repo.markers[("t1", "whatsapp", "wamid.1")]["status"] == "read"  # never moves backwards
-    unsend = MessageRetraction(tenant_id="t1", channel_id="c1", channel_type=ChannelType.WHATSAPP,
-                               provider_message_id="wamid.1", occurred_at=T0, sender=SenderIdentity())
+    unsend = MessageRetraction(
+        tenant_id="t1",
+        channel_id="c1",
+        channel_type=ChannelType.WHATSAPP,
+        provider_message_id="wamid.1",
+        occurred_at=T0,
+        sender=SenderIdentity(),
+    )
     assert service.capture(unsend).outcome == CaptureOutcome.RETRACTED
     assert repo.activities[("t1", lead_id)][0].retracted is True
 

@@ -11,6 +11,7 @@ import phonenumbers
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+
 from leadtide.capture.identity import (
     IdentityKey,
     InvalidEmailError,

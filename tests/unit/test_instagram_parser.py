@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from leadtide.capture.instagram import instagram_routing_keys, parse_instagram
 from leadtide.models.channels import ChannelRoute
 from leadtide.models.common import ChannelType

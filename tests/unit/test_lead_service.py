@@ -121,14 +121,20 @@ def test_notes_join_the_timeline_and_other_tenants_cannot_reach_the_lead(svc):
     note = svc.add_note(REP, lead.lead_id, NoteCreate(text="Called, wants a quote"))
     assert note.author_id == "u-rep"
     assert [a.text for a in svc.list_activities(ADMIN, lead.lead_id, limit=10, cursor=None).items] == [
-        "Called, wants a quote"]
+        "Called, wants a quote"
+    ]
     with pytest.raises(LeadNotFoundError):
         svc.add_note(OTHER_TENANT, lead.lead_id, NoteCreate(text="x"))
 
 
 def test_principal_from_claims_rejects_bad_tokens():
-    assert Principal.from_claims({"sub": "u", "custom:tenant_id": "acme", "custom:role": "rep"}).role == Role.REP
-    for claims in ({}, {"sub": "u", "custom:tenant_id": "a#b", "custom:role": "rep"},
-                   {"sub": "u", "custom:tenant_id": "acme", "custom:role": "owner"}):
+    assert (
+        Principal.from_claims({"sub": "u", "custom:tenant_id": "acme", "custom:role": "rep"}).role == Role.REP
+    )
+    for claims in (
+        {},
+        {"sub": "u", "custom:tenant_id": "a#b", "custom:role": "rep"},
+        {"sub": "u", "custom:tenant_id": "acme", "custom:role": "owner"},
+    ):
         with pytest.raises(UnauthenticatedError):
             Principal.from_claims(claims)

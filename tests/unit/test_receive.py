@@ -47,17 +47,30 @@ def receiver(stores):
 
 def _connect_pywa(channels, shared_data):
     vector = json.loads((shared_data / "webhooks" / "meta_signed_delivery_pywa.json").read_text())
-    channels.connect(ADMIN, WhatsAppChannelCreate(type="whatsapp", phone_number_id="277321005464405",
-                                                   verify_token="meatyhamhock", app_secret=vector["app_secret"]))
+    channels.connect(
+        ADMIN,
+        WhatsAppChannelCreate(
+            type="whatsapp",
+            phone_number_id="277321005464405",
+            verify_token="meatyhamhock",
+            app_secret=vector["app_secret"],
+        ),
+    )
     raw = (shared_data / "webhooks" / "meta_signed_delivery_pywa.body.json").read_bytes()
     return raw, vector["headers"]["X-Hub-Signature-256"]
 
 
 def test_secrets_go_to_the_secret_store_never_into_the_channel(channels, stores):
     repo, secrets, _ = stores
-    channel = channels.connect(ADMIN, WhatsAppChannelCreate(type="whatsapp", phone_number_id="1122334455667",
-                                                            verify_token="verify-me-please",
-                                                            app_secret="s" * 32))
+    channel = channels.connect(
+        ADMIN,
+        WhatsAppChannelCreate(
+            type="whatsapp",
+            phone_number_id="1122334455667",
+            verify_token="verify-me-please",
+            app_secret="s" * 32,
+        ),
+    )
     dumped = channel.model_dump_json()
     assert "s" * 32 not in dumped and "verify-me-please" not in dumped
     (secret,) = secrets.secrets.values()
@@ -67,14 +80,19 @@ def test_secrets_go_to_the_secret_store_never_into_the_channel(channels, stores)
 
 
 def test_only_admins_manage_channels_and_accounts_connect_once(channels):
-    req = InstagramChannelCreate(type="instagram", account_id="17841400000", verify_token="token-123",
-                                 app_secret="x" * 32)
+    req = InstagramChannelCreate(
+        type="instagram", account_id="17841400000", verify_token="token-123", app_secret="x" * 32
+    )
     with pytest.raises(ForbiddenError):
         channels.connect(Principal("acme", "u2", Role.MANAGER), req)
     channels.connect(ADMIN, req)
     with pytest.raises(ChannelConflictError):
-        channels.connect(Principal("globex", "u9", Role.ADMIN), InstagramChannelCreate(
-            type="instagram", account_id="17841400000", verify_token="other-token", app_secret="y" * 32))
+        channels.connect(
+            Principal("globex", "u9", Role.ADMIN),
+            InstagramChannelCreate(
+                type="instagram", account_id="17841400000", verify_token="other-token", app_secret="y" * 32
+            ),
+        )
 
 
 def test_real_signed_whatsapp_delivery_is_verified_and_queued(channels, receiver, stores, shared_data):
@@ -100,8 +118,22 @@ def test_tampered_delivery_is_rejected_and_nothing_is_queued(channels, receiver,
 
 
 def test_unknown_account_is_forbidden_and_junk_is_a_400(receiver):
-    body = json.dumps({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{
-        "field": "messages", "value": {"metadata": {"phone_number_id": "999"}, "messages": []}}]}]}).encode()
+    body = json.dumps(
+        {
+            "object": "whatsapp_business_account",
+            "entry": [
+                {
+                    "id": "1",
+                    "changes": [
+                        {
+                            "field": "messages",
+                            "value": {"metadata": {"phone_number_id": "999"}, "messages": []},
+                        }
+                    ],
+                }
+            ],
+        }
+    ).encode()
     with pytest.raises(ForbiddenError):
         receiver.receive_meta(ChannelType.WHATSAPP, body, meta_signature(body, "k" * 32))
     with pytest.raises(MalformedPayloadError, match="not valid JSON"):
@@ -120,12 +152,25 @@ def test_meta_handshake_echoes_challenge_only_for_the_right_token(channels, rece
 
 
 def test_twilio_delivery_verifies_against_the_exact_url(channels, receiver, stores):
-    channels.connect(ADMIN, TwilioChannelCreate(type="twilio", account_sid="AC" + "a" * 32,
-                                                auth_token="t" * 32, phone_number="whatsapp:+14155238886"))
+    channels.connect(
+        ADMIN,
+        TwilioChannelCreate(
+            type="twilio",
+            account_sid="AC" + "a" * 32,
+            auth_token="t" * 32,
+            phone_number="whatsapp:+14155238886",
+        ),
+    )
     url = "https://api.example.com/webhooks/twilio"
-    params = [("AccountSid", "AC" + "a" * 32), ("From", "whatsapp:+14158675309"), ("To", "whatsapp:+14155238886"),
-              ("Body", "How much is a tour?"), ("MessageSid", "SM" + "1" * 32), ("ProfileName", "Sam"),
-              ("NumMedia", "0")]
+    params = [
+        ("AccountSid", "AC" + "a" * 32),
+        ("From", "whatsapp:+14158675309"),
+        ("To", "whatsapp:+14155238886"),
+        ("Body", "How much is a tour?"),
+        ("MessageSid", "SM" + "1" * 32),
+        ("ProfileName", "Sam"),
+        ("NumMedia", "0"),
+    ]
     assert receiver.receive_twilio(url, params, twilio_signature(url, params, "t" * 32)) == 1
     with pytest.raises(InvalidSignatureError):
         receiver.receive_twilio(url + "?x=1", params, twilio_signature(url, params, "t" * 32))
@@ -133,15 +178,27 @@ def test_twilio_delivery_verifies_against_the_exact_url(channels, receiver, stor
 
 
 def test_form_submission_validates_and_honeypot_is_discarded(channels, receiver, stores):
-    form = channels.connect(ADMIN, WebFormChannelCreate.model_validate({
-        "type": "web_form", "name": "Summer camp", "fields": [
-            {"name": "name", "required": True}, {"name": "email", "type": "email", "required": True},
-            {"name": "message", "type": "textarea"}]}))
-    _, accepted = receiver.submit_form(form.form_id, {"name": "Kim", "email": "kim@example.org",
-                                                      "message": "Is July available?"})
+    form = channels.connect(
+        ADMIN,
+        WebFormChannelCreate.model_validate(
+            {
+                "type": "web_form",
+                "name": "Summer camp",
+                "fields": [
+                    {"name": "name", "required": True},
+                    {"name": "email", "type": "email", "required": True},
+                    {"name": "message", "type": "textarea"},
+                ],
+            }
+        ),
+    )
+    _, accepted = receiver.submit_form(
+        form.form_id, {"name": "Kim", "email": "kim@example.org", "message": "Is July available?"}
+    )
     assert accepted and len(stores[2].bodies) == 1
-    _, accepted = receiver.submit_form(form.form_id, {"name": "Bot", "email": "b@example.org",
-                                                      "website_url": "http://spam"})
+    _, accepted = receiver.submit_form(
+        form.form_id, {"name": "Bot", "email": "b@example.org", "website_url": "http://spam"}
+    )
     assert not accepted and len(stores[2].bodies) == 1
     with pytest.raises(UnprocessableError) as err:
         receiver.submit_form(form.form_id, {"email": "not-an-email"})

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from leadtide.capture.signatures import (
     meta_signature,
     twilio_signature,

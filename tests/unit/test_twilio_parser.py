@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from leadtide.capture.twilio import parse_twilio, twilio_routing_key
 from leadtide.models.channels import ChannelRoute
 from leadtide.models.common import ChannelType

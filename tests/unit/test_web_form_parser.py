@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from leadtide.capture.web_form import ATTRIBUTION_FIELDS, parse_form_submission
 from leadtide.models.channels import ChannelRoute, FormField, WebFormChannelCreate
 from leadtide.models.common import ChannelType

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from leadtide.capture.whatsapp import parse_whatsapp, whatsapp_routing_keys
 from leadtide.models.channels import ChannelRoute
 from leadtide.models.common import ChannelType

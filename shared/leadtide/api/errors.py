@@ -22,9 +22,13 @@ def error_body(code: str, message: str, details: list[dict[str, Any]] | None = N
     return {"error": {"code": code, "message": message, "details": details or []}}
 
 
-def error_response(status: int, code: str, message: str, details: list[dict[str, Any]] | None = None) -> Response:
+def error_response(
+    status: int, code: str, message: str, details: list[dict[str, Any]] | None = None
+) -> Response:
     """A Powertools response carrying the error document."""
-    return Response(status_code=status, content_type=JSON, body=json.dumps(error_body(code, message, details)))
+    return Response(
+        status_code=status, content_type=JSON, body=json.dumps(error_body(code, message, details))
+    )
 
 
 def domain_error_response(err: LeadtideError) -> Response:
@@ -39,8 +43,10 @@ def validation_error_response(err: RequestValidationError) -> Response:
     """
     errors = err.errors()
     details = [
-        {"field": ".".join(str(p) for p in e.get("loc", ()) if p != "body" or len(e.get("loc", ())) == 1),
-         "problem": e.get("msg", "invalid")}
+        {
+            "field": ".".join(str(p) for p in e.get("loc", ()) if p != "body" or len(e.get("loc", ())) == 1),
+            "problem": e.get("msg", "invalid"),
+        }
         for e in errors
     ]
     if any(e.get("type") == "json_invalid" for e in errors):

@@ -48,11 +48,15 @@ class CaptureResult:
     lead_id: str | None = None
 
 
-def _keys(message: InboundMessage | None, sender: SenderIdentity, default_region: str) -> list[tuple[IdentityKind, str]]:
+def _keys(
+    message: InboundMessage | None, sender: SenderIdentity, default_region: str
+) -> list[tuple[IdentityKind, str]]:
     # Messaging providers always send international numbers (WhatsApp's wa_id has no "+"); only numbers
     # people typed into a form may be national and need the tenant's default region.
     typed = message is not None and message.channel_type == ChannelType.WEB_FORM
-    keys: list[IdentityKey] = identity_keys(sender, default_region=default_region if typed else None, strict=False)
+    keys: list[IdentityKey] = identity_keys(
+        sender, default_region=default_region if typed else None, strict=False
+    )
     return [(k.kind, k.value) for k in keys]
 
 
@@ -89,10 +93,15 @@ class CaptureService:
                 command.errors,
             )
             if not known:
-                log.info("status %s for message %s not sent through Leadtide", command.status,
-                         command.provider_message_id)
+                log.info(
+                    "status %s for message %s not sent through Leadtide",
+                    command.status,
+                    command.provider_message_id,
+                )
             return CaptureResult(CaptureOutcome.STATUS_RECORDED)
-        known = self._leads.retract_message(command.tenant_id, command.channel_type, command.provider_message_id)
+        known = self._leads.retract_message(
+            command.tenant_id, command.channel_type, command.provider_message_id
+        )
         return CaptureResult(CaptureOutcome.RETRACTED if known else CaptureOutcome.SKIPPED)
 
     def capture_message(self, message: InboundMessage) -> CaptureResult:
@@ -123,8 +132,13 @@ class CaptureService:
             except IdentityTakenError as err:
                 # A second identity belongs to another lead (a possible duplicate): keep the message on
                 # the first lead and leave merging to a person.
-                log.info("identity %s:%s belongs to lead %s; not linked to %s", err.kind, err.value,
-                         err.lead_id, lead_id)
+                log.info(
+                    "identity %s:%s belongs to lead %s; not linked to %s",
+                    err.kind,
+                    err.value,
+                    err.lead_id,
+                    lead_id,
+                )
                 return self._append(message, lead_id, [])
             except LeadNotFoundError:
                 continue  # deleted between lookup and write: look again
@@ -179,8 +193,13 @@ class CaptureService:
         self._leads.create_lead(lead, keys, self._activity(message, lead_id))
         self._events.publish(
             [
-                LeadEvent(type=LeadEventType.CREATED, tenant_id=lead.tenant_id, lead_id=lead_id,
-                          occurred_at=iso(now), data={"source_channel": str(message.channel_type)}),
+                LeadEvent(
+                    type=LeadEventType.CREATED,
+                    tenant_id=lead.tenant_id,
+                    lead_id=lead_id,
+                    occurred_at=iso(now),
+                    data={"source_channel": str(message.channel_type)},
+                ),
                 self._message_event(message, lead_id),
             ]
         )

@@ -17,9 +17,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from typing import Literal
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from leadtide.models.errors import UnprocessableError
 from leadtide.models.messages import SenderIdentity

@@ -70,7 +70,9 @@ class WebhookReceiver:
         if mode != "subscribe":
             raise ForbiddenError("hub.mode must be 'subscribe'", code="verification_failed")
         if not challenge or not token:
-            raise ForbiddenError("hub.challenge and hub.verify_token are required", code="verification_failed")
+            raise ForbiddenError(
+                "hub.challenge and hub.verify_token are required", code="verification_failed"
+            )
         route = self._channels.find_route_by_verify_token(channel_type, verify_token_hash(token))
         if route is None or not route.secret_name:
             raise ForbiddenError("verify token does not match any channel", code="verification_failed")
@@ -165,8 +167,9 @@ class WebhookReceiver:
             value = None
         if not value:
             log.error("channel secret %s has no %s", secret_name, field)
-            raise ForbiddenError("channel credentials are unavailable; reconnect the channel",
-                                 code="unknown_channel")
+            raise ForbiddenError(
+                "channel credentials are unavailable; reconnect the channel", code="unknown_channel"
+            )
         return value
 
     def _enqueue(self, commands: Sequence[Any]) -> None:

@@ -59,19 +59,23 @@ class ChannelService:
         now = utc_now()
         secret_value: dict[str, str] | None = None
         token_hash: str | None = None
-        base = {"channel_id": channel_id, "name": request.name, "created_at": now,
-                "created_by": principal.user_id}
+        base = {
+            "channel_id": channel_id,
+            "name": request.name,
+            "created_at": now,
+            "created_by": principal.user_id,
+        }
         if isinstance(request, WhatsAppChannelCreate | InstagramChannelCreate):
             ctype = ChannelType(request.type)
-            key = request.phone_number_id if isinstance(request, WhatsAppChannelCreate) else request.account_id
+            key = (
+                request.phone_number_id if isinstance(request, WhatsAppChannelCreate) else request.account_id
+            )
             secret_value = {
                 "app_secret": request.app_secret.get_secret_value(),
                 "verify_token": request.verify_token.get_secret_value(),
             }
             token_hash = verify_token_hash(secret_value["verify_token"])
-            extra = (
-                {"phone_number_id": key} if ctype == ChannelType.WHATSAPP else {"account_id": key}
-            )
+            extra = {"phone_number_id": key} if ctype == ChannelType.WHATSAPP else {"account_id": key}
             channel = Channel(type=ctype, webhook_path=WEBHOOK_PATHS[ctype], **base, **extra)
             route_key = key
         elif isinstance(request, TwilioChannelCreate):
@@ -82,14 +86,24 @@ class ChannelService:
                     err.message, details=[{"field": "phone_number", "problem": err.message}]
                 ) from None
             secret_value = {"auth_token": request.auth_token.get_secret_value()}
-            channel = Channel(type=ChannelType.TWILIO, webhook_path=WEBHOOK_PATHS[ChannelType.TWILIO],
-                              account_sid=request.account_sid, phone_number=number, **base)
+            channel = Channel(
+                type=ChannelType.TWILIO,
+                webhook_path=WEBHOOK_PATHS[ChannelType.TWILIO],
+                account_sid=request.account_sid,
+                phone_number=number,
+                **base,
+            )
             route_key = f"{request.account_sid}:{number}"
         else:
             assert isinstance(request, WebFormChannelCreate)
-            channel = Channel(type=ChannelType.WEB_FORM, webhook_path=f"/forms/{channel_id}/submissions",
-                              form_id=channel_id, fields=request.fields,
-                              honeypot_field=request.honeypot_field, **base)
+            channel = Channel(
+                type=ChannelType.WEB_FORM,
+                webhook_path=f"/forms/{channel_id}/submissions",
+                form_id=channel_id,
+                fields=request.fields,
+                honeypot_field=request.honeypot_field,
+                **base,
+            )
             route_key = channel_id
         secret_name = None
         if secret_value is not None:
@@ -136,4 +150,6 @@ def get_channel_service() -> ChannelService:
     from leadtide.dal.factory import get_channel_repository, get_secret_store
     from leadtide.settings import get_settings
 
-    return ChannelService(get_channel_repository(), get_secret_store(), secrets_prefix=get_settings().secrets_prefix)
+    return ChannelService(
+        get_channel_repository(), get_secret_store(), secrets_prefix=get_settings().secrets_prefix
+    )

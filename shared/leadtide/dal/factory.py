@@ -67,6 +67,13 @@ def get_scoring_queue() -> CommandQueue:
 
 def reset() -> None:
     """Forget every cached object and the settings (tests and the local runtime switch environments)."""
-    for fn in (get_lead_repository, get_channel_repository, get_secret_store, get_event_publisher,
-               get_ingest_queue, get_scoring_queue, get_settings):
+    for fn in (
+        get_lead_repository,
+        get_channel_repository,
+        get_secret_store,
+        get_event_publisher,
+        get_ingest_queue,
+        get_scoring_queue,
+        get_settings,
+    ):
         fn.cache_clear()

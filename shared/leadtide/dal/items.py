@@ -23,7 +23,6 @@ from pynamodb.attributes import (
     BooleanAttribute,
     JSONAttribute,
     ListAttribute,
-    MapAttribute,
     NumberAttribute,
     UnicodeAttribute,
     UTCDateTimeAttribute,
@@ -186,14 +185,15 @@ class MessageMarkerItem(_LeadsTableModel):
     delivery_status = UnicodeAttribute(null=True)
     delivery_status_at = UTCDateTimeAttribute(null=True)
     delivery_errors = JSONAttribute(null=True)
-    status_history = ListAttribute(of=MapAttribute, null=True)
+    status_history: ListAttribute[Any] = ListAttribute(null=True)  # [{status, at}] oldest first
     retracted = BooleanAttribute(null=True)
 
 
 class CounterItem(_LeadsTableModel):
     """A dashboard counter (pk=T#<tenant>#STATS, sk=total | status#<s> | source#<c>)."""
 
-    count = NumberAttribute(default=0)
+    # Named ``value`` in Python: ``count`` would shadow PynamoDB's Model.count(); stored as "count".
+    value = NumberAttribute(default=0, attr_name="count")
 
 
 class ChannelItem(_ChannelsTableModel):

@@ -9,6 +9,7 @@ from typing import Any
 from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from leadtide.dal.cursor import decode_cursor, encode_cursor
@@ -115,7 +116,7 @@ class DynamoLeadRepository(LeadRepository):
                         tx.save(op, condition=op.__class__.pk.does_not_exist())
                         with_ops.append("marker" if isinstance(op, MessageMarkerItem) else "activity")
                 for sk in ("total", f"status#{lead.status}", f"source#{lead.source_channel}"):
-                    tx.update(CounterItem(stats_pk(tenant), sk), actions=[CounterItem.count.add(1)])
+                    tx.update(CounterItem(stats_pk(tenant), sk), actions=[CounterItem.value.add(1)])
                     with_ops.append("counter")
         except TransactWriteError as err:
             self._raise_for_cancellation(err, with_ops, tenant)
@@ -178,7 +179,7 @@ class DynamoLeadRepository(LeadRepository):
                 lead_key = LeadItem(lead_pk(tenant_id, activity.lead_id), PROFILE)
                 if touch_lead:
                     at = activity.occurred_at
-                    actions = [
+                    actions: list[Action] = [
                         LeadItem.last_activity_at.set(at),
                         LeadItem.activity_sk.set(f"{iso(at)}#{activity.lead_id}"),
                         LeadItem.updated_at.set(at),
@@ -201,7 +202,9 @@ class DynamoLeadRepository(LeadRepository):
                     ops.append("lead-exists")
                 for kind, value in new_identities:
                     tx.save(
-                        IdentityItem(identity_pk(tenant_id, kind, value), "IDENTITY", lead_id=activity.lead_id),
+                        IdentityItem(
+                            identity_pk(tenant_id, kind, value), "IDENTITY", lead_id=activity.lead_id
+                        ),
                         condition=IdentityItem.pk.does_not_exist(),
                     )
                     ops.append(f"identity:{kind}:{value}")
@@ -304,13 +307,15 @@ class DynamoLeadRepository(LeadRepository):
         return activities, encode_cursor(results.last_evaluated_key, scope=f"activities:{lead_id}")
 
     def recent_activities(self, tenant_id: str, lead_id: str, *, since: datetime) -> list[Activity]:
-        results = ActivityItem.query(lead_pk(tenant_id, lead_id), ActivityItem.sk.between(f"A#{iso(since)}", "A#~"))
+        results = ActivityItem.query(
+            lead_pk(tenant_id, lead_id), ActivityItem.sk.between(f"A#{iso(since)}", "A#~")
+        )
         return [_activity_from_item(item) for item in results]
 
     def dashboard(self, tenant_id: str) -> DashboardSummary:
         total, by_status, by_source = 0, {}, {}
         for item in CounterItem.query(stats_pk(tenant_id)):
-            count = int(item.count or 0)
+            count = int(item.value or 0)
             if item.sk == "total":
                 total = count
             elif item.sk.startswith("status#") and count:
@@ -323,7 +328,7 @@ class DynamoLeadRepository(LeadRepository):
     def update_lead(self, tenant_id: str, lead_id: str, changes: LeadChanges) -> Lead:
         ops: list[str] = []
         now_values = dict(changes.set)
-        actions = []
+        actions: list[Action] = []
         for name, value in now_values.items():
             attr = getattr(LeadItem, name)
             actions.append(attr.remove() if value is None else attr.set(value))
@@ -339,7 +344,9 @@ class DynamoLeadRepository(LeadRepository):
             condition = condition & owner_cond
         try:
             with TransactWrite(connection=self.connection) as tx:
-                tx.update(LeadItem(lead_pk(tenant_id, lead_id), PROFILE), actions=actions, condition=condition)
+                tx.update(
+                    LeadItem(lead_pk(tenant_id, lead_id), PROFILE), actions=actions, condition=condition
+                )
                 ops.append("owner" if changes.require_owner_in is not None else "lead-exists")
                 for kind, value in changes.add_identities:
                     tx.save(
@@ -354,12 +361,22 @@ class DynamoLeadRepository(LeadRepository):
                     )
                     ops.append("identity-remove")
                 if changes.new_status and changes.old_status and changes.new_status != changes.old_status:
-                    for sk, delta in ((f"status#{changes.old_status}", -1), (f"status#{changes.new_status}", 1)):
-                        tx.update(CounterItem(stats_pk(tenant_id), sk), actions=[CounterItem.count.add(delta)])
+                    for sk, delta in (
+                        (f"status#{changes.old_status}", -1),
+                        (f"status#{changes.new_status}", 1),
+                    ):
+                        tx.update(
+                            CounterItem(stats_pk(tenant_id), sk), actions=[CounterItem.value.add(delta)]
+                        )
                         ops.append("counter")
         except TransactWriteError as err:
             codes = _reason_codes(err)
-            if ops and codes and codes[0] == "ConditionalCheckFailed" and not self._lead_exists(tenant_id, lead_id):
+            if (
+                ops
+                and codes
+                and codes[0] == "ConditionalCheckFailed"
+                and not self._lead_exists(tenant_id, lead_id)
+            ):
                 raise LeadNotFoundError(f"lead {lead_id} not found") from err
             self._raise_for_cancellation(err, ops, tenant_id)
             raise
@@ -378,7 +395,7 @@ class DynamoLeadRepository(LeadRepository):
                         condition=IdentityItem.pk.does_not_exist() | (IdentityItem.lead_id == lead_id),
                     )
                 for sk in ("total", f"status#{lead.status}", f"source#{lead.source_channel}"):
-                    tx.update(CounterItem(stats_pk(tenant_id), sk), actions=[CounterItem.count.add(-1)])
+                    tx.update(CounterItem(stats_pk(tenant_id), sk), actions=[CounterItem.value.add(-1)])
         except TransactWriteError as err:
             if _reason_codes(err)[:1] == ["ConditionalCheckFailed"]:
                 raise LeadNotFoundError(f"lead {lead_id} not found") from err
@@ -413,11 +430,13 @@ class DynamoLeadRepository(LeadRepository):
             marker = None
         entry = {"status": str(status), "at": iso(occurred_at)}
         advance = marker is None or _advances(marker.delivery_status, status)
-        actions = [MessageMarkerItem.status_history.set(
-            MessageMarkerItem.status_history.append([entry])
-            if marker is not None and marker.status_history is not None
-            else [entry]
-        )]
+        actions: list[Action] = [
+            MessageMarkerItem.status_history.set(
+                MessageMarkerItem.status_history.append([entry])
+                if marker is not None and marker.status_history is not None
+                else [entry]
+            )
+        ]
         if advance:
             actions += [
                 MessageMarkerItem.delivery_status.set(str(status)),
@@ -435,7 +454,7 @@ class DynamoLeadRepository(LeadRepository):
                     ],
                     condition=ActivityItem.pk.exists(),
                 )
-            except Exception:  # noqa: BLE001 - the activity may have been deleted with its lead
+            except Exception:
                 return True
         return marker is not None and marker.lead_id is not None
 
@@ -504,7 +523,9 @@ class DynamoLeadRepository(LeadRepository):
     @staticmethod
     def _lead_item(lead: Lead) -> LeadItem:
         values = lead.model_dump(mode="python", exclude_none=True)
-        values["referral"] = lead.referral.model_dump(mode="json", exclude_none=True) if lead.referral else None
+        values["referral"] = (
+            lead.referral.model_dump(mode="json", exclude_none=True) if lead.referral else None
+        )
         values["score_breakdown"] = [f.model_dump(mode="json") for f in lead.score_breakdown]
         values["source_channel"] = str(lead.source_channel)
         values["status"] = str(lead.status)

@@ -205,8 +205,14 @@ class ChannelRepository(ABC):
     """Channel records and the routing entries webhooks use to find a tenant."""
 
     @abstractmethod
-    def create(self, tenant_id: str, channel: Channel, route_key: str, route: ChannelRoute,
-               verify_token_hash: str | None) -> None:
+    def create(
+        self,
+        tenant_id: str,
+        channel: Channel,
+        route_key: str,
+        route: ChannelRoute,
+        verify_token_hash: str | None,
+    ) -> None:
         """Store channel + route (+ verify-token lookup) atomically.
 
         Raises:

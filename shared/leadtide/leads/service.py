@@ -59,7 +59,9 @@ class LeadService:
         if not principal.sees_all_leads:
             query = LeadQuery(**{**query.__dict__, "visible_to": principal.user_id})
         leads, cursor = self._leads.query_leads(principal.tenant_id, query)
-        return LeadPage(items=[LeadSummary.model_validate(lead.model_dump()) for lead in leads], next_cursor=cursor)
+        return LeadPage(
+            items=[LeadSummary.model_validate(lead.model_dump()) for lead in leads], next_cursor=cursor
+        )
 
     def get_lead(self, principal: Principal, lead_id: str) -> Lead:
         """The full lead. Raises LeadNotFoundError (404), ForbiddenError (403) for a rep and another's lead."""
@@ -67,10 +69,14 @@ class LeadService:
         self._check_visible(principal, lead)
         return lead
 
-    def list_activities(self, principal: Principal, lead_id: str, *, limit: int, cursor: str | None) -> ActivityPage:
+    def list_activities(
+        self, principal: Principal, lead_id: str, *, limit: int, cursor: str | None
+    ) -> ActivityPage:
         """The lead's timeline, oldest first. Raises as :meth:`get_lead`, and InvalidRequestError for a cursor."""
         self.get_lead(principal, lead_id)
-        items, next_cursor = self._leads.list_activities(principal.tenant_id, lead_id, limit=limit, cursor=cursor)
+        items, next_cursor = self._leads.list_activities(
+            principal.tenant_id, lead_id, limit=limit, cursor=cursor
+        )
         return ActivityPage(items=items, next_cursor=next_cursor)
 
     def dashboard(self, principal: Principal) -> DashboardSummary:
@@ -89,7 +95,8 @@ class LeadService:
         identities = self._identities(request.email, request.phone)
         if not identities:
             raise UnprocessableError(
-                "a lead needs an email or a phone", details=[{"field": "email", "problem": "email or phone required"}]
+                "a lead needs an email or a phone",
+                details=[{"field": "email", "problem": "email or phone required"}],
             )
         owner = request.owner_id
         if not principal.sees_all_leads:
@@ -123,7 +130,9 @@ class LeadService:
             self._leads.create_lead(lead, identities)
         except IdentityTakenError as err:
             raise _duplicate({(err.kind, err.value): err.lead_id or ""}) from None  # type: ignore[dict-item]
-        self._publish(LeadEventType.CREATED, lead, {"source_channel": "manual", "created_by": principal.user_id})
+        self._publish(
+            LeadEventType.CREATED, lead, {"source_channel": "manual", "created_by": principal.user_id}
+        )
         return lead
 
     def update_lead(self, principal: Principal, lead_id: str, request: LeadUpdate) -> Lead:
@@ -141,7 +150,11 @@ class LeadService:
             changes.require_owner_in = (None, principal.user_id)
         for field in ("email", "phone"):
             if field in fields:
-                new = self._identities(fields[field], None) if field == "email" else self._identities(None, fields[field])
+                new = (
+                    self._identities(fields[field], None)
+                    if field == "email"
+                    else self._identities(None, fields[field])
+                )
                 new_value = new[0][1] if new else None
                 old_value = getattr(lead, field)
                 kind: IdentityKind = "email" if field == "email" else "phone"
@@ -153,7 +166,9 @@ class LeadService:
                 fields[field] = new_value
         if "status" in fields:
             if fields["status"] is None:
-                raise UnprocessableError("status cannot be null", details=[{"field": "status", "problem": "required"}])
+                raise UnprocessableError(
+                    "status cannot be null", details=[{"field": "status", "problem": "required"}]
+                )
             changes.old_status, changes.new_status = str(lead.status), str(fields["status"])
             fields["status"] = str(fields["status"])
         fields = {k: v for k, v in fields.items() if _differs(getattr(lead, k), v)}
@@ -166,7 +181,9 @@ class LeadService:
         except IdentityTakenError as err:
             raise _duplicate({(err.kind, err.value): err.lead_id or ""}) from None  # type: ignore[dict-item]
         self._record_changes(principal, lead, updated)
-        self._publish(LeadEventType.UPDATED, updated, {"changed": sorted(k for k in fields if k != "updated_at")})
+        self._publish(
+            LeadEventType.UPDATED, updated, {"changed": sorted(k for k in fields if k != "updated_at")}
+        )
         return updated
 
     def delete_lead(self, principal: Principal, lead_id: str) -> None:
@@ -197,12 +214,16 @@ class LeadService:
             try:
                 keys.append(("phone", normalize_phone(phone, default_region=self._region, strict=True)))
             except UnprocessableError as err:
-                raise UnprocessableError(err.message, details=[{"field": "phone", "problem": err.message}]) from None
+                raise UnprocessableError(
+                    err.message, details=[{"field": "phone", "problem": err.message}]
+                ) from None
         if email:
             try:
                 keys.append(("email", normalize_email(email)))
             except UnprocessableError as err:
-                raise UnprocessableError(err.message, details=[{"field": "email", "problem": err.message}]) from None
+                raise UnprocessableError(
+                    err.message, details=[{"field": "email", "problem": err.message}]
+                ) from None
         return keys
 
     @staticmethod
@@ -212,28 +233,45 @@ class LeadService:
 
     def _record_changes(self, principal: Principal, before: Lead, after: Lead) -> None:
         now = utc_now()
-        entries = []
+        entries: list[tuple[ActivityType, dict[str, Any]]] = []
         if before.status != after.status:
-            entries.append((ActivityType.STATUS_CHANGE, {"from": str(before.status), "to": str(after.status)}))
+            entries.append(
+                (ActivityType.STATUS_CHANGE, {"from": str(before.status), "to": str(after.status)})
+            )
         if before.owner_id != after.owner_id:
             entries.append((ActivityType.OWNER_CHANGE, {"from": before.owner_id, "to": after.owner_id}))
         for kind, data in entries:
             self._leads.append_activity(
                 principal.tenant_id,
-                Activity(activity_id=uuid.uuid4().hex, lead_id=after.lead_id, type=kind, occurred_at=now,
-                         author_id=principal.user_id, data=data),
+                Activity(
+                    activity_id=uuid.uuid4().hex,
+                    lead_id=after.lead_id,
+                    type=kind,
+                    occurred_at=now,
+                    author_id=principal.user_id,
+                    data=data,
+                ),
                 touch_lead=False,
             )
 
     def _publish(self, kind: LeadEventType, lead: Lead, data: dict[str, Any]) -> None:
         self._events.publish(
-            [LeadEvent(type=kind, tenant_id=lead.tenant_id, lead_id=lead.lead_id, occurred_at=iso(utc_now()),
-                       data=data)]
+            [
+                LeadEvent(
+                    type=kind,
+                    tenant_id=lead.tenant_id,
+                    lead_id=lead.lead_id,
+                    occurred_at=iso(utc_now()),
+                    data=data,
+                )
+            ]
         )
 
 
 def _duplicate(existing: dict[tuple[IdentityKind, str], str]) -> DuplicateLeadError:
-    details = [{"field": kind, "value": value, "lead_id": lead_id} for (kind, value), lead_id in existing.items()]
+    details = [
+        {"field": kind, "value": value, "lead_id": lead_id} for (kind, value), lead_id in existing.items()
+    ]
     kinds = " and ".join(sorted({d["field"] for d in details}))
     return DuplicateLeadError(f"a lead with this {kinds} already exists", details=details)
 
@@ -254,4 +292,6 @@ def get_lead_service() -> LeadService:
     from leadtide.dal.factory import get_event_publisher, get_lead_repository
     from leadtide.settings import get_settings
 
-    return LeadService(get_lead_repository(), get_event_publisher(), default_region=get_settings().default_phone_region)
+    return LeadService(
+        get_lead_repository(), get_event_publisher(), default_region=get_settings().default_phone_region
+    )

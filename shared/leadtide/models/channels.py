@@ -45,7 +45,9 @@ class TwilioChannelCreate(_Strict):
     name: str | None = Field(default=None, max_length=120)
     account_sid: str = Field(pattern=r"^AC[0-9a-fA-F]{32}$")
     auth_token: SecretStr = Field(min_length=16, max_length=256)
-    phone_number: str = Field(description="the WhatsApp sender, E.164, with or without the 'whatsapp:' prefix")
+    phone_number: str = Field(
+        description="the WhatsApp sender, E.164, with or without the 'whatsapp:' prefix"
+    )
 
 
 class FormFieldType(StrEnum):

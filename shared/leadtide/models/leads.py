@@ -10,7 +10,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from leadtide.models.common import ChannelType, Grade, LeadStatus
-from leadtide.models.messages import AdReferral, DeliveryStatus, Direction, InteractiveReply, Media, MessageKind
+from leadtide.models.messages import (
+    AdReferral,
+    DeliveryStatus,
+    Direction,
+    InteractiveReply,
+    Media,
+    MessageKind,
+)
 
 LEAD_ID_PATTERN = r"^[0-9a-f]{32}$"
 
@@ -176,7 +183,9 @@ class Activity(BaseModel):
     delivery_status: DeliveryStatus | None = None
     retracted: bool = False
     author_id: str | None = None
-    data: dict[str, Any] = Field(default_factory=dict, description="type-specific extra data (e.g. old/new status)")
+    data: dict[str, Any] = Field(
+        default_factory=dict, description="type-specific extra data (e.g. old/new status)"
+    )
 
 
 class ActivityPage(BaseModel):

@@ -149,7 +149,9 @@ class MessageRetraction(_Frozen):
     sender: SenderIdentity
 
 
-IngestCommand = Annotated[InboundMessage | DeliveryStatusUpdate | MessageRetraction, Field(discriminator="type")]
+IngestCommand = Annotated[
+    InboundMessage | DeliveryStatusUpdate | MessageRetraction, Field(discriminator="type")
+]
 """One item of the ingest queue (its SQS message body is this model as JSON)."""
 
 

@@ -41,38 +41,154 @@ WARM_THRESHOLD = 20
 
 # category -> (label, points, phrases). Phrases are accent-free, lower-case, matched on word boundaries.
 INTENT_LEXICON: dict[str, tuple[str, float, tuple[str, ...]]] = {
-    "pricing": ("Asked about price", 12, (
-        "price", "prices", "pricing", "how much", "cost", "costs", "quote", "quotation", "rate", "rates",
-        "fee", "fees", "budget", "precio", "precios", "cuanto cuesta", "cuanto vale", "cotizacion", "preco",
-        "quanto custa", "orcamento", "valor",
-    )),
-    "purchase": ("Wants to buy or book", 15, (
-        "buy", "purchase", "order", "book", "booking", "reserve", "reservation", "sign up", "subscribe",
-        "enroll", "enrol", "i want", "i'd like", "i would like", "comprar", "quiero", "reservar", "pedido",
-        "contratar", "quero", "encomendar", "inscrever",
-    )),
-    "timing": ("Asked about availability or timing", 8, (
-        "available", "availability", "in stock", "when can", "how soon", "today", "tomorrow", "this week",
-        "next week", "asap", "urgent", "urgently", "disponible", "disponibilidad", "hoy", "manana",
-        "disponivel", "hoje", "amanha", "urgente",
-    )),
-    "meeting": ("Asked for a call, demo or visit", 10, (
-        "demo", "meeting", "call me", "appointment", "schedule a call", "visit", "consultation", "cita",
-        "llamame", "reunion", "visita", "agendar", "ligar", "reuniao",
-    )),
-    "payment": ("Asked how to pay", 12, (
-        "pay", "payment", "invoice", "credit card", "card", "transfer", "installments", "deposit", "pagar",
-        "pago", "factura", "tarjeta", "transferencia", "pagamento", "cartao", "boleto", "pix", "parcelas",
-    )),
+    "pricing": (
+        "Asked about price",
+        12,
+        (
+            "price",
+            "prices",
+            "pricing",
+            "how much",
+            "cost",
+            "costs",
+            "quote",
+            "quotation",
+            "rate",
+            "rates",
+            "fee",
+            "fees",
+            "budget",
+            "precio",
+            "precios",
+            "cuanto cuesta",
+            "cuanto vale",
+            "cotizacion",
+            "preco",
+            "quanto custa",
+            "orcamento",
+            "valor",
+        ),
+    ),
+    "purchase": (
+        "Wants to buy or book",
+        15,
+        (
+            "buy",
+            "purchase",
+            "order",
+            "book",
+            "booking",
+            "reserve",
+            "reservation",
+            "sign up",
+            "subscribe",
+            "enroll",
+            "enrol",
+            "i want",
+            "i'd like",
+            "i would like",
+            "comprar",
+            "quiero",
+            "reservar",
+            "pedido",
+            "contratar",
+            "quero",
+            "encomendar",
+            "inscrever",
+        ),
+    ),
+    "timing": (
+        "Asked about availability or timing",
+        8,
+        (
+            "available",
+            "availability",
+            "in stock",
+            "when can",
+            "how soon",
+            "today",
+            "tomorrow",
+            "this week",
+            "next week",
+            "asap",
+            "urgent",
+            "urgently",
+            "disponible",
+            "disponibilidad",
+            "hoy",
+            "manana",
+            "disponivel",
+            "hoje",
+            "amanha",
+            "urgente",
+        ),
+    ),
+    "meeting": (
+        "Asked for a call, demo or visit",
+        10,
+        (
+            "demo",
+            "meeting",
+            "call me",
+            "appointment",
+            "schedule a call",
+            "visit",
+            "consultation",
+            "cita",
+            "llamame",
+            "reunion",
+            "visita",
+            "agendar",
+            "ligar",
+            "reuniao",
+        ),
+    ),
+    "payment": (
+        "Asked how to pay",
+        12,
+        (
+            "pay",
+            "payment",
+            "invoice",
+            "credit card",
+            "card",
+            "transfer",
+            "installments",
+            "deposit",
+            "pagar",
+            "pago",
+            "factura",
+            "tarjeta",
+            "transferencia",
+            "pagamento",
+            "cartao",
+            "boleto",
+            "pix",
+            "parcelas",
+        ),
+    ),
 }
 NEGATIVE_LEXICON: dict[str, tuple[str, tuple[str, ...]]] = {
-    "not_interested": ("Said not interested", (
-        "not interested", "no thanks", "no thank you", "no longer", "no me interesa", "nao tenho interesse",
-        "nao me interessa",
-    )),
-    "opt_out": ("Asked to stop messages", ("unsubscribe", "stop", "remove me", "dont contact", "don't contact",
-                                          "baja", "parar", "pare")),
-    "too_expensive": ("Found it too expensive", ("too expensive", "very expensive", "muy caro", "muito caro")),
+    "not_interested": (
+        "Said not interested",
+        (
+            "not interested",
+            "no thanks",
+            "no thank you",
+            "no longer",
+            "no me interesa",
+            "nao tenho interesse",
+            "nao me interessa",
+        ),
+    ),
+    "opt_out": (
+        "Asked to stop messages",
+        ("unsubscribe", "stop", "remove me", "dont contact", "don't contact", "baja", "parar", "pare"),
+    ),
+    "too_expensive": (
+        "Found it too expensive",
+        ("too expensive", "very expensive", "muy caro", "muito caro"),
+    ),
 }
 INTENT_CAP = 35.0
 NEGATIVE_POINTS = -15.0
@@ -137,8 +253,11 @@ def score_lead(lead: Lead, activities: Sequence[Activity], now: datetime) -> Sco
     LOOKBACK_DAYS count. Pure and deterministic: the same inputs give the same result.
     """
     inbound = [
-        a for a in activities
-        if a.type == ActivityType.MESSAGE and a.direction == Direction.INBOUND and not a.retracted
+        a
+        for a in activities
+        if a.type == ActivityType.MESSAGE
+        and a.direction == Direction.INBOUND
+        and not a.retracted
         and (now - a.occurred_at).days < LOOKBACK_DAYS
     ]
     factors: list[ScoreFactor] = []
@@ -149,20 +268,32 @@ def score_lead(lead: Lead, activities: Sequence[Activity], now: datetime) -> Sco
 
     messages = [a for a in inbound if a.kind != MessageKind.FORM_SUBMISSION]
     weighted = sum(recency_weight(a.occurred_at, now) for a in messages)
-    add("engagement.inbound_messages", "Messages from the lead", min(5 * weighted, 40),
-        f"{len(messages)} message(s), recency-weighted {weighted:.2f}")
+    add(
+        "engagement.inbound_messages",
+        "Messages from the lead",
+        min(5 * weighted, 40),
+        f"{len(messages)} message(s), recency-weighted {weighted:.2f}",
+    )
     days = {a.occurred_at.date() for a in messages if (now - a.occurred_at).days < 30}
-    add("engagement.active_days", "Days in conversation", min(3 * len(days), 15),
-        f"{len(days)} day(s) with messages in the last 30 days")
+    add(
+        "engagement.active_days",
+        "Days in conversation",
+        min(3 * len(days), 15),
+        f"{len(days)} day(s) with messages in the last 30 days",
+    )
     interaction = sum(
         (4 if a.kind == MessageKind.INTERACTIVE else 2) * recency_weight(a.occurred_at, now)
-        for a in messages if a.kind in (MessageKind.INTERACTIVE, MessageKind.MEDIA)
+        for a in messages
+        if a.kind in (MessageKind.INTERACTIVE, MessageKind.MEDIA)
     )
     add("engagement.interactions", "Button replies and media", min(interaction, 12))
     forms = [a for a in inbound if a.kind == MessageKind.FORM_SUBMISSION]
-    add("engagement.form_submission", "Form submissions",
+    add(
+        "engagement.form_submission",
+        "Form submissions",
         min(sum(12 * recency_weight(a.occurred_at, now) for a in forms), 15),
-        f"{len(forms)} submission(s)" if forms else None)
+        f"{len(forms)} submission(s)" if forms else None,
+    )
     if lead.referral is not None or any(a.referral for a in inbound):
         add("source.ad_referral", "Came from an ad", 5.0)
 
@@ -189,12 +320,16 @@ def score_lead(lead: Lead, activities: Sequence[Activity], now: datetime) -> Sco
         negative_total += value
         add(f"intent.negative.{cat}", NEGATIVE_LEXICON[cat][0], value, _quote(negatives[cat].text))
 
-    completeness = (3 if lead.email else 0) + (3 if lead.phone else 0) + (2 if lead.name else 0) + (
-        2 if lead.company else 0)
+    completeness = (
+        (3 if lead.email else 0)
+        + (3 if lead.phone else 0)
+        + (2 if lead.name else 0)
+        + (2 if lead.company else 0)
+    )
     add("profile.completeness", "Contact details known", float(min(completeness, 10)))
 
     total = sum(f.points for f in factors)
-    score = int(round(min(max(total, 0.0), 100.0)))
+    score = round(min(max(total, 0.0), 100.0))
     return ScoreResult(score=score, grade=grade_for(score), breakdown=factors)
 
 

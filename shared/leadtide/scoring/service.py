@@ -47,7 +47,9 @@ def parse_scoring_message(body: str) -> ScoringRequest:
 class ScoringService:
     """Computes engagement scores and stores them with a history entry when they change."""
 
-    def __init__(self, leads: LeadRepository, events: EventPublisher, scoring_queue: CommandQueue | None = None):
+    def __init__(
+        self, leads: LeadRepository, events: EventPublisher, scoring_queue: CommandQueue | None = None
+    ):
         self._leads = leads
         self._events = events
         self._queue = scoring_queue
@@ -89,14 +91,33 @@ class ScoringService:
         except LeadNotFoundError:
             return None
         events = []
-        data = {"score": result.score, "grade": str(result.grade), "previous_score": lead.score,
-                "previous_grade": str(lead.grade) if lead.grade else None, "cause": request.cause}
+        data = {
+            "score": result.score,
+            "grade": str(result.grade),
+            "previous_score": lead.score,
+            "previous_grade": str(lead.grade) if lead.grade else None,
+            "cause": request.cause,
+        }
         if lead.score != result.score:
-            events.append(LeadEvent(type=LeadEventType.SCORE_CHANGED, tenant_id=request.tenant_id,
-                                    lead_id=request.lead_id, occurred_at=iso(now), data=data))
+            events.append(
+                LeadEvent(
+                    type=LeadEventType.SCORE_CHANGED,
+                    tenant_id=request.tenant_id,
+                    lead_id=request.lead_id,
+                    occurred_at=iso(now),
+                    data=data,
+                )
+            )
         if lead.grade != result.grade:
-            events.append(LeadEvent(type=LeadEventType.GRADE_CHANGED, tenant_id=request.tenant_id,
-                                    lead_id=request.lead_id, occurred_at=iso(now), data=data))
+            events.append(
+                LeadEvent(
+                    type=LeadEventType.GRADE_CHANGED,
+                    tenant_id=request.tenant_id,
+                    lead_id=request.lead_id,
+                    occurred_at=iso(now),
+                    data=data,
+                )
+            )
         if events:
             self._events.publish(events)
         return result
@@ -112,8 +133,15 @@ class ScoringService:
         batch: list[str] = []
         count = 0
         for tenant_id, lead_id in self._leads.iter_lead_ids():
-            batch.append(json.dumps({"detail-type": RESCORE_DETAIL_TYPE, "source": "leadtide.scheduler",
-                                     "detail": {"tenant_id": tenant_id, "lead_id": lead_id}}))
+            batch.append(
+                json.dumps(
+                    {
+                        "detail-type": RESCORE_DETAIL_TYPE,
+                        "source": "leadtide.scheduler",
+                        "detail": {"tenant_id": tenant_id, "lead_id": lead_id},
+                    }
+                )
+            )
             count += 1
             if len(batch) == 10:
                 self._queue.send(batch)
