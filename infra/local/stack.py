@@ -132,12 +132,32 @@ def _configure_logging(quiet: bool) -> None:
     logging.getLogger("werkzeug").setLevel(logging.WARNING if quiet else logging.INFO)
 
 
-def _reset_cached_settings() -> None:
-    """Forget ``leadtide.settings.get_settings()``'s cached value (it read the environment once)."""
-    module = sys.modules.get("leadtide.settings")
-    cached = getattr(module, "get_settings", None)
-    if hasattr(cached, "cache_clear"):
-        cached.cache_clear()
+def _forget_process_caches() -> None:
+    """Forget what the process cached from the previous environment (another endpoint or moto).
+
+    The domain package builds clients, repositories and settings lazily and caches them
+    (``functools.lru_cache`` at module level, as STYLE.md prescribes), and PynamoDB caches a connection,
+    with its endpoint, on each model class. When the runtime points the process at a new endpoint (on
+    start) or gives it back (on stop), those would keep talking to the old one. This clears every
+    module-level functools cache in ``leadtide.*`` modules already imported, and every PynamoDB model's
+    cached connection. Nothing is imported here.
+    """
+    for name, module in list(sys.modules.items()):
+        if module is None or not (name == "leadtide" or name.startswith("leadtide.")):
+            continue
+        for value in list(vars(module).values()):
+            clear = getattr(value, "cache_clear", None)
+            if callable(clear) and getattr(value, "__module__", None) == name:
+                clear()
+    models = sys.modules.get("pynamodb.models")
+    base = getattr(models, "Model", None)
+    if base is not None:
+        pending = list(base.__subclasses__())
+        while pending:
+            model = pending.pop()
+            pending.extend(model.__subclasses__())
+            if model.__dict__.get("_connection") is not None:
+                model._connection = None
 
 
 class _Server(ThreadingHTTPServer):
@@ -408,7 +428,7 @@ class LocalStack:
         for name in cleared:
             os.environ.pop(name, None)
         os.environ.update(variables)
-        _reset_cached_settings()
+        _forget_process_caches()
 
     def _restore_environment(self) -> None:
         for name, value in self._saved_env.items():
@@ -417,7 +437,7 @@ class LocalStack:
             else:
                 os.environ[name] = value
         self._saved_env.clear()
-        _reset_cached_settings()
+        _forget_process_caches()
 
     def stop(self) -> None:
         """Stop pollers, the HTTP server and moto (its state reset); restore the environment. Idempotent."""

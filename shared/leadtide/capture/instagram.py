@@ -32,6 +32,13 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from leadtide.capture.json_paths import (
+    as_dict,
+    as_list,
+    opt_dict,
+    opt_str,
+    req_str,
+)
 from leadtide.capture.timestamps import parse_timestamp
 from leadtide.models.channels import ChannelRoute
 from leadtide.models.common import ChannelType
@@ -53,59 +60,19 @@ _EVENT_LISTS = ("messaging", "standby")
 _ATTACHMENT_ID_KEYS = ("reel_video_id", "ig_post_media_id", "id")
 
 
-# -- small path-aware accessors: every error names the exact JSON path ---------------------------------
-
-
-def _dict(value: Any, path: str) -> dict[str, Any]:
-    if value is None:
-        raise MalformedPayloadError(f"{path} is missing")
-    if not isinstance(value, dict):
-        raise MalformedPayloadError(f"{path} must be an object, got {type(value).__name__}")
-    return value
-
-
-def _list(value: Any, path: str) -> list[Any]:
-    if value is None:
-        raise MalformedPayloadError(f"{path} is missing")
-    if not isinstance(value, list):
-        raise MalformedPayloadError(f"{path} must be a list, got {type(value).__name__}")
-    return value
-
-
-def _opt_dict(obj: dict[str, Any], key: str, path: str) -> dict[str, Any] | None:
-    value = obj.get(key)
-    return None if value is None else _dict(value, f"{path}.{key}")
-
-
-def _opt_str(obj: dict[str, Any], key: str, path: str) -> str | None:
-    value = obj.get(key)
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise MalformedPayloadError(f"{path}.{key} must be a string, got {type(value).__name__}")
-    return str(value)
-
-
-def _req_str(obj: dict[str, Any], key: str, path: str) -> str:
-    value = _opt_str(obj, key, path)
-    if value is None:
-        raise MalformedPayloadError(f"{path}.{key} is missing")
-    return value
-
-
 def _entries(payload: Any) -> Iterator[tuple[str, dict[str, Any], str]]:
     """Yield ``(path, entry, entry id)`` for entries that carry ``messaging`` or ``standby`` lists."""
-    root = _dict(payload, "payload")
+    root = as_dict(payload, "payload")
     if root.get("object") != INSTAGRAM_OBJECT:
         raise MalformedPayloadError(f"object must be {INSTAGRAM_OBJECT!r}, got {root.get('object')!r}")
-    for i, raw_entry in enumerate(_list(root.get("entry"), "entry")):
+    for i, raw_entry in enumerate(as_list(root.get("entry"), "entry")):
         path = f"entry[{i}]"
-        entry = _dict(raw_entry, path)
+        entry = as_dict(raw_entry, path)
         present = [key for key in _EVENT_LISTS if entry.get(key) is not None]
         for key in present:
-            _list(entry[key], f"{path}.{key}")
+            as_list(entry[key], f"{path}.{key}")
         if present:
-            yield path, entry, _req_str(entry, "id", path)
+            yield path, entry, req_str(entry, "id", path)
 
 
 def instagram_routing_keys(payload: Any) -> set[str]:
@@ -164,7 +131,7 @@ def parse_instagram(
         for key in _EVENT_LISTS:
             for k, raw in enumerate(entry.get(key) or []):
                 epath = f"{path}.{key}[{k}]"
-                command = _parse_event(_dict(raw, epath), epath, route, entry.get("time"), f"{path}.time")
+                command = _parse_event(as_dict(raw, epath), epath, route, entry.get("time"), f"{path}.time")
                 if command is not None:
                     commands.append(command)
     return commands
@@ -173,12 +140,12 @@ def parse_instagram(
 def _parse_event(
     event: dict[str, Any], path: str, route: ChannelRoute, entry_time: Any, entry_time_path: str
 ) -> InboundMessage | MessageRetraction | None:
-    message = _opt_dict(event, "message", path)
-    postback = _opt_dict(event, "postback", path)
+    message = opt_dict(event, "message", path)
+    postback = opt_dict(event, "postback", path)
     if message is None and postback is None:
         return None  # read, delivery, reaction, message_edit, optin, standalone referral
 
-    sender_id = _req_str(_dict(event.get("sender"), f"{path}.sender"), "id", f"{path}.sender")
+    sender_id = req_str(as_dict(event.get("sender"), f"{path}.sender"), "id", f"{path}.sender")
     if "timestamp" in event:
         occurred_at = parse_timestamp(event["timestamp"], path=f"{path}.timestamp")
     elif entry_time is not None:
@@ -195,22 +162,22 @@ def _parse_event(
     if message is None:
         assert postback is not None
         ppath = f"{path}.postback"
-        title = _opt_str(postback, "title", ppath)
+        title = opt_str(postback, "title", ppath)
         return InboundMessage(
             **common,
-            provider_message_id=_req_str(postback, "mid", ppath),
+            provider_message_id=req_str(postback, "mid", ppath),
             sender=SenderIdentity(instagram_id=sender_id),
             kind=MessageKind.INTERACTIVE,
             text=title,
             interactive=InteractiveReply(
-                reply_type="postback", reply_id=_opt_str(postback, "payload", ppath), title=title
+                reply_type="postback", reply_id=opt_str(postback, "payload", ppath), title=title
             ),
-            referral=_referral(_opt_dict(postback, "referral", ppath), f"{ppath}.referral"),
+            referral=_referral(opt_dict(postback, "referral", ppath), f"{ppath}.referral"),
             raw_type="postback",
         )
 
     mpath = f"{path}.message"
-    mid = _req_str(message, "mid", mpath)
+    mid = req_str(message, "mid", mpath)
     if message.get("is_deleted"):
         return MessageRetraction(
             **common, provider_message_id=mid, sender=SenderIdentity(instagram_id=sender_id)
@@ -220,30 +187,30 @@ def _parse_event(
     lead_id = sender_id
     if message.get("is_echo"):
         direction = Direction.OUTBOUND
-        lead_id = _req_str(_dict(event.get("recipient"), f"{path}.recipient"), "id", f"{path}.recipient")
+        lead_id = req_str(as_dict(event.get("recipient"), f"{path}.recipient"), "id", f"{path}.recipient")
 
-    text = _opt_str(message, "text", mpath)
+    text = opt_str(message, "text", mpath)
     media = _attachments(message, mpath)
     reply_to = None
     interactive = None
-    raw_reply_to = _opt_dict(message, "reply_to", mpath)
-    story = _opt_dict(raw_reply_to, "story", f"{mpath}.reply_to") if raw_reply_to else None
+    raw_reply_to = opt_dict(message, "reply_to", mpath)
+    story = opt_dict(raw_reply_to, "story", f"{mpath}.reply_to") if raw_reply_to else None
     if raw_reply_to is not None:
-        reply_to = _opt_str(raw_reply_to, "mid", f"{mpath}.reply_to")
-    quick_reply = _opt_dict(message, "quick_reply", mpath)
+        reply_to = opt_str(raw_reply_to, "mid", f"{mpath}.reply_to")
+    quick_reply = opt_dict(message, "quick_reply", mpath)
 
     if story is not None:
         spath = f"{mpath}.reply_to.story"
         story_media = Media(
             media_type="story",
-            provider_media_id=_opt_str(story, "id", spath),
-            url=_opt_str(story, "url", spath),
+            provider_media_id=opt_str(story, "id", spath),
+            url=opt_str(story, "url", spath),
         )
         kind, raw_type, media = MessageKind.STORY_REPLY, "story_reply", (story_media, *media)
     elif quick_reply is not None:
         interactive = InteractiveReply(
             reply_type="quick_reply",
-            reply_id=_opt_str(quick_reply, "payload", f"{mpath}.quick_reply"),
+            reply_id=opt_str(quick_reply, "payload", f"{mpath}.quick_reply"),
             title=text,
         )
         kind, raw_type = MessageKind.INTERACTIVE, "quick_reply"
@@ -266,7 +233,7 @@ def _parse_event(
         media=media,
         interactive=interactive,
         reply_to_provider_message_id=reply_to,
-        referral=_referral(_opt_dict(message, "referral", mpath), f"{mpath}.referral"),
+        referral=_referral(opt_dict(message, "referral", mpath), f"{mpath}.referral"),
         raw_type=raw_type,
     )
 
@@ -276,18 +243,18 @@ def _attachments(message: dict[str, Any], path: str) -> tuple[Media, ...]:
     if raw is None:
         return ()
     media = []
-    for n, item in enumerate(_list(raw, f"{path}.attachments")):
+    for n, item in enumerate(as_list(raw, f"{path}.attachments")):
         apath = f"{path}.attachments[{n}]"
-        attachment = _dict(item, apath)
-        payload = _opt_dict(attachment, "payload", apath) or {}
+        attachment = as_dict(item, apath)
+        payload = opt_dict(attachment, "payload", apath) or {}
         ppath = f"{apath}.payload"
-        provider_id = next((v for k in _ATTACHMENT_ID_KEYS if (v := _opt_str(payload, k, ppath))), None)
+        provider_id = next((v for k in _ATTACHMENT_ID_KEYS if (v := opt_str(payload, k, ppath))), None)
         media.append(
             Media(
-                media_type=_req_str(attachment, "type", apath),
+                media_type=req_str(attachment, "type", apath),
                 provider_media_id=provider_id,
-                url=_opt_str(payload, "url", ppath),
-                caption=_opt_str(payload, "title", ppath),
+                url=opt_str(payload, "url", ppath),
+                caption=opt_str(payload, "title", ppath),
             )
         )
     return tuple(media)
@@ -297,10 +264,10 @@ def _referral(referral: dict[str, Any] | None, path: str) -> AdReferral | None:
     """``{"ref", "ad_id", "source": "ADS", "type": "OPEN_THREAD", "ads_context_data": {"ad_title", ...}}``."""
     if referral is None:
         return None
-    source = _opt_str(referral, "source", path)
-    context = _opt_dict(referral, "ads_context_data", path) or {}
+    source = opt_str(referral, "source", path)
+    context = opt_dict(referral, "ads_context_data", path) or {}
     return AdReferral(
         source_type="ad" if source and source.upper() == "ADS" else (source.lower() if source else None),
-        source_id=_opt_str(referral, "ad_id", path) or _opt_str(referral, "ref", path),
-        headline=_opt_str(context, "ad_title", f"{path}.ads_context_data"),
+        source_id=opt_str(referral, "ad_id", path) or opt_str(referral, "ref", path),
+        headline=opt_str(context, "ad_title", f"{path}.ads_context_data"),
     )

@@ -30,6 +30,14 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from leadtide.capture.json_paths import (
+    as_dict,
+    as_list,
+    opt_dict,
+    opt_list,
+    opt_str,
+    req_str,
+)
 from leadtide.capture.timestamps import parse_timestamp
 from leadtide.models.channels import ChannelRoute
 from leadtide.models.common import ChannelType
@@ -50,66 +58,21 @@ WHATSAPP_OBJECT = "whatsapp_business_account"
 _MEDIA_TYPES = frozenset({"image", "video", "audio", "voice", "document", "sticker"})
 
 
-# -- small path-aware accessors: every error names the exact JSON path ---------------------------------
-
-
-def _dict(value: Any, path: str) -> dict[str, Any]:
-    if value is None:
-        raise MalformedPayloadError(f"{path} is missing")
-    if not isinstance(value, dict):
-        raise MalformedPayloadError(f"{path} must be an object, got {type(value).__name__}")
-    return value
-
-
-def _list(value: Any, path: str) -> list[Any]:
-    if value is None:
-        raise MalformedPayloadError(f"{path} is missing")
-    if not isinstance(value, list):
-        raise MalformedPayloadError(f"{path} must be a list, got {type(value).__name__}")
-    return value
-
-
-def _opt_dict(obj: dict[str, Any], key: str, path: str) -> dict[str, Any] | None:
-    value = obj.get(key)
-    return None if value is None else _dict(value, f"{path}.{key}")
-
-
-def _opt_list(obj: dict[str, Any], key: str, path: str) -> list[Any]:
-    value = obj.get(key)
-    return [] if value is None else _list(value, f"{path}.{key}")
-
-
-def _opt_str(obj: dict[str, Any], key: str, path: str) -> str | None:
-    value = obj.get(key)
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise MalformedPayloadError(f"{path}.{key} must be a string, got {type(value).__name__}")
-    return str(value)
-
-
-def _req_str(obj: dict[str, Any], key: str, path: str) -> str:
-    value = _opt_str(obj, key, path)
-    if value is None:
-        raise MalformedPayloadError(f"{path}.{key} is missing")
-    return value
-
-
 def _message_changes(payload: Any) -> Iterator[tuple[str, dict[str, Any], str]]:
     """Yield ``(path of value, value, phone_number_id)`` for every ``field == "messages"`` change."""
-    root = _dict(payload, "payload")
+    root = as_dict(payload, "payload")
     if root.get("object") != WHATSAPP_OBJECT:
         raise MalformedPayloadError(f"object must be {WHATSAPP_OBJECT!r}, got {root.get('object')!r}")
-    for i, raw_entry in enumerate(_list(root.get("entry"), "entry")):
-        entry = _dict(raw_entry, f"entry[{i}]")
-        for j, raw_change in enumerate(_list(entry.get("changes"), f"entry[{i}].changes")):
+    for i, raw_entry in enumerate(as_list(root.get("entry"), "entry")):
+        entry = as_dict(raw_entry, f"entry[{i}]")
+        for j, raw_change in enumerate(as_list(entry.get("changes"), f"entry[{i}].changes")):
             path = f"entry[{i}].changes[{j}]"
-            change = _dict(raw_change, path)
-            if _req_str(change, "field", path) != "messages":
+            change = as_dict(raw_change, path)
+            if req_str(change, "field", path) != "messages":
                 continue
-            value = _dict(change.get("value"), f"{path}.value")
-            metadata = _dict(value.get("metadata"), f"{path}.value.metadata")
-            yield f"{path}.value", value, _req_str(metadata, "phone_number_id", f"{path}.value.metadata")
+            value = as_dict(change.get("value"), f"{path}.value")
+            metadata = as_dict(value.get("metadata"), f"{path}.value.metadata")
+            yield f"{path}.value", value, req_str(metadata, "phone_number_id", f"{path}.value.metadata")
 
 
 def whatsapp_routing_keys(payload: Any) -> set[str]:
@@ -167,13 +130,13 @@ def parse_whatsapp(
         if route is None:
             raise ChannelNotFoundError(f"no WhatsApp channel for phone_number_id {phone_number_id}")
         contacts = [
-            _dict(c, f"{path}.contacts[{n}]") for n, c in enumerate(_opt_list(value, "contacts", path))
+            as_dict(c, f"{path}.contacts[{n}]") for n, c in enumerate(opt_list(value, "contacts", path))
         ]
-        for k, raw in enumerate(_opt_list(value, "messages", path)):
+        for k, raw in enumerate(opt_list(value, "messages", path)):
             mpath = f"{path}.messages[{k}]"
-            commands.append(_parse_message(_dict(raw, mpath), mpath, route, contacts, f"{path}.contacts"))
-        for k, raw in enumerate(_opt_list(value, "statuses", path)):
-            update = _parse_status(_dict(raw, f"{path}.statuses[{k}]"), f"{path}.statuses[{k}]", route)
+            commands.append(_parse_message(as_dict(raw, mpath), mpath, route, contacts, f"{path}.contacts"))
+        for k, raw in enumerate(opt_list(value, "statuses", path)):
+            update = _parse_status(as_dict(raw, f"{path}.statuses[{k}]"), f"{path}.statuses[{k}]", route)
             if update is not None:
                 commands.append(update)
     return commands
@@ -195,36 +158,36 @@ def _parse_message(
     contacts: list[dict[str, Any]],
     contacts_path: str,
 ) -> InboundMessage:
-    message_id = _req_str(message, "id", path)
-    sender_phone = _req_str(message, "from", path)
+    message_id = req_str(message, "id", path)
+    sender_phone = req_str(message, "from", path)
     occurred_at = parse_timestamp(message.get("timestamp"), path=f"{path}.timestamp")
-    raw_type = _req_str(message, "type", path)
+    raw_type = req_str(message, "type", path)
 
     name = None
     n = _contact_index(contacts, message)
     if n is not None:
-        profile = _opt_dict(contacts[n], "profile", f"{contacts_path}[{n}]")
-        name = _opt_str(profile, "name", f"{contacts_path}[{n}].profile") if profile else None
+        profile = opt_dict(contacts[n], "profile", f"{contacts_path}[{n}]")
+        name = opt_str(profile, "name", f"{contacts_path}[{n}].profile") if profile else None
     sender = SenderIdentity(phone=sender_phone, name=name)
 
     reply_to = None
     forwarded = False
-    context = _opt_dict(message, "context", path)
+    context = opt_dict(message, "context", path)
     if context is not None:
-        reply_to = _opt_str(context, "id", f"{path}.context")
+        reply_to = opt_str(context, "id", f"{path}.context")
         forwarded = bool(context.get("forwarded") or context.get("frequently_forwarded"))
 
     referral = None
-    raw_referral = _opt_dict(message, "referral", path)
+    raw_referral = opt_dict(message, "referral", path)
     if raw_referral is not None:
         rpath = f"{path}.referral"
         referral = AdReferral(
-            source_type=_opt_str(raw_referral, "source_type", rpath),
-            source_id=_opt_str(raw_referral, "source_id", rpath),
-            source_url=_opt_str(raw_referral, "source_url", rpath),
-            headline=_opt_str(raw_referral, "headline", rpath),
-            body=_opt_str(raw_referral, "body", rpath),
-            ctwa_clid=_opt_str(raw_referral, "ctwa_clid", rpath),
+            source_type=opt_str(raw_referral, "source_type", rpath),
+            source_id=opt_str(raw_referral, "source_id", rpath),
+            source_url=opt_str(raw_referral, "source_url", rpath),
+            headline=opt_str(raw_referral, "headline", rpath),
+            body=opt_str(raw_referral, "body", rpath),
+            ctwa_clid=opt_str(raw_referral, "ctwa_clid", rpath),
         )
 
     fields: dict[str, Any] = _content(message, raw_type, path)
@@ -248,54 +211,54 @@ def _parse_message(
 def _content(message: dict[str, Any], raw_type: str, path: str) -> dict[str, Any]:
     """Kind-specific InboundMessage fields (kind, text, media, interactive, form_fields, reply_to)."""
     if raw_type == "text":
-        body = _dict(message.get("text"), f"{path}.text")
-        return {"kind": MessageKind.TEXT, "text": _req_str(body, "body", f"{path}.text")}
+        body = as_dict(message.get("text"), f"{path}.text")
+        return {"kind": MessageKind.TEXT, "text": req_str(body, "body", f"{path}.text")}
     if raw_type in _MEDIA_TYPES:
         return _media(message, raw_type, path)
     if raw_type == "location":
-        return _location(_dict(message.get("location"), f"{path}.location"), f"{path}.location")
+        return _location(as_dict(message.get("location"), f"{path}.location"), f"{path}.location")
     if raw_type == "contacts":
-        return _contacts(_list(message.get("contacts"), f"{path}.contacts"), f"{path}.contacts")
+        return _contacts(as_list(message.get("contacts"), f"{path}.contacts"), f"{path}.contacts")
     if raw_type == "interactive":
-        return _interactive(_dict(message.get("interactive"), f"{path}.interactive"), f"{path}.interactive")
+        return _interactive(as_dict(message.get("interactive"), f"{path}.interactive"), f"{path}.interactive")
     if raw_type == "button":
-        button = _dict(message.get("button"), f"{path}.button")
-        title = _opt_str(button, "text", f"{path}.button")
+        button = as_dict(message.get("button"), f"{path}.button")
+        title = opt_str(button, "text", f"{path}.button")
         reply = InteractiveReply(
-            reply_type="template_button", reply_id=_opt_str(button, "payload", f"{path}.button"), title=title
+            reply_type="template_button", reply_id=opt_str(button, "payload", f"{path}.button"), title=title
         )
         return {"kind": MessageKind.INTERACTIVE, "text": title, "interactive": reply}
     if raw_type == "reaction":
-        reaction = _dict(message.get("reaction"), f"{path}.reaction")
+        reaction = as_dict(message.get("reaction"), f"{path}.reaction")
         return {
             "kind": MessageKind.REACTION,
-            "text": _opt_str(reaction, "emoji", f"{path}.reaction"),  # absent when the reaction is removed
-            "reply_to": _req_str(reaction, "message_id", f"{path}.reaction"),
+            "text": opt_str(reaction, "emoji", f"{path}.reaction"),  # absent when the reaction is removed
+            "reply_to": req_str(reaction, "message_id", f"{path}.reaction"),
         }
     if raw_type == "order":
         return {
             "kind": MessageKind.TEXT,
-            "text": _order_text(_dict(message.get("order"), f"{path}.order"), path),
+            "text": _order_text(as_dict(message.get("order"), f"{path}.order"), path),
         }
     if raw_type == "system":
-        system = _dict(message.get("system"), f"{path}.system")
-        return {"kind": MessageKind.TEXT, "text": _opt_str(system, "body", f"{path}.system")}
+        system = as_dict(message.get("system"), f"{path}.system")
+        return {"kind": MessageKind.TEXT, "text": opt_str(system, "body", f"{path}.system")}
     # "unsupported", the older "unknown", and types newer than this parser (e.g. "request_welcome").
     return {"kind": MessageKind.UNSUPPORTED}
 
 
 def _media(message: dict[str, Any], raw_type: str, path: str) -> dict[str, Any]:
     cpath = f"{path}.{raw_type}"
-    content = _dict(message.get(raw_type), cpath)
-    caption = _opt_str(content, "caption", cpath)
+    content = as_dict(message.get(raw_type), cpath)
+    caption = opt_str(content, "caption", cpath)
     media = Media(
         media_type="audio" if raw_type == "voice" else raw_type,
-        provider_media_id=_opt_str(content, "id", cpath),
-        mime_type=_opt_str(content, "mime_type", cpath),
-        sha256=_opt_str(content, "sha256", cpath),
-        url=_opt_str(content, "url", cpath),
+        provider_media_id=opt_str(content, "id", cpath),
+        mime_type=opt_str(content, "mime_type", cpath),
+        sha256=opt_str(content, "sha256", cpath),
+        url=opt_str(content, "url", cpath),
         caption=caption,
-        filename=_opt_str(content, "filename", cpath),
+        filename=opt_str(content, "filename", cpath),
     )
     return {"kind": MessageKind.MEDIA, "text": caption, "media": (media,)}
 
@@ -316,49 +279,49 @@ def _coordinate(location: dict[str, Any], key: str, path: str) -> str:
 def _location(location: dict[str, Any], path: str) -> dict[str, Any]:
     latitude = _coordinate(location, "latitude", path)
     longitude = _coordinate(location, "longitude", path)
-    described = [p for p in (_opt_str(location, "name", path), _opt_str(location, "address", path)) if p]
+    described = [p for p in (opt_str(location, "name", path), opt_str(location, "address", path)) if p]
     return {"kind": MessageKind.LOCATION, "text": ", ".join(described) or f"{latitude},{longitude}"}
 
 
 def _contacts(cards: list[Any], path: str) -> dict[str, Any]:
     described = []
     for n, raw in enumerate(cards):
-        card = _dict(raw, f"{path}[{n}]")
-        name_obj = _opt_dict(card, "name", f"{path}[{n}]") or {}
+        card = as_dict(raw, f"{path}[{n}]")
+        name_obj = opt_dict(card, "name", f"{path}[{n}]") or {}
         npath = f"{path}[{n}].name"
-        name = _opt_str(name_obj, "formatted_name", npath) or " ".join(
-            p for p in (_opt_str(name_obj, "first_name", npath), _opt_str(name_obj, "last_name", npath)) if p
+        name = opt_str(name_obj, "formatted_name", npath) or " ".join(
+            p for p in (opt_str(name_obj, "first_name", npath), opt_str(name_obj, "last_name", npath)) if p
         )
         phones = [
             phone
-            for m, p in enumerate(_opt_list(card, "phones", f"{path}[{n}]"))
-            if (phone := _opt_str(_dict(p, f"{path}[{n}].phones[{m}]"), "phone", f"{path}[{n}].phones[{m}]"))
+            for m, p in enumerate(opt_list(card, "phones", f"{path}[{n}]"))
+            if (phone := opt_str(as_dict(p, f"{path}[{n}].phones[{m}]"), "phone", f"{path}[{n}].phones[{m}]"))
         ]
         described.append(f"{name or 'contact'} ({', '.join(phones)})" if phones else name or "contact")
     return {"kind": MessageKind.CONTACTS, "text": "; ".join(described) or None}
 
 
 def _interactive(interactive: dict[str, Any], path: str) -> dict[str, Any]:
-    reply_type = _req_str(interactive, "type", path)
-    body = _dict(interactive.get(reply_type), f"{path}.{reply_type}")
+    reply_type = req_str(interactive, "type", path)
+    body = as_dict(interactive.get(reply_type), f"{path}.{reply_type}")
     bpath = f"{path}.{reply_type}"
     if reply_type == "nfm_reply":
         # WhatsApp Flows: name is the flow ("flow", "address_message"), body the text shown,
         # response_json the answers.
-        title = _opt_str(body, "body", bpath)
-        reply = InteractiveReply(reply_type=reply_type, reply_id=_opt_str(body, "name", bpath), title=title)
+        title = opt_str(body, "body", bpath)
+        reply = InteractiveReply(reply_type=reply_type, reply_id=opt_str(body, "name", bpath), title=title)
         return {
             "kind": MessageKind.INTERACTIVE,
             "text": title,
             "interactive": reply,
-            "form_fields": _flow_answers(_opt_str(body, "response_json", bpath)),
+            "form_fields": _flow_answers(opt_str(body, "response_json", bpath)),
         }
-    title = _opt_str(body, "title", bpath)
+    title = opt_str(body, "title", bpath)
     reply = InteractiveReply(
         reply_type=reply_type,
-        reply_id=_opt_str(body, "id", bpath),
+        reply_id=opt_str(body, "id", bpath),
         title=title,
-        description=_opt_str(body, "description", bpath),
+        description=opt_str(body, "description", bpath),
     )
     return {"kind": MessageKind.INTERACTIVE, "text": title, "interactive": reply}
 
@@ -375,33 +338,33 @@ def _flow_answers(response_json: str | None) -> dict[str, Any]:
 
 def _order_text(order: dict[str, Any], path: str) -> str:
     items = []
-    for n, raw in enumerate(_opt_list(order, "product_items", f"{path}.order")):
+    for n, raw in enumerate(opt_list(order, "product_items", f"{path}.order")):
         ipath = f"{path}.order.product_items[{n}]"
-        item = _dict(raw, ipath)
+        item = as_dict(raw, ipath)
         price = " ".join(
-            p for p in (_opt_str(item, "item_price", ipath), _opt_str(item, "currency", ipath)) if p
+            p for p in (opt_str(item, "item_price", ipath), opt_str(item, "currency", ipath)) if p
         )
-        product = _opt_str(item, "product_retailer_id", ipath) or "item"
-        quantity = _opt_str(item, "quantity", ipath) or "1"
+        product = opt_str(item, "product_retailer_id", ipath) or "item"
+        quantity = opt_str(item, "quantity", ipath) or "1"
         items.append(f"{quantity} x {product}" + (f" ({price})" if price else ""))
     summary = "Order: " + (", ".join(items) if items else "no items")
-    note = _opt_str(order, "text", f"{path}.order")
+    note = opt_str(order, "text", f"{path}.order")
     return f"{summary}\n{note}" if note else summary
 
 
 def _parse_status(status: dict[str, Any], path: str, route: ChannelRoute) -> DeliveryStatusUpdate | None:
-    value = _req_str(status, "status", path)
+    value = req_str(status, "status", path)
     try:
         delivery_status = DeliveryStatus(value)
     except ValueError:
         return None  # "deleted", "warning", ...: nothing on the timeline changes
-    message_id = _req_str(status, "id", path)
+    message_id = req_str(status, "id", path)
     occurred_at = parse_timestamp(status.get("timestamp"), path=f"{path}.timestamp")
     if status.get("recipient_type") == "group":
         recipient = SenderIdentity()  # recipient_id is a group id, not a person's phone
     else:
-        recipient = SenderIdentity(phone=_req_str(status, "recipient_id", path))
-    errors = tuple(_dict(e, f"{path}.errors[{n}]") for n, e in enumerate(_opt_list(status, "errors", path)))
+        recipient = SenderIdentity(phone=req_str(status, "recipient_id", path))
+    errors = tuple(as_dict(e, f"{path}.errors[{n}]") for n, e in enumerate(opt_list(status, "errors", path)))
     return DeliveryStatusUpdate(
         tenant_id=route.tenant_id,
         channel_id=route.channel_id,
