@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import jwt
+
 from leadtide_local.template import repo_root
 
 __all__ = [

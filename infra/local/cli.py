@@ -45,7 +45,8 @@ def _serve(args: argparse.Namespace) -> int:
     def request_stop(*_: object) -> None:
         stopped.set()
 
-    previous = signal.signal(signal.SIGTERM, request_stop)
+    # Our own handlers: a SIGINT inherited as ignored (a background job) must still stop the server.
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         print(f"Leadtide local API   {stack.base_url}")
         print(f"moto endpoint        {stack.moto_endpoint}   (AWS_ENDPOINT_URL for the AWS CLI/boto3)")
@@ -58,10 +59,9 @@ def _serve(args: argparse.Namespace) -> int:
         print("Ctrl-C to stop.", flush=True)
         while not stopped.wait(0.5):
             pass
-    except KeyboardInterrupt:
-        pass
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         print("\nstopping...", flush=True)
         stack.stop()
     return 0

@@ -35,6 +35,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import jwt
+
 from leadtide_local.auth import claims_as_strings, verify_token
 from leadtide_local.resources import ACCOUNT_ID, FunctionSpec, ResourceMap
 
@@ -498,18 +499,18 @@ def parse_lambda_response(result: Any) -> HttpResponse:
     for name, values in (result.get("multiValueHeaders") or {}).items():
         headers.extend((str(name), _header_text(value)) for value in values or [])
     headers.extend(("set-cookie", str(cookie)) for cookie in result.get("cookies") or [])
-    body = result.get("body")
-    if body is None:
+    raw_body = result.get("body")
+    if raw_body is None:
         payload = b""
-    elif not isinstance(body, str):
-        raise InvalidResponseError(f"body must be a string, got {type(body).__name__}")
+    elif not isinstance(raw_body, str):
+        raise InvalidResponseError(f"body must be a string, got {type(raw_body).__name__}")
     elif result.get("isBase64Encoded"):
         try:
-            payload = base64.b64decode(body, validate=True)
+            payload = base64.b64decode(raw_body, validate=True)
         except ValueError as error:
             raise InvalidResponseError(f"isBase64Encoded body does not decode: {error}") from None
     else:
-        payload = body.encode("utf-8")
+        payload = raw_body.encode("utf-8")
     return HttpResponse(status, headers, payload)
 
 

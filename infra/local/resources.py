@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import boto3
+
 from leadtide_local.template import repo_root
 
 __all__ = [

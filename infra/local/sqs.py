@@ -31,10 +31,11 @@ import threading
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
+
+from moto.events.models import EventPattern
 
 from leadtide_local.resources import QueueInfo, RuleDelivery
-from moto.events.models import EventPattern
 
 __all__ = [
     "BatchOutcome",
@@ -165,7 +166,8 @@ def record_matches(record: dict[str, Any], patterns: list[dict[str, Any]]) -> bo
         body = None
     if isinstance(body, dict):
         candidate["body"] = body
-    return any(EventPattern(None, pattern).matches_event(candidate) for pattern in patterns)
+    event = cast(Any, candidate)  # moto types it as an EventBridge envelope; any mapping works
+    return any(EventPattern(None, pattern).matches_event(event) for pattern in patterns)
 
 
 @dataclass

@@ -51,6 +51,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote
 
 import boto3
+
 from leadtide_local.auth import issue_token, load_signing_key
 from leadtide_local.http_api import (
     LOCAL_PREFIX,
@@ -160,6 +161,9 @@ def _forget_process_caches() -> None:
                 model._connection = None
 
 
+_HOP_BY_HOP = {"content-length", "transfer-encoding", "connection", "keep-alive", "upgrade"}
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False  # do not wait for idle keep-alive connections on close
@@ -175,7 +179,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     def _read_body(self) -> bytes:
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            chunks = []
+            chunks: list[bytes] = []
             while True:
                 size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
                 if size == 0:
@@ -200,7 +204,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
         response = self.server.gateway.handle(request)
         self.send_response(response.status)
         for name, value in response.headers:
-            self.send_header(name, value)
+            if name.lower() not in _HOP_BY_HOP:  # framing is the server's, as API Gateway's is
+                self.send_header(name, value)
         self.send_header("Content-Length", str(len(response.body)))
         self.end_headers()
         if self.command != "HEAD" and response.body:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import requests
+
 from leadtide_local.auth import issue_token
 from leadtide_local.cli import main as cli_main
 from leadtide_local.stack import LocalStack

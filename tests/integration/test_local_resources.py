@@ -12,9 +12,10 @@ from pathlib import Path
 
 import boto3
 import pytest
+from moto import mock_aws
+
 from leadtide_local.resources import create_resources
 from leadtide_local.template import load_template
-from moto import mock_aws
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURE = REPO / "tests" / "fixtures" / "local_template" / "template.yaml"

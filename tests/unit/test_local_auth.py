@@ -6,6 +6,7 @@ import stat
 
 import jwt
 import pytest
+
 from leadtide_local.auth import (
     claims_as_strings,
     issue_token,

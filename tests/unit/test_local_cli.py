@@ -6,6 +6,7 @@ import sys
 import types
 
 import pytest
+
 from leadtide_local.auth import load_signing_key, verify_token
 from leadtide_local.cli import main
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from leadtide_local.auth import issue_token
 from leadtide_local.http_api import (
     CorsConfig,

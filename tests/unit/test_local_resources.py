@@ -6,6 +6,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
 from leadtide_local.resources import (
     NO_VALUE,
     ResourceMap,

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from leadtide_local.resources import FunctionSpec
 from leadtide_local.runtime import LocalFunction
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from leadtide_local.resources import QueueInfo, RuleDelivery, RuleInfo
 from leadtide_local.sqs import (
     RuleDeliveryPoller,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from leadtide_local.template import load_template, repo_root
 
 
