@@ -27,12 +27,12 @@ demo: $(STAMP)
 serve: $(STAMP)
 	$(BIN)/leadtide local serve --port 3000
 
-## Every test: unit, integration (moto), end-to-end (local runtime over HTTP), then the template checks
-## (cfn-lint, sam validate --lint) and a Docker-free `sam build` with the 250 MB package-size check.
+## Every check: the template (cfn-lint, sam validate --lint), a Docker-free `sam build` with the 250 MB
+## package-size check, then every test: unit, integration (moto), end-to-end (local runtime over HTTP).
 test: $(STAMP) $(SAM_VENV)/.installed
-	$(BIN)/pytest -q tests
 	$(MAKE) --no-print-directory template-check
 	$(MAKE) --no-print-directory build
+	$(BIN)/pytest -q tests
 
 template-check: $(SAM_VENV)/.installed
 	$(SAM_VENV)/bin/cfn-lint template.yaml

@@ -11,7 +11,7 @@ from typing import Any
 
 from leadtide.capture.identity import IdentityKey, identity_keys
 from leadtide.dal.ports import EventPublisher, IdentityKind, IdentityTakenError, LeadRepository
-from leadtide.models.common import ChannelType, iso, utc_now
+from leadtide.models.common import ChannelType, display_name, iso, utc_now
 from leadtide.models.errors import DuplicateDeliveryError, LeadNotFoundError
 from leadtide.models.events import LeadEvent, LeadEventType
 from leadtide.models.leads import Activity, ActivityType, Lead
@@ -20,7 +20,6 @@ from leadtide.models.messages import (
     Direction,
     InboundMessage,
     MessageRetraction,
-    SenderIdentity,
 )
 
 log = logging.getLogger(__name__)
@@ -48,14 +47,12 @@ class CaptureResult:
     lead_id: str | None = None
 
 
-def _keys(
-    message: InboundMessage | None, sender: SenderIdentity, default_region: str
-) -> list[tuple[IdentityKind, str]]:
-    # Messaging providers always send international numbers (WhatsApp's wa_id has no "+"); only numbers
-    # people typed into a form may be national and need the tenant's default region.
-    typed = message is not None and message.channel_type == ChannelType.WEB_FORM
+def _keys(message: InboundMessage, default_region: str) -> list[tuple[IdentityKind, str]]:
+    """The sender's normalised identity keys. Messaging providers always send international numbers
+    (WhatsApp's wa_id has no "+"); only numbers typed into a form use the tenant's default region."""
+    typed = message.channel_type == ChannelType.WEB_FORM
     keys: list[IdentityKey] = identity_keys(
-        sender, default_region=default_region if typed else None, strict=False
+        message.sender, default_region=default_region if typed else None, strict=False
     )
     return [(k.kind, k.value) for k in keys]
 
@@ -107,7 +104,7 @@ class CaptureService:
     def capture_message(self, message: InboundMessage) -> CaptureResult:
         """Find or create the sender's lead, append the message, publish lead events."""
         tenant = message.tenant_id
-        keys = _keys(message, message.sender, self._region)
+        keys = _keys(message, self._region)
         if not keys:
             log.warning("message %s has no usable sender identity; skipped", message.provider_message_id)
             return CaptureResult(CaptureOutcome.SKIPPED)
@@ -173,7 +170,7 @@ class CaptureService:
         lead = Lead(
             lead_id=lead_id,
             tenant_id=message.tenant_id,
-            name=sender.name or _join(sender.first_name, sender.last_name),
+            name=sender.name or display_name(sender.first_name, sender.last_name),
             first_name=sender.first_name,
             last_name=sender.last_name,
             company=sender.company,
@@ -214,7 +211,7 @@ class CaptureService:
             fill = {
                 f: v
                 for f, v in (
-                    ("name", sender.name or _join(sender.first_name, sender.last_name)),
+                    ("name", sender.name or display_name(sender.first_name, sender.last_name)),
                     ("first_name", sender.first_name),
                     ("last_name", sender.last_name),
                     ("company", sender.company),
@@ -250,11 +247,6 @@ class CaptureService:
 
 
 _FIELD_OF = {"phone": "phone", "email": "email", "instagram": "instagram_id"}
-
-
-def _join(first: str | None, last: str | None) -> str | None:
-    name = " ".join(p for p in (first, last) if p)
-    return name or None
 
 
 def _custom_fields(message: InboundMessage) -> dict[str, Any]:

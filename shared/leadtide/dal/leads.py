@@ -132,7 +132,7 @@ class DynamoLeadRepository(LeadRepository):
                 raise IdentityTakenError(kind, value, next(iter(owner.values()), None)) from err
             if op == "marker":
                 raise DuplicateDeliveryError("message already captured") from err
-            if op in ("lead", "lead-exists"):
+            if op == "lead-exists":
                 raise LeadNotFoundError("lead not found") from err
             if op == "owner":
                 raise ForbiddenError("lead is owned by another user") from err

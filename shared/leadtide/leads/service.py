@@ -22,7 +22,7 @@ from leadtide.dal.ports import (
     LeadRepository,
 )
 from leadtide.models.auth import Principal
-from leadtide.models.common import ChannelType, LeadStatus, iso, utc_now
+from leadtide.models.common import ChannelType, LeadStatus, display_name, iso, utc_now
 from leadtide.models.errors import DuplicateLeadError, ForbiddenError, UnprocessableError
 from leadtide.models.events import LeadEvent, LeadEventType
 from leadtide.models.leads import (
@@ -111,7 +111,7 @@ class LeadService:
         lead = Lead(
             lead_id=uuid.uuid4().hex,
             tenant_id=principal.tenant_id,
-            name=request.name or _join(request.first_name, request.last_name),
+            name=request.name or display_name(request.first_name, request.last_name),
             first_name=request.first_name,
             last_name=request.last_name,
             email=values.get("email"),
@@ -280,10 +280,6 @@ def _differs(old: Any, new: Any) -> bool:
     if isinstance(old, LeadStatus):
         old = str(old)
     return old != new
-
-
-def _join(first: str | None, last: str | None) -> str | None:
-    return " ".join(p for p in (first, last) if p) or None
 
 
 @lru_cache(maxsize=1)

@@ -50,6 +50,14 @@ def utc_now() -> datetime:
 def iso(ts: datetime) -> str:
     """Format an aware datetime as ISO-8601 UTC with millisecond precision and a ``Z`` suffix.
 
-    The fixed width makes the strings sort chronologically, which DynamoDB sort keys rely on.
+    The fixed width makes the strings sort chronologically, which DynamoDB sort keys rely on. A naive
+    datetime is taken to be UTC.
     """
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=UTC)
     return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
+
+
+def display_name(first: str | None, last: str | None) -> str | None:
+    """``"First Last"`` from the parts present, or None when both are empty."""
+    return " ".join(p for p in (first, last) if p) or None
