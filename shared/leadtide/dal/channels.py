@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
+from leadtide.dal.base import DynamoRepository
 from leadtide.dal.items import ChannelItem, ChannelRouteItem, VerifyTokenItem
 from leadtide.dal.ports import ChannelRepository
 from leadtide.models.channels import Channel, ChannelRoute
@@ -25,17 +25,8 @@ def _verify_pk(channel_type: str, token_hash: str) -> str:
     return f"V#{channel_type}#{token_hash}"
 
 
-class DynamoChannelRepository(ChannelRepository):
+class DynamoChannelRepository(DynamoRepository, ChannelRepository):
     """Channels over DynamoDB; create and delete are single transactions over channel, route and token."""
-
-    def __init__(self, connection: Connection | None = None):
-        self._connection = connection
-
-    @property
-    def connection(self) -> Connection:
-        if self._connection is None:
-            self._connection = Connection()
-        return self._connection
 
     def create(
         self,

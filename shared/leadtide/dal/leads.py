@@ -6,12 +6,12 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
+from leadtide.dal.base import DynamoRepository
 from leadtide.dal.cursor import decode_cursor, encode_cursor
 from leadtide.dal.items import (
     ActivityItem,
@@ -56,21 +56,12 @@ def _reason_codes(err: TransactWriteError) -> list[str | None]:
     return [r.code if r is not None else None for r in err.cancellation_reasons]
 
 
-class DynamoLeadRepository(LeadRepository):
+class DynamoLeadRepository(DynamoRepository, LeadRepository):
     """Leads over DynamoDB. Every multi-item change is one TransactWriteItems call.
 
     Item layout: see :mod:`leadtide.dal.items`. Counters (dashboard) are updated in the same transaction
     as the change that moves them, so they never drift.
     """
-
-    def __init__(self, connection: Connection | None = None):
-        self._connection = connection
-
-    @property
-    def connection(self) -> Connection:
-        if self._connection is None:
-            self._connection = Connection()
-        return self._connection
 
     # ------------------------------------------------------------------ identities and capture
     def lookup_identities(

@@ -90,7 +90,6 @@ class ScoringService:
             )
         except LeadNotFoundError:
             return None
-        events = []
         data = {
             "score": result.score,
             "grade": str(result.grade),
@@ -98,26 +97,21 @@ class ScoringService:
             "previous_grade": str(lead.grade) if lead.grade else None,
             "cause": request.cause,
         }
-        if lead.score != result.score:
-            events.append(
-                LeadEvent(
-                    type=LeadEventType.SCORE_CHANGED,
-                    tenant_id=request.tenant_id,
-                    lead_id=request.lead_id,
-                    occurred_at=iso(now),
-                    data=data,
-                )
+        changed = [
+            (LeadEventType.SCORE_CHANGED, lead.score != result.score),
+            (LeadEventType.GRADE_CHANGED, lead.grade != result.grade),
+        ]
+        events = [
+            LeadEvent(
+                type=kind,
+                tenant_id=request.tenant_id,
+                lead_id=request.lead_id,
+                occurred_at=iso(now),
+                data=data,
             )
-        if lead.grade != result.grade:
-            events.append(
-                LeadEvent(
-                    type=LeadEventType.GRADE_CHANGED,
-                    tenant_id=request.tenant_id,
-                    lead_id=request.lead_id,
-                    occurred_at=iso(now),
-                    data=data,
-                )
-            )
+            for kind, moved in changed
+            if moved
+        ]
         if events:
             self._events.publish(events)
         return result
