@@ -24,7 +24,6 @@ from leadtide.api.errors import (
     domain_error_response,
     validation_error_response,
 )
-from leadtide.channels.service import get_channel_service
 from leadtide.dal.ports import LeadQuery
 from leadtide.leads.service import MAX_PAGE_SIZE, get_lead_service
 from leadtide.models.auth import Principal
@@ -220,6 +219,8 @@ def dashboard_summary() -> DashboardSummary:
     },
 )
 def create_channel(channel: Annotated[ChannelCreate, Body()]) -> Response[Channel]:
+    from leadtide.channels.service import get_channel_service  # only channel routes need it
+
     created = get_channel_service().connect(_principal(), channel)
     return _created(created)
 
@@ -233,6 +234,8 @@ def create_channel(channel: Annotated[ChannelCreate, Body()]) -> Response[Channe
     },
 )
 def list_channels() -> ChannelList:
+    from leadtide.channels.service import get_channel_service  # only channel routes need it
+
     return ChannelList(items=get_channel_service().list(_principal()))
 
 
@@ -242,6 +245,8 @@ def list_channels() -> ChannelList:
     responses={204: {"description": "Disconnected"}, **documented_errors(401, 403, 404, 422)},
 )
 def delete_channel(channel_id: Annotated[str, Path(max_length=64)]) -> Response[None]:
+    from leadtide.channels.service import get_channel_service  # only channel routes need it
+
     get_channel_service().disconnect(_principal(), channel_id)
     return Response(status_code=204, body="")
 

@@ -1,4 +1,5 @@
-"""Secrets Manager, EventBridge and SQS adapters. Clients are created on first use, then reused."""
+"""Secrets Manager, EventBridge and SQS adapters. Clients are created on first use, then reused (boto3
+itself is imported then too: a read-only API request never pays for it)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import Any
 
-import boto3
 from botocore.exceptions import ClientError
 
 from leadtide.dal.ports import CommandQueue, EventPublisher, SecretStore
@@ -28,6 +28,8 @@ class SecretsManagerStore(SecretStore):
 
     @cached_property
     def _client(self) -> Any:
+        import boto3
+
         return boto3.client("secretsmanager")
 
     def put(self, name: str, value: dict[str, str], tags: dict[str, str]) -> str:
@@ -70,6 +72,8 @@ class EventBridgePublisher(EventPublisher):
 
     @cached_property
     def _client(self) -> Any:
+        import boto3
+
         return boto3.client("events")
 
     def publish(self, events: Sequence[LeadEvent]) -> None:
@@ -99,6 +103,8 @@ class SqsQueue(CommandQueue):
 
     @cached_property
     def _client(self) -> Any:
+        import boto3
+
         return boto3.client("sqs")
 
     def send(self, bodies: Sequence[str]) -> None:
