@@ -19,7 +19,6 @@ from leadtide.dal.ports import (
     IdentityKind,
     IdentityTakenError,
     LeadChanges,
-    LeadQuery,
     LeadRepository,
     SecretStore,
 )
@@ -34,7 +33,7 @@ from leadtide.models.errors import (
     LeadNotFoundError,
 )
 from leadtide.models.events import LeadEvent
-from leadtide.models.leads import Activity, DashboardSummary, Lead
+from leadtide.models.leads import Activity, DashboardSummary, Lead, LeadQuery
 from leadtide.models.messages import DeliveryStatus
 
 _RANK = {"sent": 1, "delivered": 2, "read": 3}

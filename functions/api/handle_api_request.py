@@ -24,7 +24,6 @@ from leadtide.api.errors import (
     domain_error_response,
     validation_error_response,
 )
-from leadtide.dal.ports import LeadQuery
 from leadtide.leads.service import MAX_PAGE_SIZE, get_lead_service
 from leadtide.models.auth import Principal
 from leadtide.models.channels import Channel, ChannelCreate, ChannelList
@@ -38,6 +37,7 @@ from leadtide.models.leads import (
     Lead,
     LeadCreate,
     LeadPage,
+    LeadQuery,
     LeadUpdate,
     NoteCreate,
 )
@@ -47,7 +47,7 @@ app = APIGatewayHttpResolver(enable_validation=True)
 
 _LEAD_ID = re.compile(LEAD_ID_PATTERN)
 LeadId = Annotated[str, Path(description="lead id (32 hex characters)")]
-ChannelId = Annotated[str, Path(description="channel id")]
+ChannelId = Annotated[str, Path(description="channel id", max_length=64)]
 
 
 def _principal() -> Principal:
@@ -244,7 +244,7 @@ def list_channels() -> ChannelList:
     summary="Disconnect a channel (admin)",
     responses={204: {"description": "Disconnected"}, **documented_errors(401, 403, 404, 422)},
 )
-def delete_channel(channel_id: Annotated[str, Path(max_length=64)]) -> Response[None]:
+def delete_channel(channel_id: ChannelId) -> Response[None]:
     from leadtide.channels.service import get_channel_service  # only channel routes need it
 
     get_channel_service().disconnect(_principal(), channel_id)

@@ -2,7 +2,6 @@
 
 import pytest
 
-from leadtide.dal.ports import LeadQuery
 from leadtide.leads.service import LeadService
 from leadtide.models.auth import Principal
 from leadtide.models.common import LeadStatus, Role
@@ -13,7 +12,7 @@ from leadtide.models.errors import (
     UnauthenticatedError,
     UnprocessableError,
 )
-from leadtide.models.leads import LeadCreate, LeadUpdate, NoteCreate
+from leadtide.models.leads import LeadCreate, LeadQuery, LeadUpdate, NoteCreate
 from tests.fakes import FakeEventPublisher, FakeLeadRepository
 
 ADMIN = Principal("acme", "u-admin", Role.ADMIN)

@@ -26,10 +26,10 @@ from leadtide.dal.items import (
     stats_pk,
     tenant_list_pk,
 )
-from leadtide.dal.ports import IdentityKind, IdentityTakenError, LeadChanges, LeadQuery, LeadRepository
+from leadtide.dal.ports import IdentityKind, IdentityTakenError, LeadChanges, LeadRepository
 from leadtide.models.common import ChannelType, iso
 from leadtide.models.errors import DuplicateDeliveryError, ForbiddenError, LeadNotFoundError
-from leadtide.models.leads import Activity, DashboardSummary, Lead
+from leadtide.models.leads import Activity, DashboardSummary, Lead, LeadQuery
 from leadtide.models.messages import DeliveryStatus
 
 PROFILE = "PROFILE"

@@ -12,35 +12,10 @@ from typing import Any, Literal
 from leadtide.models.channels import Channel, ChannelRoute
 from leadtide.models.common import ChannelType
 from leadtide.models.events import LeadEvent
-from leadtide.models.leads import Activity, DashboardSummary, Lead
+from leadtide.models.leads import Activity, DashboardSummary, Lead, LeadQuery
 from leadtide.models.messages import DeliveryStatus
 
 IdentityKind = Literal["phone", "email", "instagram"]
-
-SortField = Literal["created", "last_activity", "score"]
-
-
-@dataclass(frozen=True)
-class LeadQuery:
-    """Filters, order and page of ``GET /leads``.
-
-    ``owner_id`` may be a user id or the literal ``"unassigned"``; ``visible_to`` restricts the result to
-    leads owned by that user or unassigned (the rep rule). ``search`` matches name, email, phone or company
-    (case-insensitive substring). ``created_from``/``created_to`` are inclusive bounds.
-    """
-
-    status: str | None = None
-    source_channel: str | None = None
-    owner_id: str | None = None
-    grade: str | None = None
-    created_from: datetime | None = None
-    created_to: datetime | None = None
-    search: str | None = None
-    sort: SortField = "created"
-    descending: bool = True
-    limit: int = 25
-    cursor: str | None = None
-    visible_to: str | None = None
 
 
 @dataclass

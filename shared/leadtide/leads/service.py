@@ -18,7 +18,6 @@ from leadtide.dal.ports import (
     IdentityKind,
     IdentityTakenError,
     LeadChanges,
-    LeadQuery,
     LeadRepository,
 )
 from leadtide.models.auth import Principal
@@ -33,6 +32,7 @@ from leadtide.models.leads import (
     Lead,
     LeadCreate,
     LeadPage,
+    LeadQuery,
     LeadSummary,
     LeadUpdate,
     NoteCreate,

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -232,3 +233,29 @@ class ErrorResponse(BaseModel):
     """The one JSON shape of every 400/401/403/404/409/422 answer: ``{"error": {...}}``."""
 
     error: ErrorBody
+
+
+SortField = Literal["created", "last_activity", "score"]
+
+
+@dataclass(frozen=True)
+class LeadQuery:
+    """Filters, order and page of ``GET /leads``.
+
+    ``owner_id`` may be a user id or the literal ``"unassigned"``; ``visible_to`` restricts the result to
+    leads owned by that user or unassigned (the rep rule). ``search`` matches name, email, phone or company
+    (case-insensitive substring). ``created_from``/``created_to`` are inclusive bounds.
+    """
+
+    status: str | None = None
+    source_channel: str | None = None
+    owner_id: str | None = None
+    grade: str | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    search: str | None = None
+    sort: SortField = "created"
+    descending: bool = True
+    limit: int = 25
+    cursor: str | None = None
+    visible_to: str | None = None
