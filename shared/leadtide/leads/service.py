@@ -8,6 +8,7 @@ delete them.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from functools import lru_cache
 from typing import Any
@@ -57,7 +58,7 @@ class LeadService:
             InvalidRequestError (400): bad cursor.
         """
         if not principal.sees_all_leads:
-            query = LeadQuery(**{**query.__dict__, "visible_to": principal.user_id})
+            query = dataclasses.replace(query, visible_to=principal.user_id)
         leads, cursor = self._leads.query_leads(principal.tenant_id, query)
         return LeadPage(
             items=[LeadSummary.model_validate(lead.model_dump()) for lead in leads], next_cursor=cursor

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
@@ -143,14 +142,6 @@ class ScoringService:
         if batch:
             self._queue.send(batch)
         return count
-
-
-def unique_requests(requests: Iterable[ScoringRequest]) -> list[ScoringRequest]:
-    """One request per lead, keeping the first cause (a batch often carries several events of one lead)."""
-    seen: dict[tuple[str, str], ScoringRequest] = {}
-    for r in requests:
-        seen.setdefault((r.tenant_id, r.lead_id), r)
-    return list(seen.values())
 
 
 @lru_cache(maxsize=1)
