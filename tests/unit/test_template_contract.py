@@ -1,0 +1,127 @@
+"""template.yaml keeps its promises: encryption, recovery, dead-letter queues, least privilege, public routes."""
+
+import pytest
+
+from leadtide_local.template import load_template
+from tests.conftest import REPO_ROOT
+
+TEMPLATE = load_template(REPO_ROOT / "template.yaml")
+RESOURCES = TEMPLATE["Resources"]
+
+
+def _of_type(kind: str) -> dict:
+    return {name: res for name, res in RESOURCES.items() if res["Type"] == kind}
+
+
+def test_tables_are_on_demand_encrypted_and_recoverable():
+    tables = _of_type("AWS::DynamoDB::Table")
+    assert set(tables) == {"LeadsTable", "ChannelsTable"}
+    for name, table in tables.items():
+        props = table["Properties"]
+        assert props["BillingMode"] == "PAY_PER_REQUEST", name
+        assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}, name
+        assert props["SSESpecification"]["SSEEnabled"] is True, name
+        assert table["DeletionPolicy"] == "Retain", name
+
+
+def test_every_work_queue_has_a_dead_letter_queue():
+    queues = _of_type("AWS::SQS::Queue")
+    work = {n: q for n, q in queues.items() if "DeadLetter" not in n}
+    assert work, "no queues"
+    for name, queue in work.items():
+        redrive = queue["Properties"]["RedrivePolicy"]
+        dlq = redrive["deadLetterTargetArn"]["Fn::GetAtt"][0]
+        assert dlq in queues and 1 < redrive["maxReceiveCount"] <= 10, name
+        # "Using Lambda with Amazon SQS": set the queue's visibility timeout to at least six times the
+        # function's timeout, so retries after throttling do not redeliver a record still being processed.
+        consumers = [
+            f
+            for f in _of_type("AWS::Serverless::Function").values()
+            for e in f["Properties"].get("Events", {}).values()
+            if e["Type"] == "SQS" and e["Properties"]["Queue"]["Fn::GetAtt"][0] == name
+        ]
+        for fn in consumers:
+            assert queue["Properties"]["VisibilityTimeout"] >= 6 * fn["Properties"]["Timeout"], name
+
+
+def test_sqs_consumers_report_partial_batch_failures():
+    for name, fn in _of_type("AWS::Serverless::Function").items():
+        for event in fn["Properties"].get("Events", {}).values():
+            if event["Type"] == "SQS":
+                assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"], name
+
+
+def test_bucket_is_encrypted_private_and_tls_only():
+    props = RESOURCES["ArtifactsBucket"]["Properties"]
+    assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert all(props["PublicAccessBlockConfiguration"].values())
+    (statement,) = RESOURCES["ArtifactsBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Effect"] == "Deny" and statement["Condition"] == {
+        "Bool": {"aws:SecureTransport": "false"}
+    }
+
+
+PUBLIC_ROUTES = {
+    ("GET", "/webhooks/whatsapp"),
+    ("POST", "/webhooks/whatsapp"),
+    ("GET", "/webhooks/instagram"),
+    ("POST", "/webhooks/instagram"),
+    ("POST", "/webhooks/twilio"),
+    ("POST", "/forms/{form_id}/submissions"),
+    ("GET", "/openapi.json"),
+    ("GET", "/docs"),
+}
+
+
+def test_only_webhooks_forms_and_docs_are_public():
+    api = RESOURCES["HttpApi"]["Properties"]
+    assert api["Auth"]["DefaultAuthorizer"] == "CognitoJwt"
+    public = set()
+    for fn in _of_type("AWS::Serverless::Function").values():
+        for event in fn["Properties"].get("Events", {}).values():
+            if event["Type"] == "HttpApi" and event["Properties"].get("Auth", {}).get("Authorizer") == "NONE":
+                public.add((event["Properties"]["Method"], event["Properties"]["Path"]))
+    assert public == PUBLIC_ROUTES
+
+
+def _policy_text(function: str) -> str:
+    return repr(RESOURCES[function]["Properties"]["Policies"])
+
+
+@pytest.mark.parametrize(
+    ("function", "allowed", "forbidden"),
+    [
+        (
+            "WebhooksFunction",
+            ["ChannelsTable", "IngestQueue", "GetSecretValue"],
+            ["LeadsTable", "DynamoDBCrudPolicy", "CreateSecret", "EventBridgePutEventsPolicy"],
+        ),
+        (
+            "IngestWorkerFunction",
+            ["LeadsTable", "EventBridgePutEventsPolicy"],
+            ["ChannelsTable", "secretsmanager", "SQSSendMessagePolicy"],
+        ),
+        ("ScoringWorkerFunction", ["LeadsTable"], ["ChannelsTable", "secretsmanager"]),
+        (
+            "NightlyRescoreFunction",
+            ["DynamoDBReadPolicy", "ScoringQueue"],
+            ["DynamoDBCrudPolicy", "ChannelsTable", "secretsmanager"],
+        ),
+        ("ApiFunction", ["LeadsTable", "ChannelsTable", "CreateSecret"], ["GetSecretValue", "IngestQueue"]),
+    ],
+)
+def test_least_privilege_per_function(function, allowed, forbidden):
+    text = _policy_text(function)
+    for needle in allowed:
+        assert needle in text, f"{function} lacks {needle}"
+    for needle in forbidden:
+        assert needle not in text, f"{function} should not have {needle}"
+
+
+def test_secrets_are_scoped_to_the_stage_prefix():
+    for function in ("ApiFunction", "WebhooksFunction"):
+        statements = [
+            p["Statement"] for p in RESOURCES[function]["Properties"]["Policies"] if "Statement" in p
+        ]
+        for statement in (s for group in statements for s in group):
+            assert statement["Resource"]["Fn::Sub"].endswith(":secret:leadtide/${Stage}/*")
