@@ -261,3 +261,21 @@ def test_poison_message_goes_to_the_dead_letter_queue(stack):
         stack.deliver("IngestQueue", "IngestWorkerFunction", max_rounds=1)
     assert stack.queue_depth("IngestQueue") == 0
     assert stack.queue_depth("IngestDeadLetterQueue") == 1
+
+
+def test_channel_secrets_are_never_stored_in_dynamodb_returned_or_logged(stack, capsys, caplog):
+    import boto3
+
+    caplog.set_level("DEBUG")
+    channel = _whatsapp(stack)
+    listed = stack.request("GET", "/channels", claims=ADMIN)
+    stored = boto3.client("dynamodb").scan(TableName=stack.resources.tables["ChannelsTable"])["Items"]
+    out = capsys.readouterr()
+    for text in (json.dumps(channel), listed.text, json.dumps(stored), out.out, out.err, caplog.text):
+        assert APP_SECRET not in text and "verify-123456" not in text
+    secret = boto3.client("secretsmanager").get_secret_value(
+        SecretId=f"leadtide/dev/acme/channels/{channel['channel_id']}"
+    )
+    assert json.loads(secret["SecretString"]) == {"app_secret": APP_SECRET, "verify_token": "verify-123456"}
+    assert stack.request("DELETE", f"/channels/{channel['channel_id']}", claims=ADMIN).status == 204
+    assert stack.request("GET", "/channels", claims=ADMIN).json() == {"items": []}
