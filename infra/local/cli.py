@@ -15,6 +15,7 @@ Exit status: 0 on success, 1 when a request to ``serve`` failed, 2 on usage erro
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 import threading
@@ -112,17 +113,7 @@ def _drain(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    try:
-        from leadtide_local import demo
-    except ModuleNotFoundError as error:
-        if error.name != "leadtide_local.demo":
-            raise
-        print(
-            "leadtide demo: infra/local/demo.py does not exist yet (the lead engineer is writing it). "
-            "Meanwhile: `leadtide local serve`.",
-            file=sys.stderr,
-        )
-        return 2
+    demo = importlib.import_module("leadtide_local.demo")  # imported on demand: it pulls in requests
     result = demo.main()
     return result if isinstance(result, int) else 0
 

@@ -49,11 +49,3 @@ def test_demo_runs_the_demo_module(monkeypatch):
     assert main(["demo"]) == 0
     assert main(["local", "demo"]) == 0
     assert calls == ["ran", "ran"]
-
-
-def test_demo_without_the_module_explains(monkeypatch, capsys):
-    # Given no demo module
-    monkeypatch.setitem(sys.modules, "leadtide_local.demo", None)
-    # When running `leadtide demo` / Then a clear message and exit status 2
-    assert main(["demo"]) == 2
-    assert "demo.py does not exist yet" in capsys.readouterr().err
