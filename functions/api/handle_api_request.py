@@ -104,6 +104,8 @@ def list_leads(
         str | None, Query(description="next_cursor of the previous page", max_length=2048)
     ] = None,
 ) -> LeadPage:
+    """Filters combine (AND); reps only ever see their own and unassigned leads. Pages hold up to `limit`
+    leads; a selective filter may return fewer with a `next_cursor` to continue."""
     principal = _principal()
     query = LeadQuery(
         status=status.value if status else None,
@@ -130,6 +132,8 @@ def list_leads(
     },
 )
 def create_lead(lead: Annotated[LeadCreate, Body()]) -> Response[Lead]:
+    """Email and phone are normalised (lower-case, E.164) and must not belong to another lead of the tenant
+    (409 names it). Reps become the owner."""
     created = get_lead_service().create_lead(_principal(), lead)
     return _created(created)
 
@@ -143,6 +147,7 @@ def create_lead(lead: Annotated[LeadCreate, Body()]) -> Response[Lead]:
     },
 )
 def get_lead(lead_id: LeadId) -> Lead:
+    """The full profile: contact details, source, status, owner, score, grade, score breakdown, tags."""
     return get_lead_service().get_lead(_principal(), _lead_id(lead_id))
 
 
@@ -155,6 +160,8 @@ def get_lead(lead_id: LeadId) -> Lead:
     },
 )
 def update_lead(lead_id: LeadId, changes: Annotated[LeadUpdate, Body()]) -> Lead:
+    """Only the fields sent change; `null` clears one. Status and owner changes go on the timeline and
+    publish `lead.updated`."""
     return get_lead_service().update_lead(_principal(), _lead_id(lead_id), changes)
 
 
@@ -164,6 +171,7 @@ def update_lead(lead_id: LeadId, changes: Annotated[LeadUpdate, Body()]) -> Lead
     responses={204: {"description": "Deleted"}, **documented_errors(401, 403, 404, 422)},
 )
 def delete_lead(lead_id: LeadId) -> Response[None]:
+    """Deletes the lead, its identities and its timeline."""
     get_lead_service().delete_lead(_principal(), _lead_id(lead_id))
     return Response(status_code=204, body="")
 
@@ -181,6 +189,7 @@ def list_activities(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> ActivityPage:
+    """Messages in and out, notes, status and owner changes, oldest first."""
     return get_lead_service().list_activities(_principal(), _lead_id(lead_id), limit=limit, cursor=cursor)
 
 
@@ -193,6 +202,7 @@ def list_activities(
     },
 )
 def add_note(lead_id: LeadId, note: Annotated[NoteCreate, Body()]) -> Response[Activity]:
+    """The note joins the timeline with the caller as author."""
     created = get_lead_service().add_note(_principal(), _lead_id(lead_id), note)
     return _created(created)
 
@@ -206,6 +216,7 @@ def add_note(lead_id: LeadId, note: Annotated[NoteCreate, Body()]) -> Response[A
     },
 )
 def dashboard_summary() -> DashboardSummary:
+    """Counters kept in the same write as the change that moves them."""
     return get_lead_service().dashboard(_principal())
 
 
@@ -219,6 +230,8 @@ def dashboard_summary() -> DashboardSummary:
     },
 )
 def create_channel(channel: Annotated[ChannelCreate, Body()]) -> Response[Channel]:
+    """WhatsApp Cloud API, Instagram, Twilio WhatsApp or a web form. Secrets are stored in AWS Secrets
+    Manager and never returned."""
     from leadtide.channels.service import get_channel_service  # only channel routes need it
 
     created = get_channel_service().connect(_principal(), channel)
@@ -234,6 +247,7 @@ def create_channel(channel: Annotated[ChannelCreate, Body()]) -> Response[Channe
     },
 )
 def list_channels() -> ChannelList:
+    """Every channel of the caller's tenant, without secrets."""
     from leadtide.channels.service import get_channel_service  # only channel routes need it
 
     return ChannelList(items=get_channel_service().list(_principal()))
@@ -245,6 +259,7 @@ def list_channels() -> ChannelList:
     responses={204: {"description": "Disconnected"}, **documented_errors(401, 403, 404, 422)},
 )
 def delete_channel(channel_id: ChannelId) -> Response[None]:
+    """Removes the channel and its routing; its secret is scheduled for deletion."""
     from leadtide.channels.service import get_channel_service  # only channel routes need it
 
     get_channel_service().disconnect(_principal(), channel_id)
@@ -256,11 +271,13 @@ def delete_channel(channel_id: ChannelId) -> Response[None]:
 # cold start would pay it (see docs/benchmarks.md).
 @app.get("/openapi.json", include_in_schema=False)
 def openapi_document() -> Response[str]:
+    """This API's OpenAPI 3 document."""
     return Response(status_code=200, content_type=JSON, body=openapi_json())
 
 
 @app.get("/docs", include_in_schema=False)
 def swagger_ui() -> Response[str]:
+    """Swagger UI for this API (assets embedded, no CDN)."""
     from pathlib import Path
 
     from aws_lambda_powertools.event_handler.openapi.swagger_ui import generate_swagger_html

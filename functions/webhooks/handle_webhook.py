@@ -73,16 +73,19 @@ def _verify(channel_type: ChannelType) -> Response:
 
 @app.get("/webhooks/whatsapp")
 def verify_whatsapp() -> Response:
+    """Meta's verification handshake for WhatsApp: echo hub.challenge for a known verify token, else 403."""
     return _verify(ChannelType.WHATSAPP)
 
 
 @app.get("/webhooks/instagram")
 def verify_instagram() -> Response:
+    """Meta's verification handshake for Instagram: echo hub.challenge for a known verify token, else 403."""
     return _verify(ChannelType.INSTAGRAM)
 
 
 @app.post("/webhooks/whatsapp")
 def receive_whatsapp() -> Response:
+    """A WhatsApp Cloud API delivery: verify X-Hub-Signature-256, parse, queue; 200 once queued."""
     count = get_webhook_receiver().receive_meta(
         ChannelType.WHATSAPP, _raw_body(), _header("x-hub-signature-256")
     )
@@ -91,6 +94,7 @@ def receive_whatsapp() -> Response:
 
 @app.post("/webhooks/instagram")
 def receive_instagram() -> Response:
+    """An Instagram Messaging delivery: verify X-Hub-Signature-256, parse, queue; 200 once queued."""
     count = get_webhook_receiver().receive_meta(
         ChannelType.INSTAGRAM, _raw_body(), _header("x-hub-signature-256")
     )
@@ -113,6 +117,8 @@ def _public_url() -> str:
 
 @app.post("/webhooks/twilio")
 def receive_twilio() -> Response:
+    """A Twilio WhatsApp delivery (form-encoded): verify X-Twilio-Signature over the exact URL, parse, queue;
+    empty TwiML."""
     content_type = (_header("content-type") or "").split(";")[0].strip().lower()
     if content_type != "application/x-www-form-urlencoded":
         raise MalformedPayloadError("Twilio webhooks must be application/x-www-form-urlencoded")
@@ -125,6 +131,8 @@ def receive_twilio() -> Response:
 # ---------------------------------------------------------------------------------------------- forms
 @app.post("/forms/<form_id>/submissions")
 def submit_form(form_id: str) -> Response:
+    """A web-form submission (JSON or urlencoded): validate against the form, queue; 201 (also for honeypot
+    hits)."""
     if not _FORM_ID.match(form_id):
         raise NotFoundError(f"form {form_id} not found", code="form_not_found")
     content_type = (_header("content-type") or "").split(";")[0].strip().lower()
