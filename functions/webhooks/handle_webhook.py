@@ -148,7 +148,7 @@ def submit_form(form_id: str) -> Response:
         fields = {k: v[0] if len(v) == 1 else v for k, v in parse_qs(text, keep_blank_values=True).items()}
     else:
         raise MalformedPayloadError("send the form as application/json or application/x-www-form-urlencoded")
-    submission_id, _accepted_for_real = get_webhook_receiver().submit_form(form_id, fields)
+    submission_id, _stored = get_webhook_receiver().submit_form(form_id, fields)
     # A honeypot hit gets the same answer as a person, so bots learn nothing.
     return Response(
         status_code=201,
