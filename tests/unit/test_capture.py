@@ -16,7 +16,7 @@ from leadtide.models.messages import (
     MessageRetraction,
     SenderIdentity,
 )
-from tests.fakes import FakeEventPublisher, FakeLeadRepository
+from tests.fakes import FakeEventPublisher
 
 T0 = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
 
@@ -35,16 +35,6 @@ def _message(
         text=text,
     )
     return InboundMessage(**{**base, **kw})
-
-
-@pytest.fixture
-def repo():
-    return FakeLeadRepository()
-
-
-@pytest.fixture
-def events():
-    return FakeEventPublisher()
 
 
 @pytest.fixture

@@ -13,22 +13,11 @@ from leadtide.models.errors import (
     UnprocessableError,
 )
 from leadtide.models.leads import LeadCreate, LeadQuery, LeadUpdate, NoteCreate
-from tests.fakes import FakeEventPublisher, FakeLeadRepository
 
 ADMIN = Principal("acme", "u-admin", Role.ADMIN)
 REP = Principal("acme", "u-rep", Role.REP)
 OTHER_REP = Principal("acme", "u-rep2", Role.REP)
 OTHER_TENANT = Principal("globex", "u-admin", Role.ADMIN)
-
-
-@pytest.fixture
-def repo():
-    return FakeLeadRepository()
-
-
-@pytest.fixture
-def events():
-    return FakeEventPublisher()
 
 
 @pytest.fixture

@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
+from leadtide.models.common import IdentityKind
 from leadtide.models.errors import UnprocessableError
 from leadtide.models.messages import SenderIdentity
 
@@ -218,7 +220,7 @@ class IdentityKey:
     ``"email#ana@example.com"``, ``"instagram#17841400000000000"``.
     """
 
-    kind: Literal["phone", "email", "instagram"]
+    kind: IdentityKind
     value: str
 
     @property
@@ -240,30 +242,25 @@ def identity_keys(
     Raises:
         InvalidPhoneError, InvalidEmailError, InvalidInstagramIdError: only with ``strict=True``.
     """
+    # (kind, raw value, normaliser, how the warning names it)
+    candidates: list[tuple[IdentityKind, str | None, Callable[[str], str], str]] = [
+        (
+            "phone",
+            sender.phone,
+            lambda v: normalize_phone(v, default_region=default_region, strict=strict),
+            "a phone",
+        ),
+        ("email", sender.email, normalize_email, "an email"),
+        ("instagram", sender.instagram_id, normalize_instagram_id, "an Instagram"),
+    ]
     keys: list[IdentityKey] = []
-    if sender.phone:
+    for kind, raw, normalize, named in candidates:
+        if not raw:
+            continue
         try:
-            keys.append(
-                IdentityKey(
-                    "phone", normalize_phone(sender.phone, default_region=default_region, strict=strict)
-                )
-            )
-        except InvalidPhoneError as exc:
+            keys.append(IdentityKey(kind, normalize(raw)))
+        except UnprocessableError as exc:
             if strict:
                 raise
-            logger.warning("dropping a phone identity that does not normalise (%s)", exc.code)
-    if sender.email:
-        try:
-            keys.append(IdentityKey("email", normalize_email(sender.email)))
-        except InvalidEmailError as exc:
-            if strict:
-                raise
-            logger.warning("dropping an email identity that does not normalise (%s)", exc.code)
-    if sender.instagram_id:
-        try:
-            keys.append(IdentityKey("instagram", normalize_instagram_id(sender.instagram_id)))
-        except InvalidInstagramIdError as exc:
-            if strict:
-                raise
-            logger.warning("dropping an Instagram identity that does not normalise (%s)", exc.code)
+            logger.warning("dropping %s identity that does not normalise (%s)", named, exc.code)
     return keys

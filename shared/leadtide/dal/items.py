@@ -72,16 +72,9 @@ class _ChannelsTableModel(Model):
     sk = UnicodeAttribute(range_key=True)
 
 
-class _LeadsIndex(GlobalSecondaryIndex["LeadItem"]):
-    """Base of the three lead-list indexes; all share the partition ``list_pk`` = T#<tenant>."""
+class LeadsByCreated(GlobalSecondaryIndex["LeadItem"]):
+    """Tenant's leads by creation time (``created_sk`` = ``<iso>#<lead_id>``)."""
 
-    class Meta:
-        projection = AllProjection()
-
-    list_pk = UnicodeAttribute(hash_key=True)
-
-
-class LeadsByCreated(_LeadsIndex):
     class Meta:
         index_name = "leads_by_created"
         projection = AllProjection()
@@ -90,7 +83,9 @@ class LeadsByCreated(_LeadsIndex):
     created_sk = UnicodeAttribute(range_key=True)
 
 
-class LeadsByActivity(_LeadsIndex):
+class LeadsByActivity(GlobalSecondaryIndex["LeadItem"]):
+    """Tenant's leads by last activity (``activity_sk`` = ``<iso>#<lead_id>``)."""
+
     class Meta:
         index_name = "leads_by_activity"
         projection = AllProjection()
@@ -99,7 +94,9 @@ class LeadsByActivity(_LeadsIndex):
     activity_sk = UnicodeAttribute(range_key=True)
 
 
-class LeadsByScore(_LeadsIndex):
+class LeadsByScore(GlobalSecondaryIndex["LeadItem"]):
+    """Tenant's leads by score (``score_sk`` = ``<000-100>#<lead_id>``, ``-01`` unscored)."""
+
     class Meta:
         index_name = "leads_by_score"
         projection = AllProjection()
@@ -235,8 +232,3 @@ def bind_tables(leads_table: str, channels_table: str) -> None:
             if model.Meta.table_name != name:
                 model.Meta.table_name = name
                 model._connection = None
-
-
-def attrs(item: Model) -> dict[str, Any]:
-    """The item's attribute values as a plain dict (JSON attributes decoded)."""
-    return dict(item.attribute_values)

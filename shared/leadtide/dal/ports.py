@@ -7,15 +7,13 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from leadtide.models.channels import Channel, ChannelRoute
-from leadtide.models.common import ChannelType
+from leadtide.models.common import ChannelType, IdentityKind
 from leadtide.models.events import LeadEvent
 from leadtide.models.leads import Activity, DashboardSummary, Lead, LeadQuery
 from leadtide.models.messages import DeliveryStatus
-
-IdentityKind = Literal["phone", "email", "instagram"]
 
 
 @dataclass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Literal
 
 
 class ChannelType(StrEnum):
@@ -40,6 +41,10 @@ class Role(StrEnum):
     ADMIN = "admin"
     MANAGER = "manager"
     REP = "rep"
+
+
+IdentityKind = Literal["phone", "email", "instagram"]
+"""Kinds of identity key a lead is found by: E.164 phone, lower-cased email, Instagram-scoped id."""
 
 
 def utc_now() -> datetime:
