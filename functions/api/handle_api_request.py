@@ -18,6 +18,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
+from leadtide.api.context import principal_of
 from leadtide.api.errors import (
     JSON,
     documented_errors,
@@ -45,15 +46,16 @@ from leadtide.observability import logger, metrics
 
 app = APIGatewayHttpResolver(enable_validation=True)
 
+# Feature areas live in sibling modules, one Powertools router each (``<area>_routes.py``), included
+# here: app.include_router(<area>_routes.router).
+
 _LEAD_ID = re.compile(LEAD_ID_PATTERN)
 LeadId = Annotated[str, Path(description="lead id (32 hex characters)")]
 ChannelId = Annotated[str, Path(description="channel id", max_length=64)]
 
 
 def _principal() -> Principal:
-    authorizer = app.current_event.request_context.authorizer
-    claims = authorizer.jwt_claim if authorizer is not None else None
-    return Principal.from_claims(claims)
+    return principal_of(app.current_event)
 
 
 def _lead_id(lead_id: str) -> str:

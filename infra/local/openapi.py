@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 
+from leadtide_local.runtime import import_isolated
 from leadtide_local.template import repo_root
 
 
 def api_openapi_json() -> str:
     """Import the Api handler from functions/api and return its generated OpenAPI JSON (indented, sorted)."""
-    path = repo_root() / "functions" / "api" / "handle_api_request.py"
-    spec = importlib.util.spec_from_file_location("leadtide_api_handler", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
+    module = import_isolated(repo_root() / "functions" / "api", "handle_api_request", "leadtide_api_handler")
     return json.dumps(json.loads(module.openapi_json()), indent=2, sort_keys=True) + "\n"
 
 

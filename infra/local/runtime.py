@@ -81,7 +81,7 @@ def _local_top_level_names(code_dir: Path) -> set[str]:
     return names
 
 
-def _import_isolated(code_dir: Path, module: str, unique_name: str) -> ModuleType:
+def import_isolated(code_dir: Path, module: str, unique_name: str) -> ModuleType:
     """Import ``module`` from ``code_dir`` as ``unique_name`` (see the module docstring).
 
     Raises:
@@ -161,7 +161,7 @@ class LocalFunction:
                 if self._handler is None:
                     spec = self.spec
                     unique = f"leadtide_fn_{spec.logical_id}_{spec.handler_module.replace('.', '_')}"
-                    module = _import_isolated(spec.code_dir, spec.handler_module, unique)
+                    module = import_isolated(spec.code_dir, spec.handler_module, unique)
                     handler = getattr(module, spec.handler_function, None)
                     if not callable(handler):
                         raise ImportError(

@@ -42,7 +42,7 @@ import threading
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -133,7 +133,7 @@ def _configure_logging(quiet: bool) -> None:
     logging.getLogger("werkzeug").setLevel(logging.WARNING if quiet else logging.INFO)
 
 
-def _forget_process_caches() -> None:
+def forget_process_caches() -> None:
     """Forget what the process cached from the previous environment (another endpoint or moto).
 
     The domain package builds clients, repositories and settings lazily and caches them
@@ -159,6 +159,76 @@ def _forget_process_caches() -> None:
             pending.extend(model.__subclasses__())
             if model.__dict__.get("_connection") is not None:
                 model._connection = None
+
+
+def build_pollers(
+    resources: ResourceMap,
+    specs: dict[str, FunctionSpec],
+    *,
+    invoke: Callable[[str, Any], Any],
+    client: Callable[[], Any],
+    retry_delay_seconds: float,
+) -> list[QueuePoller]:
+    """One poller per ``Type: SQS`` function event and per rule target that is a function.
+
+    Args:
+        resources: the created resources (queue URLs, rule deliveries).
+        specs: the template's functions.
+        invoke: ``invoke(function_logical_id, event) -> result``.
+        client: makes a boto3 SQS client for one poller.
+        retry_delay_seconds: how soon failed messages become visible again.
+    """
+    pollers: list[QueuePoller] = []
+    for spec in specs.values():
+        for event in spec.events:
+            if event.type != "SQS":
+                continue
+            props = resources.resolve(event.properties)
+            if props.get("Enabled") in (False, "false"):
+                continue
+            queue_id = resources.queue_for_arn(str(props.get("Queue")))
+            if queue_id is None:
+                _log.warning(
+                    "%s.%s: queue %s is not in the template; not polled",
+                    spec.logical_id,
+                    event.name,
+                    props.get("Queue"),
+                )
+                continue
+            patterns = [
+                json.loads(f["Pattern"]) if isinstance(f.get("Pattern"), str) else f.get("Pattern") or {}
+                for f in (props.get("FilterCriteria") or {}).get("Filters") or []
+            ]
+            pollers.append(
+                SqsEventSourceMapping(
+                    name=f"{spec.logical_id}.{event.name}",
+                    function_logical_id=spec.logical_id,
+                    queue=resources.queues[queue_id],
+                    invoke=invoke,
+                    client=client(),
+                    retry_delay_seconds=retry_delay_seconds,
+                    region=resources.region,
+                    batch_size=int(props.get("BatchSize", 10)),
+                    report_batch_item_failures="ReportBatchItemFailures"
+                    in (props.get("FunctionResponseTypes") or []),
+                    filter_patterns=patterns,
+                )
+            )
+    for delivery in resources.deliveries:
+        pollers.append(
+            RuleDeliveryPoller(
+                name=delivery.source,
+                function_logical_id=delivery.function_logical_id,
+                queue=delivery.queue,
+                invoke=invoke,
+                client=client(),
+                retry_delay_seconds=retry_delay_seconds,
+                region=resources.region,
+                delivery=delivery,
+                account_id=resources.account_id,
+            )
+        )
+    return pollers
 
 
 _HOP_BY_HOP = {"content-length", "transfer-encoding", "connection", "keep-alive", "upgrade"}
@@ -433,7 +503,7 @@ class LocalStack:
         for name in cleared:
             os.environ.pop(name, None)
         os.environ.update(variables)
-        _forget_process_caches()
+        forget_process_caches()
 
     def _restore_environment(self) -> None:
         for name, value in self._saved_env.items():
@@ -442,7 +512,7 @@ class LocalStack:
             else:
                 os.environ[name] = value
         self._saved_env.clear()
-        _forget_process_caches()
+        forget_process_caches()
 
     def stop(self) -> None:
         """Stop pollers, the HTTP server and moto (its state reset); restore the environment. Idempotent."""
@@ -477,57 +547,13 @@ class LocalStack:
 
     # ------------------------------------------------------------------ wiring
     def _build_pollers(self, specs: dict[str, FunctionSpec]) -> list[QueuePoller]:
-        pollers: list[QueuePoller] = []
-        for spec in specs.values():
-            for event in spec.events:
-                if event.type != "SQS":
-                    continue
-                props = self.resources.resolve(event.properties)
-                if props.get("Enabled") in (False, "false"):
-                    continue
-                queue_id = self.resources.queue_for_arn(str(props.get("Queue")))
-                if queue_id is None:
-                    _log.warning(
-                        "%s.%s: queue %s is not in the template; not polled",
-                        spec.logical_id,
-                        event.name,
-                        props.get("Queue"),
-                    )
-                    continue
-                patterns = [
-                    json.loads(f["Pattern"]) if isinstance(f.get("Pattern"), str) else f.get("Pattern") or {}
-                    for f in (props.get("FilterCriteria") or {}).get("Filters") or []
-                ]
-                pollers.append(
-                    SqsEventSourceMapping(
-                        name=f"{spec.logical_id}.{event.name}",
-                        function_logical_id=spec.logical_id,
-                        queue=self.resources.queues[queue_id],
-                        invoke=self.invoke,
-                        client=self.client("sqs", fresh=True),
-                        retry_delay_seconds=self.retry_delay_seconds,
-                        region=self.resources.region,
-                        batch_size=int(props.get("BatchSize", 10)),
-                        report_batch_item_failures="ReportBatchItemFailures"
-                        in (props.get("FunctionResponseTypes") or []),
-                        filter_patterns=patterns,
-                    )
-                )
-        for delivery in self.resources.deliveries:
-            pollers.append(
-                RuleDeliveryPoller(
-                    name=delivery.source,
-                    function_logical_id=delivery.function_logical_id,
-                    queue=delivery.queue,
-                    invoke=self.invoke,
-                    client=self.client("sqs", fresh=True),
-                    retry_delay_seconds=self.retry_delay_seconds,
-                    region=self.resources.region,
-                    delivery=delivery,
-                    account_id=self.resources.account_id,
-                )
-            )
-        return pollers
+        return build_pollers(
+            self.resources,
+            specs,
+            invoke=self.invoke,
+            client=lambda: self.client("sqs", fresh=True),
+            retry_delay_seconds=self.retry_delay_seconds,
+        )
 
     def _index_schedules(self, specs: dict[str, FunctionSpec]) -> dict[str, list[Schedule]]:
         index: dict[str, list[Schedule]] = {}

@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     channels_table: str = "leadtide-channels"
     ingest_queue_url: str = ""
     scoring_queue_url: str = ""
+    # Background jobs (imports, exports, bulk actions, duplicate detection...): see leadtide.jobs.
+    jobs_queue_url: str = ""
     event_bus_name: str = "leadtide"
     artifacts_bucket: str = ""
     secrets_prefix: str = "leadtide/dev"

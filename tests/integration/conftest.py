@@ -8,12 +8,9 @@ SQS event source mapping does.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 from urllib.parse import urlencode
@@ -29,6 +26,8 @@ from leadtide_local.http_api import (
     routes_from_template,
 )
 from leadtide_local.resources import ResourceMap, create_resources, function_environment, functions
+from leadtide_local.runtime import import_isolated
+from leadtide_local.stack import build_pollers, forget_process_caches
 from leadtide_local.template import load_template
 from tests.conftest import REPO_ROOT
 
@@ -38,23 +37,9 @@ ROUTES = routes_from_template(TEMPLATE, SPECS)
 
 
 def reset_process_caches() -> None:
-    """Forget settings, clients and services built from a previous test's environment."""
-    from leadtide.capture.capture import get_capture_service
-    from leadtide.capture.receive import get_webhook_receiver
-    from leadtide.channels.service import get_channel_service
-    from leadtide.dal import factory
-    from leadtide.leads.service import get_lead_service
-    from leadtide.scoring.service import get_scoring_service
-
-    factory.reset()
-    for getter in (
-        get_capture_service,
-        get_webhook_receiver,
-        get_channel_service,
-        get_lead_service,
-        get_scoring_service,
-    ):
-        getter.cache_clear()
+    """Forget settings, clients and services built from a previous test's environment (every module-level
+    ``functools`` cache in ``leadtide.*``, as the local runtime does)."""
+    forget_process_caches()
 
 
 class FakeContext:
@@ -82,12 +67,7 @@ def handler_of(logical_id: str):
     spec = SPECS[logical_id]
     module_name, func_name = spec.handler.rsplit(".", 1)
     if logical_id not in _MODULES:
-        path = Path(spec.code_uri) / f"{module_name}.py"
-        mod_spec = importlib.util.spec_from_file_location(f"it_{logical_id}_{module_name}", path)
-        module = importlib.util.module_from_spec(mod_spec)
-        sys.modules[mod_spec.name] = module
-        mod_spec.loader.exec_module(module)
-        _MODULES[logical_id] = module
+        _MODULES[logical_id] = import_isolated(spec.code_dir, module_name, f"it_{logical_id}_{module_name}")
     return getattr(_MODULES[logical_id], func_name)
 
 
@@ -204,13 +184,33 @@ class Stack:
                 break
         return delivered
 
-    def settle(self) -> None:
-        """Deliver ingest, then the lead events the rule routes to scoring, until both queues are empty."""
-        for _ in range(5):
-            moved = self.deliver("IngestQueue", "IngestWorkerFunction")
-            moved += self.deliver("ScoringQueue", "ScoringWorkerFunction")
+    def settle(self, max_rounds: int = 50) -> dict[str, int]:
+        """Deliver every queue and rule target of the template to its function, as Lambda would, until a
+        round delivers nothing (what the handlers publish meanwhile is delivered too).
+
+        Returns:
+            messages delivered per function logical id (each attempt counts).
+        """
+        import boto3
+
+        def invoke(function_logical_id: str, event: Any) -> Any:
+            return handler_of(function_logical_id)(event, FakeContext(function_logical_id))
+
+        pollers = build_pollers(
+            self.resources, SPECS, invoke=invoke, client=lambda: boto3.client("sqs"), retry_delay_seconds=0
+        )
+        delivered: dict[str, int] = {}
+        for _ in range(max_rounds):
+            moved = 0
+            for poller in pollers:
+                outcome = poller.poll_once()
+                moved += outcome.delivered - outcome.failed
+                if outcome.delivered:
+                    name = poller.function_logical_id
+                    delivered[name] = delivered.get(name, 0) + outcome.delivered
             if not moved:
-                return
+                break
+        return delivered
 
     def queue_depth(self, queue_logical_id: str) -> int:
         import boto3

@@ -9,7 +9,7 @@ from functools import lru_cache
 from pynamodb.attributes import UnicodeAttribute
 from pynamodb.models import Model
 
-from leadtide_local.stack import _forget_process_caches
+from leadtide_local.stack import forget_process_caches
 
 
 class _ItemForTest(Model):
@@ -44,7 +44,7 @@ def test_endpoint_bound_caches_are_forgotten(monkeypatch):
     domain.get_client(), other.get_client()
     monkeypatch.setattr(_ItemForTest, "_connection", object(), raising=False)
     # When the runtime switches the process's endpoint
-    _forget_process_caches()
+    forget_process_caches()
     domain.get_client(), other.get_client()
     # Then leadtide's cache was rebuilt and the model will reconnect; other packages are left alone
     assert calls == {"leadtide": 2, "other": 1}

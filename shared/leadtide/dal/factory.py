@@ -65,6 +65,14 @@ def get_scoring_queue() -> CommandQueue:
     return SqsQueue(get_settings().scoring_queue_url)
 
 
+@lru_cache(maxsize=1)
+def get_jobs_queue() -> CommandQueue:
+    """The background-jobs queue (``JOBS_QUEUE_URL``)."""
+    from leadtide.dal.aws import SqsQueue
+
+    return SqsQueue(get_settings().jobs_queue_url)
+
+
 def reset() -> None:
     """Forget every cached object and the settings (tests and the local runtime switch environments)."""
     for fn in (
@@ -74,6 +82,7 @@ def reset() -> None:
         get_event_publisher,
         get_ingest_queue,
         get_scoring_queue,
+        get_jobs_queue,
         get_settings,
     ):
         fn.cache_clear()
