@@ -24,4 +24,6 @@ def run_record(record: SQSRecord) -> None:
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     """SQS event source mapping entry point (FunctionResponseTypes: ReportBatchItemFailures)."""
-    return process_partial_response(event=event, record_handler=run_record, processor=processor, context=context)
+    return process_partial_response(
+        event=event, record_handler=run_record, processor=processor, context=context
+    )
