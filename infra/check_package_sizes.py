@@ -42,7 +42,8 @@ def function_sizes(build_dir: Path) -> dict[str, tuple[int, int]]:
         if res["Type"] != "AWS::Serverless::Function":
             continue
         own = tree_size(build_dir / name)
-        layers = res["Properties"].get("Layers") or global_layers
+        # SAM appends a function's own Layers to the Globals list (it does not replace it).
+        layers = [*global_layers, *(res["Properties"].get("Layers") or [])]
         # Layers are written as {"Ref": Name} (or "Name" after the short-tag loader drops the tag).
         names = [layer.get("Ref") if isinstance(layer, dict) else layer for layer in layers]
         total = (

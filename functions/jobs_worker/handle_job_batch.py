@@ -23,7 +23,14 @@ def run_record(record: SQSRecord) -> None:
 @logger.inject_lambda_context
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    """SQS event source mapping entry point (FunctionResponseTypes: ReportBatchItemFailures)."""
+    """SQS event source mapping entry point (FunctionResponseTypes: ReportBatchItemFailures).
+
+    A scheduler target (EventBridge Scheduler ``Input``, e.g. ``{"kind": "duplicates.scan_all"}``) arrives
+    without ``Records`` and runs as one job step (raising makes the scheduler retry it).
+    """
+    if "Records" not in event and "kind" in event:
+        run_job(event)
+        return {"ran": event["kind"]}
     return process_partial_response(
         event=event, record_handler=run_record, processor=processor, context=context
     )

@@ -1,4 +1,5 @@
-"""Nightly schedule (EventBridge Scheduler): queue every lead for re-scoring so engagement decays."""
+"""Nightly schedule (EventBridge Scheduler): queue every lead of every tenant, in pages of lead ids, for
+re-scoring so behaviour points decay."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Scoring worker: re-scores the leads named by lead events (EventBridge rule -> SQS) and the nightly
-fan-out. A lead named several times in one batch is scored once."""
+"""Scoring worker: re-scores the leads named by lead events (EventBridge rule -> SQS) and the pages of lead
+ids queued by the nightly fan-out and after scoring-model changes. A lead named several times in one batch
+is scored once; a page is scored as one batch (see ScoringService.rescore_page)."""
 
 from __future__ import annotations
 
@@ -9,19 +10,30 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from leadtide.observability import logger, metrics
 from leadtide.scoring.service import get_scoring_service, parse_scoring_message
+from leadtide.segments.service import get_segment_service
 
 processor = BatchProcessor(event_type=EventType.SQS)
 _scored_in_batch: set[tuple[str, str]] = set()
+# These bring new behaviour occurrences, so a lead already scored in the batch is scored again.
+_ALWAYS_SCORED = {"lead.message_received", "lead.event_tracked"}
 
 
 def score_record(record: SQSRecord) -> None:
-    """Score the lead a record names (once per batch); raises so a failing record is retried."""
+    """Score the lead (or page of leads) a record names, each lead once per batch; raises so a failing
+    record is retried."""
     request = parse_scoring_message(record.body)
-    key = (request.tenant_id, request.lead_id)
-    if key in _scored_in_batch:
-        return
-    get_scoring_service().rescore(request)
-    _scored_in_batch.add(key)
+    if request.is_page:
+        outcomes = get_scoring_service().handle(request)
+        lead_ids = [o.lead_id for o in outcomes]
+    else:
+        key = (request.tenant_id, request.lead_id)
+        if key in _scored_in_batch and request.cause not in _ALWAYS_SCORED:
+            return
+        get_scoring_service().handle(request)
+        lead_ids = [request.lead_id]
+    for lead_id in lead_ids:  # after each rescore: segments follow in the same hop
+        get_segment_service().refresh_lead(request.tenant_id, lead_id)
+        _scored_in_batch.add((request.tenant_id, lead_id))
 
 
 @logger.inject_lambda_context

@@ -7,6 +7,9 @@
     leadtide local fire NAME [--url http://127.0.0.1:3000]
     leadtide local drain [--url http://127.0.0.1:3000] [--timeout 30]
     leadtide demo            (also: leadtide local demo)
+    leadtide model train [--starter] [--tenant T] [--dataset xeducation] [--rows N]
+    leadtide import FILE [--strategy skip|update|create] [--key email] [--mapping-name N] [--endpoint URL]
+    leadtide import --rollback IMPORT_ID --endpoint URL
 
 ``fire`` and ``drain`` talk to a running ``serve`` through its ``/_local/`` admin endpoints.
 Exit status: 0 on success, 1 when a request to ``serve`` failed, 2 on usage errors.
@@ -22,6 +25,7 @@ import threading
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
+from pathlib import Path
 from urllib.parse import quote
 
 __all__ = ["main"]
@@ -118,6 +122,25 @@ def _demo(args: argparse.Namespace) -> int:
     return result if isinstance(result, int) else 0
 
 
+def _model_train(args: argparse.Namespace) -> int:
+    ml_demo = importlib.import_module("leadtide_local.ml_demo")  # on demand: pulls in scikit-learn
+    return int(
+        ml_demo.main(
+            starter=args.starter,
+            tenant=args.tenant,
+            dataset=args.dataset,
+            rows=args.rows,
+            scoring_model_id=args.scoring_model,
+            data_dir=args.data_dir,
+        )
+    )
+
+
+def _import(args: argparse.Namespace) -> int:
+    command = importlib.import_module("leadtide_local.import_command")
+    return int(command.main(args))
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="leadtide", description="Leadtide developer commands.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -157,6 +180,31 @@ def _parser() -> argparse.ArgumentParser:
 
     local_demo = actions.add_parser("demo", help="same as `leadtide demo`")
     local_demo.set_defaults(run=_demo)
+
+    model = commands.add_parser("model", help="predictive scoring models (train, evaluate)")
+    model_actions = model.add_subparsers(dest="action", required=True)
+    train = model_actions.add_parser(
+        "train", help="train on X Education leads on the local stack, store, register and predict"
+    )
+    train.add_argument("--starter", action="store_true", help="train and store the shared starter model")
+    train.add_argument("--tenant", default="xedu-demo", help="tenant to import the sample into (default xedu-demo)")
+    train.add_argument("--dataset", default="xeducation", choices=["xeducation"], help="sample data set")
+    train.add_argument("--rows", type=int, default=1500, help="closed leads to import (default 1500)")
+    train.add_argument("--scoring-model", default="default", help="scoring model id (default 'default')")
+    train.add_argument("--data-dir", type=Path, default=None, help="folder of xeducation_leads.csv")
+    train.set_defaults(run=_model_train)
+
+    imp = commands.add_parser("import", help="import a CSV/TSV/XLSX of leads (embedded stack or --endpoint)")
+    imp.add_argument("file", nargs="?", help="the file to import")
+    imp.add_argument("--strategy", default="skip", choices=["skip", "update", "create"], help="on a match")
+    imp.add_argument("--key", default="email", help="match on email (default), phone or custom:<key>")
+    imp.add_argument("--update-mode", default="fill_empty", choices=["fill_empty", "overwrite"])
+    imp.add_argument("--mapping-name", default=None, help="a saved column mapping to use")
+    imp.add_argument("--endpoint", default=None, help="base URL of a running `leadtide local serve`")
+    imp.add_argument("--rollback", default=None, metavar="IMPORT_ID", help="roll this import back instead")
+    imp.add_argument("--tenant", default="acme", help="tenant (default acme)")
+    imp.add_argument("--user", default="local-user", help="user id of the admin token (default local-user)")
+    imp.set_defaults(run=_import)
     return parser
 
 

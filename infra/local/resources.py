@@ -915,6 +915,19 @@ class _Creator:
         versioning = (props.get("VersioningConfiguration") or {}).get("Status")
         if versioning:
             s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": versioning})
+        # S3 -> EventBridge notifications ("Object Created" on the default bus); moto delivers them to the
+        # rules whose pattern matches. Queue/topic/Lambda notification targets are not applied locally.
+        notifications = props.get("NotificationConfiguration") or {}
+        if (notifications.get("EventBridgeConfiguration") or {}).get("EventBridgeEnabled") in (True, "true"):
+            s3.put_bucket_notification_configuration(
+                Bucket=name, NotificationConfiguration={"EventBridgeConfiguration": {}}
+            )
+        cors = (props.get("CorsConfiguration") or {}).get("CorsRules")
+        if cors:
+            # CloudFormation's CorsRule names differ from the S3 API's.
+            renamed = {"MaxAge": "MaxAgeSeconds", "ExposedHeaders": "ExposeHeaders", "Id": "ID"}
+            rules = [{renamed.get(k, k): v for k, v in rule.items()} for rule in cors]
+            s3.put_bucket_cors(Bucket=name, CORSConfiguration={"CORSRules": rules})
 
     # -- EventBridge
     def create_bus(self, logical_id: str) -> None:
@@ -1025,7 +1038,7 @@ def create_resources(
     configuration, including ``AWS_ENDPOINT_URL``).
 
     Created, in this order: AWS::DynamoDB::Table (KeySchema, AttributeDefinitions, GSIs, LSIs,
-    BillingMode, StreamSpecification, TimeToLiveSpecification); AWS::S3::Bucket (versioning);
+    BillingMode, StreamSpecification, TimeToLiveSpecification); AWS::S3::Bucket (versioning, CORS, EventBridge notifications);
     AWS::SQS::Queue (attributes; queues referenced by a RedrivePolicy first); AWS::SQS::QueuePolicy;
     AWS::Events::EventBus; AWS::Events::Rule (put_rule + put_targets, resolved ARNs); one rule per SAM
     function event of type EventBridgeRule/CloudWatchEvent. Function targets go through hidden delivery

@@ -26,6 +26,10 @@ class Settings(BaseSettings):
     scoring_queue_url: str = ""
     # Background jobs (imports, exports, bulk actions, duplicate detection...): see leadtide.jobs.
     jobs_queue_url: str = ""
+    # On-demand and scheduled model training (see leadtide.ml.train_job).
+    training_queue_url: str = ""
+    # How often a warm scoring process re-reads a tenant's champion/challenger pointer, in seconds.
+    model_pointer_cache_seconds: int = 60
     event_bus_name: str = "leadtide"
     artifacts_bucket: str = ""
     secrets_prefix: str = "leadtide/dev"

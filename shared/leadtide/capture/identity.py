@@ -138,19 +138,25 @@ def normalize_phone(raw: str, *, default_region: str | None = None, strict: bool
             f"{_shown(raw)} is not a valid phone number: only digits and a leading + allowed"
         )
 
-    candidates: list[phonenumbers.PhoneNumber | None] = []
+    # Readings in order of preference, parsed lazily: most numbers are valid on the first reading, and
+    # parsing is the expensive part (imports normalise one number per row).
+    readings: list[tuple[str, str | None]] = []
     if digits.startswith("+"):
-        candidates.append(_parse(digits, None))
+        readings.append((digits, None))
     else:
         if default_region:
-            candidates.append(_parse(digits, default_region.upper()))
+            readings.append((digits, default_region.upper()))
         international = digits[2:] if digits.startswith("00") else digits
-        candidates.append(_parse("+" + international, None))
+        readings.append(("+" + international, None))
 
-    parsed = [c for c in candidates if c is not None]
     from phonenumbers import is_valid_number
 
-    for number in parsed:
+    parsed: list[phonenumbers.PhoneNumber] = []
+    for text_, region_ in readings:
+        number = _parse(text_, region_)
+        if number is None:
+            continue
+        parsed.append(number)
         if is_valid_number(number) and _fits_e164(e164 := _e164(number)):
             return e164
     if not strict:

@@ -3,9 +3,21 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from leadtide.dal.ports import ChannelRepository, CommandQueue, EventPublisher, LeadRepository, SecretStore
+from leadtide.ml.ports import ArtifactStore, ModelRegistryRepository, TrainingDataSource
 from leadtide.settings import get_settings
+
+if TYPE_CHECKING:
+    from leadtide.dal.bulk import BulkActionRepository
+    from leadtide.dal.custom_fields import CustomFieldRepository
+    from leadtide.dal.exports import ArtifactStorage, ExportRepository
+    from leadtide.imports.ports import ImportArtifacts, ImportRepository, LeadBulkStore
+    from leadtide.lists.ports import ListRepository
+    from leadtide.scoring.store import ScoringStore
+    from leadtide.segments.ports import SegmentRepository
+    from leadtide.tracking.store import TrackingStore
 
 
 def _bind() -> None:
@@ -73,6 +85,137 @@ def get_jobs_queue() -> CommandQueue:
     return SqsQueue(get_settings().jobs_queue_url)
 
 
+@lru_cache(maxsize=1)
+def get_model_registry() -> ModelRegistryRepository:
+    """The ML model registry (versions, pointer, outcomes) in ``LEADS_TABLE``."""
+    from leadtide.dal.ml import DynamoModelRegistry
+
+    _bind()
+    return DynamoModelRegistry()
+
+
+@lru_cache(maxsize=1)
+def get_training_data() -> TrainingDataSource:
+    """The tenant's converted/lost leads, read from ``LEADS_TABLE``."""
+    from leadtide.dal.ml import DynamoTrainingData
+
+    _bind()
+    return DynamoTrainingData()
+
+
+@lru_cache(maxsize=1)
+def get_artifact_store() -> ArtifactStore:
+    """Model artifacts in ``ARTIFACTS_BUCKET``."""
+    from leadtide.dal.ml import S3ArtifactStore
+
+    return S3ArtifactStore(get_settings().artifacts_bucket)
+
+
+@lru_cache(maxsize=1)
+def get_training_queue() -> CommandQueue:
+    """The training queue (``TRAINING_QUEUE_URL``)."""
+    from leadtide.dal.aws import SqsQueue
+
+    return SqsQueue(get_settings().training_queue_url)
+
+
+@lru_cache(maxsize=1)
+def get_export_repository() -> ExportRepository:
+    """Export records in ``LEADS_TABLE``."""
+    from leadtide.dal.exports import DynamoExportRepository
+
+    _bind()
+    return DynamoExportRepository()
+
+
+@lru_cache(maxsize=1)
+def get_bulk_action_repository() -> BulkActionRepository:
+    """Bulk-action records, progress and chunk markers in ``LEADS_TABLE``."""
+    from leadtide.dal.bulk import DynamoBulkActionRepository
+
+    _bind()
+    return DynamoBulkActionRepository()
+
+
+@lru_cache(maxsize=1)
+def get_export_storage() -> ArtifactStorage:
+    """Export files and bulk-action failure reports in ``ARTIFACTS_BUCKET``."""
+    from leadtide.dal.exports import S3ArtifactStorage
+
+    return S3ArtifactStorage(get_settings().artifacts_bucket)
+
+
+@lru_cache(maxsize=1)
+def get_custom_field_repository() -> CustomFieldRepository:
+    """Custom field definitions in ``LEADS_TABLE``."""
+    from leadtide.dal.custom_fields import DynamoCustomFieldRepository
+
+    _bind()
+    return DynamoCustomFieldRepository()
+
+
+@lru_cache(maxsize=1)
+def get_list_repository() -> ListRepository:
+    """Static lists and their memberships in ``LEADS_TABLE``."""
+    from leadtide.dal.lists import DynamoListRepository
+
+    _bind()
+    return DynamoListRepository()
+
+
+@lru_cache(maxsize=1)
+def get_segment_repository() -> SegmentRepository:
+    """Segments, their memberships and the lead records they evaluate, in ``LEADS_TABLE``."""
+    from leadtide.dal.segments import DynamoSegmentRepository
+
+    _bind()
+    return DynamoSegmentRepository()
+
+
+@lru_cache(maxsize=1)
+def get_scoring_store() -> ScoringStore:
+    """Scoring models, engagement records and scores over the leads table."""
+    from leadtide.dal.scoring_models import DynamoScoringStore
+
+    _bind()
+    return DynamoScoringStore()
+
+
+@lru_cache(maxsize=1)
+def get_tracking_store() -> TrackingStore:
+    """Tracked behaviour events and API keys over the leads table."""
+    from leadtide.dal.tracking import DynamoTrackingStore
+
+    _bind()
+    return DynamoTrackingStore()
+
+
+@lru_cache(maxsize=1)
+def get_import_repository() -> ImportRepository:
+    """Import records, chunk markers and saved mappings in ``LEADS_TABLE``."""
+    from leadtide.dal.imports import DynamoImportRepository
+
+    _bind()
+    return DynamoImportRepository()
+
+
+@lru_cache(maxsize=1)
+def get_lead_bulk_store() -> LeadBulkStore:
+    """Bulk lead reads/writes of imports (BatchGetItem, TransactWriteItems) on ``LEADS_TABLE``."""
+    from leadtide.dal.imports import DynamoLeadBulkStore
+
+    _bind()
+    return DynamoLeadBulkStore(get_settings().leads_table)
+
+
+@lru_cache(maxsize=1)
+def get_import_artifacts() -> ImportArtifacts:
+    """Import files (uploads, chunks, plans, error reports) in ``ARTIFACTS_BUCKET``."""
+    from leadtide.dal.imports import S3ImportArtifacts
+
+    return S3ImportArtifacts(get_settings().artifacts_bucket)
+
+
 def reset() -> None:
     """Forget every cached object and the settings (tests and the local runtime switch environments)."""
     for fn in (
@@ -83,6 +226,21 @@ def reset() -> None:
         get_ingest_queue,
         get_scoring_queue,
         get_jobs_queue,
+        get_list_repository,
+        get_segment_repository,
+        get_custom_field_repository,
+        get_export_repository,
+        get_bulk_action_repository,
+        get_export_storage,
+        get_model_registry,
+        get_training_data,
+        get_artifact_store,
+        get_training_queue,
+        get_scoring_store,
+        get_tracking_store,
+        get_import_repository,
+        get_lead_bulk_store,
+        get_import_artifacts,
         get_settings,
     ):
         fn.cache_clear()

@@ -9,6 +9,30 @@ LeadsTable
     identity key      pk=T#<tenant>#I#<kind>#<value>     sk=IDENTITY    -> lead_id
     message marker    pk=T#<tenant>#M#<channel>#<id>     sk=MESSAGE     -> lead_id, activity sk, delivery status
     counter           pk=T#<tenant>#STATS                sk=total | status#<status> | source#<channel>
+    static list       pk=T#<tenant>#LISTS                sk=LIST#<list_id>   name, count (ADD), status
+    list membership   pk=T#<tenant>#LIST#<list_id>       sk=L#<lead_id>      list_pk=<pk>, created_sk=<added iso>#<lead_id>
+    segment           pk=T#<tenant>#SEGMENTS             sk=SEG#<segment_id> rules, version, status, count (ADD)
+    segment member    pk=T#<tenant>#SEG#<segment_id>     sk=L#<lead_id>      list_pk=<pk>, created_sk=<lead created iso>#<lead_id>
+    ML model version  pk=T#<tenant>#MLM                  sk=V#<model_version>   (registry entry, doc)
+    ML pointer        pk=T#<tenant>#MLM                  sk=POINTER   champion, challenger, traffic %
+    ML outcome        pk=T#<tenant>#MLO#<model_version>  sk=<lead_id> probability at scoring + outcome
+    ML tenant         pk=MLTENANTS                       sk=<tenant>  tenants retrained on schedule
+    starter model     pk=MLSTARTER                       sk=V#<model_version> | POINTER
+    export            pk=T#<tenant>#EXPORTS              sk=<export_id> (time-ordered hex id)
+    bulk action       pk=T#<tenant>#BULK                 sk=<bulk_action_id> (time-ordered hex id)
+    bulk chunk done   pk=T#<tenant>#BULK#<action_id>     sk=C#<chunk index, 6 digits>  -> outcome counts, failures
+    import            pk=T#<tenant>#IMPORTS              sk=<import_id> (time-ordered hex id) status, counters, doc
+    import chunk mark pk=T#<tenant>#IMPORT#<import_id>   sk=C#<n> | R#<n> (rollback) | A#<n> (attempts), 6 digits
+    import mapping    pk=T#<tenant>#IMPORTMAPS           sk=<mapping name> -> columns, headers
+    custom field      pk=T#<tenant>#CF                   sk=F#<key>          doc (the definition), version
+    scoring model     pk=T#<tenant>#SCORING              sk=M#<model_id> doc, version | CONFIG -> default model
+    engagement        pk=T#<tenant>#L#<lead_id>          sk=ENGAGEMENT  behaviour occurrences for scoring
+    score history     (scoring models)                   sk=S#<iso>#<8 hex>
+    tracked event     pk=T#<tenant>#EV#<event_id>        sk=EVENT       -> lead_id, activity sk (idempotency)
+    API key           pk=K#<key_id>                      sk=APIKEY      tenant, SHA-256 of the key, revoked_at
+    API key (list)    pk=T#<tenant>#APIKEYS              sk=K#<key_id>  same attributes
+    duplicate pair    pk=T#<tenant>#DUP                  sk=P#<lead_a>#<lead_b>  list_pk=<pk>, score_sk=<000-100>#<a>#<b>
+    merge record      pk=T#<tenant>#MERGE                sk=<merge_id> (time-ordered hex id) status, before-images
 ChannelsTable
     channel           pk=T#<tenant>                      sk=C#<channel_id>
     route             pk=R#<channel type>#<route key>    sk=ROUTE
@@ -20,11 +44,13 @@ from __future__ import annotations
 from typing import Any
 
 from pynamodb.attributes import (
+    BinaryAttribute,
     BooleanAttribute,
     JSONAttribute,
     ListAttribute,
     NumberAttribute,
     UnicodeAttribute,
+    UnicodeSetAttribute,
     UTCDateTimeAttribute,
 )
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
@@ -139,6 +165,18 @@ class LeadItem(_LeadsTableModel):
     custom_fields = JSONAttribute(null=True)
     message_count = NumberAttribute(default=0)
     last_message_preview = UnicodeAttribute(null=True)
+    import_id = UnicodeAttribute(null=True)  # provenance: the import that created the lead
+    list_ids = UnicodeSetAttribute(null=True)  # static lists the lead is in (leadtide.lists)
+    segment_ids = UnicodeSetAttribute(null=True)  # segments the lead is a member of (leadtide.segments)
+    # Scoring models (leadtide.scoring): grade above is the displayed one (an override wins).
+    computed_grade = UnicodeAttribute(null=True)
+    fit_score = NumberAttribute(null=True)
+    engagement_score = NumberAttribute(null=True)
+    conversion_probability = NumberAttribute(null=True)
+    prediction_factors = JSONAttribute(null=True)
+    prediction_model_version = UnicodeAttribute(null=True)
+    scoring_model_id = UnicodeAttribute(null=True)
+    grade_override = JSONAttribute(null=True)
     search_text = UnicodeAttribute(null=True)
     created_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()
@@ -166,6 +204,15 @@ class ScoreHistoryItem(_LeadsTableModel):
     cause = UnicodeAttribute()
     breakdown = JSONAttribute(null=True)
     scored_at = UTCDateTimeAttribute()
+    # Scoring models (leadtide.scoring); sk=S#<iso>#<8 hex> for entries written by them.
+    cause_event_id = UnicodeAttribute(null=True)
+    cause_event_type = UnicodeAttribute(null=True)
+    previous_breakdown = JSONAttribute(null=True)
+    fit_score = NumberAttribute(null=True)
+    engagement_score = NumberAttribute(null=True)
+    conversion_probability = NumberAttribute(null=True)
+    scoring_model_id = UnicodeAttribute(null=True)
+    override = JSONAttribute(null=True)
 
 
 class IdentityItem(_LeadsTableModel):
@@ -193,6 +240,142 @@ class CounterItem(_LeadsTableModel):
     value = NumberAttribute(default=0, attr_name="count")
 
 
+class ExportItem(_LeadsTableModel):
+    """An export of leads (pk=T#<tenant>#EXPORTS, sk=<export_id>); ``doc`` is the request and outcome."""
+
+    status = UnicodeAttribute()
+    requested_by = UnicodeAttribute()
+    attempts = NumberAttribute(default=0)
+    doc = JSONAttribute()
+
+
+class BulkActionItem(_LeadsTableModel):
+    """A bulk action (pk=T#<tenant>#BULK, sk=<bulk_action_id>). Progress counters are top-level numbers so
+    each chunk adds to them atomically; ``doc`` holds the request."""
+
+    status = UnicodeAttribute()
+    requested_by = UnicodeAttribute()
+    attempts = NumberAttribute(default=0)
+    total = NumberAttribute(null=True)
+    chunks = NumberAttribute(null=True)
+    processed = NumberAttribute(default=0)
+    succeeded = NumberAttribute(default=0)
+    failed = NumberAttribute(default=0)
+    skipped = NumberAttribute(default=0)
+    doc = JSONAttribute()
+
+
+class BulkChunkItem(_LeadsTableModel):
+    """One finished chunk of a bulk action (pk=T#<tenant>#BULK#<id>, sk=C#<index>): written with a
+    does-not-exist condition in the same transaction as the counter update, so a redelivered chunk counts
+    once. ``outcomes`` lists the failed and skipped leads: ``[[lead_id, "failed"|"skipped", reason]]``."""
+
+    succeeded = NumberAttribute(default=0)
+    failed = NumberAttribute(default=0)
+    skipped = NumberAttribute(default=0)
+    outcomes = JSONAttribute(null=True)
+
+
+class ImportItem(_LeadsTableModel):
+    """A file import (pk=T#<tenant>#IMPORTS, sk=<import_id>). Progress counters are top-level numbers so each
+    chunk step adds to them atomically (ADD); ``doc`` holds file, options, mapping, preview and errors."""
+
+    status = UnicodeAttribute()
+    requested_by = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    started_at = UTCDateTimeAttribute(null=True)
+    finished_at = UTCDateTimeAttribute(null=True)
+    rows_total = NumberAttribute(null=True)
+    rows_processed = NumberAttribute(default=0)
+    created = NumberAttribute(default=0)
+    updated = NumberAttribute(default=0)
+    skipped = NumberAttribute(default=0)
+    failed = NumberAttribute(default=0)
+    chunks_total = NumberAttribute(null=True)
+    chunks_done = NumberAttribute(default=0)
+    chunks_failed = NumberAttribute(default=0)
+    rollback_chunks_done = NumberAttribute(default=0)
+    rolled_back_deleted = NumberAttribute(default=0)
+    rolled_back_restored = NumberAttribute(default=0)
+    rollback_conflicts = NumberAttribute(default=0)
+    doc = JSONAttribute()
+
+
+class ImportChunkItem(_LeadsTableModel):
+    """A finished (or failed) import/rollback chunk (pk=T#<tenant>#IMPORT#<id>, sk=C#/R#<n>), written with a
+    does-not-exist condition in the transaction that adds its counts, so a redelivered chunk counts once;
+    sk=A#<n> counts delivery attempts of chunk n."""
+
+    state = UnicodeAttribute(null=True)
+    attempts = NumberAttribute(default=0)
+    outcome = JSONAttribute(null=True)
+
+
+class ImportMappingItem(_LeadsTableModel):
+    """A saved column mapping (pk=T#<tenant>#IMPORTMAPS, sk=<name>): ``columns`` header -> target and the
+    ``headers`` of the file it was saved from (an identical header row suggests it automatically)."""
+
+    columns = JSONAttribute()
+    headers = JSONAttribute()
+    saved_by = UnicodeAttribute()
+    saved_at = UTCDateTimeAttribute()
+
+
+class StaticListItem(_LeadsTableModel):
+    """A static list (pk=T#<tenant>#LISTS, sk=LIST#<list_id>); ``member_count`` moves (ADD) in the same
+    transaction as each membership change."""
+
+    list_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    description = UnicodeAttribute(null=True)
+    member_count = NumberAttribute(default=0)
+    created_by = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+
+
+class ListMemberItem(_LeadsTableModel):
+    """A lead in a static list (pk=T#<tenant>#LIST#<list_id>, sk=L#<lead_id>). ``list_pk``/``created_sk``
+    put it in the leads_by_created index under its own partition, so members page newest-added first."""
+
+    list_pk = UnicodeAttribute()
+    created_sk = UnicodeAttribute()
+    lead_id = UnicodeAttribute()
+    added_at = UTCDateTimeAttribute()
+    added_by = UnicodeAttribute(null=True)
+
+
+class SegmentItem(_LeadsTableModel):
+    """A dynamic segment (pk=T#<tenant>#SEGMENTS, sk=SEG#<segment_id>). ``version`` moves on every rule
+    change; membership writes are conditioned on it. ``member_count`` moves (ADD) with each membership
+    change."""
+
+    segment_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    description = UnicodeAttribute(null=True)
+    include = JSONAttribute()
+    exclude = JSONAttribute(null=True)
+    version = NumberAttribute()
+    status = UnicodeAttribute()
+    time_dependent = BooleanAttribute(default=False)
+    member_count = NumberAttribute(default=0)
+    created_by = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+    built_at = UTCDateTimeAttribute(null=True)
+
+
+class SegmentMemberItem(_LeadsTableModel):
+    """A lead in a segment (pk=T#<tenant>#SEG#<segment_id>, sk=L#<lead_id>); indexed in leads_by_created
+    under its own partition by the lead's creation time, like the inbox."""
+
+    list_pk = UnicodeAttribute()
+    created_sk = UnicodeAttribute()
+    lead_id = UnicodeAttribute()
+    entered_at = UTCDateTimeAttribute()
+    version = NumberAttribute()
+
+
 class ChannelItem(_ChannelsTableModel):
     """A tenant's channel (pk=T#<tenant>, sk=C#<channel_id>); ``doc`` is the public ``Channel`` model."""
 
@@ -214,13 +397,172 @@ class VerifyTokenItem(_ChannelsTableModel):
     doc = JSONAttribute()
 
 
+class ModelVersionItem(_LeadsTableModel):
+    """A model version in the registry (pk=T#<tenant>#MLM or MLSTARTER, sk=V#<version>); ``doc`` is the
+    public ``models.ml.ModelVersion``; ``status`` is kept beside it for conditional transitions."""
+
+    doc = JSONAttribute()
+    status = UnicodeAttribute()
+
+
+class ModelPointerItem(_LeadsTableModel):
+    """The serving pointer (sk=POINTER): champion/challenger versions and the challenger's traffic share;
+    ``revision`` guards concurrent changes (conditional put)."""
+
+    champion = UnicodeAttribute(null=True)
+    challenger = UnicodeAttribute(null=True)
+    traffic_percent = NumberAttribute(default=0)
+    revision = NumberAttribute(default=0)
+    updated_by = UnicodeAttribute(null=True)
+    updated_at = UTCDateTimeAttribute(null=True)
+
+
+class ModelOutcomeItem(_LeadsTableModel):
+    """Outcome of a lead a model version scored (pk=T#<tenant>#MLO#<version>, sk=<lead_id>)."""
+
+    probability = NumberAttribute()
+    converted = NumberAttribute()
+    recorded_at = UTCDateTimeAttribute()
+
+
+class CustomFieldItem(_LeadsTableModel):
+    """A tenant's custom field definition (pk=T#<tenant>#CF, sk=F#<key>); ``doc`` is the definition."""
+
+    doc = JSONAttribute()
+    version = NumberAttribute(default=1)
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+
+
+class MlTenantItem(_LeadsTableModel):
+    """A tenant that asked for predictive scoring (pk=MLTENANTS, sk=<tenant>): the scheduled retraining
+    visits these. ``scoring_model_id`` is the scoring model of the last training request."""
+
+    scoring_model_id = UnicodeAttribute(null=True)
+    registered_at = UTCDateTimeAttribute()
+
+
+class ScoringModelItem(_LeadsTableModel):
+    """A scoring model (pk=T#<tenant>#SCORING, sk=M#<model_id>); ``doc`` is the ``ScoringModel``."""
+
+    doc = JSONAttribute()
+    version = NumberAttribute(default=1)
+
+
+class ScoringConfigItem(_LeadsTableModel):
+    """The tenant's scoring pointer (pk=T#<tenant>#SCORING, sk=CONFIG): the active default model."""
+
+    default_model_id = UnicodeAttribute(null=True)
+    updated_at = UTCDateTimeAttribute(null=True)
+
+
+class EngagementItem(_LeadsTableModel):
+    """A lead's behaviour occurrences for scoring (pk=T#<tenant>#L#<lead_id>, sk=ENGAGEMENT).
+
+    ``occ`` = ``{event_type: [[epoch_seconds, dedupe_id], ...]}`` oldest first, the newest 100 per type;
+    ``counts`` = ``{event_type: all-time total}``. Written with an optimistic ``version`` condition.
+    """
+
+    occ = JSONAttribute(null=True)
+    counts = JSONAttribute(null=True)
+    last_event_at = UTCDateTimeAttribute(null=True)
+    version = NumberAttribute(default=0)
+
+
+class TrackedEventMarkerItem(_LeadsTableModel):
+    """Idempotency key of a tracked behaviour event (pk=T#<tenant>#EV#<event_id>, sk=EVENT)."""
+
+    lead_id = UnicodeAttribute()
+    activity_sk = UnicodeAttribute()
+
+
+class ApiKeyItem(_LeadsTableModel):
+    """An integration API key: lookup (pk=K#<key_id>, sk=APIKEY) and tenant listing (pk=T#<tenant>#APIKEYS,
+    sk=K#<key_id>), both with the same attributes. Only the SHA-256 of the key is stored."""
+
+    key_id = UnicodeAttribute()
+    tenant_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    key_hash = UnicodeAttribute()
+    prefix = UnicodeAttribute()
+    created_by = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    revoked_at = UTCDateTimeAttribute(null=True)
+    last_used_at = UTCDateTimeAttribute(null=True)
+
+
+class DuplicatesByScore(GlobalSecondaryIndex["DuplicatePairItem"]):
+    """The leads_by_score index, read under a tenant's duplicates partition (``list_pk`` = T#<t>#DUP)."""
+
+    class Meta:
+        index_name = "leads_by_score"
+        projection = AllProjection()
+
+    list_pk = UnicodeAttribute(hash_key=True)
+    score_sk = UnicodeAttribute(range_key=True)
+
+
+class DuplicatePairItem(_LeadsTableModel):
+    """A candidate duplicate pair (pk=T#<tenant>#DUP, sk=P#<lead_a>#<lead_b>, lead_a < lead_b).
+
+    ``list_pk``/``score_sk`` (``<score:03d>#<a>#<b>``) put it in the leads_by_score index under its own
+    partition, so pairs page best-first; ``status`` is open, dismissed or merged."""
+
+    list_pk = UnicodeAttribute()
+    score_sk = UnicodeAttribute()
+    by_score = DuplicatesByScore()
+    lead_a = UnicodeAttribute()
+    lead_b = UnicodeAttribute()
+    score = NumberAttribute()
+    reasons = ListAttribute(of=UnicodeAttribute)
+    status = UnicodeAttribute()
+    detected_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+    updated_by = UnicodeAttribute(null=True)
+
+
+class MergeRecordItem(_LeadsTableModel):
+    """A lead merge and its journal (pk=T#<tenant>#MERGE, sk=<merge_id>, time-ordered).
+
+    ``doc`` is the public record; ``before`` the zlib-compressed JSON before-images (profiles as raw items,
+    identities, timeline keys), or ``before_key`` the S3 key holding them when too large for an item."""
+
+    doc = JSONAttribute()
+    status = UnicodeAttribute()
+    before = BinaryAttribute(null=True, legacy_encoding=False)
+    before_key = UnicodeAttribute(null=True)
+    updated_at = UTCDateTimeAttribute()
+
+
 LEADS_TABLE_MODELS: tuple[type[Model], ...] = (
+    DuplicatePairItem,
+    MergeRecordItem,
+    ScoringModelItem,
+    ScoringConfigItem,
+    EngagementItem,
+    TrackedEventMarkerItem,
+    ApiKeyItem,
+    ModelVersionItem,
+    ModelPointerItem,
+    ModelOutcomeItem,
+    MlTenantItem,
     LeadItem,
     ActivityItem,
     ScoreHistoryItem,
     IdentityItem,
     MessageMarkerItem,
     CounterItem,
+    ExportItem,
+    BulkActionItem,
+    BulkChunkItem,
+    ImportItem,
+    ImportChunkItem,
+    ImportMappingItem,
+    StaticListItem,
+    ListMemberItem,
+    SegmentItem,
+    SegmentMemberItem,
+    CustomFieldItem,
 )
 CHANNELS_TABLE_MODELS: tuple[type[Model], ...] = (ChannelItem, ChannelRouteItem, VerifyTokenItem)
 

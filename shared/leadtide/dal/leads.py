@@ -227,6 +227,12 @@ class DynamoLeadRepository(DynamoRepository, LeadRepository):
             raise LeadNotFoundError(f"lead {lead_id} not found") from None
         return _lead_from_item(item)
 
+    def get_leads(self, tenant_id: str, lead_ids: Sequence[str]) -> dict[str, Lead]:
+        """Existing leads of ``lead_ids`` by id; BatchGetItem, 100 keys per call (PynamoDB retries the
+        unprocessed keys)."""
+        keys = [(lead_pk(tenant_id, lead_id), PROFILE) for lead_id in dict.fromkeys(lead_ids)]
+        return {item.lead_id: _lead_from_item(item) for item in LeadItem.batch_get(keys)}
+
     def query_leads(self, tenant_id: str, query: LeadQuery) -> tuple[list[Lead], str | None]:
         scope = f"leads:{query.sort}:{'d' if query.descending else 'a'}"
         start_key = decode_cursor(query.cursor, scope=scope, tenant_prefix=f"T#{tenant_id}")

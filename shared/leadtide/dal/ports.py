@@ -11,6 +11,7 @@ from typing import Any
 
 from leadtide.models.channels import Channel, ChannelRoute
 from leadtide.models.common import ChannelType, IdentityKind
+from leadtide.models.errors import LeadNotFoundError
 from leadtide.models.events import LeadEvent
 from leadtide.models.leads import Activity, DashboardSummary, Lead, LeadQuery
 from leadtide.models.messages import DeliveryStatus
@@ -94,6 +95,17 @@ class LeadRepository(ABC):
     @abstractmethod
     def get_lead(self, tenant_id: str, lead_id: str) -> Lead:
         """Raises LeadNotFoundError."""
+
+    def get_leads(self, tenant_id: str, lead_ids: Sequence[str]) -> dict[str, Lead]:
+        """The leads of ``lead_ids`` that exist, by id (absent ones are left out; no error). The DynamoDB
+        implementation reads 100 per BatchGetItem call."""
+        found: dict[str, Lead] = {}
+        for lead_id in dict.fromkeys(lead_ids):
+            try:
+                found[lead_id] = self.get_lead(tenant_id, lead_id)
+            except LeadNotFoundError:
+                continue
+        return found
 
     @abstractmethod
     def query_leads(self, tenant_id: str, query: LeadQuery) -> tuple[list[Lead], str | None]:

@@ -19,7 +19,30 @@ from typing import Any
 S3_OBJECT_CREATED = "s3.object_created"
 
 # kind -> "module:function". Add one line per job kind.
-JOB_HANDLERS: dict[str, str] = {}
+JOB_HANDLERS: dict[str, str] = {
+    "exports.run": "leadtide.exports.service:run_export_step",
+    "bulk.plan": "leadtide.bulk.service:run_plan_step",
+    "bulk.chunk": "leadtide.bulk.service:run_chunk_step",
+    S3_OBJECT_CREATED: "leadtide.jobs.dispatch:run_s3_object_created",
+    "imports.plan": "leadtide.imports.jobs:run_plan_step",
+    "imports.chunk": "leadtide.imports.jobs:run_chunk_step",
+    "imports.rollback_chunk": "leadtide.imports.jobs:run_rollback_step",
+    "lists.add_by_filter": "leadtide.lists.service:run_add_by_filter",
+    "lists.purge": "leadtide.lists.service:run_purge",
+    "segments.rebuild": "leadtide.segments.service:run_rebuild",
+    "segments.purge": "leadtide.segments.service:run_purge",
+    "scoring.rescore_tenant": "leadtide.scoring.admin:rescore_tenant",
+    "duplicates.scan": "leadtide.duplicates.service:run_scan_job",
+    "duplicates.scan_all": "leadtide.duplicates.service:run_scan_all_job",
+    "merges.finish": "leadtide.duplicates.merge:run_finish_job",
+}
+
+# S3 key prefix -> "module:function" run for an ``Object Created`` event of a key under it (the first
+# matching prefix wins). Add one line per area that receives uploads; the template's rule must route the
+# prefix to the jobs queue too.
+S3_KEY_HANDLERS: dict[str, str] = {
+    "imports/": "leadtide.imports.jobs:on_upload",
+}
 
 
 class UnknownJobError(ValueError):
@@ -72,3 +95,22 @@ def enqueue_jobs(messages: Sequence[Mapping[str, Any]]) -> None:
         if job_kind(message) not in JOB_HANDLERS:
             raise UnknownJobError(f"no handler for job kind {message.get('kind')!r}")
     get_jobs_queue().send([json.dumps(message, separators=(",", ":"), default=str) for message in messages])
+
+
+def run_s3_object_created(message: dict[str, Any]) -> None:
+    """Run the handler registered in :data:`S3_KEY_HANDLERS` for the created object's key.
+
+    ``message`` is the EventBridge event (``detail.bucket.name``, ``detail.object.key``, ``.size``).
+    A key under no registered prefix is ignored (logged): an event cannot be fixed by retrying it.
+    """
+    from urllib.parse import unquote_plus
+
+    key = unquote_plus(str(((message.get("detail") or {}).get("object") or {}).get("key") or ""))
+    for prefix, target in S3_KEY_HANDLERS.items():
+        if key.startswith(prefix):
+            module_name, function_name = target.split(":", 1)
+            getattr(importlib.import_module(module_name), function_name)(message)
+            return
+    import logging
+
+    logging.getLogger(__name__).warning("no handler for S3 object %r; event ignored", key)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from leadtide.capture.identity import normalize_email, normalize_phone
 from leadtide.dal.ports import (
@@ -39,16 +39,27 @@ from leadtide.models.leads import (
     NoteCreate,
 )
 
+if TYPE_CHECKING:
+    from leadtide.customfields.service import CustomFieldService
+
 MAX_PAGE_SIZE = 100
 
 
 class LeadService:
     """Lead use cases over a :class:`LeadRepository` and an :class:`EventPublisher`."""
 
-    def __init__(self, leads: LeadRepository, events: EventPublisher, *, default_region: str = "US"):
+    def __init__(
+        self,
+        leads: LeadRepository,
+        events: EventPublisher,
+        *,
+        default_region: str = "US",
+        custom_fields: CustomFieldService | None = None,
+    ):
         self._leads = leads
         self._events = events
         self._region = default_region
+        self._custom_fields = custom_fields
 
     # ------------------------------------------------------------------ reads
     def list_leads(self, principal: Principal, query: LeadQuery) -> LeadPage:
@@ -104,6 +115,7 @@ class LeadService:
             if owner not in (None, principal.user_id):
                 raise ForbiddenError("reps can only assign leads to themselves")
             owner = principal.user_id
+        custom = self._custom_values(principal.tenant_id, request.custom_fields, partial=False)
         existing = self._leads.lookup_identities(principal.tenant_id, identities)
         if existing:
             raise _duplicate(existing)
@@ -123,6 +135,7 @@ class LeadService:
             status=request.status,
             owner_id=owner,
             tags=request.tags,
+            custom_fields=custom,
             created_at=now,
             updated_at=now,
             last_activity_at=now,
@@ -144,6 +157,12 @@ class LeadService:
         """
         lead = self.get_lead(principal, lead_id)
         fields = request.model_dump(exclude_unset=True)
+        if "custom_fields" in fields:
+            given = fields.pop("custom_fields") or {}
+            if given:
+                checked = self._custom_values(principal.tenant_id, given, partial=True)
+                merged = {**lead.custom_fields, **checked}
+                fields["custom_fields"] = {k: v for k, v in merged.items() if v is not None}
         changes = LeadChanges()
         if not principal.sees_all_leads:
             if "owner_id" in fields and fields["owner_id"] not in (None, principal.user_id):
@@ -209,6 +228,19 @@ class LeadService:
         return note
 
     # ------------------------------------------------------------------ helpers
+    def _custom_values(self, tenant_id: str, values: dict[str, Any], *, partial: bool) -> dict[str, Any]:
+        """Custom field values checked and converted by the tenant's definitions (422 naming each problem).
+
+        Without a custom field service (unit tests of other rules), empty values pass unchecked.
+        """
+        if self._custom_fields is None:
+            if not values:
+                return {}
+            from leadtide.customfields.service import get_custom_field_service
+
+            self._custom_fields = get_custom_field_service()
+        return self._custom_fields.validate_values(tenant_id, values, partial=partial)
+
     def _identities(self, email: str | None, phone: str | None) -> list[tuple[IdentityKind, str]]:
         keys: list[tuple[IdentityKind, str]] = []
         if phone:
@@ -286,9 +318,13 @@ def _differs(old: Any, new: Any) -> bool:
 @lru_cache(maxsize=1)
 def get_lead_service() -> LeadService:
     """The process-wide lead service over DynamoDB and EventBridge (built on first use)."""
+    from leadtide.customfields.service import get_custom_field_service
     from leadtide.dal.factory import get_event_publisher, get_lead_repository
     from leadtide.settings import get_settings
 
     return LeadService(
-        get_lead_repository(), get_event_publisher(), default_region=get_settings().default_phone_region
+        get_lead_repository(),
+        get_event_publisher(),
+        default_region=get_settings().default_phone_region,
+        custom_fields=get_custom_field_service(),
     )

@@ -15,6 +15,7 @@ class ChannelType(StrEnum):
     TWILIO = "twilio"  # WhatsApp through Twilio's Messaging API
     WEB_FORM = "web_form"  # Leadtide-hosted form endpoint
     MANUAL = "manual"  # created by a user over the API
+    IMPORT = "import"  # created by a file import (POST /imports)
 
 
 class LeadStatus(StrEnum):

@@ -85,6 +85,30 @@ class ChannelNotFoundError(NotFoundError):
     code = "channel_not_found"
 
 
+class ExportNotFoundError(NotFoundError):
+    """No export with that id in the tenant (HTTP 404)."""
+
+    code = "export_not_found"
+
+
+class BulkActionNotFoundError(NotFoundError):
+    """No bulk action with that id in the tenant (HTTP 404)."""
+
+    code = "bulk_action_not_found"
+
+
+class ScoringModelNotFoundError(NotFoundError):
+    """No scoring model with that id in the tenant (HTTP 404)."""
+
+    code = "scoring_model_not_found"
+
+
+class ApiKeyNotFoundError(NotFoundError):
+    """No API key with that id in the tenant (HTTP 404)."""
+
+    code = "api_key_not_found"
+
+
 class ConflictError(LeadtideError):
     """The request conflicts with stored state (HTTP 409)."""
 
@@ -105,6 +129,83 @@ class ChannelConflictError(ConflictError):
     """Another channel already owns the provider account (phone number id, Instagram id, ...) (HTTP 409)."""
 
     code = "channel_conflict"
+
+
+class ModelVersionNotFoundError(NotFoundError):
+    """No model version with that id in the tenant's registry (HTTP 404)."""
+
+    code = "model_version_not_found"
+
+
+class PromotionRefusedError(ConflictError):
+    """A model version may not be promoted or set as challenger in its current state, or it is not measurably
+    better than the champion on the same held-out outcomes (HTTP 409; ``details`` carry the comparison)."""
+
+    code = "promotion_refused"
+
+
+class NotEnoughOutcomesError(UnprocessableError):
+    """The tenant has too few converted/lost leads to train a model (HTTP 422; ``details`` give the counts,
+    what is needed and whether the starter model is available)."""
+
+    code = "not_enough_outcomes"
+
+
+class InsufficientTrainingDataError(UnprocessableError):
+    """Too few converted or lost leads to train and evaluate a scoring model (HTTP 422; raised by
+    ``leadtide.ml.training``; ``details`` give ``{"field": "converted"|"lost", "count", "needed"}``)."""
+
+    code = "insufficient_training_data"
+
+
+class ImportNotFoundError(NotFoundError):
+    """No import (or saved import mapping) with that id/name in the tenant (HTTP 404)."""
+
+    code = "import_not_found"
+
+
+class ImportStateError(ConflictError):
+    """The import is not in a state that allows the action (e.g. start while processing, rollback before it
+    finished) (HTTP 409; the message names the current status)."""
+
+    code = "import_state_conflict"
+
+
+class CustomFieldNotFoundError(NotFoundError):
+    """No custom field with that key in the tenant (HTTP 404)."""
+
+    code = "custom_field_not_found"
+
+
+class ListNotFoundError(NotFoundError):
+    """No static list with that id in the tenant (HTTP 404)."""
+
+    code = "list_not_found"
+
+
+class SegmentNotFoundError(NotFoundError):
+    """No segment with that id in the tenant (HTTP 404)."""
+
+    code = "segment_not_found"
+
+
+class DuplicatePairNotFoundError(NotFoundError):
+    """No candidate duplicate pair with that id in the tenant (HTTP 404)."""
+
+    code = "duplicate_pair_not_found"
+
+
+class MergeNotFoundError(NotFoundError):
+    """No lead merge with that id in the tenant (HTTP 404)."""
+
+    code = "merge_not_found"
+
+
+class MergeConflictError(ConflictError):
+    """A merge or its undo cannot proceed without losing data, or is in the wrong state (HTTP 409; the
+    message and ``details`` say why, e.g. the survivor's fields changed since the merge)."""
+
+    code = "merge_conflict"
 
 
 class DuplicateDeliveryError(LeadtideError):

@@ -19,6 +19,11 @@ class LeadEventType(StrEnum):
     DELETED = "lead.deleted"
     SCORE_CHANGED = "lead.score_changed"
     GRADE_CHANGED = "lead.grade_changed"
+    EVENT_TRACKED = "lead.event_tracked"  # behaviour events recorded by POST /events (data: event ids/types)
+    LIST_MEMBERSHIP_CHANGED = "lead.list_membership_changed"  # data: list_id, change (added|removed)
+    MERGED = "lead.merged"  # lead_id = survivor; data: merge_id, merged_ids (published again on undo: undone)
+    SEGMENT_ENTERED = "segment.entered"  # data: segment_id, segment_name, version, cause
+    SEGMENT_EXITED = "segment.exited"  # data: segment_id, segment_name, version, cause
 
 
 class LeadEvent(BaseModel):

@@ -19,6 +19,7 @@ from leadtide.models.messages import (
     Media,
     MessageKind,
 )
+from leadtide.models.scoring import GradeOverride, PredictionFactor
 
 LEAD_ID_PATTERN = r"^[0-9a-f]{32}$"
 
@@ -64,6 +65,18 @@ class Lead(BaseModel):
     custom_fields: dict[str, Any] = Field(default_factory=dict)
     message_count: int = 0
     last_message_preview: str | None = None
+    import_id: str | None = Field(default=None, description="the import that created the lead, if any")
+    # Scoring models (leadtide.scoring): ``grade`` is the displayed grade (a manual override wins);
+    # ``computed_grade`` is what the scores say. Fit and engagement are the rules engine's group totals,
+    # ``conversion_probability`` the predictive model's (0..1) with its explanation.
+    computed_grade: Grade | None = None
+    fit_score: float | None = None
+    engagement_score: float | None = None
+    conversion_probability: float | None = None
+    prediction_factors: list[PredictionFactor] = Field(default_factory=list)
+    prediction_model_version: str | None = None
+    scoring_model_id: str | None = None
+    grade_override: GradeOverride | None = None
     created_at: datetime
     updated_at: datetime
     last_activity_at: datetime
@@ -123,6 +136,11 @@ class LeadCreate(BaseModel):
     status: LeadStatus = LeadStatus.NEW
     owner_id: str | None = Field(default=None, max_length=128)
     tags: list[str] = Field(default_factory=list, max_length=50)
+    custom_fields: dict[str, Any] = Field(
+        default_factory=dict,
+        max_length=200,
+        description="values of the tenant's custom fields by key (see /custom-fields); checked and converted",
+    )
 
     @field_validator("tags")
     @classmethod
@@ -145,6 +163,11 @@ class LeadUpdate(BaseModel):
     status: LeadStatus | None = None
     owner_id: str | None = Field(default=None, max_length=128)
     tags: list[str] | None = Field(default=None, max_length=50)
+    custom_fields: dict[str, Any] | None = Field(
+        default=None,
+        max_length=200,
+        description="custom field values to change by key; other keys keep their values, null clears one",
+    )
 
     @field_validator("tags")
     @classmethod
@@ -159,6 +182,9 @@ class ActivityType(StrEnum):
     NOTE = "note"
     STATUS_CHANGE = "status_change"
     OWNER_CHANGE = "owner_change"
+    TRACKED_EVENT = "tracked_event"  # a behaviour event from POST /events (raw_type = event type)
+    GRADE_OVERRIDE = "grade_override"  # a grade set or cleared by hand (data: grade, reason)
+    MERGED = "merged"  # other leads merged into this one (data: merge_id, merged leads' ids and names)
 
 
 class Activity(BaseModel):

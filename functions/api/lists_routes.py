@@ -1,0 +1,186 @@
+"""Static-list routes: create, rename, delete lists; add leads by id, by the inbox filters or from a CSV of
+emails/phones; remove leads; page through a list's leads. Logic: ``leadtide.lists.service``."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from leadtide.api.context import principal_of
+from leadtide.api.errors import JSON, documented_errors
+from leadtide.lists.models import (
+    AddResult,
+    ListImportRequest,
+    ListImportResult,
+    ListLeadsAdd,
+    ListLeadsRemove,
+    RemoveResult,
+    StaticList,
+    StaticListCollection,
+    StaticListCreate,
+    StaticListUpdate,
+)
+from leadtide.models.auth import Principal
+from leadtide.models.errors import ListNotFoundError
+from leadtide.models.leads import LeadPage
+
+router = APIGatewayHttpRouter()
+
+ListId = Annotated[str, Path(description="static list id (32 hex characters)")]
+_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+def _principal() -> Principal:
+    return principal_of(router.current_event)
+
+
+def _list_id(list_id: str) -> str:
+    if not _ID.match(list_id):
+        raise ListNotFoundError(f"list {list_id} not found")
+    return list_id
+
+
+def _service():  # lazy import keeps the Api cold start small
+    from leadtide.lists.service import get_list_service
+
+    return get_list_service()
+
+
+@router.post(
+    "/lists",
+    summary="Create a static list",
+    responses={
+        201: {"description": "Created", "content": {JSON: {"model": StaticList}}},
+        **documented_errors(400, 401, 422),
+    },
+)
+def create_list(request: Annotated[StaticListCreate, Body()]) -> Response[StaticList]:
+    """An empty, named list of leads; every role may create one."""
+    created = _service().create_list(_principal(), request)
+    return Response(status_code=201, content_type=JSON, body=created)
+
+
+@router.get(
+    "/lists",
+    summary="The tenant's static lists with their lead counts",
+    responses={
+        200: {"description": "Lists", "content": {JSON: {"model": StaticListCollection}}},
+        **documented_errors(401),
+    },
+)
+def list_lists() -> StaticListCollection:
+    """Every list, most recently updated first, with `count` and `updated_at`."""
+    return _service().list_lists(_principal())
+
+
+@router.get(
+    "/lists/<list_id>",
+    summary="Get a static list",
+    responses={
+        200: {"description": "The list", "content": {JSON: {"model": StaticList}}},
+        **documented_errors(401, 404, 422),
+    },
+)
+def get_list(list_id: ListId) -> StaticList:
+    """Name, description, lead count, creator and times."""
+    return _service().get_list(_principal(), _list_id(list_id))
+
+
+@router.patch(
+    "/lists/<list_id>",
+    summary="Rename or describe a static list",
+    responses={
+        200: {"description": "The updated list", "content": {JSON: {"model": StaticList}}},
+        **documented_errors(400, 401, 403, 404, 422),
+    },
+)
+def update_list(list_id: ListId, changes: Annotated[StaticListUpdate, Body()]) -> StaticList:
+    """Admins, managers and the list's creator."""
+    return _service().update_list(_principal(), _list_id(list_id), changes)
+
+
+@router.delete(
+    "/lists/<list_id>",
+    summary="Delete a static list (its leads stay)",
+    responses={204: {"description": "Deleted"}, **documented_errors(401, 403, 404, 422)},
+)
+def delete_list(list_id: ListId) -> Response[None]:
+    """Admins, managers and the list's creator. Memberships of a large list are removed in the background."""
+    _service().delete_list(_principal(), _list_id(list_id))
+    return Response(status_code=204, body="")
+
+
+@router.post(
+    "/lists/<list_id>/leads",
+    summary="Add leads to a static list, by id or by the inbox filters",
+    responses={
+        200: {"description": "Added", "content": {JSON: {"model": AddResult}}},
+        202: {
+            "description": "Partly added; the rest continues in the background",
+            "content": {JSON: {"model": AddResult}},
+        },
+        **documented_errors(400, 401, 404, 422),
+    },
+)
+def add_leads(list_id: ListId, request: Annotated[ListLeadsAdd, Body()]) -> Response[AddResult]:
+    """`lead_ids` (up to 1,000) or `filter` (the filters of `GET /leads`). Reps only add leads they can
+    see; others are reported in `not_visible`. A filter matching more than 500 leads answers 202 and
+    finishes on the jobs queue."""
+    service = _service()
+    principal = _principal()
+    if request.lead_ids is not None:
+        result = service.add_leads(principal, _list_id(list_id), request.lead_ids)
+    else:
+        assert request.filter is not None
+        result = service.add_by_filter(principal, _list_id(list_id), request.filter)
+    return Response(status_code=202 if result.queued else 200, content_type=JSON, body=result)
+
+
+@router.delete(
+    "/lists/<list_id>/leads",
+    summary="Remove leads from a static list",
+    responses={
+        200: {"description": "Removed", "content": {JSON: {"model": RemoveResult}}},
+        **documented_errors(400, 401, 404, 422),
+    },
+)
+def remove_leads(list_id: ListId, request: Annotated[ListLeadsRemove, Body()]) -> RemoveResult:
+    """`lead_ids` (up to 1,000); reps only remove leads they can see."""
+    return _service().remove_leads(_principal(), _list_id(list_id), request.lead_ids)
+
+
+@router.get(
+    "/lists/<list_id>/leads",
+    summary="The leads of a static list, newest added first",
+    responses={
+        200: {"description": "One page of leads", "content": {JSON: {"model": LeadPage}}},
+        **documented_errors(400, 401, 404, 422),
+    },
+)
+def list_leads(
+    list_id: ListId,
+    limit: Annotated[int, Query(ge=1, le=100)] = 25,
+    cursor: Annotated[
+        str | None, Query(description="next_cursor of the previous page", max_length=2048)
+    ] = None,
+) -> LeadPage:
+    """Inbox rows. Reps see only their own and unassigned leads (a page may be short, with a cursor)."""
+    return _service().list_leads(_principal(), _list_id(list_id), limit=limit, cursor=cursor)
+
+
+@router.post(
+    "/lists/<list_id>/imports",
+    summary="Add the leads of a CSV of emails or phone numbers to a static list",
+    responses={
+        200: {"description": "Matched and added", "content": {JSON: {"model": ListImportResult}}},
+        **documented_errors(400, 401, 404, 422),
+    },
+)
+def import_csv(list_id: ListId, request: Annotated[ListImportRequest, Body()]) -> ListImportResult:
+    """CSV text up to 1 MB (20,000 rows). Values are normalised as capture does (lower-case email,
+    E.164 phone) and matched to leads by identity; counts of matched, unmatched and invalid rows."""
+    return _service().import_csv(_principal(), _list_id(list_id), request)

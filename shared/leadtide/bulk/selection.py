@@ -1,0 +1,126 @@
+"""Resolving a :class:`LeadSelection` into the leads an export or a bulk action works on.
+
+Selectors: explicit ``lead_ids`` (<= 10,000), a static list (``list_id``), a segment (``segment_id``) or
+the ``GET /leads`` filters (``filter``), exactly one (checked when the request is parsed: 422).
+
+Visibility is the inbox's rule (see :mod:`leadtide.leads.service`): admins and managers see every lead of
+the tenant, reps their own and unassigned ones. A filter selection is queried with that restriction, so
+a rep's filter never even reads another rep's lead; for ids, lists and segments the candidates are every
+member, and the caller decides: exports leave invisible leads out, bulk actions report them as failed
+``forbidden``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from itertools import islice
+
+from leadtide.bulk.collections import LeadCollections
+from leadtide.dal.ports import LeadRepository
+from leadtide.models.auth import Principal
+from leadtide.models.leads import Lead, LeadQuery
+from leadtide.models.selection import MAX_SELECTED_IDS, LeadFilter, LeadSelection
+
+__all__ = [
+    "MAX_SELECTED_IDS",
+    "LeadFilter",
+    "LeadSelection",
+    "SelectionResolver",
+    "is_visible",
+]
+
+PAGE_SIZE = 100
+"""Leads read per repository call (one inbox page, or one BatchGetItem)."""
+
+
+def is_visible(principal: Principal, lead: Lead) -> bool:
+    """True when ``principal`` may see and change ``lead``: admins and managers always, reps when they own
+    it or it is unassigned."""
+    return principal.sees_all_leads or lead.owner_id in (None, principal.user_id)
+
+
+def filter_query(principal: Principal, lead_filter: LeadFilter, *, cursor: str | None = None) -> LeadQuery:
+    """The inbox query of ``lead_filter`` for ``principal``, oldest first, :data:`PAGE_SIZE` per page:
+    ``owner="me"`` means the caller, and reps are restricted to their own and unassigned leads."""
+    owner = lead_filter.owner
+    q = lead_filter.q.strip() if lead_filter.q else None
+    return LeadQuery(
+        status=lead_filter.status.value if lead_filter.status else None,
+        source_channel=lead_filter.source.value if lead_filter.source else None,
+        owner_id=principal.user_id if owner == "me" else owner,
+        grade=lead_filter.grade.value if lead_filter.grade else None,
+        created_from=lead_filter.created_from,
+        created_to=lead_filter.created_to,
+        search=q or None,
+        sort="created",
+        descending=False,
+        limit=PAGE_SIZE,
+        cursor=cursor,
+        visible_to=None if principal.sees_all_leads else principal.user_id,
+    )
+
+
+class SelectionResolver:
+    """Turns selections into lead ids or lead records, streaming page by page (never the whole tenant in
+    memory at once, except the de-duplication set of ids: 33 bytes a lead)."""
+
+    def __init__(self, leads: LeadRepository, collections: LeadCollections):
+        self._leads = leads
+        self._collections = collections
+
+    def check(self, principal: Principal, selection: LeadSelection) -> None:
+        """Fail fast on a selection that cannot resolve: an unknown list or segment (404)."""
+        if selection.list_id is not None:
+            self._collections.check_list(principal.tenant_id, selection.list_id)
+        elif selection.segment_id is not None:
+            self._collections.check_segment(principal.tenant_id, selection.segment_id)
+
+    def candidate_ids(self, principal: Principal, selection: LeadSelection) -> Iterator[str]:
+        """Distinct lead ids the selection names, in selection order. A filter yields only leads the caller
+        can see; ids, lists and segments yield every member (check each lead with :func:`is_visible`).
+
+        Raises:
+            NotFoundError: unknown list or segment (404). InvalidRequestError: never for selections built
+            here (cursors are internal).
+        """
+        if selection.filter is not None:
+            for lead in self._filtered(principal, selection.filter):
+                yield lead.lead_id
+            return
+        seen: set[str] = set()
+        for lead_id in self._member_ids(principal, selection):
+            if lead_id not in seen:
+                seen.add(lead_id)
+                yield lead_id
+
+    def visible_leads(self, principal: Principal, selection: LeadSelection) -> Iterator[Lead]:
+        """The selected leads the caller can see, as full records (missing and invisible ids are left out),
+        read :data:`PAGE_SIZE` at a time."""
+        if selection.filter is not None:
+            yield from self._filtered(principal, selection.filter)
+            return
+        ids = self.candidate_ids(principal, selection)
+        while batch := list(islice(ids, PAGE_SIZE)):
+            found = self._leads.get_leads(principal.tenant_id, batch)
+            for lead_id in batch:
+                lead = found.get(lead_id)
+                if lead is not None and is_visible(principal, lead):
+                    yield lead
+
+    def _member_ids(self, principal: Principal, selection: LeadSelection) -> Iterator[str]:
+        if selection.lead_ids is not None:
+            return iter(selection.lead_ids)
+        if selection.list_id is not None:
+            return self._collections.list_member_ids(principal.tenant_id, selection.list_id)
+        assert selection.segment_id is not None
+        return self._collections.segment_member_ids(principal.tenant_id, selection.segment_id)
+
+    def _filtered(self, principal: Principal, lead_filter: LeadFilter) -> Iterator[Lead]:
+        cursor: str | None = None
+        while True:
+            leads, cursor = self._leads.query_leads(
+                principal.tenant_id, filter_query(principal, lead_filter, cursor=cursor)
+            )
+            yield from leads
+            if cursor is None:
+                return

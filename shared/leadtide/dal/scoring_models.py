@@ -1,0 +1,301 @@
+"""DynamoDB implementation of :class:`leadtide.scoring.store.ScoringStore`.
+
+Items (see :mod:`leadtide.dal.items`): ``ScoringModelItem``/``ScoringConfigItem`` under
+``T#<tenant>#SCORING``; ``EngagementItem`` (sk=ENGAGEMENT) beside the lead profile; score history under the
+lead's partition (sk=S#<iso>#<8 hex>). Batch scoring reads profiles and engagement records with one
+BatchGetItem per 100 keys of each kind.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
+from pynamodb.expressions.update import Action
+from pynamodb.transactions import TransactWrite
+
+from leadtide.dal.base import DynamoRepository
+from leadtide.dal.cursor import decode_cursor, encode_cursor
+from leadtide.dal.items import (
+    EngagementItem,
+    LeadItem,
+    ScoreHistoryItem,
+    ScoringConfigItem,
+    ScoringModelItem,
+    lead_pk,
+    tenant_list_pk,
+)
+from leadtide.dal.leads import PROFILE, score_sort_key
+from leadtide.models.common import iso
+from leadtide.models.errors import ConflictError, LeadNotFoundError, ScoringModelNotFoundError
+from leadtide.models.scoring import ScoreHistoryEntry, ScoringModel
+from leadtide.scoring.store import Occurrence, ScoringInput, ScoringStore, merge_occurrences
+
+ENGAGEMENT = "ENGAGEMENT"
+CONFIG = "CONFIG"
+_BATCH = 100
+_OPTIMISTIC_RETRIES = 5
+
+
+def scoring_pk(tenant_id: str) -> str:
+    """Partition key of the tenant's scoring models and pointer."""
+    return f"T#{tenant_id}#SCORING"
+
+
+def engagement_to_input(lead: dict[str, Any], item: EngagementItem | None) -> ScoringInput:
+    """A :class:`ScoringInput` from a profile dict and its engagement record (if any)."""
+    if item is None or not item.occ:
+        return ScoringInput(lead=lead)
+    occ = {t: [float(e[0]) for e in entries] for t, entries in item.occ.items()}
+    counts = {t: int(c) for t, c in (item.counts or {}).items()}
+    return ScoringInput(lead=lead, occurrences=occ, counts=counts, last_event_at=item.last_event_at)
+
+
+def lead_values(item: LeadItem) -> dict[str, Any]:
+    """The profile item's attributes as a plain dict (``Lead`` field names; sets become sorted lists)."""
+    values = dict(item.attribute_values)
+    for name in ("segment_ids", "list_ids"):
+        if isinstance(values.get(name), set):
+            values[name] = sorted(values[name])
+    values["custom_fields"] = values.get("custom_fields") or {}
+    values["tags"] = values.get("tags") or []
+    return values
+
+
+class DynamoScoringStore(DynamoRepository, ScoringStore):
+    """Scoring models, engagement records and scores over the leads table."""
+
+    # ------------------------------------------------------------------ models
+    def list_models(self, tenant_id: str) -> list[ScoringModel]:
+        default = self.default_model_id(tenant_id)
+        models = [
+            self._model(item, default)
+            for item in ScoringModelItem.query(scoring_pk(tenant_id), ScoringModelItem.sk.startswith("M#"))
+        ]
+        return sorted(models, key=lambda m: (not m.is_default, m.created_at))
+
+    def get_model(self, tenant_id: str, model_id: str) -> ScoringModel:
+        try:
+            item = ScoringModelItem.get(scoring_pk(tenant_id), f"M#{model_id}")
+        except DoesNotExist:
+            raise ScoringModelNotFoundError(f"scoring model {model_id} not found") from None
+        return self._model(item, self.default_model_id(tenant_id))
+
+    @staticmethod
+    def _model(item: ScoringModelItem, default_id: str | None) -> ScoringModel:
+        model = ScoringModel.model_validate(item.doc)
+        is_default = model.model_id == default_id
+        return model.model_copy(update={"is_default": is_default, "active": model.active or is_default})
+
+    def put_model(self, model: ScoringModel, *, expected_version: int | None) -> None:
+        doc = model.model_dump(mode="json", exclude={"is_default"})
+        item = ScoringModelItem(
+            scoring_pk(model.tenant_id), f"M#{model.model_id}", doc=doc, version=model.version
+        )
+        condition = (
+            ScoringModelItem.pk.does_not_exist()
+            if expected_version is None
+            else ScoringModelItem.version == expected_version
+        )
+        try:
+            item.save(condition=condition)
+        except PutError as err:
+            if getattr(err, "cause_response_code", None) == "ConditionalCheckFailedException":
+                raise ConflictError(
+                    f"scoring model {model.model_id} changed meanwhile; reload and retry",
+                    code="scoring_model_conflict",
+                ) from err
+            raise
+
+    def delete_model(self, tenant_id: str, model_id: str) -> None:
+        if self.default_model_id(tenant_id) == model_id:
+            raise ConflictError(
+                "this is the active default model; activate another model first",
+                code="scoring_model_active",
+            )
+        try:
+            ScoringModelItem(scoring_pk(tenant_id), f"M#{model_id}").delete(
+                condition=ScoringModelItem.pk.exists()
+            )
+        except Exception as err:
+            if getattr(err, "cause_response_code", None) == "ConditionalCheckFailedException":
+                raise ScoringModelNotFoundError(f"scoring model {model_id} not found") from None
+            raise
+
+    def default_model_id(self, tenant_id: str) -> str | None:
+        try:
+            return ScoringConfigItem.get(scoring_pk(tenant_id), CONFIG).default_model_id
+        except DoesNotExist:
+            return None
+
+    def set_default_model(self, tenant_id: str, model_id: str) -> None:
+        pk = scoring_pk(tenant_id)
+        try:
+            with TransactWrite(connection=self.connection) as tx:
+                tx.condition_check(
+                    ScoringModelItem, pk, f"M#{model_id}", condition=ScoringModelItem.pk.exists()
+                )
+                tx.save(
+                    ScoringConfigItem(pk, CONFIG, default_model_id=model_id, updated_at=datetime.now(UTC))
+                )
+        except TransactWriteError as err:
+            raise ScoringModelNotFoundError(f"scoring model {model_id} not found") from err
+
+    # ------------------------------------------------------------------ scoring inputs
+    def load_for_scoring(self, tenant_id: str, lead_ids: Sequence[str]) -> dict[str, ScoringInput]:
+        ids = list(dict.fromkeys(lead_ids))
+        profiles: dict[str, dict[str, Any]] = {}
+        engagement: dict[str, EngagementItem] = {}
+        for start in range(0, len(ids), _BATCH):
+            chunk = ids[start : start + _BATCH]
+            for item in LeadItem.batch_get([(lead_pk(tenant_id, i), PROFILE) for i in chunk]):
+                profiles[item.lead_id] = lead_values(item)
+            for eitem in EngagementItem.batch_get([(lead_pk(tenant_id, i), ENGAGEMENT) for i in chunk]):
+                engagement[eitem.pk.rsplit("#", 1)[1]] = eitem
+        return {
+            lead_id: engagement_to_input(values, engagement.get(lead_id))
+            for lead_id, values in profiles.items()
+        }
+
+    def record_occurrences(self, tenant_id: str, lead_id: str, occurrences: Sequence[Occurrence]) -> int:
+        pk = lead_pk(tenant_id, lead_id)
+        for _ in range(_OPTIMISTIC_RETRIES):
+            try:
+                current = EngagementItem.get(pk, ENGAGEMENT, consistent_read=True)
+            except DoesNotExist:
+                current = None
+            occ = dict(current.occ or {}) if current else {}
+            counts = dict(current.counts or {}) if current else {}
+            added = merge_occurrences(occ, counts, occurrences)
+            if not added:
+                return 0
+            version = int(current.version or 0) if current else 0
+            last = max(o.at for o in occurrences)
+            if current and current.last_event_at and current.last_event_at > last:
+                last = current.last_event_at
+            try:
+                with TransactWrite(connection=self.connection) as tx:
+                    tx.condition_check(LeadItem, pk, PROFILE, condition=LeadItem.pk.exists())
+                    tx.save(
+                        EngagementItem(
+                            pk, ENGAGEMENT, occ=occ, counts=counts, last_event_at=last, version=version + 1
+                        ),
+                        condition=(
+                            EngagementItem.version == version
+                            if current
+                            else EngagementItem.pk.does_not_exist()
+                        ),
+                    )
+            except TransactWriteError as err:
+                reasons = [r.code if r else None for r in err.cancellation_reasons]
+                if reasons[:1] == ["ConditionalCheckFailed"]:
+                    return 0  # the lead is gone
+                continue  # someone else wrote the record meanwhile: merge again
+            return added
+        raise ConflictError("engagement record kept changing; retry", code="engagement_conflict")
+
+    # ------------------------------------------------------------------ scores
+    def save_score(
+        self, tenant_id: str, lead_id: str, values: dict[str, Any], history: ScoreHistoryEntry
+    ) -> None:
+        pk = lead_pk(tenant_id, lead_id)
+        actions: list[Action] = []
+        for name, value in values.items():
+            attr = getattr(LeadItem, name)
+            actions.append(attr.remove() if value is None else attr.set(value))
+        if "score" in values:
+            actions.append(LeadItem.score_sk.set(score_sort_key(values["score"], lead_id)))
+        try:
+            with TransactWrite(connection=self.connection) as tx:
+                tx.update(LeadItem(pk, PROFILE), actions=actions, condition=LeadItem.pk.exists())
+                tx.save(self._history_item(pk, history))
+        except TransactWriteError as err:
+            if [r.code if r else None for r in err.cancellation_reasons][:1] == ["ConditionalCheckFailed"]:
+                raise LeadNotFoundError(f"lead {lead_id} not found") from err
+            raise
+
+    @staticmethod
+    def _history_item(pk: str, h: ScoreHistoryEntry) -> ScoreHistoryItem:
+        return ScoreHistoryItem(
+            pk,
+            f"S#{iso(h.at)}#{uuid.uuid4().hex[:8]}",
+            score=h.score if h.score is not None else 0,
+            grade=str(h.grade) if h.grade else "cold",
+            previous_score=h.previous_score,
+            previous_grade=str(h.previous_grade) if h.previous_grade else None,
+            cause=h.cause,
+            breakdown=h.breakdown,
+            scored_at=h.at,
+            cause_event_id=h.cause_event_id,
+            cause_event_type=h.cause_event_type,
+            previous_breakdown=h.previous_breakdown or None,
+            fit_score=h.fit_score,
+            engagement_score=h.engagement_score,
+            conversion_probability=h.conversion_probability,
+            scoring_model_id=h.scoring_model_id,
+            override=h.override,
+        )
+
+    def list_history(
+        self, tenant_id: str, lead_id: str, *, limit: int, cursor: str | None
+    ) -> tuple[list[ScoreHistoryEntry], str | None]:
+        pk = lead_pk(tenant_id, lead_id)
+        scope = f"score-history:{lead_id}"
+        start = decode_cursor(cursor, scope=scope, tenant_prefix=f"T#{tenant_id}")
+        results = ScoreHistoryItem.query(
+            pk,
+            ScoreHistoryItem.sk.startswith("S#"),
+            scan_index_forward=False,
+            last_evaluated_key=start,
+            limit=limit,
+            page_size=limit,
+        )
+        entries = [
+            ScoreHistoryEntry(
+                at=i.scored_at,
+                cause=i.cause,
+                cause_event_id=i.cause_event_id,
+                cause_event_type=i.cause_event_type,
+                score=int(i.score) if i.score is not None else None,
+                previous_score=int(i.previous_score) if i.previous_score is not None else None,
+                grade=i.grade,
+                previous_grade=i.previous_grade,
+                breakdown=i.breakdown or [],
+                previous_breakdown=i.previous_breakdown or [],
+                fit_score=i.fit_score,
+                engagement_score=i.engagement_score,
+                conversion_probability=i.conversion_probability,
+                scoring_model_id=i.scoring_model_id,
+                override=i.override,
+            )
+            for i in results
+        ]
+        return entries, encode_cursor(results.last_evaluated_key, scope=scope)
+
+    def iter_lead_id_pages(self, tenant_id: str | None, page_size: int) -> Iterator[tuple[str, list[str]]]:
+        """One tenant: a keys-only walk of its leads_by_created partition. Every tenant: a scan of the
+        leads_by_created index, which only lead profiles populate (a sparse index), so timeline and history
+        items are never read."""
+        if tenant_id is not None:
+            rows: Iterator[Any] = LeadItem.by_created.query(
+                tenant_list_pk(tenant_id), attributes_to_get=["list_pk", "created_sk"]
+            )
+        else:
+            rows = LeadItem.by_created.scan(attributes_to_get=["list_pk", "created_sk"])
+        pages: dict[str, list[str]] = {}
+        for row in rows:
+            if row.list_pk.count("#") != 1:
+                continue  # static-list / segment members share the index under their own partitions
+            tenant = row.list_pk[2:]
+            lead_id = row.created_sk.rsplit("#", 1)[1]
+            page = pages.setdefault(tenant, [])
+            page.append(lead_id)
+            if len(page) >= page_size:
+                yield tenant, page
+                pages[tenant] = []
+        for tenant, page in pages.items():
+            if page:
+                yield tenant, page

@@ -1,0 +1,74 @@
+"""Jobs-queue entry points of the import pipeline (registered in ``leadtide.jobs.dispatch``).
+
+=========================  ==================================================  ============================
+kind                       message                                             runs
+=========================  ==================================================  ============================
+``s3.object_created``      EventBridge event, key ``imports/<t>/<id>/source*``  :meth:`ImportPipeline.analyse`
+``imports.plan``           ``{tenant_id, import_id}``                          :meth:`ImportPipeline.plan`
+``imports.chunk``          ``{tenant_id, import_id, chunk}``                   :meth:`ImportPipeline.run_chunk`
+``imports.rollback_chunk`` ``{tenant_id, import_id, chunk}``                   :meth:`ImportPipeline.rollback_chunk`
+=========================  ==================================================  ============================
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Any
+from urllib.parse import unquote_plus
+
+from leadtide.imports.pipeline import ImportPipeline
+
+_SOURCE_KEY = re.compile(r"^imports/([A-Za-z0-9_-]{1,64})/([0-9a-f]{32})/source(\.[a-z]+)?$")
+
+
+@lru_cache(maxsize=1)
+def get_import_pipeline() -> ImportPipeline:
+    """The pipeline over DynamoDB, S3, EventBridge and the jobs queue (built on first use)."""
+    from leadtide.customfields.service import get_custom_field_service
+    from leadtide.dal.factory import (
+        get_event_publisher,
+        get_import_artifacts,
+        get_import_repository,
+        get_lead_bulk_store,
+    )
+    from leadtide.imports.validation import MxChecker
+    from leadtide.jobs.dispatch import enqueue_jobs
+
+    return ImportPipeline(
+        get_import_repository(),
+        get_lead_bulk_store(),
+        get_import_artifacts(),
+        get_event_publisher(),
+        enqueue_jobs,
+        lambda tenant_id: list(get_custom_field_service().list_definitions(tenant_id)),
+        mx_checker=MxChecker(),
+    )
+
+
+def on_upload(event: dict[str, Any]) -> None:
+    """An object was created under ``imports/``: analyse it if it is an import's source upload."""
+    obj = (event.get("detail") or {}).get("object") or {}
+    key = unquote_plus(str(obj.get("key") or ""))
+    match = _SOURCE_KEY.match(key)
+    if match is None:
+        return
+    size = obj.get("size")
+    get_import_pipeline().analyse(
+        match.group(1), match.group(2), key, int(size) if size is not None else None
+    )
+
+
+def run_plan_step(message: dict[str, Any]) -> None:
+    """``imports.plan``: validate, de-duplicate and chunk the file, queue the chunks."""
+    get_import_pipeline().plan(message["tenant_id"], message["import_id"])
+
+
+def run_chunk_step(message: dict[str, Any]) -> None:
+    """``imports.chunk``: write one chunk of leads."""
+    get_import_pipeline().run_chunk(message["tenant_id"], message["import_id"], int(message["chunk"]))
+
+
+def run_rollback_step(message: dict[str, Any]) -> None:
+    """``imports.rollback_chunk``: undo one chunk."""
+    get_import_pipeline().rollback_chunk(message["tenant_id"], message["import_id"], int(message["chunk"]))

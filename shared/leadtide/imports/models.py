@@ -1,0 +1,218 @@
+"""Request and response shapes of the import API (``/imports``, ``/import-mappings``)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+MAX_FILE_BYTES = 50 * 1024 * 1024
+"""Largest accepted upload (50 MB): about 250,000 rows of a typical 20-column CRM export."""
+ALLOWED_EXTENSIONS = (".csv", ".txt", ".tsv", ".xlsx")
+IMPORT_ID_PATTERN = r"^[0-9a-f]{32}$"
+MAPPING_NAME_PATTERN = r"^[\w][\w .:-]{0,63}$"
+_KEY = re.compile(r"^(email|phone|custom:[a-z][a-z0-9_]{0,63})$")
+
+
+class ImportStatus(StrEnum):
+    """Lifecycle of an import. ``completed_with_errors``: some rows were rejected or a chunk failed."""
+
+    AWAITING_UPLOAD = "awaiting_upload"
+    ANALYSING = "analysing"
+    AWAITING_MAPPING = "awaiting_mapping"
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    COMPLETED_WITH_ERRORS = "completed_with_errors"
+    FAILED = "failed"
+    ROLLING_BACK = "rolling_back"
+    ROLLED_BACK = "rolled_back"
+
+
+FINISHED = (ImportStatus.COMPLETED, ImportStatus.COMPLETED_WITH_ERRORS)
+
+
+class DedupeOptions(BaseModel):
+    """How rows are matched to existing leads and what happens on a match.
+
+    ``strategy``: ``skip`` leaves the existing lead alone (counted as skipped), ``update`` changes it
+    (``fill_empty``: only fields that are empty; ``overwrite``: every mapped, non-empty value), ``create``
+    always adds a new lead (identity items already owned by another lead stay with that lead). ``key``:
+    ``email``, ``phone`` or a unique custom field ``custom:<key>``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    strategy: Literal["skip", "update", "create"] = "skip"
+    key: str = Field(default="email", description="email, phone or custom:<key>")
+    update_mode: Literal["fill_empty", "overwrite"] = "fill_empty"
+
+    @field_validator("key")
+    @classmethod
+    def _key(cls, v: str) -> str:
+        if not _KEY.match(v):
+            raise ValueError("key must be email, phone or custom:<key>")
+        return v
+
+
+class ColumnMapping(BaseModel):
+    """Header of the file -> target field (``email``, ``first_name``, ``custom:<key>``...) or null (ignored)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    columns: dict[str, str | None] = Field(max_length=500)
+
+
+class ImportCreate(BaseModel):
+    """Body of ``POST /imports``."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    filename: str = Field(min_length=1, max_length=255, description="name of the file, e.g. leads.csv")
+    content_type: str | None = Field(default=None, max_length=100)
+    dedupe: DedupeOptions = Field(default_factory=DedupeOptions)
+    mapping: ColumnMapping | None = None
+    mapping_name: str | None = Field(default=None, pattern=MAPPING_NAME_PATTERN)
+    auto_start: bool = True
+    check_mx: bool = False
+    reject_disposable: bool = True
+    required: list[str] = Field(
+        default_factory=list, max_length=50, description="targets every row must have"
+    )
+    default_phone_region: str = Field(default="US", pattern=r"^[A-Z]{2}$")
+    publish_events: bool = Field(
+        default=True, description="publish lead.created/lead.updated per lead (scoring, segments react)"
+    )
+
+    @field_validator("filename")
+    @classmethod
+    def _filename(cls, v: str) -> str:
+        if "/" in v or "\\" in v:
+            raise ValueError("filename must not contain a path")
+        if not v.lower().endswith(ALLOWED_EXTENSIONS):
+            raise ValueError(f"file type not supported: use {', '.join(ALLOWED_EXTENSIONS)}")
+        return v
+
+
+class UploadTarget(BaseModel):
+    """Where to send the file: ``PUT`` the raw bytes to ``url`` with ``headers`` before ``expires_at``."""
+
+    url: str
+    method: Literal["PUT"] = "PUT"
+    headers: dict[str, str]
+    expires_at: datetime
+    max_bytes: int = MAX_FILE_BYTES
+
+
+class ImportCreated(BaseModel):
+    """Answer of ``POST /imports``."""
+
+    import_id: str
+    status: ImportStatus
+    upload: UploadTarget
+
+
+class FailedChunk(BaseModel):
+    """A chunk that kept failing and went to the dead-letter queue; its rows count as failed."""
+
+    chunk: int
+    rows: int
+    error: str
+
+
+class ImportJob(BaseModel):
+    """An import as ``GET /imports/{import_id}`` shows it: status, progress, outcome counts."""
+
+    import_id: str
+    status: ImportStatus
+    filename: str
+    file_bytes: int | None = None
+    file_format: str | None = None
+    requested_by: str
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    rows_total: int | None = None
+    rows_processed: int = 0
+    created: int = 0
+    updated: int = 0
+    skipped: int = 0
+    failed: int = 0
+    chunks_total: int | None = None
+    chunks_done: int = 0
+    chunks_failed: int = 0
+    failed_chunks: list[FailedChunk] = Field(default_factory=list)
+    error: str | None = Field(default=None, description="why the import failed or waits for a mapping")
+    mapping: dict[str, str | None] | None = None
+    mapping_name: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+    error_report_available: bool = False
+    rollback: dict[str, Any] | None = Field(
+        default=None, description="rollback progress: chunks_done, deleted, restored, changed_since_import"
+    )
+
+
+class ImportPage(BaseModel):
+    """One page of imports, newest first."""
+
+    items: list[ImportJob]
+    next_cursor: str | None = None
+
+
+class PreviewRow(BaseModel):
+    """One of the first rows as it would be imported."""
+
+    row_number: int
+    values: dict[str, Any]
+    errors: list[str] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+
+
+class ImportPreview(BaseModel):
+    """``GET /imports/{import_id}/preview``: what the analysis of the file found."""
+
+    import_id: str
+    status: ImportStatus
+    headers: list[str]
+    mapping: dict[str, str | None]
+    confidence: dict[str, float] = Field(default_factory=dict)
+    detected_source: str | None = None
+    mapping_name: str | None = None
+    issues: list[str] = Field(default_factory=list, description="file-level remarks (encoding, ragged rows)")
+    rows: list[PreviewRow] = Field(default_factory=list)
+
+
+class MappingUpdate(BaseModel):
+    """Body of ``PUT /imports/{import_id}/mapping``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    columns: dict[str, str | None] = Field(max_length=500)
+    save_as: str | None = Field(default=None, pattern=MAPPING_NAME_PATTERN)
+
+
+class SavedMapping(BaseModel):
+    """A saved column mapping, reusable by name (``mapping_name``) on later imports."""
+
+    name: str
+    columns: dict[str, str | None]
+    headers: list[str]
+    saved_by: str
+    saved_at: datetime
+
+
+class SavedMappingList(BaseModel):
+    """``GET /import-mappings``."""
+
+    items: list[SavedMapping]
+
+
+class ErrorReportLink(BaseModel):
+    """A short-lived download link to the CSV of rejected rows (original columns + row_number, reasons)."""
+
+    url: str
+    expires_at: datetime
+    rows: int

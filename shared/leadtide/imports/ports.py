@@ -1,0 +1,204 @@
+"""Data-access interfaces of the import pipeline (DynamoDB/S3 implementations in ``leadtide.dal.imports``,
+in-memory fakes in the tests). Nothing here imports boto3.
+
+Identity keys are ``(kind, value)`` pairs as in the rest of Leadtide (``("email", "a@b.c")``,
+``("phone", "+14155550100")``) plus ``("custom:<key>", value)`` for a unique custom field used as the
+import's de-duplication key.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from leadtide.models.leads import Lead
+
+IdentityKey = tuple[str, str]
+
+
+@dataclass
+class StoredLead:
+    """A lead profile as read: the parsed ``lead`` and the exact stored item ``raw`` (DynamoDB JSON, every
+    attribute, including ones this code does not know) - the before-image a rollback restores verbatim."""
+
+    lead: Lead
+    raw: dict[str, Any]
+
+
+@dataclass
+class LeadWrite:
+    """One lead to write: its full new profile plus the identity items to add or remove.
+
+    ``base_raw`` None: a new lead (written only if no lead with that id exists). Otherwise the stored item
+    this profile replaces: attributes the code does not know are kept from it, and the write only succeeds
+    if the stored ``updated_at`` is still the one read (optimistic concurrency).
+    """
+
+    lead: Lead
+    base_raw: dict[str, Any] | None = None
+    add_identities: list[IdentityKey] = field(default_factory=list)
+    remove_identities: list[IdentityKey] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class WriteConflict:
+    """Why a :class:`LeadWrite` was not applied: ``lead_exists`` (create of an existing id), ``lead_changed``
+    (updated or deleted since it was read), ``identity_taken`` (``key`` belongs to another lead)."""
+
+    lead_id: str
+    reason: Literal["lead_exists", "lead_changed", "identity_taken"]
+    key: IdentityKey | None = None
+
+
+class LeadBulkStore(ABC):
+    """Bulk reads and writes of lead profiles and identity items (the import's chunk and rollback steps)."""
+
+    @abstractmethod
+    def get_identities(self, tenant_id: str, keys: Sequence[IdentityKey]) -> dict[IdentityKey, str]:
+        """Map each existing identity key to its lead id (BatchGetItem, 100 keys per call)."""
+
+    @abstractmethod
+    def get_leads(self, tenant_id: str, lead_ids: Sequence[str]) -> dict[str, StoredLead]:
+        """The profiles that exist among ``lead_ids`` (BatchGetItem, 100 keys per call)."""
+
+    @abstractmethod
+    def write_leads(self, tenant_id: str, writes: Sequence[LeadWrite]) -> list[WriteConflict]:
+        """Apply every write whose conditions hold; return the ones refused (nothing of those is written).
+
+        A write is atomic (profile and identity items together); writes are grouped into as few calls as
+        the store allows.
+        """
+
+    @abstractmethod
+    def restore_leads(
+        self,
+        tenant_id: str,
+        before_images: Sequence[dict[str, Any]],
+        *,
+        remove_identities: Sequence[tuple[IdentityKey, str]] = (),
+        add_identities: Sequence[tuple[IdentityKey, str]] = (),
+    ) -> None:
+        """Put back stored items verbatim (``StoredLead.raw``); remove identity items still owned by the
+        given lead id and put back identity items -> lead id (rollback of updates)."""
+
+    @abstractmethod
+    def delete_leads(
+        self, tenant_id: str, lead_ids: Sequence[str], identities: Sequence[tuple[IdentityKey, str]]
+    ) -> None:
+        """Delete each lead with everything under its partition (profile, timeline, score history, message
+        markers) and the given identity items that still point at it (rollback of creates)."""
+
+    @abstractmethod
+    def delete_score_history_since(self, tenant_id: str, lead_ids: Sequence[str], since: datetime) -> None:
+        """Delete the score-history entries (``S#<iso>``) of the leads written at or after ``since``."""
+
+
+class ImportArtifacts(ABC):
+    """Files of an import in the artifacts bucket (source upload, chunks, plans, error report)."""
+
+    @abstractmethod
+    def presign_put(
+        self, key: str, *, content_type: str | None, expires_in: int
+    ) -> tuple[str, dict[str, str]]:
+        """A presigned PUT URL for ``key`` and the headers the client must send with it."""
+
+    @abstractmethod
+    def presign_get(self, key: str, *, expires_in: int, filename: str | None = None) -> str:
+        """A presigned GET URL (``filename`` sets Content-Disposition)."""
+
+    @abstractmethod
+    def size(self, key: str) -> int | None:
+        """Object size in bytes, or None when it does not exist."""
+
+    @abstractmethod
+    def get(self, key: str) -> bytes:
+        """The object's bytes. Raises KeyError when it does not exist."""
+
+    @abstractmethod
+    def put(self, key: str, data: bytes, content_type: str = "application/json") -> None:
+        """Write an object."""
+
+
+class ImportRepository(ABC):
+    """Import records, chunk markers and saved mappings."""
+
+    @abstractmethod
+    def create(self, record: dict[str, Any]) -> None:
+        """Store a new import record (see :class:`leadtide.imports.models.ImportRecord` fields)."""
+
+    @abstractmethod
+    def get(self, tenant_id: str, import_id: str) -> dict[str, Any]:
+        """The record. Raises ImportNotFoundError."""
+
+    @abstractmethod
+    def list(
+        self, tenant_id: str, *, limit: int, cursor: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Newest first, one page and the next cursor. Raises InvalidRequestError for a bad cursor."""
+
+    @abstractmethod
+    def update(
+        self,
+        tenant_id: str,
+        import_id: str,
+        *,
+        status: str | None = None,
+        doc: dict[str, Any] | None = None,
+        numbers: dict[str, int] | None = None,
+        times: dict[str, datetime] | None = None,
+        expect_status: Sequence[str] | None = None,
+    ) -> bool:
+        """Set the status, merge ``doc`` keys, set number attributes and times; with ``expect_status`` only
+        if the current status is one of them. Returns False when that condition failed.
+
+        Raises:
+            ImportNotFoundError.
+        """
+
+    @abstractmethod
+    def commit_chunk(
+        self,
+        tenant_id: str,
+        import_id: str,
+        marker: str,
+        *,
+        progress: dict[str, int],
+        counters: dict[str, int],
+        outcome: dict[str, Any] | None = None,
+    ) -> bool:
+        """In one transaction: the chunk marker ``marker`` (``C#000003``) if absent, ``ADD`` each
+        ``progress`` number to the import record and each ``counters`` delta to the tenant's dashboard
+        counters (sk -> delta). Returns False (and changes nothing) when the marker already existed."""
+
+    @abstractmethod
+    def chunk_committed(self, tenant_id: str, import_id: str, marker: str) -> bool:
+        """Whether the marker exists (a redelivered step that already ran)."""
+
+    @abstractmethod
+    def failed_chunks(self, tenant_id: str, import_id: str) -> list[dict[str, Any]]:
+        """Outcomes ``{chunk, rows, error}`` of the chunks recorded as failed."""
+
+    @abstractmethod
+    def count_attempt(self, tenant_id: str, import_id: str, marker: str) -> int:
+        """Add one delivery attempt to the chunk ``marker`` and return the new count."""
+
+    @abstractmethod
+    def save_mapping(
+        self, tenant_id: str, name: str, columns: dict[str, str | None], headers: list[str], saved_by: str
+    ) -> dict[str, Any]:
+        """Create or replace the saved mapping ``name``; return it."""
+
+    @abstractmethod
+    def get_mapping(self, tenant_id: str, name: str) -> dict[str, Any]:
+        """Raises ImportNotFoundError."""
+
+    @abstractmethod
+    def list_mappings(self, tenant_id: str) -> list[dict[str, Any]]:
+        """Every saved mapping of the tenant, by name."""
+
+    @abstractmethod
+    def delete_mapping(self, tenant_id: str, name: str) -> None:
+        """Raises ImportNotFoundError."""

@@ -1,0 +1,418 @@
+"""Reading an uploaded CSV or Excel (XLSX) file into a header and a stream of rows.
+
+``open_table(data, filename)`` decides what the bytes are and returns a :class:`Table` whose ``rows``
+yields ``(row_number, cells)`` lazily; every cell is a stripped string, ``""`` when empty.
+
+CSV
+    Encodings, in order: a BOM (UTF-8, UTF-16 LE/BE), then strict UTF-8, then Windows-1252, then
+    Latin-1 (which never fails); UTF-16 without a BOM is recognised by its NUL pattern. Anything not
+    UTF-8 is reported in ``issues``. The delimiter is one of ``, ; TAB |``: ``csv.Sniffer`` proposes one
+    on the first 64 KiB and it is kept when its field counts are at least as consistent as the best
+    candidate's (otherwise the most consistent candidate wins; a one-column file reads as ``,``).
+    Quoted cells may span lines (RFC 4180). Row numbers are spreadsheet row numbers: the header is
+    row 1, and each record (even one spanning lines) counts one row, blank records included.
+Excel
+    ``.xlsx``/``.xlsm`` (a ZIP starting ``PK``): openpyxl in read-only, data-only mode (a formula cell
+    gives its cached value), the first sheet, or the sheet with most rows when the first is empty.
+    Dates become ISO strings (``2024-03-01``, or ``2024-03-01T09:30:00`` with a time), whole numbers
+    lose the spurious ``.0``, booleans become ``TRUE``/``FALSE``. Legacy ``.xls`` is refused.
+
+In both formats: spreadsheet error and null markers (``#N/A``, ``#VALUE!``, ``#REF!``, ``NULL``,
+``n/a`` ...: :data:`NULL_MARKERS`) read as empty; fully blank rows are skipped; short rows are padded
+with ``""``; trailing empty cells beyond the header are dropped, but a row with *non-empty* cells
+beyond the header is yielded longer than the header so the row processor rejects it ("row has 9
+cells, header has 7"). Blank header cells are named ``column_<n>`` (1-based column, noted in
+``issues``) and blank header cells after the last named one are dropped; repeated header names
+make the file unusable (which column would the mapping mean?).
+
+Formula injection: cells are *not* altered here. ``leadtide.imports.rows`` neutralises text that a
+spreadsheet would run as a formula (see ``neutralize_formula``).
+
+Every problem with the file as a whole raises :class:`ImportFileError` (422, ``invalid_import_file``).
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from typing import Any, Literal
+
+from leadtide.models.errors import LeadtideError
+
+MAX_COLUMNS = 500
+SNIFF_BYTES = 64 * 1024
+NULL_MARKERS = frozenset(
+    {
+        "#N/A",
+        "#N/A N/A",
+        "#NA",
+        "#VALUE!",
+        "#REF!",
+        "#DIV/0!",
+        "#NUM!",
+        "#NAME?",
+        "#NULL!",
+        "#SPILL!",
+        "#CALC!",
+        "#GETTING_DATA",
+        "NULL",
+        "null",
+        "Null",
+        "N/A",
+        "n/a",
+        "N/a",
+        "NaN",
+        "nan",
+        "(null)",
+        "<null>",
+        "None",
+    }
+)
+"""Cell values that mean "no value": Excel/Sheets error values and the usual null spellings."""
+
+_DELIMITERS = (",", ";", "\t", "|")
+_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f\x7f]")
+_CONTROL_TEXT = re.compile(r"[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f\x7f\ufffe\uffff]")
+_XLS_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+
+
+class ImportFileError(LeadtideError):
+    """The whole file is unusable: empty, no header, binary, undecodable, unreadable XLSX, too many columns,
+    repeated header names (HTTP 422, code ``invalid_import_file``; the message says which)."""
+
+    status_code = 422
+    code = "invalid_import_file"
+
+
+@dataclass
+class Table:
+    """A file's header and rows.
+
+    ``rows`` yields ``(row_number, cells)`` once (a generator): ``row_number`` is the spreadsheet row
+    (header = 1); ``cells`` are stripped strings padded to ``len(headers)``, longer only when cells
+    beyond the header hold data. ``encoding``/``delimiter`` are None for XLSX; ``issues`` holds
+    file-level notes for the user ("decoded as windows-1252 ...").
+    """
+
+    headers: list[str]
+    rows: Iterator[tuple[int, list[str]]]
+    format: Literal["csv", "xlsx"]
+    encoding: str | None = None
+    delimiter: str | None = None
+    issues: list[str] = field(default_factory=list)
+    sheet: str | None = None
+
+
+def open_table(data: bytes, filename: str) -> Table:
+    """Open an uploaded file as a :class:`Table` (see the module docstring for the rules).
+
+    ``filename`` only helps tell XLSX from CSV (the content decides when they disagree).
+
+    Raises:
+        ImportFileError: the file is unusable as a whole; the message names the reason.
+    """
+    if not data or (len(data) <= SNIFF_BYTES and not data.strip()):
+        raise ImportFileError("the file is empty")
+    name = (filename or "").lower()
+    if data.startswith(_XLS_MAGIC) or name.endswith(".xls"):
+        raise ImportFileError("legacy Excel .xls files are not supported: save the sheet as .xlsx or CSV")
+    if data.startswith(b"PK\x03\x04") or name.endswith((".xlsx", ".xlsm")):
+        return _open_xlsx(data)
+    return _open_csv(data)
+
+
+# ---------------------------------------------------------------------------------------------- CSV
+def _decode(data: bytes) -> tuple[str, str, list[str]]:
+    """(text, encoding, issues). Raises ImportFileError for binary content."""
+    if data.startswith(codecs.BOM_UTF8):
+        return _strict(data, "utf-8-sig"), "utf-8-sig", []
+    for bom, encoding in ((codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
+        if data.startswith(bom):
+            return _strict(data, encoding), encoding, []
+    _reject_binary(data)
+    try:
+        return data.decode("utf-8"), "utf-8", []
+    except UnicodeDecodeError:
+        pass
+    try:
+        text = data.decode("cp1252")
+        return (
+            text,
+            "windows-1252",
+            ["the file is not UTF-8; it was decoded as windows-1252 (Western European)"],
+        )
+    except UnicodeDecodeError:
+        text = data.decode("latin-1")
+        return text, "latin-1", ["the file is not UTF-8; it was decoded as latin-1 (ISO-8859-1)"]
+
+
+def _strict(data: bytes, encoding: str) -> str:
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as err:
+        raise ImportFileError(
+            f"the file starts with a {encoding} byte-order mark but is not valid {encoding} "
+            f"(byte {err.start}): save it again as UTF-8 CSV"
+        ) from None
+
+
+def _samples(data: bytes) -> list[bytes]:
+    """Up to three 64 KiB windows (start, middle, end): a quick look without scanning 50 MB."""
+    if len(data) <= 3 * SNIFF_BYTES:
+        return [data]
+    middle = len(data) // 2
+    return [data[:SNIFF_BYTES], data[middle : middle + SNIFF_BYTES], data[-SNIFF_BYTES:]]
+
+
+def _reject_binary(data: bytes) -> None:
+    """Refuse binary content by NUL bytes and the share of control characters in a few samples.
+
+    UTF-16 without a BOM has NULs in every other byte of ASCII text; it is decoded instead.
+    """
+    for sample in _samples(data):
+        if b"\x00" in sample:
+            even, odd = sample[0::2].count(0), sample[1::2].count(0)
+            half = len(sample) // 2 or 1
+            if max(even, odd) > 0.3 * half and min(even, odd) < 0.05 * half:
+                encoding = "utf-16-be" if even > odd else "utf-16-le"
+                raise _Utf16(encoding)
+            raise ImportFileError("the file is binary, not CSV text or XLSX (it contains NUL bytes)")
+        controls = len(_CONTROL.findall(sample))
+        if controls > max(2, len(sample) // 200):
+            raise ImportFileError(
+                "the file is binary or corrupted, not CSV text or XLSX (it has control characters)"
+            )
+
+
+class _Utf16(Exception):
+    def __init__(self, encoding: str):
+        self.encoding = encoding
+
+
+def _sniff(sample: str) -> str:
+    """The delimiter of a CSV sample (see the module docstring)."""
+    lines = sample.splitlines()[:50]
+    if len(sample) >= SNIFF_BYTES and len(lines) > 1:
+        lines = lines[:-1]  # probably cut in the middle
+    text = "\n".join(lines)
+    scores: dict[str, tuple[float, int]] = {}
+    for delimiter in _DELIMITERS:
+        try:
+            records = [r for r in csv.reader(io.StringIO(text), delimiter=delimiter) if r]
+        except csv.Error:
+            continue
+        if not records:
+            continue
+        header = len(records[0])
+        if header < 2:
+            continue
+        consistent = sum(1 for r in records if len(r) == header) / len(records)
+        scores[delimiter] = (consistent, header)
+    if not scores:
+        return ","
+    best = max(scores, key=lambda d: scores[d])
+    try:
+        sniffed = csv.Sniffer().sniff(text, delimiters="".join(_DELIMITERS)).delimiter
+    except csv.Error:
+        return best
+    if sniffed in scores and scores[sniffed][0] >= scores[best][0]:
+        return sniffed
+    return best
+
+
+def _clean(cell: str) -> str:
+    value = cell.strip()
+    return "" if value in NULL_MARKERS else value
+
+
+def _open_csv(data: bytes) -> Table:
+    try:
+        text, encoding, issues = _decode(data)
+    except _Utf16 as hint:
+        try:
+            text, encoding, issues = data.decode(hint.encoding), hint.encoding, []
+        except UnicodeDecodeError:
+            raise ImportFileError(
+                "the file is binary, not CSV text or XLSX (it contains NUL bytes)"
+            ) from None
+    head = text[:SNIFF_BYTES]
+    if "\x00" in head or len(_CONTROL_TEXT.findall(head)) > max(2, len(head) // 200):
+        raise ImportFileError("the file is binary or corrupted, not CSV text or XLSX (control characters)")
+    delimiter = _sniff(text[:SNIFF_BYTES])
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=False)
+    records = enumerate(reader, start=1)
+    raw_header: list[str] = []
+    try:
+        for _, record in records:
+            if any(c.strip() for c in record):
+                raw_header = record
+                break
+    except csv.Error as err:
+        raise ImportFileError(f"the file is not readable CSV: {err}") from None
+    if not raw_header:
+        raise ImportFileError("the file has no header row")
+    headers, header_issues = _headers(raw_header)
+    if len(headers) == 1 and "\ufffd" in headers[0]:
+        raise ImportFileError("the file is not readable text")
+    return Table(
+        headers=headers,
+        rows=_csv_rows(records, len(headers)),
+        format="csv",
+        encoding=encoding,
+        delimiter=delimiter,
+        issues=issues + header_issues,
+    )
+
+
+def _csv_rows(records: Iterator[tuple[int, list[str]]], width: int) -> Iterator[tuple[int, list[str]]]:
+    nulls = NULL_MARKERS
+    try:
+        for number, record in records:
+            cells = [c if (c := v.strip()) not in nulls else "" for v in record]
+            if len(cells) != width:
+                if len(cells) < width:
+                    cells.extend([""] * (width - len(cells)))
+                else:
+                    while len(cells) > width and not cells[-1]:
+                        cells.pop()
+            if not any(cells):
+                continue
+            yield number, cells
+    except csv.Error as err:
+        raise ImportFileError(f"the file is not readable CSV: {err}") from None
+
+
+def _headers(raw: list[Any]) -> tuple[list[str], list[str]]:
+    """Clean header names: strip, drop trailing blanks, name inner blanks, refuse repeats and width."""
+    names = ["" if v is None else str(v).strip().strip('"').strip() for v in raw]
+    while names and not names[-1]:
+        names.pop()
+    if not names:
+        raise ImportFileError("the file has no header row")
+    if len(names) > MAX_COLUMNS:
+        raise ImportFileError(f"the file has {len(names)} columns; at most {MAX_COLUMNS} are supported")
+    issues: list[str] = []
+    blank = [i for i, n in enumerate(names) if not n]
+    for i in blank:
+        names[i] = f"column_{i + 1}"
+    if blank:
+        issues.append("header cells without a name were named " + ", ".join(names[i] for i in blank[:10]))
+    seen: dict[str, int] = {}
+    repeated: list[str] = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        if seen[name] == 2:
+            repeated.append(name)
+    if repeated:
+        raise ImportFileError(
+            "the header repeats column names: "
+            + ", ".join(repr(n) for n in repeated[:10])
+            + "; give each column a distinct name",
+            details=[{"field": name, "problem": "repeated header"} for name in repeated[:50]],
+        )
+    return names, issues
+
+
+# ---------------------------------------------------------------------------------------------- XLSX
+def _xlsx_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        text = value.strip()
+        return "" if text in NULL_MARKERS else text
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            return ""
+        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+    if isinstance(value, datetime):
+        if value.time() == time(0):
+            return value.date().isoformat()
+        return value.replace(microsecond=0).isoformat()
+    if isinstance(value, date | time):
+        return value.isoformat()
+    return str(value).strip()
+
+
+def _open_xlsx(data: bytes) -> Table:
+    import zipfile
+
+    try:
+        import openpyxl
+        from openpyxl.utils.exceptions import InvalidFileException
+
+        workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError) as err:
+        raise ImportFileError(f"the file is not a readable XLSX workbook ({type(err).__name__})") from None
+    except Exception as err:  # openpyxl raises many kinds on corrupt XML
+        raise ImportFileError(f"the file is not a readable XLSX workbook ({type(err).__name__})") from None
+    sheets = list(workbook.worksheets)
+    if not sheets:
+        workbook.close()
+        raise ImportFileError("the workbook has no sheets")
+    sheet = sheets[0]
+    issues: list[str] = []
+    if (sheet.max_row or 0) <= 1 and len(sheets) > 1:
+        fuller = max(sheets, key=lambda s: s.max_row or 0)
+        if (fuller.max_row or 0) > (sheet.max_row or 0):
+            sheet = fuller
+            issues.append(f"the first sheet is empty; read sheet '{sheet.title}'")
+    if len(sheets) > 1:
+        issues.append(f"the workbook has {len(sheets)} sheets; only '{sheet.title}' was read")
+    sheet.reset_dimensions()  # some writers declare a wrong range; read what is there
+    rows = sheet.iter_rows(values_only=True)
+    header_row = 0
+    raw_header: list[Any] = []
+    try:
+        for index, values in enumerate(rows, start=1):
+            if any(_xlsx_cell(v) for v in values):
+                header_row = index
+                raw_header = list(values)
+                break
+    except Exception as err:
+        workbook.close()
+        raise ImportFileError(f"the file is not a readable XLSX workbook ({type(err).__name__})") from None
+    if not raw_header:
+        workbook.close()
+        raise ImportFileError("the sheet has no header row")
+    try:
+        headers, header_issues = _headers(raw_header)
+    except ImportFileError:
+        workbook.close()
+        raise
+    return Table(
+        headers=headers,
+        rows=_xlsx_rows(workbook, rows, header_row, len(headers)),
+        format="xlsx",
+        issues=issues + header_issues,
+        sheet=sheet.title,
+    )
+
+
+def _xlsx_rows(
+    workbook: Any, rows: Iterator[tuple[Any, ...]], header_row: int, width: int
+) -> Iterator[tuple[int, list[str]]]:
+    try:
+        for number, values in enumerate(rows, start=header_row + 1):
+            cells = [_xlsx_cell(v) for v in values]
+            if len(cells) < width:
+                cells.extend([""] * (width - len(cells)))
+            else:
+                while len(cells) > width and not cells[-1]:
+                    cells.pop()
+            if any(cells):
+                yield number, cells
+    except ImportFileError:
+        raise
+    except Exception as err:
+        raise ImportFileError(f"the workbook could not be read to the end ({type(err).__name__})") from None
+    finally:
+        workbook.close()

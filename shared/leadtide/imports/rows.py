@@ -1,0 +1,495 @@
+"""Turning one file row into a lead draft, or into the reasons it cannot be imported.
+
+:class:`RowProcessor` is built once per import (mapping, custom fields, options) and precomputes, per
+mapped column, a converter; ``process(row_number, cells)`` then runs a tight loop with no pydantic.
+Every problem names the column (the file's header) or the custom field and the value:
+
+- ``row has 9 cells, header has 7``
+- ``Email: 'bob@' is not a valid email address: ...``, ``Email: mailinator.com is a disposable email domain``,
+  ``Email: nowhere.invalid does not accept email (no MX or address record)``
+- ``Phone: '+1 555' is not a valid phone number ...``
+- ``Custom field 'budget': 'abc' is not a number``
+- ``Company: a value is required``; ``row has no email, phone or name``
+
+Warnings keep the row: a value cut to the field's length, an unknown status imported as New, a tag
+that is not a valid tag, an email domain whose MX could not be checked, and formula neutralisation.
+
+Formula injection (OWASP "CSV injection"): a text value that a spreadsheet would evaluate (starting with
+``=``, ``@``, tab or CR, or ``+``/``-`` followed by something that is not a number or phone number) is
+stored with a leading apostrophe (``'=HYPERLINK(...)``) and the row gets a warning. The value is kept
+(a person may really be called ``-Dash-``) but can never run as a formula when exported or opened in a
+spreadsheet. Typed values (email, phone, number, date, url, options) are not text and are checked by
+their type instead.
+
+:class:`FileDeduplicator` finds rows repeating an earlier accepted row's email, phone or unique value.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from leadtide.capture.identity import normalize_phone
+from leadtide.customfields.models import (
+    BUILTIN_FIELDS,
+    CustomFieldDefinition,
+    CustomFieldType,
+    CustomFieldValueError,
+    shown,
+)
+from leadtide.imports.mapping import (
+    CUSTOM_PREFIX,
+    IDENTITY_TARGETS,
+    FieldMapping,
+    InvalidMappingError,
+    canonical_target,
+)
+from leadtide.imports.validation import DisposableDomains, EmailChecker, InvalidEmailAddress, MxChecker
+from leadtide.models.common import LeadStatus, display_name
+from leadtide.models.errors import UnprocessableError
+from leadtide.models.leads import _TAG as TAG_PATTERN
+
+TEXT_LIMITS = {"name": 200, "first_name": 100, "last_name": 100, "company": 200, "job_title": 200}
+"""Lengths of the lead's text attributes (as ``LeadCreate``); longer values are cut with a warning."""
+MAX_TAGS = 50
+
+_FORMULA_START = frozenset("=+-@\t\r")
+_NUMERIC_LIKE = re.compile(r"^[+-][\d\s().,/%-]*$")
+
+_STATUS_WORDS: dict[str, LeadStatus] = {}
+for _status, _words in {
+    LeadStatus.NEW: ("new", "open", "open not contacted", "not contacted", "untouched", "raw", "fresh"),
+    LeadStatus.CONTACTED: (
+        "contacted",
+        "working contacted",
+        "working",
+        "attempted to contact",
+        "attempted",
+        "connected",
+        "in progress",
+        "engaged",
+        "responded",
+    ),
+    LeadStatus.FOLLOW_UP: (
+        "follow up",
+        "followup",
+        "contact in future",
+        "qualified",
+        "pre qualified",
+        "nurturing",
+        "nurture",
+        "open deal",
+        "bad timing",
+        "callback",
+        "call back",
+        "interested",
+    ),
+    LeadStatus.CONVERTED: ("converted", "closed converted", "customer", "won", "closed won", "client"),
+    LeadStatus.LOST: (
+        "lost",
+        "lost lead",
+        "junk",
+        "junk lead",
+        "closed not converted",
+        "closed lost",
+        "unqualified",
+        "not qualified",
+        "disqualified",
+        "dead",
+        "not interested",
+    ),
+}.items():
+    for _word in _words:
+        _STATUS_WORDS[_word] = _status
+
+
+def status_from_text(text: str) -> LeadStatus | None:
+    """A Leadtide lead status from a CRM's status text (Salesforce ``Working - Contacted``, HubSpot
+    ``IN_PROGRESS``, Zoho ``Junk Lead`` ...), or None when it is not recognised."""
+    words = re.sub(r"[^a-z]+", " ", text.lower()).strip()
+    return _STATUS_WORDS.get(words)
+
+
+def neutralize_formula(text: str) -> str | None:
+    """``"'" + text`` when a spreadsheet would run ``text`` as a formula, else None (see module docstring)."""
+    if text and text[0] in _FORMULA_START:
+        if text[0] in "+-" and _NUMERIC_LIKE.match(text):
+            return None
+        return "'" + text
+    return None
+
+
+@dataclass(slots=True)
+class LeadDraft:
+    """A lead ready to write: ``fields`` are Lead attribute names -> values (``custom_fields`` a dict inside),
+    ``email`` lower-case, ``phone`` E.164, ``unique_value`` the chosen unique custom field's value."""
+
+    fields: dict[str, Any]
+    email: str | None = None
+    phone: str | None = None
+    unique_value: str | None = None
+
+
+@dataclass(slots=True)
+class RowOutcome:
+    """The result of one row: a draft (None when rejected), the errors that rejected it, warnings."""
+
+    row_number: int
+    draft: LeadDraft | None
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ValidationOptions:
+    """How rows are checked.
+
+    ``required``: targets that must have a value (``"company"``, ``"custom:budget"``); the tenant's
+    required custom fields that are mapped are added. ``unique_key``: ``email``, ``phone`` or
+    ``custom:<key>`` (the value :class:`FileDeduplicator` and the pipeline match leads on).
+    ``null_values``: extra cell values meaning "empty" (X Education's ``Select``).
+    ``drop_invalid_phone``: an invalid phone is dropped with a warning instead of rejecting the row, when
+    the row still has an email, a name or the unique value (exports full of placeholder numbers).
+    """
+
+    check_mx: bool = False
+    reject_disposable: bool = True
+    required: tuple[str, ...] = ()
+    default_phone_region: str = "US"
+    unique_key: Literal["email", "phone"] | str = "email"
+    null_values: frozenset[str] = frozenset()
+    drop_invalid_phone: bool = False
+
+
+class _CellError(Exception):
+    """A cell's value is unusable; the message follows ``<header>: ``."""
+
+
+# store kinds
+_FIELD, _CUSTOM, _TAGS, _NOTES, _ADDRESS, _EMAIL, _PHONE = range(7)
+
+Converter = Callable[[str, list[str]], Any]
+
+
+class RowProcessor:
+    """Rows -> :class:`RowOutcome`, with every per-column decision made at construction.
+
+    Args:
+        headers: the file's header (as :class:`~leadtide.imports.reading.Table` gives it).
+        mapping: header -> target (checked with ``validate_mapping`` before, ideally).
+        custom_fields: the tenant's definitions (built-in ones are added when missing).
+        options: :class:`ValidationOptions`.
+        mx_checker: used when ``options.check_mx``; a default :class:`MxChecker` otherwise.
+
+    Raises:
+        InvalidMappingError (422): a required target is not mapped, or a ``custom:<key>`` target is not a
+        custom field of the tenant.
+    """
+
+    def __init__(
+        self,
+        headers: Sequence[str],
+        mapping: FieldMapping,
+        custom_fields: Sequence[CustomFieldDefinition],
+        options: ValidationOptions,
+        mx_checker: MxChecker | None = None,
+    ):
+        self._width = len(headers)
+        self._options = options
+        self._emails = EmailChecker()
+        self._disposable = DisposableDomains()
+        self._mx = (mx_checker or MxChecker()) if options.check_mx else None
+        self._nulls = frozenset(options.null_values)
+        definitions = {d.key: d for d in BUILTIN_FIELDS}
+        definitions.update({d.key: d for d in custom_fields})
+        region = options.default_phone_region
+
+        plan: list[tuple[int, str, str, int, str, Converter]] = []
+        mapped: dict[str, str] = {}
+        for index, header in enumerate(headers):
+            target = canonical_target(mapping.columns.get(header))
+            if target is None:
+                continue
+            mapped.setdefault(target, header)
+            plan.append((index, header, target, *self._converter(header, target, definitions, region)))
+        self._plan = plan
+        self._mapped = mapped
+        self._address_fills = [t for t in ("city", "country") if t not in mapped]
+
+        required = {canonical_target(t) or t for t in options.required}
+        for target in mapped:
+            if target.startswith(CUSTOM_PREFIX):
+                definition = definitions.get(target[len(CUSTOM_PREFIX) :])
+                if definition is not None and definition.required:
+                    required.add(target)
+        missing = sorted(t for t in required if t not in mapped)
+        if missing:
+            raise InvalidMappingError(
+                f"required fields are not mapped to any column: {', '.join(missing)}",
+                details=[{"field": t, "problem": "required but not mapped"} for t in missing],
+            )
+        order = {h: i for i, h in enumerate(headers)}
+        self._required = sorted(((t, mapped[t]) for t in required), key=lambda pair: order[pair[1]])
+        unique = canonical_target(options.unique_key) or "email"
+        self._unique_custom = unique[len(CUSTOM_PREFIX) :] if unique.startswith(CUSTOM_PREFIX) else None
+
+    # ------------------------------------------------------------------ construction
+    def _converter(
+        self, header: str, target: str, definitions: dict[str, CustomFieldDefinition], region: str
+    ) -> tuple[int, str, Converter]:
+        """(store kind, store key, converter) of one column."""
+        if target == "email":
+            return _EMAIL, "email", self._email_converter(header)
+        if target == "phone":
+            lenient = self._options.drop_invalid_phone
+
+            def phone(raw: str, warnings: list[str]) -> str | None:
+                try:
+                    return normalize_phone(raw, default_region=region, strict=True)
+                except UnprocessableError as err:
+                    if lenient:
+                        warnings.append(f"{header}: {err.message} (dropped)")
+                        return None
+                    raise _CellError(err.message) from None
+
+            return _PHONE, "phone", phone
+        if target in TEXT_LIMITS:
+            return _FIELD, target, _text_converter(header, TEXT_LIMITS[target])
+        if target == "status":
+
+            def status(raw: str, warnings: list[str]) -> str:
+                found = status_from_text(raw)
+                if found is None:
+                    warnings.append(f"{header}: {shown(raw)} is not a Leadtide status; imported as New")
+                    return str(LeadStatus.NEW)
+                return str(found)
+
+            return _FIELD, "status", status
+        if target == "tags":
+
+            def tags(raw: str, warnings: list[str]) -> list[str]:
+                good = []
+                for part in re.split(r"[;,]", raw):
+                    tag = part.strip()
+                    if not tag:
+                        continue
+                    if TAG_PATTERN.match(tag):
+                        good.append(tag)
+                    else:
+                        warnings.append(f"{header}: {shown(tag)} is not a valid tag (dropped)")
+                return good
+
+            return _TAGS, "tags", tags
+        key = target[len(CUSTOM_PREFIX) :] if target.startswith(CUSTOM_PREFIX) else target
+        definition = definitions.get(key)
+        if definition is None:
+            raise InvalidMappingError(
+                f"{header}: {target} is not a custom field of this tenant",
+                details=[{"field": header, "problem": f"unknown target {target}"}],
+            )
+        coerce = definition.converter(default_region=region)
+        builtin = definition.builtin
+        is_text = definition.type == CustomFieldType.TEXT
+        label = header
+
+        def custom(raw: str, warnings: list[str]) -> Any:
+            if is_text and (safe := neutralize_formula(raw)) is not None:
+                warnings.append(
+                    f"{label}: value starts like a spreadsheet formula; stored as text ({shown(safe)})"
+                )
+                raw = safe
+            try:
+                return coerce(raw)
+            except CustomFieldValueError as err:
+                raise _CellError(err.problem if builtin else str(err)) from None
+
+        if key == "notes":
+            return _NOTES, key, custom
+        if key == "address":
+            return _ADDRESS, key, _address_converter(custom)
+        return _CUSTOM, key, custom
+
+    def _email_converter(self, header: str) -> Converter:
+        check = self._emails.check
+        disposable = self._disposable.match
+        reject = self._options.reject_disposable
+        mx = self._mx
+
+        def email(raw: str, warnings: list[str]) -> str:
+            try:
+                address = check(raw)
+            except InvalidEmailAddress as err:
+                raise _CellError(f"{shown(raw)} is not a valid email address: {err}") from None
+            domain = address[address.rindex("@") + 1 :]
+            blocked = disposable(domain)
+            if blocked is not None:
+                if reject:
+                    raise _CellError(f"{blocked} is a disposable email domain")
+                warnings.append(f"{header}: {blocked} is a disposable email domain")
+            if mx is not None:
+                status = mx.check(domain)
+                if status == "no_mx":
+                    raise _CellError(f"{domain} does not accept email (no MX or address record)")
+                if status == "unverified":
+                    warnings.append(
+                        f"{header}: could not check that {domain} accepts email (DNS unavailable)"
+                    )
+            return address
+
+        return email
+
+    # ------------------------------------------------------------------ rows
+    def process(self, row_number: int, cells: list[str]) -> RowOutcome:
+        """Check and convert one row. Never raises for bad data: problems are in ``errors``."""
+        if len(cells) > self._width:
+            return RowOutcome(row_number, None, [f"row has {len(cells)} cells, header has {self._width}"], [])
+        errors: list[str] = []
+        warnings: list[str] = []
+        fields: dict[str, Any] = {}
+        custom: dict[str, Any] = {}
+        email = phone = None
+        nulls = self._nulls
+        for index, header, _target, kind, key, convert in self._plan:
+            raw = cells[index]
+            if not raw or raw in nulls:
+                continue
+            try:
+                value = convert(raw, warnings)
+            except _CellError as err:
+                errors.append(f"{header}: {err}")
+                continue
+            if value is None:
+                continue
+            if kind == _FIELD:
+                fields[key] = value
+            elif kind == _CUSTOM:
+                custom[key] = value
+            elif kind == _EMAIL:
+                email = fields["email"] = value
+            elif kind == _PHONE:
+                phone = fields["phone"] = value
+            elif kind == _TAGS:
+                if value:
+                    tags = fields.setdefault("tags", [])
+                    tags.extend(t for t in value if t not in tags)
+            elif kind == _NOTES:
+                custom["notes"] = f"{custom['notes']}\n{value}" if "notes" in custom else value
+            else:  # address: (text, {city, country})
+                text, parts = value
+                custom["address"] = text
+                for fill in self._address_fills:
+                    if parts.get(fill):
+                        custom.setdefault(fill, parts[fill])
+        for target, header in self._required:
+            if not _has(target, fields, custom):
+                errors.append(f"{header}: a value is required")
+        unique_value = None
+        if self._unique_custom is not None:
+            found = custom.get(self._unique_custom)
+            unique_value = None if found is None else str(found)
+        if (
+            not errors
+            and email is None
+            and phone is None
+            and unique_value is None
+            and not any(t in fields for t in IDENTITY_TARGETS)
+        ):
+            errors.append("row has no email, phone or name")
+        if errors:
+            return RowOutcome(row_number, None, errors, warnings)
+        if "name" not in fields and ("first_name" in fields or "last_name" in fields):
+            fields["name"] = display_name(fields.get("first_name"), fields.get("last_name"))
+        if "tags" in fields and len(fields["tags"]) > MAX_TAGS:
+            warnings.append(f"only the first {MAX_TAGS} tags were kept")
+            fields["tags"] = fields["tags"][:MAX_TAGS]
+        fields["custom_fields"] = custom
+        return RowOutcome(row_number, LeadDraft(fields, email, phone, unique_value), errors, warnings)
+
+
+def _has(target: str, fields: dict[str, Any], custom: dict[str, Any]) -> bool:
+    if target.startswith(CUSTOM_PREFIX):
+        return custom.get(target[len(CUSTOM_PREFIX) :]) not in (None, "", [])
+    return fields.get(target) not in (None, "", []) or custom.get(target) not in (None, "", [])
+
+
+def _text_converter(header: str, limit: int) -> Converter:
+    def text(raw: str, warnings: list[str]) -> str:
+        if raw[0] in _FORMULA_START and (safe := neutralize_formula(raw)) is not None:
+            warnings.append(
+                f"{header}: value starts like a spreadsheet formula; stored as text ({shown(safe)})"
+            )
+            raw = safe
+        if len(raw) > limit:
+            warnings.append(f"{header}: cut to {limit} characters")
+            raw = raw[:limit]
+        return raw
+
+    return text
+
+
+def _address_converter(coerce: Converter) -> Converter:
+    """Salesforce's compound ``Address`` is JSON: join its parts into one line and offer city/country."""
+
+    def address(raw: str, warnings: list[str]) -> tuple[str, dict[str, str]] | None:
+        parts: dict[str, str] = {}
+        text = raw
+        if raw.startswith("{"):
+            try:
+                data = json.loads(raw)
+            except ValueError:
+                data = None
+            if isinstance(data, dict):
+                parts = {
+                    k: str(v).strip()
+                    for k, v in data.items()
+                    if v not in (None, "") and not isinstance(v, dict | list)
+                }
+                locality = " ".join(p for p in (parts.get("state"), parts.get("postalCode")) if p)
+                text = ", ".join(
+                    p for p in (parts.get("street"), parts.get("city"), locality, parts.get("country")) if p
+                )
+                if not text:
+                    return None
+        value = coerce(text, warnings)
+        return None if value is None else (value, parts)
+
+    return address
+
+
+class FileDeduplicator:
+    """Finds rows that repeat an earlier accepted row of the same file.
+
+    Two rows are the same lead when they share the email, the phone or the unique value (``unique_key``
+    ``custom:<key>``). ``unique_key`` is kept for the pipeline's wording; every identity is checked.
+    """
+
+    def __init__(self, unique_key: str = "email"):
+        self.unique_key = unique_key
+        self._seen: dict[tuple[str, str], int] = {}
+
+    def check(self, outcome: RowOutcome) -> int | None:
+        """The row number ``outcome`` duplicates, or None (then its identities are recorded).
+
+        Rejected rows (no draft) are neither checked nor recorded.
+        """
+        draft = outcome.draft
+        if draft is None:
+            return None
+        keys = []
+        if draft.email:
+            keys.append(("e", draft.email))
+        if draft.phone:
+            keys.append(("p", draft.phone))
+        if draft.unique_value:
+            keys.append(("u", draft.unique_value))
+        seen = self._seen
+        for key in keys:
+            earlier = seen.get(key)
+            if earlier is not None:
+                return earlier
+        for key in keys:
+            seen[key] = outcome.row_number
+        return None

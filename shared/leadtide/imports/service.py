@@ -1,0 +1,351 @@
+"""Import use cases behind ``/imports`` and ``/import-mappings``: create (presigned upload), progress,
+preview, mapping correction, start, history, error report, rollback, saved mappings.
+
+Access rule: imports are for admins and managers only (403 for reps). An import creates and changes
+leads of the whole tenant in bulk - leads a rep could not see or edit one by one - and a rollback deletes
+them. Every key carries the caller's tenant (``imports/<tenant>/...`` in S3, ``T#<tenant>#IMPORTS`` in
+DynamoDB), so another tenant's import is simply not found.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+from leadtide.imports.models import (
+    ErrorReportLink,
+    FailedChunk,
+    ImportCreate,
+    ImportCreated,
+    ImportJob,
+    ImportPage,
+    ImportPreview,
+    ImportStatus,
+    MappingUpdate,
+    PreviewRow,
+    SavedMapping,
+    SavedMappingList,
+    UploadTarget,
+)
+from leadtide.imports.pipeline import ImportPipeline, data_key, source_key
+from leadtide.imports.ports import ImportArtifacts, ImportRepository
+from leadtide.models.auth import Principal
+from leadtide.models.common import utc_now
+from leadtide.models.errors import ForbiddenError, ImportNotFoundError, ImportStateError, UnprocessableError
+
+UPLOAD_URL_SECONDS = 3600
+REPORT_URL_SECONDS = 900
+MAX_PAGE_SIZE = 100
+
+
+def new_import_id(now: datetime) -> str:
+    """32 hex characters: 12 of milliseconds since the epoch (ids sort by creation time), 20 random."""
+    return f"{int(now.timestamp() * 1000):012x}{secrets.token_hex(10)}"
+
+
+class ImportService:
+    """Import use cases over the import repository, the artifacts bucket and the pipeline."""
+
+    def __init__(
+        self,
+        repo: ImportRepository,
+        artifacts: ImportArtifacts,
+        pipeline: ImportPipeline,
+        enqueue: Callable[[Sequence[dict[str, Any]]], None],
+        *,
+        clock: Callable[[], datetime] = utc_now,
+    ):
+        self._repo = repo
+        self._artifacts = artifacts
+        self._pipeline = pipeline
+        self._enqueue = enqueue
+        self._clock = clock
+
+    @staticmethod
+    def _check(principal: Principal) -> None:
+        if not principal.sees_all_leads:
+            raise ForbiddenError("imports are for admins and managers")
+
+    def _record(self, principal: Principal, import_id: str) -> dict[str, Any]:
+        self._check(principal)
+        return self._repo.get(principal.tenant_id, import_id)
+
+    # ------------------------------------------------------------------ create
+    def create(self, principal: Principal, request: ImportCreate) -> ImportCreated:
+        """Register an import and return where to PUT the file.
+
+        Raises:
+            ForbiddenError (403): a rep. ImportNotFoundError (404): ``mapping_name`` is not saved.
+        """
+        self._check(principal)
+        tenant = principal.tenant_id
+        if request.mapping_name:
+            self._repo.get_mapping(tenant, request.mapping_name)
+        now = self._clock()
+        import_id = new_import_id(now)
+        ext = os.path.splitext(request.filename)[1].lower()
+        key = source_key(tenant, import_id, ext)
+        url, headers = self._artifacts.presign_put(
+            key, content_type=request.content_type, expires_in=UPLOAD_URL_SECONDS
+        )
+        options = {
+            "dedupe": request.dedupe.model_dump(),
+            "auto_start": request.auto_start,
+            "check_mx": request.check_mx,
+            "reject_disposable": request.reject_disposable,
+            "required": list(request.required),
+            "default_phone_region": request.default_phone_region,
+            "publish_events": request.publish_events,
+        }
+        self._repo.create(
+            {
+                "tenant_id": tenant,
+                "import_id": import_id,
+                "status": ImportStatus.AWAITING_UPLOAD,
+                "requested_by": principal.user_id,
+                "created_at": now,
+                "doc": {
+                    "filename": request.filename,
+                    "content_type": request.content_type,
+                    "source_key": key,
+                    "options": options,
+                    "mapping": request.mapping.columns if request.mapping else None,
+                    "mapping_name": request.mapping_name,
+                },
+            }
+        )
+        expires = now + timedelta(seconds=UPLOAD_URL_SECONDS)
+        return ImportCreated(
+            import_id=import_id,
+            status=ImportStatus.AWAITING_UPLOAD,
+            upload=UploadTarget(url=url, headers=headers, expires_at=expires),
+        )
+
+    # ------------------------------------------------------------------ reads
+    def get(self, principal: Principal, import_id: str) -> ImportJob:
+        """Status and progress. Raises ImportNotFoundError (404), ForbiddenError (403)."""
+        record = self._record(principal, import_id)
+        failed_chunks: list[FailedChunk] = []
+        if record.get("chunks_failed"):
+            failed_chunks = [
+                FailedChunk(**c) for c in self._repo.failed_chunks(principal.tenant_id, import_id)
+            ]
+        return job_view(record, failed_chunks)
+
+    def list(self, principal: Principal, *, limit: int, cursor: str | None) -> ImportPage:
+        """Imports of the tenant, newest first. Raises InvalidRequestError (400) for a bad cursor."""
+        self._check(principal)
+        records, next_cursor = self._repo.list(principal.tenant_id, limit=limit, cursor=cursor)
+        return ImportPage(items=[job_view(r, []) for r in records], next_cursor=next_cursor)
+
+    def preview(self, principal: Principal, import_id: str) -> ImportPreview:
+        """Headers, mapping with confidence, detected source, first rows with their validation outcome.
+
+        Raises:
+            ImportStateError (409): the file has not been analysed yet.
+        """
+        record = self._record(principal, import_id)
+        doc = record["doc"]
+        if "headers" not in doc:
+            raise ImportStateError(
+                f"import {import_id} is {record['status']}: the file has not been analysed yet"
+            )
+        return ImportPreview(
+            import_id=import_id,
+            status=ImportStatus(record["status"]),
+            headers=doc["headers"],
+            mapping=doc.get("mapping") or {},
+            confidence=doc.get("confidence") or {},
+            detected_source=doc.get("detected_source"),
+            mapping_name=doc.get("mapping_name"),
+            issues=doc.get("issues") or [],
+            rows=[PreviewRow(**row) for row in doc.get("preview") or []],
+        )
+
+    # ------------------------------------------------------------------ mapping and start
+    def set_mapping(self, principal: Principal, import_id: str, update: MappingUpdate) -> ImportPreview:
+        """Correct the mapping of an import waiting for one (optionally saving it by name).
+
+        Raises:
+            ImportStateError (409): not awaiting a mapping. UnprocessableError (422): invalid mapping.
+        """
+        record = self._record(principal, import_id)
+        if record["status"] != ImportStatus.AWAITING_MAPPING or "headers" not in record["doc"]:
+            raise ImportStateError(
+                f"import {import_id} is {record['status']}: its mapping can no longer change"
+            )
+        headers = record["doc"]["headers"]
+        problem = self._pipeline.mapping_problem(record, headers, update.columns)
+        if problem is not None:
+            raise UnprocessableError(problem, details=[{"field": "columns", "problem": problem}])
+        preview = self._pipeline.preview_rows(
+            record, headers, update.columns, record["doc"].get("sample") or []
+        )
+        changed = self._repo.update(
+            principal.tenant_id,
+            import_id,
+            doc={
+                "mapping": update.columns,
+                "preview": preview,
+                "mapping_name": update.save_as,
+                "error": None,
+            },
+            expect_status=[ImportStatus.AWAITING_MAPPING],
+        )
+        if not changed:
+            raise ImportStateError(f"import {import_id} changed state meanwhile")
+        if update.save_as:
+            self._repo.save_mapping(
+                principal.tenant_id, update.save_as, update.columns, headers, principal.user_id
+            )
+        return self.preview(principal, import_id)
+
+    def start(self, principal: Principal, import_id: str) -> ImportJob:
+        """Start an analysed import waiting for a mapping or for its explicit start.
+
+        Raises:
+            ImportStateError (409): not awaiting a mapping. UnprocessableError (422): the mapping is unusable.
+        """
+        record = self._record(principal, import_id)
+        if record["status"] != ImportStatus.AWAITING_MAPPING:
+            raise ImportStateError(
+                f"import {import_id} is {record['status']}; only an import awaiting_mapping starts"
+            )
+        columns = record["doc"].get("mapping")
+        problem = (
+            "no mapping yet"
+            if not columns
+            else self._pipeline.mapping_problem(record, record["doc"]["headers"], columns)
+        )
+        if problem is not None:
+            raise UnprocessableError(
+                f"cannot start: {problem}", details=[{"field": "mapping", "problem": problem}]
+            )
+        if not self._repo.update(
+            principal.tenant_id,
+            import_id,
+            status=ImportStatus.QUEUED,
+            doc={"error": None},
+            expect_status=[ImportStatus.AWAITING_MAPPING],
+        ):
+            raise ImportStateError(f"import {import_id} changed state meanwhile")
+        self._enqueue([{"kind": "imports.plan", "tenant_id": principal.tenant_id, "import_id": import_id}])
+        return self.get(principal, import_id)
+
+    # ------------------------------------------------------------------ error report and rollback
+    def error_report(self, principal: Principal, import_id: str) -> ErrorReportLink:
+        """A presigned link to the CSV of rejected rows.
+
+        Raises:
+            ImportNotFoundError (404): the import has no rejected rows (or is not planned yet).
+        """
+        record = self._record(principal, import_id)
+        rows = int(record["doc"].get("error_rows") or 0)
+        if not rows:
+            raise ImportNotFoundError(
+                f"import {import_id} has no rejected rows", code="error_report_not_found"
+            )
+        stem = os.path.splitext(record["doc"]["filename"])[0]
+        url = self._artifacts.presign_get(
+            data_key(principal.tenant_id, import_id, "errors.csv"),
+            expires_in=REPORT_URL_SECONDS,
+            filename=f"{stem}-errors.csv",
+        )
+        return ErrorReportLink(
+            url=url, expires_at=self._clock() + timedelta(seconds=REPORT_URL_SECONDS), rows=rows
+        )
+
+    def rollback(self, principal: Principal, import_id: str) -> ImportJob:
+        """Undo a finished import in the background (``rolling_back`` -> ``rolled_back``).
+
+        Raises:
+            ImportStateError (409): the import is not completed / completed_with_errors.
+        """
+        record = self._record(principal, import_id)
+        if not self._pipeline.start_rollback(principal.tenant_id, import_id):
+            raise ImportStateError(
+                f"import {import_id} is {record['status']}; only a completed import can be rolled back"
+            )
+        return self.get(principal, import_id)
+
+    # ------------------------------------------------------------------ saved mappings
+    def list_mappings(self, principal: Principal) -> SavedMappingList:
+        """The tenant's saved mappings, by name."""
+        self._check(principal)
+        return SavedMappingList(
+            items=[SavedMapping(**m) for m in self._repo.list_mappings(principal.tenant_id)]
+        )
+
+    def delete_mapping(self, principal: Principal, name: str) -> None:
+        """Raises ImportNotFoundError (404)."""
+        self._check(principal)
+        self._repo.delete_mapping(principal.tenant_id, name)
+
+
+def job_view(record: dict[str, Any], failed_chunks: list[FailedChunk]) -> ImportJob:
+    """The public view of an import record."""
+    doc = record["doc"]
+    rollback = None
+    if doc.get("rollback") or record["status"] in (ImportStatus.ROLLING_BACK, ImportStatus.ROLLED_BACK):
+        rollback = {
+            **(doc.get("rollback") or {}),
+            "chunks_done": record.get("rollback_chunks_done") or 0,
+            "deleted": record.get("rolled_back_deleted") or 0,
+            "restored": record.get("rolled_back_restored") or 0,
+            "changed_since_import": record.get("rollback_conflicts") or 0,
+        }
+    options = dict(doc.get("options") or {})
+    return ImportJob(
+        import_id=record["import_id"],
+        status=ImportStatus(record["status"]),
+        filename=doc.get("filename", ""),
+        file_bytes=doc.get("file_bytes"),
+        file_format=doc.get("file_format"),
+        requested_by=record["requested_by"],
+        created_at=record["created_at"],
+        started_at=record.get("started_at"),
+        finished_at=record.get("finished_at"),
+        rows_total=record.get("rows_total"),
+        rows_processed=record.get("rows_processed") or 0,
+        created=record.get("created") or 0,
+        updated=record.get("updated") or 0,
+        skipped=record.get("skipped") or 0,
+        failed=record.get("failed") or 0,
+        chunks_total=record.get("chunks_total"),
+        chunks_done=record.get("chunks_done") or 0,
+        chunks_failed=record.get("chunks_failed") or 0,
+        failed_chunks=failed_chunks,
+        error=doc.get("error"),
+        mapping=doc.get("mapping"),
+        mapping_name=doc.get("mapping_name"),
+        options=options,
+        error_report_available=bool(doc.get("error_rows")),
+        rollback=rollback,
+    )
+
+
+@lru_cache(maxsize=1)
+def get_import_service() -> ImportService:
+    """The process-wide import service (DynamoDB, S3, jobs queue), built on first use."""
+    from leadtide.customfields.service import get_custom_field_service
+    from leadtide.dal.factory import (
+        get_event_publisher,
+        get_import_artifacts,
+        get_import_repository,
+        get_lead_bulk_store,
+    )
+    from leadtide.jobs.dispatch import enqueue_jobs
+
+    pipeline = ImportPipeline(
+        get_import_repository(),
+        get_lead_bulk_store(),
+        get_import_artifacts(),
+        get_event_publisher(),
+        enqueue_jobs,
+        lambda tenant_id: list(get_custom_field_service().list_definitions(tenant_id)),
+    )
+    return ImportService(get_import_repository(), get_import_artifacts(), pipeline, enqueue_jobs)

@@ -1,0 +1,132 @@
+"""Static lists: request and response shapes of ``/lists``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from leadtide.models.common import ChannelType, Grade, LeadStatus
+
+MAX_IDS_PER_REQUEST = 1000
+MAX_CSV_BYTES = 1_000_000
+
+
+class StaticList(BaseModel):
+    """A static list: a named set of leads that changes only when someone adds or removes leads."""
+
+    list_id: str
+    name: str
+    description: str | None = None
+    count: int = Field(description="number of leads in the list")
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class StaticListCollection(BaseModel):
+    """``GET /lists``: every static list of the tenant, most recently updated first."""
+
+    items: list[StaticList]
+
+
+class StaticListCreate(BaseModel):
+    """Body of ``POST /lists``."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: str = Field(min_length=1, max_length=120)
+    description: str | None = Field(default=None, max_length=1000)
+
+
+class StaticListUpdate(BaseModel):
+    """Body of ``PATCH /lists/{list_id}``: rename or describe."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: str | None = Field(default=None, min_length=1, max_length=120)
+    description: str | None = Field(default=None, max_length=1000)
+
+
+class LeadFilter(BaseModel):
+    """The filters of ``GET /leads`` (AND), used to add every matching lead to a list."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    status: LeadStatus | None = None
+    source: ChannelType | None = None
+    owner: str | None = Field(default=None, max_length=128, description="user id, 'me' or 'unassigned'")
+    grade: Grade | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    q: str | None = Field(default=None, max_length=100)
+
+
+class ListLeadsAdd(BaseModel):
+    """Body of ``POST /lists/{list_id}/leads``: ``lead_ids`` or a ``filter``, not both."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lead_ids: list[str] | None = Field(default=None, min_length=1, max_length=MAX_IDS_PER_REQUEST)
+    filter: LeadFilter | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> ListLeadsAdd:
+        if (self.lead_ids is None) == (self.filter is None):
+            raise ValueError("send either lead_ids or filter")
+        return self
+
+
+class ListLeadsRemove(BaseModel):
+    """Body of ``DELETE /lists/{list_id}/leads``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lead_ids: list[str] = Field(min_length=1, max_length=MAX_IDS_PER_REQUEST)
+
+
+class AddResult(BaseModel):
+    """Outcome of adding leads to a list. ``queued``: the rest continues in the background (jobs queue)."""
+
+    added: int = 0
+    already_members: int = 0
+    not_found: list[str] = Field(default_factory=list, description="ids of leads that do not exist")
+    not_visible: list[str] = Field(
+        default_factory=list, description="ids of leads the caller (a rep) may not see; not added"
+    )
+    queued: bool = False
+
+
+class RemoveResult(BaseModel):
+    """Outcome of removing leads from a list."""
+
+    removed: int = 0
+    not_members: int = 0
+    not_visible: list[str] = Field(default_factory=list)
+
+
+class ListImportRequest(BaseModel):
+    """Body of ``POST /lists/{list_id}/imports``: CSV text (at most 1 MB) of emails and/or phone numbers.
+
+    With a header row, the columns named like ``email``/``e-mail`` and ``phone``/``mobile``/``whatsapp``
+    are read (or only ``column`` when given); without one, every cell is read as an email when it has an
+    ``@`` and as a phone number otherwise.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    csv: str = Field(min_length=1, max_length=MAX_CSV_BYTES)
+    column: str | None = Field(default=None, max_length=100, description="header of the one column to read")
+
+
+class ListImportResult(BaseModel):
+    """Outcome of a CSV import into a list: rows read, leads matched by identity (email/phone), added."""
+
+    rows: int
+    matched: int = Field(description="rows whose email or phone belongs to a lead")
+    unmatched: int = Field(description="rows with valid values that match no lead")
+    invalid: int = Field(description="rows with no valid email or phone")
+    added: int
+    already_members: int
+    not_visible: int = 0
+    unmatched_values: list[str] = Field(default_factory=list, description="up to 50 unmatched values")

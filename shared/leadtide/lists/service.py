@@ -1,0 +1,514 @@
+"""Static lists: named sets of leads that change only when someone adds or removes leads.
+
+Access rule: lists belong to the tenant; every role may use them. Reps only add, remove and see leads
+they can see (their own and unassigned ones); renaming and deleting a list is for admins, managers and
+the list's creator. Every membership change publishes ``lead.list_membership_changed`` for the lead, so
+segments with ``lists`` conditions re-evaluate it within one event hop.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import re
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from leadtide.capture.identity import normalize_email, normalize_phone
+from leadtide.dal.ports import EventPublisher, IdentityKind, LeadRepository
+from leadtide.lists.models import (
+    AddResult,
+    LeadFilter,
+    ListImportRequest,
+    ListImportResult,
+    RemoveResult,
+    StaticList,
+    StaticListCollection,
+    StaticListCreate,
+    StaticListUpdate,
+)
+from leadtide.lists.ports import ListRepository
+from leadtide.models.auth import Principal
+from leadtide.models.common import Role, iso, utc_now
+from leadtide.models.errors import (
+    ForbiddenError,
+    LeadNotFoundError,
+    ListNotFoundError,
+    UnprocessableError,
+)
+from leadtide.models.events import LeadEvent, LeadEventType
+from leadtide.models.leads import LEAD_ID_PATTERN, LeadPage, LeadQuery
+
+log = logging.getLogger(__name__)
+
+ADD_BY_FILTER_JOB = "lists.add_by_filter"
+PURGE_JOB = "lists.purge"
+SYNC_FILTER_LEADS = 500  # a filter add matching more continues on the jobs queue
+JOB_STEP_LEADS = 5000  # leads per background step
+SYNC_PURGE_MEMBERS = 200  # a deleted list with more members is emptied in the background
+MAX_IMPORT_ROWS = 20_000
+EMAIL_HEADERS = {"email", "e-mail", "email address", "e-mail address", "mail", "correo", "email_address"}
+PHONE_HEADERS = {
+    "phone",
+    "phone number",
+    "phone_number",
+    "mobile",
+    "mobile phone",
+    "cell",
+    "telephone",
+    "tel",
+    "whatsapp",
+    "telefono",
+    "teléfono",
+}
+_LEAD_ID = re.compile(LEAD_ID_PATTERN)
+
+
+def _visible(principal: Principal, owner_id: str | None) -> bool:
+    return principal.sees_all_leads or owner_id in (None, principal.user_id)
+
+
+def _valid_lead_id(lead_id: str) -> bool:
+    return bool(_LEAD_ID.match(lead_id))
+
+
+@dataclass
+class _Tally:
+    added: int = 0
+    already: int = 0
+
+
+class ListService:
+    """Static-list use cases over a :class:`ListRepository`, the lead repository (filters, identities)
+    and the event publisher. ``enqueue`` queues background job steps (``leadtide.jobs.enqueue_jobs``)."""
+
+    def __init__(
+        self,
+        lists: ListRepository,
+        leads: LeadRepository,
+        events: EventPublisher,
+        *,
+        enqueue: Callable[[Sequence[Mapping[str, Any]]], None] | None = None,
+        default_region: str = "US",
+    ):
+        self._lists = lists
+        self._leads = leads
+        self._events = events
+        self._enqueue = enqueue
+        self._region = default_region
+
+    # ------------------------------------------------------------------ lists
+    def create_list(self, principal: Principal, request: StaticListCreate) -> StaticList:
+        """Create an empty list owned by the tenant (any role)."""
+        now = utc_now()
+        static_list = StaticList(
+            list_id=uuid.uuid4().hex,
+            name=request.name,
+            description=request.description,
+            count=0,
+            created_by=principal.user_id,
+            created_at=now,
+            updated_at=now,
+        )
+        self._lists.create_list(principal.tenant_id, static_list)
+        return static_list
+
+    def list_lists(self, principal: Principal) -> StaticListCollection:
+        """Every list of the tenant, most recently updated first."""
+        items = sorted(self._lists.list_lists(principal.tenant_id), key=lambda s: s.updated_at, reverse=True)
+        return StaticListCollection(items=items)
+
+    def get_list(self, principal: Principal, list_id: str) -> StaticList:
+        """Raises ListNotFoundError (404)."""
+        return self._lists.get_list(principal.tenant_id, list_id)
+
+    def update_list(self, principal: Principal, list_id: str, request: StaticListUpdate) -> StaticList:
+        """Rename or re-describe. Raises ListNotFoundError (404), ForbiddenError (403: a rep, not creator)."""
+        current = self._check_manage(principal, list_id)
+        changes = request.model_dump(exclude_unset=True)
+        if "name" in changes and changes["name"] is None:
+            raise UnprocessableError(
+                "name cannot be null", details=[{"field": "name", "problem": "required"}]
+            )
+        if not changes:
+            return current
+        return self._lists.update_list(principal.tenant_id, list_id, changes=changes, updated_at=utc_now())
+
+    def delete_list(self, principal: Principal, list_id: str) -> bool:
+        """Delete the list; its memberships are removed now when few, else in the background.
+
+        Returns True when memberships are still being removed in the background.
+        Raises ListNotFoundError (404), ForbiddenError (403).
+        """
+        current = self._check_manage(principal, list_id)
+        self._lists.delete_list(principal.tenant_id, list_id)
+        if current.count > SYNC_PURGE_MEMBERS and self._enqueue is not None:
+            self._enqueue([{"kind": PURGE_JOB, "tenant_id": principal.tenant_id, "list_id": list_id}])
+            return True
+        self.purge(principal.tenant_id, list_id)
+        return False
+
+    def purge(self, tenant_id: str, list_id: str, *, limit: int | None = None) -> int:
+        """Remove memberships of a deleted list (idempotent); returns how many were removed."""
+        removed: list[str] = []
+        for lead_id in self._lists.iter_member_ids(tenant_id, list_id):
+            if self._lists.remove_member(tenant_id, list_id, lead_id, adjust_count=False):
+                removed.append(lead_id)
+            if limit is not None and len(removed) >= limit:
+                break
+        self._publish_changes(tenant_id, list_id, removed, "removed")
+        return len(removed)
+
+    def _check_manage(self, principal: Principal, list_id: str) -> StaticList:
+        current = self._lists.get_list(principal.tenant_id, list_id)
+        if not principal.sees_all_leads and current.created_by != principal.user_id:
+            raise ForbiddenError("only admins, managers and the list's creator change or delete a list")
+        return current
+
+    # ------------------------------------------------------------------ members
+    def add_leads(self, principal: Principal, list_id: str, lead_ids: Sequence[str]) -> AddResult:
+        """Add leads by id. Leads that do not exist or that a rep may not see are reported, not added.
+
+        Raises:
+            ListNotFoundError (404).
+        """
+        self._lists.get_list(principal.tenant_id, list_id)
+        result = AddResult()
+        wanted = list(dict.fromkeys(lead_ids))
+        valid = [lead_id for lead_id in wanted if _valid_lead_id(lead_id)]
+        refs = self._lists.lead_refs(principal.tenant_id, valid) if valid else {}
+        to_add: list[str] = []
+        for lead_id in wanted:
+            ref = refs.get(lead_id)
+            if ref is None:
+                result.not_found.append(lead_id)
+            elif not _visible(principal, ref.owner_id):
+                result.not_visible.append(lead_id)
+            elif list_id in ref.list_ids:
+                result.already_members += 1
+            else:
+                to_add.append(lead_id)
+        tally = self._add(principal.tenant_id, list_id, to_add, added_by=principal.user_id)
+        result.added = tally.added
+        result.already_members += tally.already
+        return result
+
+    def _add(self, tenant_id: str, list_id: str, lead_ids: Sequence[str], *, added_by: str | None) -> _Tally:
+        tally = _Tally()
+        added: list[str] = []
+        for lead_id in lead_ids:
+            try:
+                if self._lists.add_member(tenant_id, list_id, lead_id, added_at=utc_now(), added_by=added_by):
+                    added.append(lead_id)
+                else:
+                    tally.already += 1
+            except LeadNotFoundError:
+                continue  # deleted meanwhile
+        tally.added = len(added)
+        self._publish_changes(tenant_id, list_id, added, "added")
+        return tally
+
+    def add_by_filter(
+        self, principal: Principal, list_id: str, lead_filter: LeadFilter, *, cursor: str | None = None
+    ) -> AddResult:
+        """Add every lead matching the filters of ``GET /leads`` (reps: only leads they can see).
+
+        Up to :data:`SYNC_FILTER_LEADS` leads are added now; the rest continues on the jobs queue
+        (``queued: true``).
+
+        Raises:
+            ListNotFoundError (404), InvalidRequestError (400: bad cursor).
+        """
+        self._lists.get_list(principal.tenant_id, list_id)
+        result = AddResult()
+        cursor = self._add_filter_pages(principal, list_id, lead_filter, cursor, SYNC_FILTER_LEADS, result)
+        if cursor is not None:
+            if self._enqueue is None:
+                while cursor is not None:
+                    cursor = self._add_filter_pages(
+                        principal, list_id, lead_filter, cursor, JOB_STEP_LEADS, result
+                    )
+            else:
+                self._enqueue([_filter_job(principal, list_id, lead_filter, cursor)])
+                result.queued = True
+        return result
+
+    def _add_filter_pages(
+        self,
+        principal: Principal,
+        list_id: str,
+        lead_filter: LeadFilter,
+        cursor: str | None,
+        budget: int,
+        result: AddResult,
+    ) -> str | None:
+        seen = 0
+        while True:
+            query = _lead_query(principal, lead_filter, cursor)
+            page = self._leads.query_leads(principal.tenant_id, query)
+            leads, cursor = page
+            ids = [lead.lead_id for lead in leads if _visible(principal, lead.owner_id)]
+            refs = self._lists.lead_refs(principal.tenant_id, ids) if ids else {}
+            fresh = [i for i in ids if i in refs and list_id not in refs[i].list_ids]
+            result.already_members += len(ids) - len(fresh)
+            tally = self._add(principal.tenant_id, list_id, fresh, added_by=principal.user_id)
+            result.added += tally.added
+            result.already_members += tally.already
+            seen += len(leads)
+            if cursor is None or seen >= budget:
+                return cursor
+
+    def remove_leads(self, principal: Principal, list_id: str, lead_ids: Sequence[str]) -> RemoveResult:
+        """Remove leads by id (reps: only leads they can see). Raises ListNotFoundError (404)."""
+        self._lists.get_list(principal.tenant_id, list_id)
+        result = RemoveResult()
+        wanted = [lead_id for lead_id in dict.fromkeys(lead_ids) if _valid_lead_id(lead_id)]
+        result.not_members = len(set(lead_ids)) - len(wanted)
+        refs = self._lists.lead_refs(principal.tenant_id, wanted) if wanted else {}
+        removed: list[str] = []
+        for lead_id in wanted:
+            ref = refs.get(lead_id)
+            if ref is not None and not _visible(principal, ref.owner_id):
+                result.not_visible.append(lead_id)
+                continue
+            if self._lists.remove_member(principal.tenant_id, list_id, lead_id):
+                removed.append(lead_id)
+            else:
+                result.not_members += 1
+        result.removed = len(removed)
+        self._publish_changes(principal.tenant_id, list_id, removed, "removed")
+        return result
+
+    def list_leads(self, principal: Principal, list_id: str, *, limit: int, cursor: str | None) -> LeadPage:
+        """One page of the list's leads, newest added first; reps see only the leads they can see (a page
+        may then hold fewer than ``limit`` rows, with a cursor). Raises ListNotFoundError, InvalidRequestError."""
+        self._lists.get_list(principal.tenant_id, list_id)
+        ids, next_cursor = self._lists.page_members(principal.tenant_id, list_id, limit=limit, cursor=cursor)
+        rows = self._lists.lead_summaries(principal.tenant_id, ids)
+        return LeadPage(items=[r for r in rows if _visible(principal, r.owner_id)], next_cursor=next_cursor)
+
+    def import_csv(self, principal: Principal, list_id: str, request: ListImportRequest) -> ListImportResult:
+        """Add the leads whose email or phone appears in a CSV (normalised as capture does: lower-case
+        email, E.164 phone with the tenant's default region).
+
+        Raises:
+            ListNotFoundError (404); UnprocessableError (422): unreadable CSV, ``column`` not in the
+            header, more than 20,000 rows.
+        """
+        self._lists.get_list(principal.tenant_id, list_id)
+        rows = _read_csv(request.csv, request.column)
+        keyed: list[list[tuple[IdentityKind, str]]] = []
+        invalid = 0
+        for values in rows:
+            keys = [k for k in (self._identity(v, kind) for v, kind in values) if k is not None]
+            keyed.append(keys)
+            invalid += not keys
+        unique = list(dict.fromkeys(k for keys in keyed for k in keys))
+        found: dict[tuple[IdentityKind, str], str] = {}
+        for start in range(0, len(unique), 100):
+            found.update(self._leads.lookup_identities(principal.tenant_id, unique[start : start + 100]))
+        matched_ids: list[str] = []
+        unmatched_values: list[str] = []
+        matched = unmatched = 0
+        for keys in keyed:
+            hits = [found[k] for k in keys if k in found]
+            if hits:
+                matched += 1
+                matched_ids.append(hits[0])
+            elif keys:
+                unmatched += 1
+                if len(unmatched_values) < 50:
+                    unmatched_values.append(keys[0][1])
+        added = self.add_leads(principal, list_id, list(dict.fromkeys(matched_ids)))
+        return ListImportResult(
+            rows=len(rows),
+            matched=matched,
+            unmatched=unmatched,
+            invalid=invalid,
+            added=added.added,
+            already_members=added.already_members,
+            not_visible=len(added.not_visible),
+            unmatched_values=unmatched_values,
+        )
+
+    def _identity(self, raw: str, kind: str | None) -> tuple[IdentityKind, str] | None:
+        raw = raw.strip()
+        if not raw:
+            return None
+        guess = kind or ("email" if "@" in raw else "phone")
+        try:
+            if guess == "email":
+                return ("email", normalize_email(raw))
+            return ("phone", normalize_phone(raw, default_region=self._region, strict=True))
+        except UnprocessableError:
+            return None
+
+    # ------------------------------------------------------------------ service API for other areas
+    def iter_lead_ids(self, tenant_id: str, list_id: str) -> Iterator[str]:
+        """Every member of a list (any order). Raises ListNotFoundError."""
+        self._lists.get_list(tenant_id, list_id)
+        yield from self._lists.iter_member_ids(tenant_id, list_id)
+
+    def move_memberships(self, tenant_id: str, from_lead_id: str, to_lead_id: str) -> int:
+        """Put ``to_lead_id`` in every list ``from_lead_id`` is in, and take ``from_lead_id`` out (merge).
+
+        Returns the number of lists the surviving lead joined.
+        """
+        joined = 0
+        for list_id in self._lists_of(tenant_id, from_lead_id):
+            try:
+                if self._lists.add_member(tenant_id, list_id, to_lead_id, added_at=utc_now(), added_by=None):
+                    joined += 1
+                    self._publish_changes(tenant_id, list_id, [to_lead_id], "added")
+            except (ListNotFoundError, LeadNotFoundError):
+                pass
+            if self._lists.remove_member(tenant_id, list_id, from_lead_id):
+                self._publish_changes(tenant_id, list_id, [from_lead_id], "removed")
+        return joined
+
+    def remove_lead_everywhere(self, tenant_id: str, lead_id: str) -> int:
+        """Take a lead out of every list (deletion); returns how many memberships were removed."""
+        removed = 0
+        for list_id in self._lists_of(tenant_id, lead_id):
+            removed += self._lists.remove_member(tenant_id, list_id, lead_id)
+        return removed
+
+    def _lists_of(self, tenant_id: str, lead_id: str) -> list[str]:
+        ref = self._lists.lead_refs(tenant_id, [lead_id]).get(lead_id)
+        if ref is not None:
+            return sorted(ref.list_ids)
+        # The lead is gone with its list_ids: look in every list.
+        return [s.list_id for s in self._lists.list_lists(tenant_id)]
+
+    def _publish_changes(self, tenant_id: str, list_id: str, lead_ids: Sequence[str], change: str) -> None:
+        if not lead_ids:
+            return
+        at = iso(utc_now())
+        self._events.publish(
+            [
+                LeadEvent(
+                    type=LeadEventType.LIST_MEMBERSHIP_CHANGED,
+                    tenant_id=tenant_id,
+                    lead_id=lead_id,
+                    occurred_at=at,
+                    data={"list_id": list_id, "change": change},
+                )
+                for lead_id in lead_ids
+            ]
+        )
+
+
+def _lead_query(principal: Principal, f: LeadFilter, cursor: str | None) -> LeadQuery:
+    return LeadQuery(
+        status=f.status.value if f.status else None,
+        source_channel=f.source.value if f.source else None,
+        owner_id=principal.user_id if f.owner == "me" else f.owner,
+        grade=f.grade.value if f.grade else None,
+        created_from=f.created_from,
+        created_to=f.created_to,
+        search=f.q.strip() if f.q and f.q.strip() else None,
+        sort="created",
+        descending=True,
+        limit=100,
+        cursor=cursor,
+        visible_to=None if principal.sees_all_leads else principal.user_id,
+    )
+
+
+def _filter_job(principal: Principal, list_id: str, f: LeadFilter, cursor: str) -> dict[str, Any]:
+    return {
+        "kind": ADD_BY_FILTER_JOB,
+        "tenant_id": principal.tenant_id,
+        "user_id": principal.user_id,
+        "role": str(principal.role),
+        "list_id": list_id,
+        "filter": f.model_dump(mode="json", exclude_none=True),
+        "cursor": cursor,
+    }
+
+
+def _read_csv(text: str, column: str | None) -> list[list[tuple[str, str | None]]]:
+    """Rows of (value, kind) pairs: kind from the header ("email"/"phone"), or None to guess per cell."""
+    try:
+        table = [row for row in csv.reader(io.StringIO(text)) if any(cell.strip() for cell in row)]
+    except csv.Error as err:
+        raise UnprocessableError(
+            f"the CSV cannot be read: {err}", details=[{"field": "csv", "problem": str(err)}]
+        ) from None
+    if len(table) > MAX_IMPORT_ROWS + 1:
+        raise UnprocessableError(
+            f"at most {MAX_IMPORT_ROWS} rows per import",
+            details=[{"field": "csv", "problem": f"{len(table)} rows"}],
+        )
+    if not table:
+        return []
+    header = [cell.strip().casefold() for cell in table[0]]
+    columns: dict[int, str | None] = {}
+    if column is not None:
+        wanted = column.strip().casefold()
+        if wanted not in header:
+            raise UnprocessableError(
+                f"column {column!r} is not in the CSV header",
+                details=[{"field": "column", "problem": f"header has {', '.join(table[0])}"}],
+            )
+        index = header.index(wanted)
+        columns[index] = "email" if wanted in EMAIL_HEADERS else "phone" if wanted in PHONE_HEADERS else None
+    else:
+        for index, name in enumerate(header):
+            if name in EMAIL_HEADERS:
+                columns[index] = "email"
+            elif name in PHONE_HEADERS:
+                columns[index] = "phone"
+    if columns:
+        return [[(row[i], kind) for i, kind in columns.items() if i < len(row)] for row in table[1:]]
+    return [[(cell, None) for cell in row] for row in table]
+
+
+def run_add_by_filter(message: dict[str, Any]) -> None:
+    """Jobs-queue step ``lists.add_by_filter``: add the next leads matching a filter, then queue the rest."""
+    principal = Principal(
+        tenant_id=message["tenant_id"], user_id=message["user_id"], role=Role(message["role"])
+    )
+    service = get_list_service()
+    try:
+        service.get_list(principal, message["list_id"])
+    except ListNotFoundError:
+        log.info("list %s deleted before the filter add finished", message["list_id"])
+        return
+    f = LeadFilter.model_validate(message["filter"])
+    result = AddResult()
+    cursor = service._add_filter_pages(
+        principal, message["list_id"], f, message.get("cursor"), JOB_STEP_LEADS, result
+    )
+    if cursor is not None and service._enqueue is not None:
+        service._enqueue([_filter_job(principal, message["list_id"], f, cursor)])
+
+
+def run_purge(message: dict[str, Any]) -> None:
+    """Jobs-queue step ``lists.purge``: remove the memberships of a deleted list, a step at a time."""
+    service = get_list_service()
+    removed = service.purge(message["tenant_id"], message["list_id"], limit=JOB_STEP_LEADS)
+    if removed >= JOB_STEP_LEADS and service._enqueue is not None:
+        service._enqueue(
+            [{"kind": PURGE_JOB, "tenant_id": message["tenant_id"], "list_id": message["list_id"]}]
+        )
+
+
+@lru_cache(maxsize=1)
+def get_list_service() -> ListService:
+    """The process-wide list service over DynamoDB, EventBridge and the jobs queue (built on first use)."""
+    from leadtide.dal.factory import get_event_publisher, get_lead_repository, get_list_repository
+    from leadtide.jobs.dispatch import enqueue_jobs
+    from leadtide.settings import get_settings
+
+    return ListService(
+        get_list_repository(),
+        get_lead_repository(),
+        get_event_publisher(),
+        enqueue=enqueue_jobs,
+        default_region=get_settings().default_phone_region,
+    )

@@ -1,0 +1,163 @@
+"""The :class:`ConversionPredictor` the scoring worker uses: champion/challenger models from the registry.
+
+For each tenant the predictor reads the serving pointer (champion, challenger, traffic share) at most every
+``pointer_ttl_seconds`` (``MODEL_POINTER_CACHE_SECONDS``, default 60 s) and loads each model version's
+artifact from S3 once per process (a version's artifact never changes; up to ``max_models`` are kept, least
+recently used dropped). A lead goes to the challenger when its stable bucket (SHA-256 of tenant and lead id,
+see :func:`leadtide.ml.registry.routes_to_challenger`) is below the traffic share, so the same lead is
+always scored by the same version; the leads of one batch are grouped per version and scored vectorised.
+
+Leads already Converted or Lost get None: their last prediction (kept on the lead) is the one their outcome
+is recorded against.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from functools import lru_cache
+from typing import Any
+
+from leadtide.ml.ports import ArtifactStore, ModelRegistryRepository, artifact_key
+from leadtide.ml.registry import TERMINAL_STATUSES, serving_version
+from leadtide.models.common import utc_now
+from leadtide.models.ml import ModelPointer
+from leadtide.models.scoring import Prediction
+from leadtide.scoring.ports import ConversionPredictor
+
+log = logging.getLogger(__name__)
+
+_TERMINAL = {str(s) for s in TERMINAL_STATUSES}
+
+
+class RegistryConversionPredictor(ConversionPredictor):
+    """Predicts with the tenant's champion (and challenger) from the model registry.
+
+    Args:
+        registry: pointer and version entries.
+        artifacts: the artifact store (``model.tar.gz`` bytes by key).
+        loader: artifact bytes -> serving model (default :func:`leadtide.ml.serving.load_serving_model`).
+        pointer_ttl_seconds: how long a tenant's pointer is reused before it is read again.
+        max_models: loaded models kept in memory.
+        top_factors: factors returned each way (up / down).
+    """
+
+    def __init__(
+        self,
+        registry: ModelRegistryRepository,
+        artifacts: ArtifactStore,
+        *,
+        loader: Callable[[bytes], Any] | None = None,
+        pointer_ttl_seconds: float = 60.0,
+        max_models: int = 16,
+        top_factors: int = 3,
+        monotonic: Callable[[], float] = time.monotonic,
+    ):
+        self._registry = registry
+        self._artifacts = artifacts
+        self._loader = loader
+        self._ttl = pointer_ttl_seconds
+        self._max_models = max_models
+        self._top = top_factors
+        self._now = monotonic
+        self._pointers: dict[str, tuple[float, ModelPointer]] = {}
+        self._models: OrderedDict[tuple[str, str], Any] = OrderedDict()
+        self.artifact_loads = 0
+        self.pointer_reads = 0
+
+    def pointer(self, tenant_id: str) -> ModelPointer:
+        """The tenant's pointer, read at most every ``pointer_ttl_seconds``."""
+        hit = self._pointers.get(tenant_id)
+        if hit and hit[0] > self._now():
+            return hit[1]
+        pointer = self._registry.get_pointer(tenant_id)
+        self.pointer_reads += 1
+        self._pointers[tenant_id] = (self._now() + self._ttl, pointer)
+        return pointer
+
+    def model(self, tenant_id: str, model_version: str) -> Any:
+        """The loaded serving model of a version (from S3 on first use, then from memory)."""
+        key = (tenant_id, model_version)
+        if key in self._models:
+            self._models.move_to_end(key)
+            return self._models[key]
+        version = self._registry.get_version(tenant_id, model_version)
+        data = self._artifacts.get(version.artifact_key or artifact_key(tenant_id, model_version))
+        loader = self._loader
+        if loader is None:
+            from leadtide.ml.serving import load_serving_model
+
+            loader = load_serving_model
+        loaded = loader(data)
+        self.artifact_loads += 1
+        self._models[key] = loaded
+        while len(self._models) > self._max_models:
+            self._models.popitem(last=False)
+        return loaded
+
+    def predict(self, tenant_id: str, leads: Sequence[Mapping[str, Any]]) -> list[Prediction | None]:
+        """One :class:`Prediction` per lead (None: no champion, a closed lead, or the model failed on it)."""
+        results: list[Prediction | None] = [None] * len(leads)
+        try:
+            pointer = self.pointer(tenant_id)
+        except Exception:
+            log.exception("cannot read the model pointer of %s", tenant_id)
+            return results
+        if pointer.champion is None:
+            return results
+        groups: dict[str, list[int]] = {}
+        for i, lead in enumerate(leads):
+            if str(lead.get("status") or "") in _TERMINAL:
+                continue
+            version = serving_version(pointer, tenant_id, str(lead.get("lead_id") or ""))
+            if version is not None:
+                groups.setdefault(version, []).append(i)
+        as_of = utc_now()
+        for version, indices in groups.items():
+            try:
+                model = self.model(tenant_id, version)
+            except Exception:
+                log.exception("cannot load model %s of %s", version, tenant_id)
+                continue
+            batch = [leads[i] for i in indices]
+            try:
+                scored = model.predict(batch, as_of=as_of, top=self._top)
+            except Exception:
+                log.exception("batch prediction failed; scoring one lead at a time")
+                scored = []
+                for lead in batch:
+                    try:
+                        scored.extend(model.predict([lead], as_of=as_of, top=self._top))
+                    except Exception:
+                        log.warning("model %s failed on lead %s", version, lead.get("lead_id"))
+                        scored.append(None)
+            for i, item in zip(indices, scored, strict=True):
+                if item is None:
+                    continue
+                probability, up, down = item
+                results[i] = Prediction(
+                    probability=min(1.0, max(0.0, float(probability))),
+                    model_version=version,
+                    factors_up=list(up),
+                    factors_down=list(down),
+                )
+        return results
+
+
+@lru_cache(maxsize=1)
+def get_conversion_predictor() -> ConversionPredictor | None:
+    """The process-wide predictor over the DynamoDB registry and the S3 artifacts; None when this
+    deployment has no artifacts bucket configured."""
+    from leadtide.dal.factory import get_artifact_store, get_model_registry
+    from leadtide.settings import get_settings
+
+    settings = get_settings()
+    if not settings.artifacts_bucket:
+        return None
+    return RegistryConversionPredictor(
+        get_model_registry(),
+        get_artifact_store(),
+        pointer_ttl_seconds=settings.model_pointer_cache_seconds,
+    )

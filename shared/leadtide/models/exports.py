@@ -1,0 +1,126 @@
+"""Exports of leads to CSV, XLSX or JSON Lines files: requests, stored records and API responses."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from leadtide.models.common import ChannelType, Grade, LeadStatus
+from leadtide.models.selection import LeadFilter, LeadSelection
+
+ExportFormat = Literal["csv", "xlsx", "json"]
+JobStatus = Literal["queued", "running", "completed", "failed"]
+
+_FILTER_FIELDS = ("status", "source", "owner", "grade", "created_from", "created_to", "q")
+
+
+class ExportCreate(BaseModel):
+    """Body of ``POST /exports``.
+
+    Either a ``selection`` or the ``GET /leads`` filters at the top level (status, source, owner, grade,
+    created_from, created_to, q), not both; with neither, every lead the caller can see is exported.
+    ``fields`` picks and orders the columns (lead field names, or custom field keys); by default every lead
+    field and then every custom field, each in its own column headed by its label.
+    """
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    format: ExportFormat = Field(description="csv (UTF-8 with BOM), xlsx, or json (JSON Lines)")
+    selection: LeadSelection | None = None
+    fields: list[str] | None = Field(default=None, min_length=1, max_length=200)
+    status: LeadStatus | None = None
+    source: ChannelType | None = None
+    owner: str | None = Field(default=None, min_length=1, max_length=128)
+    grade: Grade | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    q: str | None = Field(default=None, max_length=100)
+
+    @model_validator(mode="after")
+    def _selection_or_filters(self) -> ExportCreate:
+        filters = [name for name in _FILTER_FIELDS if getattr(self, name) is not None]
+        if self.selection is not None and filters:
+            raise ValueError(f"give a selection or filters, not both (filters given: {', '.join(filters)})")
+        return self
+
+    def resolved_selection(self) -> LeadSelection:
+        """The selection to export: ``selection`` itself, or the top-level filters as a filter selection."""
+        if self.selection is not None:
+            return self.selection
+        values = {name: getattr(self, name) for name in _FILTER_FIELDS if getattr(self, name) is not None}
+        return LeadSelection(filter=LeadFilter(**values))
+
+
+class ExportRecord(BaseModel):
+    """An export as stored (one item per export; see docs/data-model.md). Times are UTC.
+
+    ``requested_by``/``requested_role`` are the caller's user id and role: the background step applies the
+    same visibility rule (reps: own and unassigned leads) as the request would have.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    tenant_id: str
+    export_id: str
+    format: ExportFormat
+    fields: list[str] | None = None
+    selection: dict[str, Any]
+    requested_by: str
+    requested_role: str
+    status: JobStatus = "queued"
+    rows: int = 0
+    attempts: int = 0
+    object_key: str | None = None
+    error: str | None = None
+    bulk_action_id: str | None = None
+    created_at: datetime
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+
+
+class ExportDownload(BaseModel):
+    """A short-lived presigned S3 GET URL of the finished file."""
+
+    url: str
+    expires_at: datetime
+
+
+class Export(BaseModel):
+    """``GET /exports/{export_id}``: progress of an export and, once completed, where to download it."""
+
+    export_id: str
+    status: JobStatus
+    format: ExportFormat
+    rows: int = Field(description="leads written so far (all of them once completed)")
+    selection: dict[str, Any] = Field(description="what was selected (explicit ids are counted)")
+    fields: list[str] | None = None
+    requested_by: str
+    created_at: datetime
+    completed_at: datetime | None = None
+    download: ExportDownload | None = Field(default=None, description="present when completed")
+    error: str | None = Field(default=None, description="why the export failed")
+
+
+class ExportList(BaseModel):
+    """``GET /exports``: the tenant's exports, newest first (reps see their own)."""
+
+    items: list[Export]
+    next_cursor: str | None = None
+
+
+_last_stamp = 0
+
+
+def time_ordered_id() -> str:
+    """A new 32-hex-character id that sorts by creation time: 56 bits of microseconds since the epoch
+    (strictly increasing within a process), then 72 random bits. A tenant's exports and bulk actions
+    therefore list newest first straight from the sort key."""
+    import secrets
+    import time
+
+    global _last_stamp
+    stamp = max(time.time_ns() // 1000, _last_stamp + 1)
+    _last_stamp = stamp
+    return f"{stamp:014x}{secrets.token_hex(9)}"

@@ -1,0 +1,559 @@
+"""The configurable scoring rules engine: validate a scoring model, compile it, score leads fast.
+
+Scoring a lead with a model (all points are floats until the final rounding):
+
+1. every fit rule whose condition holds on the profile adds its ``points`` to its group;
+2. every behaviour rule adds, for each occurrence of its event type (the newest ``max_occurrences`` when
+   set), ``points`` decayed by the occurrence's age: half-life ``points * 0.5 ** (age_days / days)`` (the
+   exponential score decay of marketing-automation tools such as HubSpot and Marketo) or linear
+   ``sign(points) * max(0, |points| - points_per_period * floor(age_days / period_days))``;
+3. each group's total is clamped to ``[-cap, cap]``; the groups are summed and the sum clamped to
+   ``[0, total_cap]`` (and 0..100);
+4. with ``predictive.enabled`` and a prediction, ``score = (1 - w) * rules + w * 100 * probability``;
+5. the rounded score gets its grade from the thresholds.
+
+Every step that moves points is a factor in the breakdown (rule ids, then ``cap.<group>``, ``cap.total``,
+``predictive``), so the factors always add up to the unrounded score. ``fit_score`` is the sum of the
+capped totals of groups holding fit rules, ``engagement_score`` the same for behaviour rules (a group may
+not mix both, so the two are well defined).
+
+The hot path works on plain dicts and floats: a model is compiled once into per-rule predicate closures,
+and :meth:`CompiledModel.score` allocates only the factor tuples.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from leadtide.models.common import ChannelType, LeadStatus
+from leadtide.models.errors import UnprocessableError
+from leadtide.models.scoring import (
+    BUILTIN_EVENT_TYPES,
+    EVENT_TYPE_PATTERN,
+    HalfLifeDecay,
+    LinearDecay,
+    ScoringModelSpec,
+)
+
+SECONDS_PER_DAY = 86400.0
+MAX_ABS_POINTS = 100.0
+# Occurrences older than this many half-lives (0.4 % of their points) are not worth reading.
+HALF_LIVES_HORIZON = 8
+
+# Field -> kind. "any" fields (custom.<key>) accept every op; numbers compare numerically.
+FIT_FIELDS: dict[str, str] = {
+    "job_title": "text",
+    "company": "text",
+    "company_size": "number",
+    "industry": "text",
+    "country": "text",
+    "source_channel": "enum",
+    "status": "enum",
+    "email_domain_type": "enum",
+    "tags": "list",
+}
+OPS_BY_KIND: dict[str, frozenset[str]] = {
+    "text": frozenset({"eq", "in", "contains", "is_empty", "is_not_empty"}),
+    "enum": frozenset({"eq", "in", "is_empty", "is_not_empty"}),
+    "number": frozenset({"eq", "in", "gte", "lte", "between", "is_empty", "is_not_empty"}),
+    "list": frozenset({"contains", "in", "is_empty", "is_not_empty"}),
+    "any": frozenset({"eq", "in", "contains", "gte", "lte", "between", "is_empty", "is_not_empty"}),
+}
+ENUM_VALUES: dict[str, frozenset[str]] = {
+    "source_channel": frozenset(str(c) for c in ChannelType),
+    "status": frozenset(str(s) for s in LeadStatus),
+    "email_domain_type": frozenset({"free", "business"}),
+}
+# Values scoring itself derives: a rule on them would make the score depend on itself.
+DERIVED_FIELDS = frozenset(
+    {
+        "score",
+        "grade",
+        "fit_score",
+        "engagement_score",
+        "conversion_probability",
+        "score_breakdown",
+        "scoring_model_id",
+        "grade_override",
+    }
+)
+# Common free-mail providers (webmail anyone can sign up to); every other domain counts as business.
+FREE_EMAIL_DOMAINS = frozenset(
+    (
+        "gmail.com",
+        "googlemail.com",
+        "yahoo.com",
+        "yahoo.co.uk",
+        "yahoo.fr",
+        "yahoo.es",
+        "yahoo.com.br",
+        "yahoo.co.in",
+        "ymail.com",
+        "hotmail.com",
+        "hotmail.co.uk",
+        "hotmail.fr",
+        "hotmail.es",
+        "hotmail.it",
+        "outlook.com",
+        "outlook.es",
+        "live.com",
+        "live.co.uk",
+        "msn.com",
+        "icloud.com",
+        "me.com",
+        "mac.com",
+        "aol.com",
+        "proton.me",
+        "protonmail.com",
+        "pm.me",
+        "gmx.com",
+        "gmx.de",
+        "gmx.net",
+        "web.de",
+        "yandex.com",
+        "yandex.ru",
+        "mail.ru",
+        "inbox.ru",
+        "qq.com",
+        "163.com",
+        "126.com",
+        "sina.com",
+        "naver.com",
+        "daum.net",
+        "zoho.com",
+        "mail.com",
+        "tutanota.com",
+        "fastmail.com",
+        "hey.com",
+        "uol.com.br",
+        "bol.com.br",
+        "terra.com.br",
+        "ig.com.br",
+        "libero.it",
+        "virgilio.it",
+        "orange.fr",
+        "free.fr",
+        "laposte.net",
+        "wanadoo.fr",
+        "t-online.de",
+        "btinternet.com",
+        "rediffmail.com",
+        "seznam.cz",
+        "wp.pl",
+        "o2.pl",
+        "interia.pl",
+    )
+)
+
+
+def _problem(path: str, problem: str) -> dict[str, str]:
+    return {"field": path, "problem": problem}
+
+
+def parse_spec(data: Mapping[str, Any]) -> ScoringModelSpec:
+    """Parse and fully validate a scoring model definition.
+
+    Raises:
+        UnprocessableError (422): ``details`` list every problem as ``{"field": <dotted path>, "problem"}``.
+    """
+    try:
+        spec = ScoringModelSpec.model_validate(dict(data))
+    except ValidationError as err:
+        details = [_problem(".".join(str(p) for p in e["loc"]) or "body", e["msg"]) for e in err.errors()]
+        raise UnprocessableError(
+            f"invalid scoring model: {details[0]['field']}: {details[0]['problem']}", details=details
+        ) from None
+    validate_spec(spec)
+    return spec
+
+
+def validate_spec(spec: ScoringModelSpec) -> None:
+    """Check what the schema alone cannot: fields, ops and values per field type, points, caps, group
+    membership, duplicate ids, event types, decay, thresholds, self-references.
+
+    Cycles: rules read only profile fields and event counts; none reads a group, a score or another rule,
+    and derived scoring fields are rejected, so the dependency graph (rules -> groups -> total) is a tree.
+
+    Raises:
+        UnprocessableError (422) naming every offending path.
+    """
+    problems: list[dict[str, str]] = []
+    groups: dict[str, float] = {}
+    for i, group in enumerate(spec.groups):
+        path = f"groups[{i}]"
+        if group.name in groups:
+            problems.append(_problem(f"{path}.name", f"duplicate group {group.name!r}"))
+        groups[group.name] = group.cap
+        if not 0 < group.cap <= 100:
+            problems.append(_problem(f"{path}.cap", "a group cap must be > 0 and <= 100"))
+    if not 0 < spec.total_cap <= 100:
+        problems.append(_problem("total_cap", "the total cap must be > 0 and <= 100"))
+    seen_ids: set[str] = set()
+    group_kinds: dict[str, set[str]] = {}
+
+    def check_common(path: str, rule_id: str, points: float, group: str, kind: str) -> None:
+        if rule_id in seen_ids:
+            problems.append(_problem(f"{path}.id", f"duplicate rule id {rule_id!r}"))
+        seen_ids.add(rule_id)
+        if not math.isfinite(points) or abs(points) > MAX_ABS_POINTS:
+            problems.append(_problem(f"{path}.points", "points must be between -100 and 100"))
+        elif points == 0:
+            problems.append(_problem(f"{path}.points", "a rule worth 0 points does nothing"))
+        if group not in groups:
+            problems.append(_problem(f"{path}.group", f"unknown group {group!r} (declare it in groups)"))
+        group_kinds.setdefault(group, set()).add(kind)
+
+    for i, rule in enumerate(spec.fit_rules):
+        path = f"fit_rules[{i}]"
+        check_common(path, rule.id, rule.points, rule.group, "fit")
+        problems.extend(_check_fit_condition(path, rule.field, rule.op, rule.value))
+    custom = set()
+    for i, name in enumerate(spec.custom_event_types):
+        if not re.fullmatch(EVENT_TYPE_PATTERN, name):
+            problems.append(_problem(f"custom_event_types[{i}]", "lower-case letters, digits, _ and ."))
+        elif name in BUILTIN_EVENT_TYPES:
+            problems.append(_problem(f"custom_event_types[{i}]", f"{name!r} is a built-in event type"))
+        elif name in custom:
+            problems.append(_problem(f"custom_event_types[{i}]", f"duplicate event type {name!r}"))
+        custom.add(name)
+    known_events = set(BUILTIN_EVENT_TYPES) | custom
+    for i, brule in enumerate(spec.behaviour_rules):
+        path = f"behaviour_rules[{i}]"
+        check_common(path, brule.id, brule.points, brule.group, "behaviour")
+        if brule.event_type not in known_events:
+            problems.append(
+                _problem(
+                    f"{path}.event_type",
+                    f"unknown event type {brule.event_type!r}: use a built-in type or declare it in "
+                    "custom_event_types",
+                )
+            )
+    for name, kinds in group_kinds.items():
+        if len(kinds) > 1:
+            index = next(i for i, g in enumerate(spec.groups) if g.name == name) if name in groups else 0
+            problems.append(
+                _problem(f"groups[{index}]", f"group {name!r} mixes fit and behaviour rules; split it")
+            )
+    if isinstance(spec.decay, HalfLifeDecay) and not spec.decay.days > 0:
+        problems.append(_problem("decay.days", "half-life days must be > 0"))
+    if isinstance(spec.decay, LinearDecay):
+        if not spec.decay.period_days > 0:
+            problems.append(_problem("decay.period_days", "period_days must be > 0"))
+        if not spec.decay.points_per_period > 0:
+            problems.append(_problem("decay.points_per_period", "points_per_period must be > 0"))
+    hot, warm = spec.grades.hot, spec.grades.warm
+    if not 100 >= hot > warm > 0:
+        problems.append(
+            _problem(
+                "grades", f"thresholds must be strictly ordered 100 >= hot > warm > 0 (got {hot}, {warm})"
+            )
+        )
+    if problems:
+        raise UnprocessableError(
+            f"invalid scoring model: {problems[0]['field']}: {problems[0]['problem']}", details=problems
+        )
+
+
+def _field_kind(field: str) -> str | None:
+    if field.startswith("custom.") and len(field) > 7:
+        return "any"
+    return FIT_FIELDS.get(field)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_fit_condition(path: str, field: str, op: str, value: Any) -> list[dict[str, str]]:
+    if field in DERIVED_FIELDS:
+        return [_problem(f"{path}.field", f"{field!r} is derived by scoring itself (a self-reference)")]
+    kind = _field_kind(field)
+    if kind is None:
+        known = ", ".join([*FIT_FIELDS, "custom.<key>"])
+        return [_problem(f"{path}.field", f"unknown field {field!r}; use one of {known}")]
+    if op not in OPS_BY_KIND[kind]:
+        allowed = ", ".join(sorted(OPS_BY_KIND[kind]))
+        return [_problem(f"{path}.op", f"op {op!r} is not valid for {field} ({kind}); use {allowed}")]
+    vpath = f"{path}.value"
+    if op in ("is_empty", "is_not_empty"):
+        return [] if value is None else [_problem(vpath, f"{op} takes no value")]
+    if op == "in" or (op == "contains" and isinstance(value, list)):
+        if not isinstance(value, list) or not value or len(value) > 200:
+            return [_problem(vpath, f"'{op}' needs a list of 1-200 values")]
+        values = value
+    elif op == "between":
+        if (
+            not isinstance(value, list)
+            or len(value) != 2
+            or not all(_is_number(v) for v in value)
+            or value[0] > value[1]
+        ):
+            return [_problem(vpath, "'between' needs [low, high] numbers with low <= high")]
+        return []
+    elif op in ("gte", "lte"):
+        return [] if _is_number(value) else [_problem(vpath, f"'{op}' needs a number")]
+    else:
+        values = [value]
+    for v in values:
+        if kind == "number" and not _is_number(v):
+            return [_problem(vpath, f"{field} compares numbers; {v!r} is not one")]
+        if kind in ("text", "enum", "list") and not (isinstance(v, str) and v.strip()):
+            return [_problem(vpath, f"{field} compares non-empty text; {v!r} is not")]
+        if kind == "any" and not (isinstance(v, str | bool) or _is_number(v)):
+            return [_problem(vpath, f"{v!r} must be text, a number or a boolean")]
+        if kind == "enum" and str(v) not in ENUM_VALUES[field]:
+            allowed = ", ".join(sorted(ENUM_VALUES[field]))
+            return [_problem(vpath, f"{v!r} is not a {field} ({allowed})")]
+    return []
+
+
+# ---------------------------------------------------------------------------------------------- compile + score
+Predicate = Callable[[Mapping[str, Any]], bool]
+Factor = tuple[str, str, float, str | None]  # (factor, label, points, detail)
+
+
+def email_domain_type(email: str | None) -> str | None:
+    """``"free"`` for a free-mail provider, ``"business"`` for any other domain, None without an email."""
+    if not email or "@" not in email:
+        return None
+    return "free" if email.rsplit("@", 1)[1].lower() in FREE_EMAIL_DOMAINS else "business"
+
+
+def _getter(field: str) -> Callable[[Mapping[str, Any]], Any]:
+    if field.startswith("custom."):
+        key = field[7:]
+        return lambda lead: (lead.get("custom_fields") or {}).get(key)
+    if field == "email_domain_type":
+        return lambda lead: email_domain_type(lead.get("email"))
+    if field in ("company_size", "industry", "country"):
+        # Not (yet) first-class lead fields: read the attribute, else the custom field of the same name.
+        return lambda lead: (
+            lead.get(field) if lead.get(field) is not None else (lead.get("custom_fields") or {}).get(field)
+        )
+    return lambda lead: lead.get(field)
+
+
+def _empty(v: Any) -> bool:
+    return v is None or v == "" or v == [] or v == {}
+
+
+def _as_number(v: Any) -> float | None:
+    if _is_number(v):
+        return float(v)
+    if isinstance(v, str):
+        try:
+            return float(v.replace(",", "").strip())
+        except ValueError:
+            return None
+    return None
+
+
+def _fold(v: Any) -> Any:
+    return v.casefold() if isinstance(v, str) else v
+
+
+def compile_condition(field: str, op: str, value: Any) -> Predicate:
+    """A predicate over a lead dict for a validated fit condition (see :class:`FitRule`)."""
+    get = _getter(field)
+    kind = _field_kind(field) or "any"
+    if op == "is_empty":
+        return lambda lead: _empty(get(lead))
+    if op == "is_not_empty":
+        return lambda lead: not _empty(get(lead))
+    if kind == "list":
+        wanted = {_fold(v) for v in (value if isinstance(value, list) else [value])}
+        return lambda lead: any(_fold(t) in wanted for t in (get(lead) or ()))
+    if op in ("gte", "lte", "between") or kind == "number":
+        lo, hi = -math.inf, math.inf
+        if op == "gte":
+            lo = float(value)
+        elif op == "lte":
+            hi = float(value)
+        elif op == "between":
+            lo, hi = float(value[0]), float(value[1])
+        else:  # eq / in on numbers
+            targets = {float(v) for v in (value if isinstance(value, list) else [value])}
+
+            def num_in(lead: Mapping[str, Any]) -> bool:
+                n = _as_number(get(lead))
+                return n is not None and n in targets
+
+            return num_in
+
+        def num_range(lead: Mapping[str, Any]) -> bool:
+            n = _as_number(get(lead))
+            return n is not None and lo <= n <= hi
+
+        return num_range
+    if op == "contains":
+        needles = [str(v).casefold() for v in (value if isinstance(value, list) else [value])]
+
+        def contains_any(lead: Mapping[str, Any]) -> bool:
+            text = str(get(lead) or "").casefold()
+            return any(n in text for n in needles)
+
+        return contains_any
+    targets_text = {_fold(v) for v in (value if isinstance(value, list) else [value])}
+    return lambda lead: _fold(get(lead)) in targets_text
+
+
+@dataclass(frozen=True)
+class RuleScore:
+    """The result of scoring one lead: final ``score`` (0..100) and its ``grade`` (from thresholds), the
+    rules-only score, group totals and factors (``(factor, label, points, detail)``)."""
+
+    score: int
+    grade: str
+    rules_score: float
+    fit_score: float
+    engagement_score: float
+    factors: list[Factor]
+
+
+class CompiledModel:
+    """A validated :class:`ScoringModelSpec` compiled for fast scoring (immutable; share freely)."""
+
+    def __init__(self, spec: ScoringModelSpec, model_id: str | None = None):
+        self.spec = spec
+        self.model_id = model_id
+        self._caps = {g.name: g.cap for g in spec.groups}
+        self._group_labels = {g.name: g.label or g.name for g in spec.groups}
+        self._fit = [
+            (r.id, r.label, float(r.points), r.group, compile_condition(r.field, r.op, r.value))
+            for r in spec.fit_rules
+        ]
+        self._behaviour = [
+            (r.id, r.label, float(r.points), r.group, r.event_type, r.max_occurrences)
+            for r in spec.behaviour_rules
+        ]
+        self._fit_groups = {r.group for r in spec.fit_rules}
+        self._group_order = [g.name for g in spec.groups]
+        self.event_types = frozenset(r.event_type for r in spec.behaviour_rules)
+        decay = spec.decay
+        self._half_life = decay.days if isinstance(decay, HalfLifeDecay) else None
+        self._linear = (
+            (decay.points_per_period, decay.period_days) if isinstance(decay, LinearDecay) else None
+        )
+        self._total_cap = min(spec.total_cap, 100.0)
+        self._hot, self._warm = spec.grades.hot, spec.grades.warm
+        biggest = max((abs(r.points) for r in spec.behaviour_rules), default=0.0)
+        if self._half_life is not None:
+            self.horizon_days: float | None = self._half_life * HALF_LIVES_HORIZON
+        elif self._linear is not None:
+            per, period = self._linear
+            self.horizon_days = math.ceil(biggest / per) * period if biggest else 0.0
+        else:
+            self.horizon_days = None
+
+    def decayed(self, points: float, age_days: float) -> float:
+        """``points`` of one occurrence ``age_days`` old after the model's decay (future counts as now)."""
+        if age_days < 0:
+            age_days = 0.0
+        if self._half_life is not None:
+            return points * 0.5 ** (age_days / self._half_life)
+        if self._linear is not None:
+            per, period = self._linear
+            left = abs(points) - per * math.floor(age_days / period)
+            return math.copysign(left, points) if left > 0 else 0.0
+        return points
+
+    def grade_of(self, score: float) -> str:
+        """Grade of a score under this model's thresholds."""
+        if score >= self._hot:
+            return "hot"
+        if score >= self._warm:
+            return "warm"
+        return "cold"
+
+    def score(
+        self,
+        lead: Mapping[str, Any],
+        occurrences: Mapping[str, Sequence[float]],
+        now_ts: float,
+        probability: float | None = None,
+    ) -> RuleScore:
+        """Score a lead dict.
+
+        Args:
+            lead: the profile as a dict (``Lead`` field names; ``custom_fields`` a dict, ``tags`` a list).
+            occurrences: event type -> occurrence times (epoch seconds, any order).
+            now_ts: the scoring time (epoch seconds).
+            probability: predicted conversion probability (0..1), blended in when ``predictive.enabled``.
+        """
+        factors: list[Factor] = []
+        totals: dict[str, float] = {}
+        for rule_id, label, points, group, pred in self._fit:
+            if pred(lead):
+                totals[group] = totals.get(group, 0.0) + points
+                factors.append((rule_id, label, points, None))
+        for rule_id, label, points, group, event_type, max_occ in self._behaviour:
+            times = occurrences.get(event_type)
+            if not times:
+                continue
+            if max_occ is not None and len(times) > max_occ:
+                times = sorted(times, reverse=True)[:max_occ]
+            value = 0.0
+            for ts in times:
+                value += self.decayed(points, (now_ts - ts) / SECONDS_PER_DAY)
+            if abs(value) >= 0.05:
+                totals[group] = totals.get(group, 0.0) + value
+                factors.append((rule_id, label, round(value, 2), f"{len(times)} occurrence(s)"))
+        fit = engagement = 0.0
+        total = 0.0
+        for group in self._group_order:
+            raw = totals.get(group)
+            if raw is None:
+                continue
+            cap = self._caps[group]
+            capped = cap if raw > cap else -cap if raw < -cap else raw
+            if capped != raw:
+                factors.append(
+                    (f"cap.{group}", f"{self._group_labels[group]} capped at {cap:g}", capped - raw, None)
+                )
+            total += capped
+            if group in self._fit_groups:
+                fit += capped
+            else:
+                engagement += capped
+        clamped = min(max(total, 0.0), self._total_cap)
+        if clamped != total:
+            factors.append(("cap.total", f"Score kept within 0-{self._total_cap:g}", clamped - total, None))
+        score = math.floor(clamped + 0.5)
+        result = RuleScore(
+            score=score,
+            grade=self.grade_of(score),
+            rules_score=clamped,
+            fit_score=round(fit, 2),
+            engagement_score=round(engagement, 2),
+            factors=factors,
+        )
+        return result if probability is None else self.blend(result, probability)
+
+    def blend(self, result: RuleScore, probability: float | None) -> RuleScore:
+        """Blend a predicted conversion probability (0..1) into a rules score when the model enables
+        predictive scoring: ``(1 - w) * rules + w * 100 * probability``; otherwise return ``result``."""
+        if probability is None or not self.spec.predictive.enabled:
+            return result
+        w = self.spec.predictive.weight
+        final = (1 - w) * result.rules_score + w * 100.0 * probability
+        factor = (
+            "predictive",
+            f"Predicted conversion {probability:.0%} (weight {w:g})",
+            final - result.rules_score,
+            None,
+        )
+        score = math.floor(final + 0.5)
+        return RuleScore(
+            score=score,
+            grade=self.grade_of(score),
+            rules_score=result.rules_score,
+            fit_score=result.fit_score,
+            engagement_score=result.engagement_score,
+            factors=[*result.factors, factor],
+        )

@@ -1,0 +1,283 @@
+"""In-memory fakes of the import pipeline's ports (unit tests and the import benchmark).
+
+:class:`FakeLeadBulkStore` keeps lead profiles as the exact stored items (DynamoDB JSON built by the real
+``encode_lead``), enforces the same conditions as the DynamoDB store (create only if absent, update only
+if ``updated_at`` is unchanged, identity items unique per tenant) and counts the service calls the
+DynamoDB store would make for the same work (100 keys per BatchGetItem, 100 items per TransactWriteItems,
+25 per BatchWriteItem).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections import Counter
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from leadtide.dal.imports import encode_lead
+from leadtide.dal.items import LeadItem
+from leadtide.dal.leads import _lead_from_item
+from leadtide.imports.ports import (
+    IdentityKey,
+    ImportArtifacts,
+    ImportRepository,
+    LeadBulkStore,
+    LeadWrite,
+    StoredLead,
+    WriteConflict,
+)
+from leadtide.models.common import iso
+from leadtide.models.errors import ImportNotFoundError, InvalidRequestError
+
+
+class FakeImportRepository(ImportRepository):
+    def __init__(self) -> None:
+        self.records: dict[tuple[str, str], dict[str, Any]] = {}
+        self.markers: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self.attempts: Counter[tuple[str, str, str]] = Counter()
+        self.mappings: dict[tuple[str, str], dict[str, Any]] = {}
+        self.counters: Counter[tuple[str, str]] = Counter()
+
+    def create(self, record: dict[str, Any]) -> None:
+        base = {n: 0 for n in ("rows_processed", "created", "updated", "skipped", "failed", "chunks_done")}
+        base |= {"chunks_failed": 0, "rollback_chunks_done": 0, "rolled_back_deleted": 0}
+        base |= {"rolled_back_restored": 0, "rollback_conflicts": 0, "rows_total": None, "chunks_total": None}
+        base |= {"started_at": None, "finished_at": None}
+        self.records[(record["tenant_id"], record["import_id"])] = {**base, **copy.deepcopy(record)}
+
+    def get(self, tenant_id: str, import_id: str) -> dict[str, Any]:
+        try:
+            return copy.deepcopy(self.records[(tenant_id, import_id)])
+        except KeyError:
+            raise ImportNotFoundError(f"import {import_id} not found") from None
+
+    def list(self, tenant_id, *, limit, cursor):
+        ids = sorted((i for t, i in self.records if t == tenant_id), reverse=True)
+        start = 0
+        if cursor:
+            if cursor not in ids:
+                raise InvalidRequestError("bad cursor")
+            start = ids.index(cursor) + 1
+        page = ids[start : start + limit]
+        more = start + limit < len(ids)
+        return [self.get(tenant_id, i) for i in page], (page[-1] if more and page else None)
+
+    def update(
+        self, tenant_id, import_id, *, status=None, doc=None, numbers=None, times=None, expect_status=None
+    ):
+        record = self.records.get((tenant_id, import_id))
+        if record is None:
+            raise ImportNotFoundError(f"import {import_id} not found")
+        if expect_status is not None and record["status"] not in expect_status:
+            return False
+        if status is not None:
+            record["status"] = str(status)
+        if doc:
+            record["doc"].update(copy.deepcopy(doc))
+        record.update(numbers or {})
+        record.update(times or {})
+        return True
+
+    def commit_chunk(self, tenant_id, import_id, marker, *, progress, counters, outcome=None):
+        key = (tenant_id, import_id, marker)
+        if key in self.markers:
+            return False
+        self.markers[key] = {
+            "state": "failed" if progress.get("chunks_failed") else "done",
+            "outcome": outcome,
+        }
+        record = self.records[(tenant_id, import_id)]
+        for name, value in progress.items():
+            record[name] = (record.get(name) or 0) + value
+        for sk, delta in counters.items():
+            self.counters[(tenant_id, sk)] += delta
+        return True
+
+    def chunk_committed(self, tenant_id, import_id, marker):
+        return (tenant_id, import_id, marker) in self.markers
+
+    def failed_chunks(self, tenant_id, import_id):
+        return [
+            m["outcome"]
+            for (t, i, sk), m in sorted(self.markers.items())
+            if t == tenant_id and i == import_id and sk.startswith("C#") and m["state"] == "failed"
+        ]
+
+    def count_attempt(self, tenant_id, import_id, marker):
+        self.attempts[(tenant_id, import_id, marker)] += 1
+        return self.attempts[(tenant_id, import_id, marker)]
+
+    def save_mapping(self, tenant_id, name, columns, headers, saved_by):
+        self.mappings[(tenant_id, name)] = {
+            "name": name,
+            "columns": dict(columns),
+            "headers": list(headers),
+            "saved_by": saved_by,
+            "saved_at": datetime(2025, 1, 1),
+        }
+        return self.mappings[(tenant_id, name)]
+
+    def get_mapping(self, tenant_id, name):
+        try:
+            return self.mappings[(tenant_id, name)]
+        except KeyError:
+            raise ImportNotFoundError(f"no saved import mapping named {name!r}") from None
+
+    def list_mappings(self, tenant_id):
+        return [m for (t, _), m in sorted(self.mappings.items()) if t == tenant_id]
+
+    def delete_mapping(self, tenant_id, name):
+        if self.mappings.pop((tenant_id, name), None) is None:
+            raise ImportNotFoundError(f"no saved import mapping named {name!r}")
+
+
+class FakeLeadBulkStore(LeadBulkStore):
+    """See the module docstring. ``before_write`` runs before each ``write_leads`` (simulate a concurrent
+    capture); ``fail_writes`` makes ``write_leads`` raise (a poison chunk)."""
+
+    def __init__(self) -> None:
+        self.leads: dict[tuple[str, str], dict[str, Any]] = {}
+        self.identities: dict[tuple[str, str, str], str] = {}
+        self.history: dict[tuple[str, str], list[str]] = {}  # (tenant, lead) -> score-history sort keys
+        self.calls: Counter[str] = Counter()
+        self.before_write: Callable[[], None] | None = None
+        self.fail_writes = False
+
+    # helpers for tests
+    def put_lead(self, lead, identities: Sequence[IdentityKey] = ()) -> None:
+        self.leads[(lead.tenant_id, lead.lead_id)] = encode_lead(LeadWrite(lead=lead))
+        for kind, value in identities:
+            self.identities[(lead.tenant_id, kind, value)] = lead.lead_id
+
+    def lead(self, tenant_id: str, lead_id: str):
+        return _lead_from_item(LeadItem.from_raw_data(self.leads[(tenant_id, lead_id)]))
+
+    def snapshot(self) -> dict[str, Any]:
+        return copy.deepcopy({"leads": self.leads, "identities": self.identities, "history": self.history})
+
+    # port
+    def get_identities(self, tenant_id, keys):
+        self.calls["BatchGetItem"] += math.ceil(len(set(keys)) / 100)
+        return {k: self.identities[(tenant_id, *k)] for k in keys if (tenant_id, *k) in self.identities}
+
+    def get_leads(self, tenant_id, lead_ids):
+        ids = list(dict.fromkeys(lead_ids))
+        self.calls["BatchGetItem"] += math.ceil(len(ids) / 100)
+        found = {}
+        for lead_id in ids:
+            raw = self.leads.get((tenant_id, lead_id))
+            if raw is not None:
+                found[lead_id] = StoredLead(
+                    lead=_lead_from_item(LeadItem.from_raw_data(copy.deepcopy(raw))), raw=copy.deepcopy(raw)
+                )
+        return found
+
+    def write_leads(self, tenant_id, writes):
+        if self.before_write is not None:
+            hook, self.before_write = self.before_write, None
+            hook()
+        if self.fail_writes:
+            raise RuntimeError("simulated DynamoDB outage")
+        items = sum(1 + len(w.add_identities) + len(w.remove_identities) for w in writes)
+        self.calls["TransactWriteItems"] += math.ceil(items / 100)
+        conflicts = []
+        for write in writes:
+            lead = write.lead
+            key = (tenant_id, lead.lead_id)
+            stored = self.leads.get(key)
+            if write.base_raw is None and stored is not None:
+                conflicts.append(WriteConflict(lead.lead_id, "lead_exists"))
+                continue
+            if write.base_raw is not None and (
+                stored is None or stored["updated_at"] != write.base_raw["updated_at"]
+            ):
+                conflicts.append(WriteConflict(lead.lead_id, "lead_changed"))
+                continue
+            taken = next(
+                (
+                    k
+                    for k in write.add_identities
+                    if self.identities.get((tenant_id, *k), lead.lead_id) != lead.lead_id
+                ),
+                None,
+            )
+            if taken is not None:
+                conflicts.append(WriteConflict(lead.lead_id, "identity_taken", taken))
+                continue
+            self.leads[key] = encode_lead(write)
+            for k in write.add_identities:
+                self.identities[(tenant_id, *k)] = lead.lead_id
+            for k in write.remove_identities:
+                if self.identities.get((tenant_id, *k)) == lead.lead_id:
+                    del self.identities[(tenant_id, *k)]
+        return conflicts
+
+    def restore_leads(self, tenant_id, before_images, *, remove_identities=(), add_identities=()):
+        self.calls["BatchWriteItem"] += math.ceil(
+            (len(before_images) + len(remove_identities) + len(add_identities)) / 25
+        )
+        for raw in before_images:
+            self.leads[(tenant_id, raw["lead_id"]["S"])] = copy.deepcopy(raw)
+        for k, lead_id in remove_identities:
+            if self.identities.get((tenant_id, *k)) == lead_id:
+                del self.identities[(tenant_id, *k)]
+        for k, lead_id in add_identities:
+            self.identities[(tenant_id, *k)] = lead_id
+
+    def delete_leads(self, tenant_id, lead_ids, identities):
+        self.calls["Query"] += len(lead_ids)
+        self.calls["BatchWriteItem"] += math.ceil((len(lead_ids) + len(identities)) / 25)
+        for lead_id in lead_ids:
+            self.leads.pop((tenant_id, lead_id), None)
+            self.history.pop((tenant_id, lead_id), None)
+        for k, lead_id in identities:
+            if self.identities.get((tenant_id, *k)) == lead_id:
+                del self.identities[(tenant_id, *k)]
+
+    def delete_score_history_since(self, tenant_id, lead_ids, since):
+        self.calls["Query"] += len(lead_ids)
+        for lead_id in lead_ids:
+            entries = self.history.get((tenant_id, lead_id))
+            if entries:
+                kept = [sk for sk in entries if sk < f"S#{iso(since)}"]
+                if kept:
+                    self.history[(tenant_id, lead_id)] = kept
+                else:
+                    del self.history[(tenant_id, lead_id)]
+
+
+class FakeArtifacts(ImportArtifacts):
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+
+    def presign_put(self, key, *, content_type, expires_in):
+        return f"https://uploads.example/{key}?expires={expires_in}", (
+            {"Content-Type": content_type} if content_type else {}
+        )
+
+    def presign_get(self, key, *, expires_in, filename=None):
+        return f"https://downloads.example/{key}?expires={expires_in}"
+
+    def size(self, key):
+        return len(self.objects[key]) if key in self.objects else None
+
+    def get(self, key):
+        try:
+            return self.objects[key]
+        except KeyError:
+            raise KeyError(key) from None
+
+    def put(self, key, data, content_type="application/json"):
+        self.objects[key] = bytes(data)
+
+
+class RecordingQueue:
+    """``enqueue`` stand-in: keeps the steps; ``run_all`` feeds them to the pipeline until none are left."""
+
+    def __init__(self) -> None:
+        self.steps: list[dict[str, Any]] = []
+
+    def __call__(self, steps: Sequence[dict[str, Any]]) -> None:
+        self.steps.extend(dict(s) for s in steps)
