@@ -174,20 +174,27 @@ class FakeLeadBulkStore(LeadBulkStore):
                 )
         return found
 
-    def write_leads(self, tenant_id, writes):
+    def write_leads(self, tenant_id, writes, *, replay=False):
         if self.before_write is not None:
             hook, self.before_write = self.before_write, None
             hook()
         if self.fail_writes:
             raise RuntimeError("simulated DynamoDB outage")
-        items = sum(1 + len(w.add_identities) + len(w.remove_identities) for w in writes)
-        self.calls["TransactWriteItems"] += math.ceil(items / 100)
+        # As DynamoLeadBulkStore: a PutItem per identity claim, BatchWriteItem for new leads (PutItem each
+        # on a replay), a PutItem per update, a DeleteItem per replaced identity.
+        creates = sum(1 for w in writes if w.base_raw is None)
+        self.calls["PutItem"] += sum(len(w.add_identities) for w in writes) + (len(writes) - creates)
+        if replay:
+            self.calls["PutItem"] += creates
+        else:
+            self.calls["BatchWriteItem"] += math.ceil(creates / 25)
+        self.calls["DeleteItem"] += sum(len(w.remove_identities) for w in writes)
         conflicts = []
         for write in writes:
             lead = write.lead
             key = (tenant_id, lead.lead_id)
             stored = self.leads.get(key)
-            if write.base_raw is None and stored is not None:
+            if write.base_raw is None and stored is not None and replay:
                 conflicts.append(WriteConflict(lead.lead_id, "lead_exists"))
                 continue
             if write.base_raw is not None and (

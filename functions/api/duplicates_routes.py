@@ -80,14 +80,18 @@ def scan_duplicates() -> Response[ScanAccepted]:
     },
 )
 def list_duplicates(
-    min_score: Annotated[int, Query(ge=0, le=100, description="lowest score returned")] = 70,
+    min_score: Annotated[int, Query(ge=0, le=100, description="lowest score returned")] = 80,
     status: Annotated[PairStatus | None, Query(description="open, dismissed or merged")] = PairStatus.OPEN,
     limit: Annotated[int, Query(ge=1, le=100)] = 25,
-    cursor: Annotated[str | None, Query(max_length=2048, description="next_cursor of the previous page")] = None,
+    cursor: Annotated[
+        str | None, Query(max_length=2048, description="next_cursor of the previous page")
+    ] = None,
 ) -> DuplicatePage:
     """Each pair has a score (100: same email, phone or Instagram account) and the reasons. Reps only see
     pairs of leads they can see."""
-    return _duplicates().list_pairs(_principal(), min_score=min_score, status=status, limit=limit, cursor=cursor)
+    return _duplicates().list_pairs(
+        _principal(), min_score=min_score, status=status, limit=limit, cursor=cursor
+    )
 
 
 @router.post(

@@ -8,6 +8,7 @@
     leadtide local drain [--url http://127.0.0.1:3000] [--timeout 30]
     leadtide demo            (also: leadtide local demo)
     leadtide model train [--starter] [--tenant T] [--dataset xeducation] [--rows N]
+    leadtide model evaluate --dataset xeducation|bank|olist|all [--data-dir ../shared/data] [--write docs/benchmarks.md]
     leadtide import FILE [--strategy skip|update|create] [--key email] [--mapping-name N] [--endpoint URL]
     leadtide import --rollback IMPORT_ID --endpoint URL
 
@@ -136,6 +137,12 @@ def _model_train(args: argparse.Namespace) -> int:
     )
 
 
+def _model_evaluate(args: argparse.Namespace) -> int:
+    from leadtide_local.ml_evaluate import main as evaluate_main  # on demand: pulls in scikit-learn
+
+    return evaluate_main(args.dataset, args.data_dir, args.write, throughput=not args.no_throughput)
+
+
 def _import(args: argparse.Namespace) -> int:
     command = importlib.import_module("leadtide_local.import_command")
     return int(command.main(args))
@@ -193,6 +200,14 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--scoring-model", default="default", help="scoring model id (default 'default')")
     train.add_argument("--data-dir", type=Path, default=None, help="folder of xeducation_leads.csv")
     train.set_defaults(run=_model_train)
+    evaluate = model_actions.add_parser(
+        "evaluate", help="Leadtide's model vs logistic regression and Odoo naive Bayes on public lead datasets"
+    )
+    evaluate.add_argument("--dataset", default="all", choices=["xeducation", "bank", "olist", "all"])
+    evaluate.add_argument("--data-dir", type=Path, default=None, help="default ../shared/data beside the repo")
+    evaluate.add_argument("--write", type=Path, default=None, help="replace the bench:ml section of this file")
+    evaluate.add_argument("--no-throughput", action="store_true", help="skip the scoring-throughput timing")
+    evaluate.set_defaults(run=_model_evaluate)
 
     imp = commands.add_parser("import", help="import a CSV/TSV/XLSX of leads (embedded stack or --endpoint)")
     imp.add_argument("file", nargs="?", help="the file to import")

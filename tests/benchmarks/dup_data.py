@@ -13,27 +13,248 @@ import random
 
 from leadtide.duplicates.matching import MatchRecord
 
-FIRST = (
-    "James John Robert Michael William David Richard Joseph Thomas Charles Mary Patricia Jennifer Linda "
-    "Elizabeth Barbara Susan Jessica Sarah Karen Daniel Matthew Anthony Mark Paul Steven Andrew Joshua "
-    "Kevin Brian George Emily Emma Olivia Sophia Ava Isabella Mia Charlotte Amelia Harper José Juan Luis "
-    "Carlos Jorge Pedro Miguel Andrés Javier Diego Fernando Pablo Alejandro Manuel María Ana Lucía Sofía "
-    "Valentina Camila Martina Paula Laura Carmen Isabel Elena Gabriela Daniela João Antônio Francisco "
-    "Lucas Gabriel Rafael Matheus Felipe Gustavo Bruno Thiago Leonardo Rodrigo Luana Júlia Beatriz "
-    "Larissa Fernanda Mariana Letícia Amanda Bianca Renata Aline Patrícia Vanessa Priscila Natália"
-).split()
-LAST_REAL = (
-    "Smith Johnson Williams Brown Jones Garcia Miller Davis Rodriguez Martinez Hernandez Lopez Gonzalez "
-    "Wilson Anderson Thomas Taylor Moore Jackson Martin Lee Perez Thompson White Harris Sanchez Clark "
-    "Ramirez Lewis Robinson Walker Young Allen King Wright Scott Torres Nguyen Hill Flores Green Adams "
-    "Silva Santos Oliveira Souza Rodrigues Ferreira Alves Pereira Lima Gomes Costa Ribeiro Martins "
-    "Carvalho Almeida Araújo Fernández González Muñoz Jiménez Ruiz Díaz Álvarez Romero Navarro Domínguez"
-).split()
-SYL_A = "ka ber mon tal vin dor sel mar lin gar fen rok hal tes vor pal nis bra cor del".split()
-SYL_B = "ri lo na ve du ma si te ro ga ni le bo ca mi".split()
-SYL_C = "son berg ez ini ov ard man ton well ford stein ez eiro ski ley".split()
-COMPANY_A = "Blue Green North Sun Iron Silver Bright Rapid Prime Nova Alpha Terra Delta Vista Coral".split()
-COMPANY_B = "Peak Leaf Wave Stone Bridge Field Harbor Works Labs Systems Foods Studio Logistics Motors".split()
+FIRST = [
+    "James",
+    "John",
+    "Robert",
+    "Michael",
+    "William",
+    "David",
+    "Richard",
+    "Joseph",
+    "Thomas",
+    "Charles",
+    "Mary",
+    "Patricia",
+    "Jennifer",
+    "Linda",
+    "Elizabeth",
+    "Barbara",
+    "Susan",
+    "Jessica",
+    "Sarah",
+    "Karen",
+    "Daniel",
+    "Matthew",
+    "Anthony",
+    "Mark",
+    "Paul",
+    "Steven",
+    "Andrew",
+    "Joshua",
+    "Kevin",
+    "Brian",
+    "George",
+    "Emily",
+    "Emma",
+    "Olivia",
+    "Sophia",
+    "Ava",
+    "Isabella",
+    "Mia",
+    "Charlotte",
+    "Amelia",
+    "Harper",
+    "José",
+    "Juan",
+    "Luis",
+    "Carlos",
+    "Jorge",
+    "Pedro",
+    "Miguel",
+    "Andrés",
+    "Javier",
+    "Diego",
+    "Fernando",
+    "Pablo",
+    "Alejandro",
+    "Manuel",
+    "María",
+    "Ana",
+    "Lucía",
+    "Sofía",
+    "Valentina",
+    "Camila",
+    "Martina",
+    "Paula",
+    "Laura",
+    "Carmen",
+    "Isabel",
+    "Elena",
+    "Gabriela",
+    "Daniela",
+    "João",
+    "Antônio",
+    "Francisco",
+    "Lucas",
+    "Gabriel",
+    "Rafael",
+    "Matheus",
+    "Felipe",
+    "Gustavo",
+    "Bruno",
+    "Thiago",
+    "Leonardo",
+    "Rodrigo",
+    "Luana",
+    "Júlia",
+    "Beatriz",
+    "Larissa",
+    "Fernanda",
+    "Mariana",
+    "Letícia",
+    "Amanda",
+    "Bianca",
+    "Renata",
+    "Aline",
+    "Patrícia",
+    "Vanessa",
+    "Priscila",
+    "Natália",
+]
+LAST_REAL = [
+    "Smith",
+    "Johnson",
+    "Williams",
+    "Brown",
+    "Jones",
+    "Garcia",
+    "Miller",
+    "Davis",
+    "Rodriguez",
+    "Martinez",
+    "Hernandez",
+    "Lopez",
+    "Gonzalez",
+    "Wilson",
+    "Anderson",
+    "Thomas",
+    "Taylor",
+    "Moore",
+    "Jackson",
+    "Martin",
+    "Lee",
+    "Perez",
+    "Thompson",
+    "White",
+    "Harris",
+    "Sanchez",
+    "Clark",
+    "Ramirez",
+    "Lewis",
+    "Robinson",
+    "Walker",
+    "Young",
+    "Allen",
+    "King",
+    "Wright",
+    "Scott",
+    "Torres",
+    "Nguyen",
+    "Hill",
+    "Flores",
+    "Green",
+    "Adams",
+    "Silva",
+    "Santos",
+    "Oliveira",
+    "Souza",
+    "Rodrigues",
+    "Ferreira",
+    "Alves",
+    "Pereira",
+    "Lima",
+    "Gomes",
+    "Costa",
+    "Ribeiro",
+    "Martins",
+    "Carvalho",
+    "Almeida",
+    "Araújo",
+    "Fernández",
+    "González",
+    "Muñoz",
+    "Jiménez",
+    "Ruiz",
+    "Díaz",
+    "Álvarez",
+    "Romero",
+    "Navarro",
+    "Domínguez",
+]
+SYL_A = [
+    "ka",
+    "ber",
+    "mon",
+    "tal",
+    "vin",
+    "dor",
+    "sel",
+    "mar",
+    "lin",
+    "gar",
+    "fen",
+    "rok",
+    "hal",
+    "tes",
+    "vor",
+    "pal",
+    "nis",
+    "bra",
+    "cor",
+    "del",
+]
+SYL_B = ["ri", "lo", "na", "ve", "du", "ma", "si", "te", "ro", "ga", "ni", "le", "bo", "ca", "mi"]
+SYL_C = [
+    "son",
+    "berg",
+    "ez",
+    "ini",
+    "ov",
+    "ard",
+    "man",
+    "ton",
+    "well",
+    "ford",
+    "stein",
+    "ez",
+    "eiro",
+    "ski",
+    "ley",
+]
+COMPANY_A = [
+    "Blue",
+    "Green",
+    "North",
+    "Sun",
+    "Iron",
+    "Silver",
+    "Bright",
+    "Rapid",
+    "Prime",
+    "Nova",
+    "Alpha",
+    "Terra",
+    "Delta",
+    "Vista",
+    "Coral",
+]
+COMPANY_B = [
+    "Peak",
+    "Leaf",
+    "Wave",
+    "Stone",
+    "Bridge",
+    "Field",
+    "Harbor",
+    "Works",
+    "Labs",
+    "Systems",
+    "Foods",
+    "Studio",
+    "Logistics",
+    "Motors",
+]
 COMPANY_FORM = ["Inc", "LLC", "Ltd", "S.A.", "Ltda", "GmbH", ""]
 
 
@@ -81,7 +302,11 @@ def generate_leads(
     planted: set[tuple[str, str]] = set()
     clusters: dict[str, list[str]] = {}  # first lead of a person -> every lead planted for that person
     companies = [
-        f"{a} {b} {f}".strip() for a in COMPANY_A for b in COMPANY_B for f in COMPANY_FORM if rng.random() < 0.5
+        f"{a} {b} {f}".strip()
+        for a in COMPANY_A
+        for b in COMPANY_B
+        for f in COMPANY_FORM
+        if rng.random() < 0.5
     ]
     people: list[tuple[str, str, str, str | None, str | None, str | None]] = []  # (lead id, person...)
     while len(records) < n:
@@ -133,7 +358,11 @@ def generate_leads(
             domain = _ascii(company.split()[0] + company.split()[1]).lower() + ".com"
         else:
             domain = rng.choice(["gmail.com", "hotmail.com", "yahoo.com", "outlook.com"])
-        email = f"{_ascii(first).lower()}.{_ascii(last).lower()}{n_people}@{domain}" if rng.random() < 0.8 else None
+        email = (
+            f"{_ascii(first).lower()}.{_ascii(last).lower()}{n_people}@{domain}"
+            if rng.random() < 0.8
+            else None
+        )
         phone = f"+1555{n_people:07d}" if rng.random() < 0.6 else None
         people.append((lead_id, first, last, company, email, phone))
         clusters[lead_id] = [lead_id]

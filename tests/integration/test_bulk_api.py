@@ -109,7 +109,12 @@ def test_export_action_produces_an_export(stack, team):
 
 def test_a_redelivered_chunk_step_changes_no_count(stack, team, monkeypatch):
     # Given: a planned action whose chunk steps we deliver by hand
-    action = _bulk(stack, selection={"lead_ids": [team["admin1"], team["free"]]}, action="set_status", params={"status": "Lost"})
+    action = _bulk(
+        stack,
+        selection={"lead_ids": [team["admin1"], team["free"]]},
+        action="set_status",
+        params={"status": "Lost"},
+    )
     captured: list[dict] = []
     import leadtide.jobs.dispatch as dispatch
 

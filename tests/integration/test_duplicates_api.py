@@ -14,8 +14,12 @@ def _lead(stack, claims, **body):
 
 def _seed(stack, claims):
     ids = {
-        "ana": _lead(stack, claims, first_name="Ana", last_name="Souza", email="ana@acme.com", company="Acme"),
-        "ana2": _lead(stack, claims, first_name="Ana", last_name="Sousa", email="asousa@acme.com", company="ACME Inc"),
+        "ana": _lead(
+            stack, claims, first_name="Ana", last_name="Souza", email="ana@acme.com", company="Acme"
+        ),
+        "ana2": _lead(
+            stack, claims, first_name="Ana", last_name="Sousa", email="asousa@acme.com", company="ACME Inc"
+        ),
         "john": _lead(stack, claims, first_name="John", last_name="Smith", phone="+14155550101"),
         "john2": _lead(stack, claims, name="Smith John", email="john.smith@gmail.com", phone="+14155550199"),
         "maria": _lead(stack, claims, first_name="Maria", last_name="Garcia", email="mg@x.com"),
@@ -42,7 +46,9 @@ def test_scan_list_dismiss_and_rescan(stack):
     assert "same company" in ana["reasons"] and "same email domain (acme.com)" in ana["reasons"]
     assert {ana["lead_a_summary"]["lead_id"], ana["lead_b_summary"]["lead_id"]} == {ids["ana"], ids["ana2"]}
     # min_score filters
-    high = stack.request("GET", "/duplicates", query={"min_score": ana["score"]}, claims=admin).json()["items"]
+    high = stack.request("GET", "/duplicates", query={"min_score": ana["score"]}, claims=admin).json()[
+        "items"
+    ]
     assert all(p["score"] >= ana["score"] for p in high) and ana["pair_id"] in {p["pair_id"] for p in high}
 
     # When a pair is dismissed and the tenant rescanned
@@ -53,11 +59,15 @@ def test_scan_list_dismiss_and_rescan(stack):
     # Then it stays dismissed, listed under status=dismissed only
     open_ids = {p["pair_id"] for p in stack.request("GET", "/duplicates", claims=admin).json()["items"]}
     assert ana["pair_id"] not in open_ids and len(open_ids) == 1
-    dismissed = stack.request("GET", "/duplicates", query={"status": "dismissed"}, claims=admin).json()["items"]
+    dismissed = stack.request("GET", "/duplicates", query={"status": "dismissed"}, claims=admin).json()[
+        "items"
+    ]
     assert [p["pair_id"] for p in dismissed] == [ana["pair_id"]]
 
     # and pages follow the cursor
-    first = stack.request("GET", "/duplicates", query={"limit": 1, "status": "dismissed"}, claims=admin).json()
+    first = stack.request(
+        "GET", "/duplicates", query={"limit": 1, "status": "dismissed"}, claims=admin
+    ).json()
     assert len(first["items"]) == 1
 
 
@@ -92,7 +102,9 @@ def test_reps_cannot_scan_and_only_see_their_pairs(stack):
     pairs = stack.request("GET", "/duplicates", claims=rep).json()["items"]
     assert len(pairs) == 2
     lead = pairs[0]["lead_a"]
-    assert stack.request("PATCH", f"/leads/{lead}", json_body={"owner_id": "rep-2"}, claims=admin).status == 200
+    assert (
+        stack.request("PATCH", f"/leads/{lead}", json_body={"owner_id": "rep-2"}, claims=admin).status == 200
+    )
     assert len(stack.request("GET", "/duplicates", claims=rep).json()["items"]) == 1
     assert stack.request("POST", f"/duplicates/{pairs[0]['pair_id']}/dismiss", claims=rep).status == 403
     assert stack.request("POST", "/duplicates/nope/dismiss", claims=admin).status == 404

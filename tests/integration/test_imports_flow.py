@@ -103,7 +103,7 @@ def test_xeducation_leads_import_on_a_unique_custom_field_and_roll_back(stack, s
     assert created.status == 201, created.text
     raw = (shared_data / "xeducation_leads.csv").read_bytes()
     lines = raw.decode("utf-8").splitlines(keepends=True)
-    data = "".join(lines[:1501]).encode()  # the first 1,500 leads keep the test fast
+    data = "".join(lines[:1001]).encode()  # the first 1,000 leads keep the test fast (all: the benchmark)
     rows = list(csv.DictReader(io.StringIO(data.decode())))
     distinct = {r["Prospect ID"] for r in rows}
     before = table_items(stack)
@@ -114,6 +114,7 @@ def test_xeducation_leads_import_on_a_unique_custom_field_and_roll_back(stack, s
         data,
         {
             "dedupe": {"strategy": "skip", "key": "custom:prospect_id"},
+            "publish_events": False,  # 1,000 re-scorings on moto would dominate the test's time
             "mapping": {"columns": {"Prospect ID": "custom:prospect_id", "Lead Source": "lead_source", "City": "city"}},
         },
     )

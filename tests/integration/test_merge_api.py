@@ -17,16 +17,39 @@ from leadtide.models.messages import DeliveryStatus, Direction, MessageKind
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
 
-def _seed(tenant: str, *, name, email=None, phone=None, company=None, owner=None, status=LeadStatus.NEW,
-          messages=0, tags=(), at=T0, score=None) -> Lead:
+def _seed(
+    tenant: str,
+    *,
+    name,
+    email=None,
+    phone=None,
+    company=None,
+    owner=None,
+    status=LeadStatus.NEW,
+    messages=0,
+    tags=(),
+    at=T0,
+    score=None,
+) -> Lead:
     """Create a lead with ``messages`` inbound WhatsApp messages (each with a provider id, hence a marker)
     and one note, straight through the lead repository."""
     repo = get_lead_repository()
     lead_id = uuid.uuid4().hex
     lead = Lead(
-        lead_id=lead_id, tenant_id=tenant, name=name, email=email, phone=phone, company=company,
-        source_channel=ChannelType.WHATSAPP if phone else ChannelType.MANUAL, status=status, owner_id=owner,
-        tags=list(tags), created_at=at, updated_at=at, last_activity_at=at, score=score,
+        lead_id=lead_id,
+        tenant_id=tenant,
+        name=name,
+        email=email,
+        phone=phone,
+        company=company,
+        source_channel=ChannelType.WHATSAPP if phone else ChannelType.MANUAL,
+        status=status,
+        owner_id=owner,
+        tags=list(tags),
+        created_at=at,
+        updated_at=at,
+        last_activity_at=at,
+        score=score,
     )
     identities = [(k, v) for k, v in (("phone", phone), ("email", email)) if v]
     repo.create_lead(lead, identities)
@@ -34,17 +57,28 @@ def _seed(tenant: str, *, name, email=None, phone=None, company=None, owner=None
         repo.append_activity(
             tenant,
             Activity(
-                activity_id=uuid.uuid4().hex, lead_id=lead_id, type=ActivityType.MESSAGE,
-                occurred_at=at + timedelta(minutes=n + 1), channel=ChannelType.WHATSAPP,
-                direction=Direction.INBOUND, kind=MessageKind.TEXT, text=f"{name} message {n}",
+                activity_id=uuid.uuid4().hex,
+                lead_id=lead_id,
+                type=ActivityType.MESSAGE,
+                occurred_at=at + timedelta(minutes=n + 1),
+                channel=ChannelType.WHATSAPP,
+                direction=Direction.INBOUND,
+                kind=MessageKind.TEXT,
+                text=f"{name} message {n}",
                 provider_message_id=f"wamid.{lead_id[:8]}.{n}",
             ),
             touch_lead=True,
         )
     repo.append_activity(
         tenant,
-        Activity(activity_id=uuid.uuid4().hex, lead_id=lead_id, type=ActivityType.NOTE,
-                 occurred_at=at + timedelta(hours=1), text=f"note on {name}", author_id="u-1"),
+        Activity(
+            activity_id=uuid.uuid4().hex,
+            lead_id=lead_id,
+            type=ActivityType.NOTE,
+            occurred_at=at + timedelta(hours=1),
+            text=f"note on {name}",
+            author_id="u-1",
+        ),
         touch_lead=False,
     )
     return repo.get_lead(tenant, lead_id)
@@ -79,8 +113,16 @@ def admin(stack):
 def test_merge_moves_everything_then_undo_restores_every_item(stack, admin):
     # Given a survivor and two duplicates with messages (markers), notes, tags and identities
     survivor = _seed("t1", name="Ana Silva", email="ana@acme.com", messages=2, tags=["vip"], company=None)
-    dup1 = _seed("t1", name="Ana  Silva", phone="+14155550101", company="Acme", messages=3, tags=["expo"],
-                 status=LeadStatus.CONTACTED, at=T0 + timedelta(days=1))
+    dup1 = _seed(
+        "t1",
+        name="Ana  Silva",
+        phone="+14155550101",
+        company="Acme",
+        messages=3,
+        tags=["expo"],
+        status=LeadStatus.CONTACTED,
+        at=T0 + timedelta(days=1),
+    )
     dup2 = _seed("t1", name="A. Silva", email="ana.silva@gmail.com", messages=1, at=T0 - timedelta(days=2))
     before_items = _table_items()
     before_dash = stack.request("GET", "/dashboard/summary", claims=admin).json()
@@ -88,9 +130,15 @@ def test_merge_moves_everything_then_undo_restores_every_item(stack, admin):
 
     # When dup1 and dup2 are merged into the survivor, company explicitly from dup1, status by recency
     res = stack.request(
-        "POST", "/leads/merge", claims=admin,
-        json_body={"survivor_id": survivor.lead_id, "merged_ids": [dup1.lead_id, dup2.lead_id],
-                   "fields": {"phone": dup1.lead_id}, "rule": "keep_most_recent"},
+        "POST",
+        "/leads/merge",
+        claims=admin,
+        json_body={
+            "survivor_id": survivor.lead_id,
+            "merged_ids": [dup1.lead_id, dup2.lead_id],
+            "fields": {"phone": dup1.lead_id},
+            "rule": "keep_most_recent",
+        },
     )
     assert res.status == 200, res.text
     body = res.json()
@@ -107,7 +155,9 @@ def test_merge_moves_everything_then_undo_restores_every_item(stack, admin):
     # and the merged leads are gone, their timelines on the survivor in order, with a "merged" entry
     for gone in (dup1, dup2):
         assert stack.request("GET", f"/leads/{gone.lead_id}", claims=admin).status == 404
-    timeline = stack.request("GET", f"/leads/{survivor.lead_id}/activities", query={"limit": 100}, claims=admin).json()
+    timeline = stack.request(
+        "GET", f"/leads/{survivor.lead_id}/activities", query={"limit": 100}, claims=admin
+    ).json()
     items = timeline["items"]
     assert len(items) == 6 + 3 + 1  # 6 messages, 3 notes, the merged entry
     assert [a["occurred_at"] for a in items] == sorted(a["occurred_at"] for a in items)
@@ -122,8 +172,11 @@ def test_merge_moves_everything_then_undo_restores_every_item(stack, admin):
     assert repo.record_delivery_status(
         "t1", ChannelType.WHATSAPP, f"wamid.{dup1.lead_id[:8]}.0", DeliveryStatus.READ, T0 + timedelta(days=3)
     )
-    moved = [a for a in repo.list_activities("t1", survivor.lead_id, limit=100, cursor=None)[0]
-             if a.provider_message_id == f"wamid.{dup1.lead_id[:8]}.0"]
+    moved = [
+        a
+        for a in repo.list_activities("t1", survivor.lead_id, limit=100, cursor=None)[0]
+        if a.provider_message_id == f"wamid.{dup1.lead_id[:8]}.0"
+    ]
     assert moved and moved[0].delivery_status == DeliveryStatus.READ
 
     # and counters: total down by two, statuses and sources moved
@@ -145,8 +198,12 @@ def test_merge_moves_everything_then_undo_restores_every_item(stack, admin):
     assert set(after_items) == set(before_items)
     changed = {k for k in before_items if before_items[k] != after_items[k]}
     marker_key = (f"T#t1#M#whatsapp#wamid.{dup1.lead_id[:8]}.0", "MESSAGE")
-    activity_key = next(k for k in before_items if k[0] == f"T#t1#L#{dup1.lead_id}"
-                        and before_items[k].get("provider_message_id") == f"wamid.{dup1.lead_id[:8]}.0")
+    activity_key = next(
+        k
+        for k in before_items
+        if k[0] == f"T#t1#L#{dup1.lead_id}"
+        and before_items[k].get("provider_message_id") == f"wamid.{dup1.lead_id[:8]}.0"
+    )
     assert changed == {marker_key, activity_key}
     assert after_items[activity_key]["delivery_status"] == "read"
     assert stack.request("GET", "/dashboard/summary", claims=admin).json() == before_dash
@@ -159,9 +216,17 @@ def test_undo_refuses_when_the_survivor_was_edited_since(stack, admin):
     survivor = _seed("t1", name="Bo Li", email="bo@x.com")
     dup = _seed("t1", name="Bo Lee", phone="+14155550102")
     merge_id = stack.request(
-        "POST", "/leads/merge", claims=admin, json_body={"survivor_id": survivor.lead_id, "merged_ids": [dup.lead_id]}
+        "POST",
+        "/leads/merge",
+        claims=admin,
+        json_body={"survivor_id": survivor.lead_id, "merged_ids": [dup.lead_id]},
     ).json()["merge_id"]
-    assert stack.request("PATCH", f"/leads/{survivor.lead_id}", claims=admin, json_body={"company": "New Co"}).status == 200
+    assert (
+        stack.request(
+            "PATCH", f"/leads/{survivor.lead_id}", claims=admin, json_body={"company": "New Co"}
+        ).status
+        == 200
+    )
     res = stack.request("POST", f"/merges/{merge_id}/undo", claims=admin)
     assert res.status == 409
     assert res.json()["error"]["details"] == [{"field": "company", "problem": "changed since the merge"}]
@@ -174,24 +239,48 @@ def test_permissions_and_tenant_isolation(stack, admin):
     other_tenant = _seed("t2", name="Cy Four", email="cy4@x.com")
     rep = stack.claims("t1", "rep", "rep-1")
     # a rep cannot merge a lead owned by someone else
-    res = stack.request("POST", "/leads/merge", claims=rep,
-                        json_body={"survivor_id": mine.lead_id, "merged_ids": [theirs.lead_id]})
+    res = stack.request(
+        "POST",
+        "/leads/merge",
+        claims=rep,
+        json_body={"survivor_id": mine.lead_id, "merged_ids": [theirs.lead_id]},
+    )
     assert res.status == 403
     # another tenant's lead is simply not found, and nothing changed
-    res = stack.request("POST", "/leads/merge", claims=admin,
-                        json_body={"survivor_id": mine.lead_id, "merged_ids": [other_tenant.lead_id]})
+    res = stack.request(
+        "POST",
+        "/leads/merge",
+        claims=admin,
+        json_body={"survivor_id": mine.lead_id, "merged_ids": [other_tenant.lead_id]},
+    )
     assert res.status == 404
     assert stack.request("GET", f"/leads/{mine.lead_id}", claims=admin).json()["name"] == "Cy One"
     # the survivor cannot be merged into itself; unknown field choices are refused
-    res = stack.request("POST", "/leads/merge", claims=admin,
-                        json_body={"survivor_id": mine.lead_id, "merged_ids": [mine.lead_id]})
+    res = stack.request(
+        "POST",
+        "/leads/merge",
+        claims=admin,
+        json_body={"survivor_id": mine.lead_id, "merged_ids": [mine.lead_id]},
+    )
     assert res.status == 422
-    res = stack.request("POST", "/leads/merge", claims=admin,
-                        json_body={"survivor_id": mine.lead_id, "merged_ids": [mine2.lead_id], "fields": {"score": mine2.lead_id}})
+    res = stack.request(
+        "POST",
+        "/leads/merge",
+        claims=admin,
+        json_body={
+            "survivor_id": mine.lead_id,
+            "merged_ids": [mine2.lead_id],
+            "fields": {"score": mine2.lead_id},
+        },
+    )
     assert res.status == 422
     # a rep owning every lead may merge them; another tenant cannot see or undo it
-    res = stack.request("POST", "/leads/merge", claims=rep,
-                        json_body={"survivor_id": mine.lead_id, "merged_ids": [mine2.lead_id]})
+    res = stack.request(
+        "POST",
+        "/leads/merge",
+        claims=rep,
+        json_body={"survivor_id": mine.lead_id, "merged_ids": [mine2.lead_id]},
+    )
     assert res.status == 200, res.text
     merge_id = res.json()["merge_id"]
     assert stack.request("GET", f"/merges/{merge_id}", claims=stack.claims("t2", "admin")).status == 404
@@ -228,7 +317,42 @@ def test_a_merge_that_crashes_while_moving_the_timeline_resumes(stack, admin, mo
     run_finish_job({"kind": "merges.finish", "tenant_id": "t1", "merge_id": merge_id})
     # Then the merge completes with every entry on the survivor exactly once
     assert stack.request("GET", f"/merges/{merge_id}", claims=admin).json()["status"] == "completed"
-    items = stack.request("GET", f"/leads/{survivor.lead_id}/activities", query={"limit": 100}, claims=admin).json()["items"]
+    items = stack.request(
+        "GET", f"/leads/{survivor.lead_id}/activities", query={"limit": 100}, claims=admin
+    ).json()["items"]
     assert len(items) == 1 + 1 + 4 + 1 + 1  # survivor's message + note, dup's 4 messages + note, merged entry
     assert len({a["activity_id"] for a in items}) == len(items)
     assert stack.request("GET", f"/leads/{dup.lead_id}/activities", claims=admin).status == 404
+
+
+def test_static_list_memberships_follow_the_survivor(stack, admin):
+    survivor = _seed("t1", name="Eve Ng", email="eve@x.com")
+    dup = _seed("t1", name="Eve Nng", phone="+14155550104")
+    in_list = stack.request("POST", "/lists", json_body={"name": "Expo"}, claims=admin).json()["list_id"]
+    other = stack.request("POST", "/lists", json_body={"name": "Other"}, claims=admin).json()["list_id"]
+    res = stack.request(
+        "POST", f"/lists/{in_list}/leads", json_body={"lead_ids": [dup.lead_id]}, claims=admin
+    )
+    assert res.status in (200, 201), res.text
+    res = stack.request(
+        "POST",
+        "/leads/merge",
+        claims=admin,
+        json_body={"survivor_id": survivor.lead_id, "merged_ids": [dup.lead_id]},
+    )
+    assert res.status == 200, res.text
+
+    def members(list_id):
+        return {
+            lead["lead_id"]
+            for lead in stack.request("GET", f"/lists/{list_id}/leads", claims=admin).json()["items"]
+        }
+
+    assert members(in_list) == {survivor.lead_id}
+    assert members(other) == set()
+    # Undo leaves the memberships with the survivor (and says so), and the restored lead outside the list
+    undone = stack.request("POST", f"/merges/{res.json()['merge_id']}/undo", claims=admin)
+    assert undone.status == 200, undone.text
+    assert members(in_list) == {survivor.lead_id}
+    notes = stack.request("GET", f"/merges/{res.json()['merge_id']}", claims=admin).json()["undo_notes"]
+    assert "static-list memberships moved by the merge stay with the survivor" in notes

@@ -4,7 +4,6 @@ current within one event hop (status, score, tags, list membership, deletion), s
 import json
 
 import boto3
-import pytest
 
 from leadtide.conditions import compile_rules
 
@@ -46,10 +45,16 @@ def _capture_segment_events(stack):
     sqs = boto3.client("sqs")
     url = sqs.create_queue(QueueName="segment-events")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    bus = stack.resources.physical_name("LeadtideEventBus") if hasattr(stack.resources, "physical_name") else None
+    bus = (
+        stack.resources.physical_name("LeadtideEventBus")
+        if hasattr(stack.resources, "physical_name")
+        else None
+    )
     bus = bus or next(b for b in events.list_event_buses()["EventBuses"] if b["Name"] != "default")["Name"]
     events.put_rule(
-        Name="segment-events", EventBusName=bus, EventPattern=json.dumps({"detail-type": ["segment.entered", "segment.exited"]})
+        Name="segment-events",
+        EventBusName=bus,
+        EventPattern=json.dumps({"detail-type": ["segment.entered", "segment.exited"]}),
     )
     events.put_targets(Rule="segment-events", EventBusName=bus, Targets=[{"Id": "q", "Arn": arn}])
 
@@ -61,7 +66,9 @@ def _capture_segment_events(stack):
                 return out
             for m in got:
                 body = json.loads(m["Body"])
-                out.append((body["detail-type"], body["detail"]["lead_id"], body["detail"]["data"]["segment_id"]))
+                out.append(
+                    (body["detail-type"], body["detail"]["lead_id"], body["detail"]["data"]["segment_id"])
+                )
                 sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
 
     return read
@@ -89,7 +96,12 @@ def test_segment_builds_in_background_then_follows_lead_changes_within_one_hop(s
     assert read_events() == []  # the initial build enrols silently
 
     # When b changes status (lead.updated -> scoring worker -> refresh), one settle later b is in
-    assert stack.request("PATCH", f"/leads/{b['lead_id']}", json_body={"status": "Contacted"}, claims=ADMIN).status == 200
+    assert (
+        stack.request(
+            "PATCH", f"/leads/{b['lead_id']}", json_body={"status": "Contacted"}, claims=ADMIN
+        ).status
+        == 200
+    )
     stack.settle()
     assert _members(stack, seg["segment_id"]) == {a["lead_id"], b["lead_id"]}
     # and a gets the excluding tag: it leaves
@@ -98,7 +110,10 @@ def test_segment_builds_in_background_then_follows_lead_changes_within_one_hop(s
     assert _members(stack, seg["segment_id"]) == {b["lead_id"]}
     assert _get(stack, seg["segment_id"])["count"] == 1
     assert sorted(read_events()) == sorted(
-        [("segment.entered", b["lead_id"], seg["segment_id"]), ("segment.exited", a["lead_id"], seg["segment_id"])]
+        [
+            ("segment.entered", b["lead_id"], seg["segment_id"]),
+            ("segment.exited", a["lead_id"], seg["segment_id"]),
+        ]
     )
     # Deleting a member takes it out of the segment too
     assert stack.request("DELETE", f"/leads/{b['lead_id']}", claims=ADMIN).status == 204
@@ -126,11 +141,15 @@ def test_list_membership_condition_follows_list_changes(stack):
     seg = _segment(stack, {"field": "lists", "op": "in", "value": lst["list_id"]})
     stack.settle()
     assert _members(stack, seg["segment_id"]) == set()
-    res = stack.request("POST", f"/lists/{lst['list_id']}/leads", json_body={"lead_ids": [lead["lead_id"]]}, claims=ADMIN)
+    res = stack.request(
+        "POST", f"/lists/{lst['list_id']}/leads", json_body={"lead_ids": [lead["lead_id"]]}, claims=ADMIN
+    )
     assert res.status == 200 and res.json()["added"] == 1
     stack.settle()
     assert _members(stack, seg["segment_id"]) == {lead["lead_id"]}
-    stack.request("DELETE", f"/lists/{lst['list_id']}/leads", json_body={"lead_ids": [lead["lead_id"]]}, claims=ADMIN)
+    stack.request(
+        "DELETE", f"/lists/{lst['list_id']}/leads", json_body={"lead_ids": [lead["lead_id"]]}, claims=ADMIN
+    )
     stack.settle()
     assert _members(stack, seg["segment_id"]) == set()
     assert other["lead_id"] not in _members(stack, seg["segment_id"])
@@ -163,8 +182,15 @@ def test_preview_matches_brute_force_and_respects_reps(stack):
         for i in range(12)
     ]
     _lead(stack, claims=REP, email="rep@example.com", status="Contacted")
-    rules = {"any": [{"field": "status", "op": "eq", "value": "Contacted"}, {"field": "company", "op": "ends_with", "value": " 4"}]}
-    res = stack.request("POST", "/segments/preview", json_body={"include": rules, "sample_size": 3}, claims=ADMIN)
+    rules = {
+        "any": [
+            {"field": "status", "op": "eq", "value": "Contacted"},
+            {"field": "company", "op": "ends_with", "value": " 4"},
+        ]
+    }
+    res = stack.request(
+        "POST", "/segments/preview", json_body={"include": rules, "sample_size": 3}, claims=ADMIN
+    )
     assert res.status == 200, res.text
     body = res.json()
     # brute force over the API's own lead rows
@@ -182,7 +208,15 @@ def test_validation_errors_name_the_node(stack):
     res = stack.request(
         "POST",
         "/segments",
-        json_body={"name": "bad", "include": {"all": [{"field": "status", "op": "eq", "value": "New"}, {"field": "company", "op": "gte", "value": 3}]}},
+        json_body={
+            "name": "bad",
+            "include": {
+                "all": [
+                    {"field": "status", "op": "eq", "value": "New"},
+                    {"field": "company", "op": "gte", "value": 3},
+                ]
+            },
+        },
         claims=ADMIN,
     )
     assert res.status == 422
@@ -197,6 +231,9 @@ def test_segments_are_tenant_isolated_and_reps_cannot_edit_others(stack):
     assert stack.request("GET", f"/segments/{seg['segment_id']}", claims=OTHER).status == 404
     assert stack.request("GET", "/segments", claims=OTHER).json()["items"] == []
     assert stack.request("DELETE", f"/segments/{seg['segment_id']}", claims=OTHER).status == 404
-    assert stack.request("PATCH", f"/segments/{seg['segment_id']}", json_body={"name": "x"}, claims=REP).status == 403
+    assert (
+        stack.request("PATCH", f"/segments/{seg['segment_id']}", json_body={"name": "x"}, claims=REP).status
+        == 403
+    )
     assert stack.request("DELETE", f"/segments/{seg['segment_id']}", claims=ADMIN).status == 204
     assert stack.request("GET", f"/segments/{seg['segment_id']}", claims=ADMIN).status == 404

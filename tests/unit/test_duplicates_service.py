@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from leadtide.duplicates.matching import MatchRecord
 from leadtide.duplicates.ports import DuplicateRepository, ReplaceOutcome
 from leadtide.duplicates.service import DuplicateService
 from leadtide.models.auth import Principal
@@ -15,7 +16,6 @@ from leadtide.models.duplicates import DuplicatePair, PairStatus, pair_id_of
 from leadtide.models.errors import DuplicatePairNotFoundError, ForbiddenError
 from leadtide.models.leads import Lead
 from tests.fakes import FakeLeadRepository
-from leadtide.duplicates.matching import MatchRecord
 
 T0 = datetime(2026, 5, 1, tzinfo=UTC)
 
@@ -28,7 +28,9 @@ class FakeDuplicateRepository(DuplicateRepository):
     def iter_match_records(self, tenant_id):
         for (t, _), lead in self.leads.leads.items():
             if t == tenant_id:
-                yield MatchRecord(lead.lead_id, name=lead.name, email=lead.email, phone=lead.phone, company=lead.company)
+                yield MatchRecord(
+                    lead.lead_id, name=lead.name, email=lead.email, phone=lead.phone, company=lead.company
+                )
 
     def iter_tenant_ids(self):
         yield from sorted({t for t, _ in self.leads.leads})
@@ -50,8 +52,14 @@ class FakeDuplicateRepository(DuplicateRepository):
             if old is not None and old.status != PairStatus.OPEN:
                 continue
             self.pairs[(tenant_id, pid)] = DuplicatePair(
-                pair_id=pid, lead_a=p.lead_a, lead_b=p.lead_b, score=p.score, reasons=p.reasons,
-                status=PairStatus.OPEN, detected_at=now, updated_at=now,
+                pair_id=pid,
+                lead_a=p.lead_a,
+                lead_b=p.lead_b,
+                score=p.score,
+                reasons=p.reasons,
+                status=PairStatus.OPEN,
+                detected_at=now,
+                updated_at=now,
             )
             out.written += 1
         return out
@@ -79,8 +87,13 @@ class FakeDuplicateRepository(DuplicateRepository):
 
 def _add(repo: FakeLeadRepository, tenant: str, n: int, **values) -> str:
     lead = Lead(
-        lead_id=f"{n:032x}", tenant_id=tenant, source_channel=ChannelType.MANUAL,
-        created_at=T0, updated_at=T0, last_activity_at=T0, **values,
+        lead_id=f"{n:032x}",
+        tenant_id=tenant,
+        source_channel=ChannelType.MANUAL,
+        created_at=T0,
+        updated_at=T0,
+        last_activity_at=T0,
+        **values,
     )
     repo.create_lead(lead, [])
     return lead.lead_id
@@ -102,9 +115,9 @@ def test_rescan_replaces_open_pairs_keeps_dismissed_and_drops_deleted(world):
     d = _add(leads, "t1", 4, name="Joao Lima", email="j@x.com")
     admin = Principal(tenant_id="t1", user_id="boss", role=Role.ADMIN)
     service.scan_tenant("t1")
-    assert {p.pair_id for p in service.list_pairs(admin, min_score=0, status=None, limit=50, cursor=None).items} == {
-        pair_id_of(a, b), pair_id_of(c, d)
-    }
+    assert {
+        p.pair_id for p in service.list_pairs(admin, min_score=0, status=None, limit=50, cursor=None).items
+    } == {pair_id_of(a, b), pair_id_of(c, d)}
     service.dismiss(admin, pair_id_of(a, b))
     del leads.leads[("t1", d)]  # d deleted meanwhile
     outcome = service.scan_tenant("t1")
@@ -118,7 +131,10 @@ def test_fan_out_queues_one_scan_per_tenant_and_reps_are_limited(world):
     _add(leads, "t1", 1, name="A B")
     _add(leads, "t2", 2, name="C D")
     assert service.scan_all() == 2
-    assert queued == [{"kind": "duplicates.scan", "tenant_id": "t1"}, {"kind": "duplicates.scan", "tenant_id": "t2"}]
+    assert queued == [
+        {"kind": "duplicates.scan", "tenant_id": "t1"},
+        {"kind": "duplicates.scan", "tenant_id": "t2"},
+    ]
     rep = Principal(tenant_id="t1", user_id="r1", role=Role.REP)
     with pytest.raises(ForbiddenError):
         service.request_scan(rep)

@@ -292,6 +292,22 @@ def test_a_poison_chunk_is_recorded_failed_and_the_import_finishes():
     job = h.job(import_id)
     assert (job.status, job.created, job.failed, job.chunks_failed) == ("completed_with_errors", 1, 1, 1)
     assert job.failed_chunks[0].chunk == 1 and "simulated DynamoDB outage" in job.failed_chunks[0].error
+    assert (T, "email", "c@example.com") not in h.store.identities  # nothing of the failed chunk remains
+    assert len(h.store.leads) == 1
+
+
+def test_a_chunk_failing_after_its_writes_leaves_nothing_behind():
+    h = Harness()
+    import_id = h.upload(rows("A,B,a@example.com,+14155550101,"))
+    h.pipeline.plan(T, import_id)
+    h.queue.steps.clear()
+    h.events.publish = lambda events: (_ for _ in ()).throw(RuntimeError("EventBridge down"))
+    for _ in range(3):
+        with pytest.raises(RuntimeError):
+            h.pipeline.run_chunk(T, import_id, 0)
+    job = h.job(import_id)
+    assert (job.status, job.created, job.failed) == ("failed", 0, 1)
+    assert not h.store.leads and not h.store.identities
 
 
 def test_a_concurrent_capture_of_the_same_email_never_makes_two_leads():

@@ -304,16 +304,9 @@ def test_outcome_is_recorded_against_the_scoring_version_and_shows_in_performanc
     # The lead carries no prediction: nothing recorded
     assert service.record_outcome("t1", lead.lead_id) is None
     # With a prediction stored on the lead (as the scoring service writes it)
-    predicted = lead.model_dump(mode="json") | {"model_version": champion.model_version, "conversion_probability": 0.7}
-
-    class Stored:  # the lead as stored with its last prediction (whatever fields the Lead model exposes)
-        status = LeadStatus.CONVERTED
-
-        @staticmethod
-        def model_dump(mode=None):
-            return predicted
-
-    leads.get_lead = lambda tenant, lead_id: Stored()
+    leads.leads[("t1", lead.lead_id)] = lead.model_copy(
+        update={"prediction_model_version": champion.model_version, "conversion_probability": 0.7}
+    )
     outcome = service.record_outcome("t1", lead.lead_id)
     assert outcome is not None and (outcome.model_version, outcome.probability, outcome.converted) == (
         champion.model_version,

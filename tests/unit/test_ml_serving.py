@@ -56,9 +56,20 @@ def synthetic_leads(tenant: str, n: int, seed: int = 1, status: LeadStatus | Non
     return leads
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _small_grid():
+    """A one-point hyperparameter grid and fewer boosting rounds: the tests check the plumbing, not tuning."""
+    from leadtide.ml import training
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(training, "GRID", training.GRID[:1], raising=False)
+        patch.setattr(training, "MAX_ITER", 60, raising=False)
+        yield
+
+
 @pytest.fixture(scope="module")
-def trained_world():
-    """One tenant with 300 closed leads, trained once for the module (training takes a few seconds)."""
+def trained_world(_small_grid):
+    """One tenant with 300 closed leads, trained once for the module."""
     registry, artifacts, leads_repo = FakeModelRegistry(), FakeArtifactStore(), FakeLeadRepository()
     closed = synthetic_leads("t1", 300)
     for lead in closed:
@@ -127,7 +138,7 @@ def test_paired_bootstrap_finds_a_better_model_and_not_a_worse_one():
 
 
 def test_custom_field_types_are_inferred_from_values():
-    leads = synthetic_leads("t", 40)
+    leads = synthetic_leads("t", 60)
     leads[0] = leads[0].model_copy(update={"custom_fields": {"budget": "low", "seats": 5, "vip": True}})
     leads[1] = leads[1].model_copy(update={"custom_fields": {"seats": 9, "vip": False}})
     assert infer_custom_field_types(leads) == {"budget": "select"}  # seats/vip on < 5 % of leads
@@ -168,6 +179,9 @@ def test_predictor_honours_the_port_contract(trained_world):
     low = sum(r.probability for _, r in by_messages[:10]) / 10
     high = sum(r.probability for _, r in by_messages[-10:]) / 10
     assert high > low
+    # A closed lead keeps the prediction it carries (its outcome is recorded against it)
+    kept = predictor.predict("t1", [closed | {"conversion_probability": 0.42, "prediction_model_version": "v0"}])
+    assert (kept[0].probability, kept[0].model_version) == (0.42, "v0")
     # A tenant without a model gets None for every lead
     assert predictor.predict("nobody", open_leads[:3]) == [None, None, None]
 

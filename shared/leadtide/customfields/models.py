@@ -131,7 +131,9 @@ def parse_number(text: str) -> float | None:
     ``"1,234.5"`` and ``"1.234,5"`` -> 1234.5; ``"1,5"`` -> 1.5 (decimal comma); ``"$1,200"`` -> 1200;
     ``"1 234"`` -> 1234. Infinity and NaN are refused.
     """
-    value = _CURRENCY.sub("", text.strip()).replace(" ", "").replace("\u00a0", "").replace("'", "")
+    value = text.strip()
+    if not _PLAIN_NUMBER.match(value):
+        value = _CURRENCY.sub("", value).replace(" ", "").replace("\u00a0", "").replace("'", "")
     if not value:
         return None
     if _PLAIN_NUMBER.match(value):

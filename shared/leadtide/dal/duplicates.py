@@ -94,7 +94,16 @@ class DynamoDuplicateRepository(DynamoRepository, DuplicateRepository):
             tenant_list_pk(tenant_id), attributes_to_get=_MATCH_FIELDS, page_size=1000
         ):
             values = item.attribute_values
-            yield MatchRecord(**{name: values.get(name) for name in _MATCH_FIELDS})
+            yield MatchRecord(
+                lead_id=values["lead_id"],
+                name=values.get("name"),
+                first_name=values.get("first_name"),
+                last_name=values.get("last_name"),
+                email=values.get("email"),
+                phone=values.get("phone"),
+                instagram_id=values.get("instagram_id"),
+                company=values.get("company"),
+            )
 
     def iter_tenant_ids(self) -> Iterator[str]:
         seen: set[str] = set()
@@ -107,7 +116,10 @@ class DynamoDuplicateRepository(DynamoRepository, DuplicateRepository):
         self, tenant_id: str, pairs: Sequence[CandidatePair], live_lead_ids: set[str], now: datetime
     ) -> ReplaceOutcome:
         pk = dup_pk(tenant_id)
-        stored = {(i.lead_a, i.lead_b): i for i in DuplicatePairItem.query(pk, DuplicatePairItem.sk.startswith("P#"))}
+        stored = {
+            (i.lead_a, i.lead_b): i
+            for i in DuplicatePairItem.query(pk, DuplicatePairItem.sk.startswith("P#"))
+        }
         outcome = ReplaceOutcome()
         fresh = {(p.lead_a, p.lead_b): p for p in pairs}
         with DuplicatePairItem.batch_write() as batch:
@@ -181,7 +193,9 @@ class DynamoDuplicateRepository(DynamoRepository, DuplicateRepository):
         except DoesNotExist:
             raise DuplicatePairNotFoundError(f"duplicate pair {pair_id} not found") from None
 
-    def set_pair_status(self, tenant_id: str, pair_id: str, status: PairStatus, by: str | None) -> DuplicatePair:
+    def set_pair_status(
+        self, tenant_id: str, pair_id: str, status: PairStatus, by: str | None
+    ) -> DuplicatePair:
         pk, sk = self._key(tenant_id, pair_id)
         item = DuplicatePairItem(pk, sk)
         try:
@@ -219,7 +233,11 @@ class S3Blobs:
 
     def put(self, key: str, body: bytes) -> None:
         self._client.put_object(
-            Bucket=self._bucket, Key=key, Body=body, ContentType="application/json", ServerSideEncryption="AES256"
+            Bucket=self._bucket,
+            Key=key,
+            Body=body,
+            ContentType="application/json",
+            ServerSideEncryption="AES256",
         )
 
     def get(self, key: str) -> bytes:
@@ -344,6 +362,10 @@ class DynamoMergeStore(DynamoRepository, MergeStore):
                 unchanged = LeadItem.updated_at == commit.survivor_updated_at
                 if commit.survivor_raw is not None:
                     item = LeadItem.from_raw_data(commit.survivor_raw)
+                    if commit.keep_current:
+                        stored = LeadItem.get(survivor_key, PROFILE)
+                        for name in commit.keep_current:
+                            setattr(item, name, getattr(stored, name))
                     for name, value in commit.survivor_set.items():
                         setattr(item, name, value)
                     item.activity_sk = f"{iso(item.last_activity_at)}#{commit.survivor_id}"
@@ -357,10 +379,14 @@ class DynamoMergeStore(DynamoRepository, MergeStore):
                     )
                 for lead_id, updated_at in commit.delete_leads.items():
                     tx.delete(
-                        LeadItem(lead_pk(tenant, lead_id), PROFILE), condition=LeadItem.updated_at == updated_at
+                        LeadItem(lead_pk(tenant, lead_id), PROFILE),
+                        condition=LeadItem.updated_at == updated_at,
                     )
                 for raw in commit.put_profiles:
-                    tx.save(LeadItem.from_raw_data(raw), condition=LeadItem.pk.does_not_exist())
+                    restored = LeadItem.from_raw_data(
+                        {k: v for k, v in raw.items() if k not in commit.strip_restored}
+                    )
+                    tx.save(restored, condition=LeadItem.pk.does_not_exist())
                 for kind, value, old, new in commit.repoint:
                     tx.update(
                         IdentityItem(identity_pk(tenant, kind, value), "IDENTITY"),
@@ -437,7 +463,9 @@ class DynamoMergeStore(DynamoRepository, MergeStore):
                     channel = (item.doc or {}).get("channel")
                     if item.provider_message_id and channel:
                         tx.update(
-                            MessageMarkerItem(marker_pk(tenant_id, channel, item.provider_message_id), "MESSAGE"),
+                            MessageMarkerItem(
+                                marker_pk(tenant_id, channel, item.provider_message_id), "MESSAGE"
+                            ),
                             actions=[MessageMarkerItem.lead_id.set(to_lead)],
                         )
             moved += len(items)

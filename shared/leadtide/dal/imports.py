@@ -2,9 +2,10 @@
 
 * :class:`DynamoImportRepository` - import records, chunk markers, saved mappings (PynamoDB items).
 * :class:`DynamoLeadBulkStore` - bulk lead reads and writes over the low-level client: BatchGetItem
-  (100 keys per call), TransactWriteItems (up to 100 items per call, conditional), BatchWriteItem (25
-  items per call, rollback only). Unprocessed keys/items and throttling are retried with exponential
-  backoff. Every service call goes through :meth:`DynamoLeadBulkStore._call`, so calls can be counted.
+  (100 keys per call), conditional PutItem/DeleteItem for identity claims and updates (in parallel),
+  BatchWriteItem (25 items per call) for new leads and rollbacks. Unprocessed keys/items and throttling
+  are retried with exponential backoff. Every service call goes through
+  :meth:`DynamoLeadBulkStore._call`, so calls can be counted.
 * :class:`S3ImportArtifacts` - presigned URLs and objects in the artifacts bucket.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -51,7 +53,7 @@ from leadtide.models.errors import ImportNotFoundError
 
 BATCH_GET_MAX = 100
 BATCH_WRITE_MAX = 25
-TRANSACT_MAX = 100
+WRITE_THREADS = 16  # parallel single-item conditional writes per chunk
 _RETRYABLE = {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}
 _NUMBERS = (
     "rows_total",
@@ -319,6 +321,7 @@ class DynamoLeadBulkStore(LeadBulkStore):
         self.table = table
         self._given_client = client
         self.calls: Counter[str] = Counter()
+        self._lock = threading.Lock()
 
     @cached_property
     def client(self) -> Any:
@@ -334,7 +337,8 @@ class DynamoLeadBulkStore(LeadBulkStore):
 
         method = getattr(self.client, "".join("_" + c.lower() if c.isupper() else c for c in operation)[1:])
         for attempt in range(8):
-            self.calls[operation] += 1
+            with self._lock:
+                self.calls[operation] += 1
             try:
                 result: dict[str, Any] = method(**params)
                 return result
@@ -380,107 +384,106 @@ class DynamoLeadBulkStore(LeadBulkStore):
             found[lead.lead_id] = StoredLead(lead=lead, raw=raw)
         return found
 
-    # -- conditional writes
-    def _ops(self, tenant_id: str, write: LeadWrite) -> list[tuple[dict[str, Any], IdentityKey | None]]:
-        lead_id = write.lead.lead_id
-        item = encode_lead(write)
-        profile: dict[str, Any] = {"TableName": self.table, "Item": item}
-        if write.base_raw is None:
-            profile["ConditionExpression"] = "attribute_not_exists(pk)"
-        else:
-            profile["ConditionExpression"] = "updated_at = :u"
-            profile["ExpressionAttributeValues"] = {":u": write.base_raw["updated_at"]}
-        ops: list[tuple[dict[str, Any], IdentityKey | None]] = [({"Put": profile}, None)]
-        owner = {":lid": {"S": lead_id}}
-        for key in write.add_identities:
-            ops.append(
-                (
-                    {
-                        "Put": {
-                            "TableName": self.table,
-                            "Item": {**_identity_item_key(tenant_id, key), "lead_id": {"S": lead_id}},
-                            "ConditionExpression": "attribute_not_exists(pk) OR lead_id = :lid",
-                            "ExpressionAttributeValues": owner,
-                        }
-                    },
-                    key,
-                )
-            )
-        for key in write.remove_identities:
-            ops.append(
-                (
-                    {
-                        "Delete": {
-                            "TableName": self.table,
-                            "Key": _identity_item_key(tenant_id, key),
-                            "ConditionExpression": "attribute_not_exists(pk) OR lead_id = :lid",
-                            "ExpressionAttributeValues": owner,
-                        }
-                    },
-                    None,
-                )
-            )
-        return ops
+    # -- conditional writes (no transactions: see write_leads)
+    def _parallel(self, calls: list[tuple[str, dict[str, Any]]]) -> list[str | None]:
+        """Run single-item calls on a thread pool; per call None (done) or the error code it failed with."""
+        from concurrent.futures import ThreadPoolExecutor
 
-    def write_leads(self, tenant_id: str, writes: Sequence[LeadWrite]) -> list[WriteConflict]:
-        """TransactWriteItems, as many whole writes per call as fit in 100 items (never two operations on
-        one item in a call). A cancelled call is retried without the writes whose conditions failed."""
-        conflicts: list[WriteConflict] = []
-        groups: list[list[tuple[LeadWrite, list[tuple[dict[str, Any], IdentityKey | None]]]]] = [[]]
-        size, seen = 0, set[str]()
-        for write in writes:
-            ops = self._ops(tenant_id, write)
-            keys = {_op_key(op) for op, _ in ops}
-            if size + len(ops) > TRANSACT_MAX or keys & seen:
-                groups.append([])
-                size, seen = 0, set()
-            groups[-1].append((write, ops))
-            size += len(ops)
-            seen |= keys
-        for group in groups:
-            conflicts.extend(self._transact(group))
-        return conflicts
-
-    def _transact(
-        self, group: list[tuple[LeadWrite, list[tuple[dict[str, Any], IdentityKey | None]]]]
-    ) -> list[WriteConflict]:
         from botocore.exceptions import ClientError
 
-        conflicts: list[WriteConflict] = []
-        attempt = 0
-        while group:
-            items = [op for _, ops in group for op, _ in ops]
+        def run(call: tuple[str, dict[str, Any]]) -> str | None:
             try:
-                self._call("TransactWriteItems", TransactItems=items)
-                return conflicts
+                self._call(call[0], **call[1])
             except ClientError as err:
-                if err.response.get("Error", {}).get("Code") != "TransactionCanceledException":
-                    raise
-                reasons = [r.get("Code", "None") for r in err.response.get("CancellationReasons", [])]
-            position, keep = 0, []
-            retry_only = True
-            for write, ops in group:
-                codes = reasons[position : position + len(ops)]
-                position += len(ops)
-                failed = [i for i, code in enumerate(codes) if code == "ConditionalCheckFailed"]
-                if not failed:
-                    keep.append((write, ops))
-                    continue
-                retry_only = False
-                first = failed[0]
-                lead_id = write.lead.lead_id
-                if first == 0:
-                    reason = "lead_exists" if write.base_raw is None else "lead_changed"
-                    conflicts.append(WriteConflict(lead_id, reason))  # type: ignore[arg-type]
-                else:
-                    conflicts.append(WriteConflict(lead_id, "identity_taken", ops[first][1]))
-            if retry_only:  # TransactionConflict / throttling: the same calls again after a pause
-                _backoff(attempt)
-                attempt += 1
-                if attempt > 8:
-                    raise RuntimeError("TransactWriteItems kept conflicting with concurrent transactions")
-            group = keep
-        return conflicts
+                code = str(err.response.get("Error", {}).get("Code"))
+                if code == "ConditionalCheckFailedException":
+                    return code
+                raise
+            return None
+
+        if len(calls) <= 1:
+            return [run(c) for c in calls]
+        with ThreadPoolExecutor(max_workers=min(WRITE_THREADS, len(calls))) as pool:
+            return list(pool.map(run, calls))
+
+    def _claim(self, tenant_id: str, key: IdentityKey, lead_id: str) -> tuple[str, dict[str, Any]]:
+        return (
+            "PutItem",
+            {
+                "TableName": self.table,
+                "Item": {**_identity_item_key(tenant_id, key), "lead_id": {"S": lead_id}},
+                "ConditionExpression": "attribute_not_exists(pk) OR lead_id = :lid",
+                "ExpressionAttributeValues": {":lid": {"S": lead_id}},
+            },
+        )
+
+    def _release(self, tenant_id: str, key: IdentityKey, lead_id: str) -> tuple[str, dict[str, Any]]:
+        return (
+            "DeleteItem",
+            {
+                "TableName": self.table,
+                "Key": _identity_item_key(tenant_id, key),
+                "ConditionExpression": "attribute_not_exists(pk) OR lead_id = :lid",
+                "ExpressionAttributeValues": {":lid": {"S": lead_id}},
+            },
+        )
+
+    def write_leads(
+        self, tenant_id: str, writes: Sequence[LeadWrite], *, replay: bool = False
+    ) -> list[WriteConflict]:
+        """Claim identities, then write profiles, then release replaced identities.
+
+        1. Each new identity item: conditional PutItem (absent or already this lead's), in parallel. A
+           write with a refused claim gets ``identity_taken`` and its other claims are released.
+        2. New leads: BatchWriteItem, 25 per call (their ids are new and derived from the import and row,
+           so nothing else writes them); with ``replay`` (a redelivered chunk) a conditional PutItem each,
+           so a lead changed since its first write is not overwritten (``lead_exists``).
+           Updated leads: conditional PutItem each (``updated_at`` unchanged since read, else
+           ``lead_changed`` and the write's claims are released).
+        3. Identities the update replaced: conditional DeleteItem (still this lead's).
+
+        Not one transaction per lead (TransactWriteItems costs 2 write units per item and, with moto,
+        copies the whole table per item): a crash between 1 and 2 leaves claims without a profile, which
+        the chunk's redelivery completes (same lead ids) or its failure handling releases.
+        """
+        conflicts: dict[str, WriteConflict] = {}
+        claims = [(w, key) for w in writes for key in w.add_identities]
+        results = self._parallel([self._claim(tenant_id, key, w.lead.lead_id) for w, key in claims])
+        for (write, key), result in zip(claims, results, strict=True):
+            if result is not None and write.lead.lead_id not in conflicts:
+                conflicts[write.lead.lead_id] = WriteConflict(write.lead.lead_id, "identity_taken", key)
+        creates = [w for w in writes if w.base_raw is None and w.lead.lead_id not in conflicts]
+        updates = [w for w in writes if w.base_raw is not None and w.lead.lead_id not in conflicts]
+        if replay:
+            updates = creates + updates
+            creates = []
+        self._batch_write([{"PutRequest": {"Item": encode_lead(w)}} for w in creates])
+        puts: list[tuple[str, dict[str, Any]]] = []
+        for write in updates:
+            params: dict[str, Any] = {"TableName": self.table, "Item": encode_lead(write)}
+            if write.base_raw is None:
+                params["ConditionExpression"] = "attribute_not_exists(pk)"
+            else:
+                params["ConditionExpression"] = "updated_at = :u"
+                params["ExpressionAttributeValues"] = {":u": write.base_raw["updated_at"]}
+            puts.append(("PutItem", params))
+        for write, result in zip(updates, self._parallel(puts), strict=True):
+            if result is not None:
+                reason = "lead_exists" if write.base_raw is None else "lead_changed"
+                conflicts[write.lead.lead_id] = WriteConflict(write.lead.lead_id, reason)  # type: ignore[arg-type]
+        releases = [
+            self._release(tenant_id, key, w.lead.lead_id)
+            for w in writes
+            for key in (w.add_identities if _released(conflicts.get(w.lead.lead_id)) else [])
+        ]
+        releases += [
+            self._release(tenant_id, key, w.lead.lead_id)
+            for w in writes
+            if w.lead.lead_id not in conflicts
+            for key in w.remove_identities
+        ]
+        self._parallel(releases)
+        return list(conflicts.values())
 
     # -- rollback
     def _batch_write(self, requests: list[dict[str, Any]]) -> None:
@@ -569,10 +572,9 @@ class DynamoLeadBulkStore(LeadBulkStore):
             params["ExclusiveStartKey"] = result["LastEvaluatedKey"]
 
 
-def _op_key(op: dict[str, Any]) -> str:
-    body = next(iter(op.values()))
-    key = body.get("Key") or body["Item"]
-    return f"{key['pk']['S']}|{key['sk']['S']}"
+def _released(conflict: WriteConflict | None) -> bool:
+    """Whether a refused write's identity claims must be given back (not for our own earlier lead)."""
+    return conflict is not None and conflict.reason != "lead_exists"
 
 
 def _dedupe_requests(requests: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -132,7 +132,7 @@ class DynamoTrackingStore(DynamoRepository, TrackingStore):
 
     # ------------------------------------------------------------------ API keys
     def create_api_key(self, tenant_id: str, key: ApiKey, key_hash: str) -> None:
-        values = {
+        values: dict[str, Any] = {
             "key_id": key.key_id,
             "tenant_id": tenant_id,
             "name": key.name,

@@ -30,10 +30,13 @@ The algorithm (pure, no I/O), for ``n`` leads of one tenant:
    :data:`NAME_CUTOFF` are dropped by ``score_cutoff`` inside rapidfuzz.
 4. **Scoring** of the surviving pairs (0-99; 100 is reserved for exact identity keys): 0.9 x the name
    similarity, then +8 when the companies agree (``token_set_ratio`` >= 90), -15 when both are given and
-   disagree (< 60), +5 for the same company email domain, -8 for two different email addresses at different
-   domains whose local parts are not near-equal (ratio < 90), -6 for two different phones; a single-token name (a first name only) is capped at 70 without an agreeing
-   signal, so "Maria" and "Maria" alone never make a strong pair. Pairs scoring under :data:`MIN_SCORE`
-   are dropped. Each pair carries human-readable reasons ("name 94% similar", "same company").
+   disagree (< 60), +5 for the same company email domain, -8 for two different email addresses at
+   different domains whose local parts are not near-equal (ratio < 90), -6 for two different phones.
+   Without an agreeing signal (company, company domain) a pair is capped at 85 (namesakes exist), and at
+   70 when either name is a single token ("Maria" and "Maria" alone never make a strong pair). A lead
+   without a name gets one read from its email address ("ana.silva77@..." -> "ana silva"), flagged in the
+   reasons. Pairs scoring under :data:`MIN_SCORE` are dropped. Each pair carries human-readable reasons
+   ("name 94% similar", "same company").
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 NAME_CUTOFF = 80  # token_sort_ratio under which a name pair is not a candidate
-MIN_SCORE = 70  # final score under which a fuzzy pair is not reported
+MIN_SCORE = 80  # final score under which a fuzzy pair is not reported (nor stored)
 MAX_BLOCK = 150  # blocks above this size are compared by sorted neighbourhood
 WINDOW = 12  # sorted-neighbourhood window inside an oversized block
 MAX_EXACT_GROUP = 50  # leads sharing one identity key: beyond this, each is paired with the first only

@@ -12,7 +12,8 @@ A merge is journaled (docs/decisions.md, "Merges are journaled"):
    chunked transactions that skip what is already moved, so a crash resumes by running the step again
    (:meth:`MergeService.finish`, also a jobs-queue kind). Message markers are repointed with their entry,
    so later delivery statuses still find it.
-4. ``completed``: list memberships moved, events published.
+4. ``completed``: events published. (Static-list memberships move just before step 2, while the merged
+   profiles still say which lists they are in.)
 
 Undo (``completed`` only) checks that the survivor's user-editable fields are still what the merge wrote
 (409 otherwise: restoring would silently discard someone's edit), restores every profile from its raw
@@ -106,7 +107,9 @@ def resolve_survivor(
     if bad:
         raise UnprocessableError(
             "field choices must name the survivor or a merged lead",
-            details=[{"field": f"fields.{f}", "problem": f"{i} is not part of this merge"} for f, i in bad.items()],
+            details=[
+                {"field": f"fields.{f}", "problem": f"{i} is not part of this merge"} for f, i in bad.items()
+            ],
         )
     ranked = rank_leads(survivor, merged, rule)
     values: dict[str, Any] = {}
@@ -257,6 +260,18 @@ class MergeService:
             record_to=MergeStatus.PROFILES_MERGED,
             record_doc=record.model_copy(update={"status": MergeStatus.PROFILES_MERGED}),
         )
+        # Static lists move first, while the merged profiles (and their list ids) still exist: the lists
+        # area finds a lead's lists through its profile. A conflict below leaves them with the survivor.
+        in_lists = [snap.lead_id for snap in loaded.merged if snap.raw_profile.get("list_ids")]
+        if self._lists is not None and in_lists:
+            for lead_id in in_lists:
+                self._lists.move(tenant, lead_id, survivor.lead_id)
+            commit.record_doc = commit.record_doc.model_copy(update={"list_memberships_moved": True})  # type: ignore[union-attr]
+            commit.survivor_updated_at = self._store.snapshot(tenant, survivor.lead_id).lead.updated_at
+            commit.delete_leads = {
+                lead_id: self._store.snapshot(tenant, lead_id).lead.updated_at
+                for lead_id in commit.delete_leads
+            }
         try:
             self._store.commit(commit)
         except MergeConflictError:
@@ -264,7 +279,7 @@ class MergeService:
                 record.model_copy(update={"status": MergeStatus.ABANDONED}), expected=MergeStatus.PENDING
             )
             raise
-        record = record.model_copy(update={"status": MergeStatus.PROFILES_MERGED})
+        record = commit.record_doc  # type: ignore[assignment]
         timeline = sum(len(s.timeline_keys) for s in loaded.merged)
         if timeline > self._sync_limit and self._enqueue is not None:
             self._enqueue([{"kind": "merges.finish", "tenant_id": tenant, "merge_id": merge_id}])
@@ -286,21 +301,16 @@ class MergeService:
         before = self._store.get_before(tenant_id, merge_id)
         moved = record.moved_activities
         for snap in before["merged"]:
-            keys = sorted(set(snap["timeline_keys"]) | set(self._store.timeline_keys(tenant_id, snap["lead_id"])))
+            keys = sorted(
+                set(snap["timeline_keys"]) | set(self._store.timeline_keys(tenant_id, snap["lead_id"]))
+            )
             moved += self._store.move_timeline(tenant_id, snap["lead_id"], record.survivor_id, keys)
-        lists_moved = False
-        if self._lists is not None:
-            for lead_id in record.merged_ids:
-                self._lists.move(tenant_id, lead_id, record.survivor_id)
-            lists_moved = True
         record = self._transition(
-            record,
-            MergeStatus.COMPLETED,
-            moved_activities=moved,
-            completed_at=utc_now(),
-            list_memberships_moved=lists_moved,
+            record, MergeStatus.COMPLETED, moved_activities=moved, completed_at=utc_now()
         )
-        self._mark_pairs(tenant_id, record.survivor_id, record.merged_ids, PairStatus.MERGED, record.created_by)
+        self._mark_pairs(
+            tenant_id, record.survivor_id, record.merged_ids, PairStatus.MERGED, record.created_by
+        )
         now = iso(utc_now())
         self._events.publish(
             [
@@ -410,6 +420,8 @@ class MergeService:
                 "activity that reached the survivor after the merge stays on the survivor "
                 f"({max(0, new_messages)} message(s)); its last activity and message count include it"
             )
+        if record.list_memberships_moved:
+            notes.append("static-list memberships moved by the merge stay with the survivor")
         merged_before = [Lead.model_validate(s["lead"]) for s in before["merged"]]
         counters: dict[str, int] = {"total": len(merged_before)}
         for lead in merged_before:
@@ -420,7 +432,12 @@ class MergeService:
             _add(counters, f"status#{survivor_before.status}", 1)
         now = utc_now()
         undoing = record.model_copy(
-            update={"status": MergeStatus.UNDOING, "undone_by": principal.user_id, "undone_at": now, "undo_notes": notes}
+            update={
+                "status": MergeStatus.UNDOING,
+                "undone_by": principal.user_id,
+                "undone_at": now,
+                "undo_notes": notes,
+            }
         )
         self._store.commit(
             MergeCommit(
@@ -430,6 +447,10 @@ class MergeService:
                 survivor_updated_at=current.updated_at,
                 survivor_raw=before["survivor"]["raw_profile"],
                 survivor_set=overrides,
+                # Static-list memberships moved by the merge stay with the survivor (see the lists area):
+                # keep the survivor's current list ids, and restore merged leads outside those lists.
+                keep_current=["list_ids"] if record.list_memberships_moved else [],
+                strip_restored=["list_ids"] if record.list_memberships_moved else [],
                 put_profiles=[s["raw_profile"] for s in before["merged"]],
                 repoint=[
                     (kind, value, record.survivor_id, snap["lead_id"])

@@ -54,7 +54,9 @@ class DuplicateRepository(ABC):
         """Raises DuplicatePairNotFoundError."""
 
     @abstractmethod
-    def set_pair_status(self, tenant_id: str, pair_id: str, status: PairStatus, by: str | None) -> DuplicatePair:
+    def set_pair_status(
+        self, tenant_id: str, pair_id: str, status: PairStatus, by: str | None
+    ) -> DuplicatePair:
         """Change a pair's review status. Raises DuplicatePairNotFoundError."""
 
     @abstractmethod
@@ -92,6 +94,8 @@ class MergeCommit:
     survivor_updated_at: datetime
     survivor_set: dict[str, Any] = field(default_factory=dict)
     survivor_raw: dict[str, Any] | None = None  # undo: put this raw profile instead of ``survivor_set``
+    keep_current: list[str] = field(default_factory=list)  # undo: attributes copied from the stored survivor
+    strip_restored: list[str] = field(default_factory=list)  # undo: attributes left out of ``put_profiles``
     delete_leads: dict[str, datetime] = field(default_factory=dict)  # lead id -> expected updated_at
     put_profiles: list[dict[str, Any]] = field(default_factory=list)
     repoint: list[tuple[IdentityKind, str, str, str]] = field(default_factory=list)  # kind, value, old, new

@@ -56,8 +56,9 @@ class DuplicateService:
     def scan_tenant(self, tenant_id: str) -> ReplaceOutcome:
         """Detect the tenant's candidate pairs and replace its open pairs with them (idempotent).
 
-        One step reads the tenant's leads (the matching fields only) and matches them in memory: about
-        20 s and 120 MB for 100,000 leads (docs/benchmarks.md), well inside the Jobs worker's limits.
+        One step reads the tenant's leads (the matching fields only) and matches them in memory; for
+        100,000 leads see docs/benchmarks.md (bench:duplicates) for time and memory, inside the Jobs
+        worker's 15 minutes and 1,769 MB.
         """
         records = list(self._pairs.iter_match_records(tenant_id))
         finder = DuplicateFinder()
@@ -65,7 +66,12 @@ class DuplicateService:
         outcome = self._pairs.replace_open_pairs(tenant_id, pairs, {r.lead_id for r in records}, utc_now())
         log.info(
             "duplicate scan",
-            extra={"tenant_id": tenant_id, "leads": len(records), "pairs": len(pairs), "stats": dataclasses.asdict(finder.stats)},
+            extra={
+                "tenant_id": tenant_id,
+                "leads": len(records),
+                "pairs": len(pairs),
+                "stats": dataclasses.asdict(finder.stats),
+            },
         )
         return outcome
 
@@ -112,9 +118,13 @@ class DuplicateService:
             b = self._leads.get_lead(principal.tenant_id, pair.lead_b)
         except LeadNotFoundError:
             raise DuplicatePairNotFoundError(f"duplicate pair {pair_id} not found") from None
-        if not principal.sees_all_leads and any(lead.owner_id not in (None, principal.user_id) for lead in (a, b)):
+        if not principal.sees_all_leads and any(
+            lead.owner_id not in (None, principal.user_id) for lead in (a, b)
+        ):
             raise ForbiddenError("this pair involves a lead owned by another user", code="not_lead_owner")
-        pair = self._pairs.set_pair_status(principal.tenant_id, pair_id, PairStatus.DISMISSED, principal.user_id)
+        pair = self._pairs.set_pair_status(
+            principal.tenant_id, pair_id, PairStatus.DISMISSED, principal.user_id
+        )
         return DuplicatePairView(
             **pair.model_dump(),
             lead_a_summary=LeadSummary.model_validate(a.model_dump()),

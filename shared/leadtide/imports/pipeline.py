@@ -551,17 +551,53 @@ class ImportPipeline:
         except Exception as err:
             if attempts >= MAX_ATTEMPTS:
                 rows = self._chunk_rows(tenant_id, import_id, n)
+                self._discard_chunk(tenant_id, import_id, n)
                 self.repo.commit_chunk(
                     tenant_id,
                     import_id,
                     marker,
                     progress={"chunks_failed": 1, "failed": rows, "rows_processed": rows},
                     counters={},
-                    outcome={"chunk": n, "rows": rows, "error": f"{type(err).__name__}: {err}"[:500]},
+                    outcome={
+                        "chunk": n,
+                        "rows": rows,
+                        "error": f"{type(err).__name__}: {err}"[:500] + " (none of its rows were kept)",
+                    },
                 )
                 self._maybe_finish(tenant_id, import_id)
             raise
         return self._maybe_finish(tenant_id, import_id)
+
+    def _discard_chunk(self, tenant_id: str, import_id: str, n: int) -> None:
+        """Undo whatever a failing chunk wrote (its rows count as failed, so none of them may remain):
+        delete the leads it planned to create with their identity claims, restore the before-images of
+        the updates it applied. Best effort: logged, never raised (the chunk is failing already)."""
+        try:
+            plan = self._load(data_key(tenant_id, import_id, f"plans/{n:06d}.json"))
+            creates = [a for a in plan["actions"] if a["action"] == "create"]
+            if creates:
+                self.store.delete_leads(
+                    tenant_id,
+                    [a["lead_id"] for a in creates],
+                    [((k[0], k[1]), a["lead_id"]) for a in creates for k in a.get("add", [])],
+                )
+            updates = [a for a in plan["actions"] if a["action"] == "update"]
+            current = self.store.get_leads(tenant_id, [a["lead_id"] for a in updates])
+            applied = [
+                a
+                for a in updates
+                if a["lead_id"] in current
+                and iso(current[a["lead_id"]].lead.updated_at) == iso(Lead.model_validate(a["lead"]).updated_at)
+            ]
+            if applied:
+                self.store.restore_leads(
+                    tenant_id,
+                    [a["before"] for a in applied],
+                    remove_identities=[((k[0], k[1]), a["lead_id"]) for a in applied for k in a.get("add", [])],
+                    add_identities=[((k[0], k[1]), a["lead_id"]) for a in applied for k in a.get("remove", [])],
+                )
+        except Exception:  # noqa: BLE001 - best effort on a chunk that is failing anyway
+            _log.exception("could not discard the writes of failed chunk %s of import %s", n, import_id)
 
     def _chunk_rows(self, tenant_id: str, import_id: str, n: int) -> int:
         try:
@@ -577,12 +613,13 @@ class ImportPipeline:
         tenant, import_id = record["tenant_id"], record["import_id"]
         drafts = self._load(data_key(tenant, import_id, f"chunks/{n:06d}.json"))["drafts"]
         plan_key = data_key(tenant, import_id, f"plans/{n:06d}.json")
+        replay = True
         try:
-            plan = self._load(plan_key)
+            plan = self._load(plan_key)  # an earlier attempt decided (and maybe wrote) this chunk
         except KeyError:
-            plan = self.decide(record, drafts)
+            plan, replay = self.decide(record, drafts), False
             self.artifacts.put(plan_key, _dumps(plan))
-        plan = self._execute(record, drafts, plan, plan_key)
+        plan = self._execute(record, drafts, plan, plan_key, replay=replay)
         counts = _counts(plan)
         self._publish(record, plan)
         self.repo.commit_chunk(
@@ -739,7 +776,13 @@ class ImportPipeline:
         }
 
     def _execute(
-        self, record: dict[str, Any], drafts: list[dict[str, Any]], plan: dict[str, Any], plan_key: str
+        self,
+        record: dict[str, Any],
+        drafts: list[dict[str, Any]],
+        plan: dict[str, Any],
+        plan_key: str,
+        *,
+        replay: bool,
     ) -> dict[str, Any]:
         """Write the plan's creates and updates; re-decide rows whose conditions failed (a concurrent
         capture or edit) and try again, saving the revised plan before each new round of writes."""
@@ -759,7 +802,8 @@ class ImportPipeline:
                 )
                 for a in pending
             ]
-            conflicts = {c.lead_id: c for c in self.store.write_leads(tenant, writes)}
+            replay = replay or round_number > 0
+            conflicts = {c.lead_id: c for c in self.store.write_leads(tenant, writes, replay=replay)}
             redo: set[int] = set()
             for action in pending:
                 conflict = conflicts.get(action["lead_id"])
@@ -861,8 +905,9 @@ class ImportPipeline:
             plan = self._load(data_key(tenant_id, import_id, f"plans/{n:06d}.json"))
         except KeyError:
             plan = {"actions": []}
-        if not self.repo.chunk_committed(tenant_id, import_id, chunk_marker(n)):
-            plan = {"actions": []}  # the chunk never committed (failed chunk): nothing of it counts
+        failed = {c.get("chunk") for c in self.repo.failed_chunks(tenant_id, import_id)}
+        if n in failed or not self.repo.chunk_committed(tenant_id, import_id, chunk_marker(n)):
+            plan = {"actions": []}  # a failed chunk was discarded when it failed: nothing of it remains
         undo_key = data_key(tenant_id, import_id, f"rollback/{n:06d}.json")
         try:
             undo = self._load(undo_key)

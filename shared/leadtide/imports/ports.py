@@ -65,11 +65,14 @@ class LeadBulkStore(ABC):
         """The profiles that exist among ``lead_ids`` (BatchGetItem, 100 keys per call)."""
 
     @abstractmethod
-    def write_leads(self, tenant_id: str, writes: Sequence[LeadWrite]) -> list[WriteConflict]:
-        """Apply every write whose conditions hold; return the ones refused (nothing of those is written).
+    def write_leads(
+        self, tenant_id: str, writes: Sequence[LeadWrite], *, replay: bool = False
+    ) -> list[WriteConflict]:
+        """Apply every write whose conditions hold; return the ones refused (their profile is not written
+        and their identity claims are given back).
 
-        A write is atomic (profile and identity items together); writes are grouped into as few calls as
-        the store allows.
+        ``replay``: the writes may have been applied by an earlier attempt; new leads are then written
+        only if absent (``lead_exists`` otherwise) so later changes to them are not overwritten.
         """
 
     @abstractmethod

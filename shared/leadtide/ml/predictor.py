@@ -7,8 +7,9 @@ recently used dropped). A lead goes to the challenger when its stable bucket (SH
 see :func:`leadtide.ml.registry.routes_to_challenger`) is below the traffic share, so the same lead is
 always scored by the same version; the leads of one batch are grouped per version and scored vectorised.
 
-Leads already Converted or Lost get None: their last prediction (kept on the lead) is the one their outcome
-is recorded against.
+Leads already Converted or Lost are not predicted again: their stored prediction (``conversion_probability``,
+``prediction_model_version``, ``prediction_factors`` on the lead) is returned as it is, so re-scoring keeps
+it and the outcome is recorded against the probability the lead had while it was open.
 """
 
 from __future__ import annotations
@@ -110,6 +111,7 @@ class RegistryConversionPredictor(ConversionPredictor):
         groups: dict[str, list[int]] = {}
         for i, lead in enumerate(leads):
             if str(lead.get("status") or "") in _TERMINAL:
+                results[i] = stored_prediction(lead)
                 continue
             version = serving_version(pointer, tenant_id, str(lead.get("lead_id") or ""))
             if version is not None:
@@ -144,6 +146,26 @@ class RegistryConversionPredictor(ConversionPredictor):
                     factors_down=list(down),
                 )
         return results
+
+
+def stored_prediction(lead: Mapping[str, Any]) -> Prediction | None:
+    """The prediction a lead already carries (None when it has none or it is malformed)."""
+    from leadtide.ml.registry import prediction_of
+    from leadtide.models.scoring import PredictionFactor
+
+    version, probability = prediction_of(dict(lead))
+    if version is None or probability is None:
+        return None
+    try:
+        factors = [PredictionFactor.model_validate(f) for f in lead.get("prediction_factors") or []]
+        return Prediction(
+            probability=probability,
+            model_version=version,
+            factors_up=[f for f in factors if f.impact > 0],
+            factors_down=[f for f in factors if f.impact <= 0],
+        )
+    except ValueError:
+        return None
 
 
 @lru_cache(maxsize=1)

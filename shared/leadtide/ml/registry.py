@@ -538,10 +538,10 @@ class ModelRegistryService:
 
 
 def prediction_of(lead: dict[str, Any]) -> tuple[str | None, float | None]:
-    """``(model_version, conversion_probability)`` stored on a lead (top-level fields, or a ``prediction``
-    object), or ``(None, None)``."""
+    """``(model version, conversion_probability)`` stored on a lead (``prediction_model_version`` as the
+    scoring service writes it, or ``model_version``), or ``(None, None)``."""
     nested = lead.get("prediction") if isinstance(lead.get("prediction"), dict) else {}
-    version = lead.get("model_version") or nested.get("model_version")
+    version = lead.get("prediction_model_version") or lead.get("model_version") or nested.get("model_version")
     probability = lead.get("conversion_probability")
     if probability is None:
         probability = nested.get("probability")

@@ -5,10 +5,9 @@ training reference row). Records are built with :func:`leadtide.ml.features.lead
 prediction time, with the custom-field types the model was trained on (read back from the spec's
 ``custom.<name>`` fields).
 
-Explanations are computed in one batch: for every lead and every field, the lead's value is replaced by
-the training reference value (median / most frequent / no keywords) and the change in log-odds is that
-field's impact (positive: the lead's value raises the probability compared with a typical lead). All
-``n x (fields + 1)`` rows go through ``predict_proba`` in a single call.
+Explanations come from :mod:`leadtide.ml.explain` (one-field occlusion against the training reference
+row, scored in one stacked batch): a factor's ``impact`` is the change in percentage points of probability
+when the field takes a typical lead's value (positive: the lead's value raises the probability).
 """
 
 from __future__ import annotations
@@ -21,15 +20,6 @@ from typing import Any
 import numpy as np
 
 from leadtide.models.scoring import PredictionFactor
-
-MIN_IMPACT = 0.01
-"""Factors whose |log-odds change| is below this are not shown."""
-
-
-def _logit(p: np.ndarray) -> np.ndarray:
-    q = np.clip(p, 1e-6, 1 - 1e-6)
-    return np.log(q / (1 - q))
-
 
 def _text(value: Any) -> str | None:
     if value is None:
@@ -84,47 +74,55 @@ class ServingModel:
     def predict(
         self, leads: Sequence[Mapping[str, Any]], *, as_of: datetime, top: int = 3
     ) -> list[tuple[float, list[PredictionFactor], list[PredictionFactor]]]:
-        """``(probability, factors_up, factors_down)`` per lead; factors strongest first, at most ``top``."""
+        """``(probability, factors_up, factors_down)`` per lead; factors strongest first, at most ``top``.
+
+        Factors come from :func:`leadtide.ml.explain.explain_batch` (one-field occlusion against the
+        training reference row, one stacked ``predict_proba``); ``impact`` is in percentage points of
+        probability.
+        """
         from leadtide.ml.features import records_to_matrix
 
         if not leads:
             return []
         records = self.records(leads, as_of)
         x = records_to_matrix(records, self.spec)
-        n, f = x.shape
-        if self.reference is None or f == 0:
-            p = self.pipeline.predict_proba(x)[:, 1]
-            return [(float(v), [], []) for v in p]
-        stacked = np.empty(((f + 1) * n, f), dtype=object)
-        stacked[:n] = x
-        for j in range(f):
-            block = x.copy()
-            block[:, j] = self.reference[j]
-            stacked[(j + 1) * n : (j + 2) * n] = block
-        p_all = np.asarray(self.pipeline.predict_proba(stacked)[:, 1], dtype=float)
-        p = p_all[:n]
-        impacts = _logit(p)[None, :] - _logit(p_all[n:].reshape(f, n))  # (f, n)
-        columns = self.spec.columns()
-        out = []
-        for i in range(n):
-            order = np.argsort(-impacts[:, i])
-            up = [self._factor(columns[j], records[i], impacts[j, i]) for j in order[:top] if impacts[j, i] >= MIN_IMPACT]
-            down_order = np.argsort(impacts[:, i])
-            down = [
-                self._factor(columns[j], records[i], impacts[j, i])
-                for j in down_order[:top]
-                if impacts[j, i] <= -MIN_IMPACT
-            ]
-            out.append((float(p[i]), up, down))
-        return out
+        if not self.reference or x.shape[1] == 0:
+            return [(float(v), [], []) for v in self.pipeline.predict_proba(x)[:, 1]]
+        from leadtide.ml.explain import explain_batch
 
-    def _factor(self, name: str, record: Mapping[str, Any], impact: float) -> PredictionFactor:
-        value = _text(record.get(name))
-        label = self.spec.label(name)
-        direction = "raises" if impact > 0 else "lowers"
-        shown = f"{label}: {value}" if value not in (None, "") else f"{label}: not set"
+        explained = explain_batch(self.pipeline, x, self.spec, self.reference, top=top)
+        return [
+            (
+                e.probability,
+                [self._factor(f, records[i]) for f in e.up],
+                [self._factor(f, records[i]) for f in e.down],
+            )
+            for i, e in enumerate(explained)
+        ]
+
+    @staticmethod
+    def _factor(factor: Any, record: Mapping[str, Any]) -> PredictionFactor:
         return PredictionFactor(
-            field=name, label=f"{shown} ({direction} the chance)", value=value, impact=round(float(impact), 4)
+            field=factor.field,
+            label=factor.text,
+            value=_text(record.get(factor.field)),
+            impact=round(float(factor.points), 2),
+        )
+
+
+def check_library_versions(metadata: Mapping[str, Any]) -> None:
+    """Refuse an artifact pickled by another scikit-learn major.minor version than this process runs
+    (scikit-learn does not support loading models across versions).
+
+    Raises:
+        ValueError: the versions differ (the message names both).
+    """
+    import sklearn
+
+    trained_with = str((metadata.get("library_versions") or {}).get("scikit-learn") or "")
+    if trained_with and trained_with.split(".")[:2] != sklearn.__version__.split(".")[:2]:
+        raise ValueError(
+            f"model trained with scikit-learn {trained_with}, this runtime has {sklearn.__version__}: retrain it"
         )
 
 
@@ -152,6 +150,9 @@ def load_serving_model(data: bytes) -> ServingModel:
         return _load_minimal(data)
     loaded = load_model(data)
     metadata = getattr(loaded, "metadata", {}) or {}
+    if not isinstance(metadata, Mapping):
+        metadata = getattr(metadata, "__dict__", {})
+    check_library_versions(metadata)
     reference = getattr(loaded, "reference_row", None)
     if reference is None:
         reference = metadata.get("reference_row")
@@ -202,6 +203,7 @@ def _load_minimal(data: bytes) -> ServingModel:
     if "model.joblib" not in files or "metadata.json" not in files:
         raise ValueError("model.tar.gz lacks model.joblib or metadata.json")
     metadata = json.loads(files["metadata.json"])
+    check_library_versions(metadata)
     pipeline = joblib.load(io.BytesIO(files["model.joblib"]))  # noqa: S301 - our own bucket's artifact
     spec = FeatureSpec.from_dict(metadata["spec"])
     reference = [float("nan") if v is None else v for v in metadata.get("reference_row") or []]

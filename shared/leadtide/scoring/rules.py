@@ -27,6 +27,7 @@ import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from pydantic import ValidationError
@@ -318,6 +319,10 @@ Predicate = Callable[[Mapping[str, Any]], bool]
 Factor = tuple[str, str, float, str | None]  # (factor, label, points, detail)
 
 
+_exp = math.exp
+
+
+@lru_cache(maxsize=65536)
 def email_domain_type(email: str | None) -> str | None:
     """``"free"`` for a free-mail provider, ``"business"`` for any other domain, None without an email."""
     if not email or "@" not in email:
@@ -437,6 +442,8 @@ class CompiledModel:
         self.event_types = frozenset(r.event_type for r in spec.behaviour_rules)
         decay = spec.decay
         self._half_life = decay.days if isinstance(decay, HalfLifeDecay) else None
+        # per-second decay rate of the half-life: 0.5 ** (age / h) == exp(-ln2 * age / h)
+        self._rate = math.log(2) / (self._half_life * SECONDS_PER_DAY) if self._half_life else None
         self._linear = (
             (decay.points_per_period, decay.period_days) if isinstance(decay, LinearDecay) else None
         )
@@ -488,6 +495,7 @@ class CompiledModel:
         """
         factors: list[Factor] = []
         totals: dict[str, float] = {}
+        rate = self._rate
         for rule_id, label, points, group, pred in self._fit:
             if pred(lead):
                 totals[group] = totals.get(group, 0.0) + points
@@ -498,12 +506,17 @@ class CompiledModel:
                 continue
             if max_occ is not None and len(times) > max_occ:
                 times = sorted(times, reverse=True)[:max_occ]
-            value = 0.0
-            for ts in times:
-                value += self.decayed(points, (now_ts - ts) / SECONDS_PER_DAY)
-            if abs(value) >= 0.05:
+            if rate is not None:  # half-life: points * exp(-ln2 * age / half_life), future = now
+                value = points * sum([_exp(rate * (ts - now_ts)) if ts < now_ts else 1.0 for ts in times])
+            elif self._linear is not None:
+                value = 0.0
+                for ts in times:
+                    value += self.decayed(points, (now_ts - ts) / SECONDS_PER_DAY)
+            else:
+                value = points * len(times)
+            if value >= 0.05 or value <= -0.05:
                 totals[group] = totals.get(group, 0.0) + value
-                factors.append((rule_id, label, round(value, 2), f"{len(times)} occurrence(s)"))
+                factors.append((rule_id, label, value, f"{len(times)} occurrence(s)"))
         fit = engagement = 0.0
         total = 0.0
         for group in self._group_order:

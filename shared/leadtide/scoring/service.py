@@ -98,7 +98,8 @@ def parse_scoring_message(body: str) -> ScoringRequest:
     lead = detail.get("lead_id")
     if not isinstance(tenant, str) or not isinstance(lead, str):
         raise ValueError("scoring message has no detail.tenant_id / detail.lead_id")
-    data = dict(detail.get("data")) if isinstance(detail.get("data"), dict) else {}
+    raw_data = detail.get("data")
+    data: dict[str, Any] = dict(raw_data) if isinstance(raw_data, dict) else {}
     if detail.get("occurred_at") and "occurred_at" not in data:
         data["occurred_at"] = detail["occurred_at"]
     return ScoringRequest(tenant_id=tenant, lead_id=lead, cause=cause, data=data)
@@ -324,8 +325,6 @@ class ScoringService:
                 values = self._values_from_rules(scored, model, prediction)
             else:
                 values = self._values_from_builtin(tenant_id, inp, now, prediction)
-                if values is None:
-                    continue
             outcome, lead_events = self._store_if_changed(tenant_id, lead_id, inp.lead, values, now, cause)
             outcomes.append(outcome)
             events.extend(lead_events)
@@ -379,7 +378,7 @@ class ScoringService:
 
     def _values_from_builtin(
         self, tenant_id: str, inp: ScoringInput, now: datetime, prediction: Prediction | None
-    ) -> dict[str, Any] | None:
+    ) -> dict[str, Any]:
         lead = Lead.model_validate(inp.lead)
         activities = self._leads.recent_activities(
             tenant_id, lead.lead_id, since=now - timedelta(days=LOOKBACK_DAYS)
