@@ -54,6 +54,8 @@ bench: $(STAMP)
 	$(BIN)/python tests/benchmarks/bench_capture.py --write docs/benchmarks.md
 	$(BIN)/python tests/benchmarks/bench_duplicates.py --write docs/benchmarks.md
 	$(BIN)/python tests/benchmarks/bench_scoring.py --write docs/benchmarks.md
+	$(BIN)/python tests/benchmarks/bench_exports.py --write docs/benchmarks.md
+	$(BIN)/python tests/benchmarks/bench_ml_serving.py --write docs/benchmarks.md
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache

@@ -233,8 +233,8 @@ class FakeLeadBulkStore(LeadBulkStore):
         for k, lead_id in add_identities:
             self.identities[(tenant_id, *k)] = lead_id
 
-    def delete_leads(self, tenant_id, lead_ids, identities):
-        self.calls["Query"] += len(lead_ids)
+    def delete_leads(self, tenant_id, lead_ids, identities, *, profile_only=()):
+        self.calls["Query"] += len(set(lead_ids) - set(profile_only))
         self.calls["BatchWriteItem"] += math.ceil((len(lead_ids) + len(identities)) / 25)
         for lead_id in lead_ids:
             self.leads.pop((tenant_id, lead_id), None)

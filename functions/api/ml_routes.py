@@ -30,7 +30,9 @@ from leadtide.models.ml import (
 router = APIGatewayHttpRouter()
 
 ScoringModelId = Annotated[str, Path(description="scoring model id", max_length=64)]
-ModelVersionId = Annotated[str, Path(description="model version, e.g. 20261121T143000Z-1a2b3c", max_length=64)]
+ModelVersionId = Annotated[
+    str, Path(description="model version, e.g. 20261121T143000Z-1a2b3c", max_length=64)
+]
 
 
 def _principal() -> Principal:
@@ -123,7 +125,9 @@ def promote_model_version(
         **documented_errors(400, 401, 403, 404, 409, 422),
     },
 )
-def set_model_challenger(model_id: ScoringModelId, request: Annotated[ChallengerRequest, Body()]) -> ModelPointer:
+def set_model_challenger(
+    model_id: ScoringModelId, request: Annotated[ChallengerRequest, Body()]
+) -> ModelPointer:
     """The challenger scores `traffic_percent` (1-50) % of leads, chosen by a stable hash of the lead id, so a
     lead keeps its model; `model_version: null` stops the challenger."""
     from leadtide.ml.registry import get_model_registry_service

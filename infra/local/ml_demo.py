@@ -39,23 +39,39 @@ def _request(stack: Any, method: str, path: str, token: str, body: Any = None) -
         return response.status_code, response.text
 
 
+def seed_leads(leads: list[Any]) -> None:
+    """Store leads (no identities, no timeline) and their dashboard counters with BatchWriteItem.
+
+    A bulk shortcut for samples: the repository's one-transaction-per-lead ``create_lead`` is the right
+    call for real leads, but moto copies the whole table on every transaction, so seeding thousands of
+    leads that way takes minutes locally.
+    """
+    from collections import Counter
+
+    from leadtide.dal.factory import get_lead_repository
+    from leadtide.dal.items import CounterItem, LeadItem, stats_pk
+
+    repo = get_lead_repository()  # binds the item classes to the configured table
+    counts: Counter[tuple[str, str]] = Counter()
+    with LeadItem.batch_write() as batch:
+        for lead in leads:
+            batch.save(repo._lead_item(lead))  # type: ignore[attr-defined]
+            for key in ("total", f"status#{lead.status}", f"source#{lead.source_channel}"):
+                counts[(lead.tenant_id, key)] += 1
+    for (tenant, key), value in counts.items():
+        CounterItem(stats_pk(tenant), key).update(actions=[CounterItem.value.add(value)])
+
+
 def import_sample(tenant: str, data_dir: Path, rows: int, open_leads: int) -> tuple[int, list[Any]]:
     """Store the first ``rows`` X Education rows as closed leads, and the next ``open_leads`` as open leads
     (status New); return (closed count, open leads)."""
-    from leadtide.dal.factory import get_lead_repository
     from leadtide.ml.samples import xeducation_leads
     from leadtide.models.common import LeadStatus
 
-    repo = get_lead_repository()
     leads = list(xeducation_leads(data_dir, tenant, limit=rows + open_leads))
-    closed, fresh = leads[:rows], leads[rows:]
-    for lead in closed:
-        repo.create_lead(lead, [])
-    opened = []
-    for lead in fresh:
-        lead = lead.model_copy(update={"status": LeadStatus.NEW})
-        repo.create_lead(lead, [])
-        opened.append(lead)
+    closed = leads[:rows]
+    opened = [lead.model_copy(update={"status": LeadStatus.NEW}) for lead in leads[rows:]]
+    seed_leads(closed + opened)
     return len(closed), opened
 
 
@@ -88,7 +104,9 @@ def run_tenant(stack: Any, tenant: str, data_dir: Path, rows: int, scoring_model
     metrics = entry.get("metrics") or {}
     print(
         "   held-out metrics: "
-        + ", ".join(f"{k} {metrics.get(k)}" for k in ("roc_auc", "pr_auc", "brier", "ece", "rows", "positives"))
+        + ", ".join(
+            f"{k} {metrics.get(k)}" for k in ("roc_auc", "pr_auc", "brier", "ece", "rows", "positives")
+        )
     )
     key = entry["artifact_key"]
     data = get_artifact_store().get(key)
@@ -105,8 +123,10 @@ def run_tenant(stack: Any, tenant: str, data_dir: Path, rows: int, scoring_model
         if prediction is None:
             print(f"   {lead.lead_id}: no prediction")
             continue
-        print(f"   lead {lead.lead_id[:8]} ({lead.source_channel}, {lead.job_title or '-'}): "
-              f"P(convert) = {prediction.probability:.1%}  [model {prediction.model_version}]")
+        print(
+            f"   lead {lead.lead_id[:8]} ({lead.source_channel}, {lead.job_title or '-'}): "
+            f"P(convert) = {prediction.probability:.1%}  [model {prediction.model_version}]"
+        )
         for factor in prediction.factors_up:
             print(f"      + {factor.label}  ({factor.impact:+.2f} log-odds)")
         for factor in prediction.factors_down:
@@ -127,7 +147,9 @@ def run_starter(data_dir: Path) -> int:
     return 0
 
 
-def main(*, starter: bool, tenant: str, dataset: str, rows: int, scoring_model_id: str, data_dir: Path | None) -> int:
+def main(
+    *, starter: bool, tenant: str, dataset: str, rows: int, scoring_model_id: str, data_dir: Path | None
+) -> int:
     """Entry point of ``leadtide model train`` (exit 0 on success, 1 on failure, 2 on usage errors)."""
     from leadtide_local.stack import LocalStack
 

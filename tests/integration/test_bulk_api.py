@@ -169,3 +169,33 @@ def test_history_and_tenant_isolation(stack, team):
     stack.settle()
     assert _get(stack, other["bulk_action_id"], OTHER)["skipped"] == 1
     assert stack.request("GET", f"/leads/{team['admin1']}", claims=ADMIN).status == 200
+
+
+def test_ten_thousand_ids_fit_one_request(stack, team):
+    # Given: the largest explicit selection (10,000 ids), all but two of them unknown
+    ids = [f"{i:032x}" for i in range(9_998)] + [team["admin1"], team["free"]]
+    # When: both an export and a bulk action of it run
+    export = stack.request(
+        "POST", "/exports", json_body={"format": "csv", "selection": {"lead_ids": ids}}, claims=ADMIN
+    )
+    assert export.status == 202, export.text
+    action = _bulk(stack, selection={"lead_ids": ids}, action="add_tags", params={"tags": ["bulk"]})
+    stack.settle()
+    # Then: the export has the two real leads; the action processed 20 chunks and lists 1,000 skips inline,
+    # all 9,998 in the downloadable CSV
+    done = stack.request("GET", f"/exports/{export.json()['export_id']}", claims=ADMIN).json()
+    assert (done["status"], done["rows"]) == ("completed", 2)
+    result = _get(stack, action["bulk_action_id"])
+    assert (result["status"], result["total"], result["succeeded"], result["skipped"]) == (
+        "completed",
+        10_000,
+        2,
+        9_998,
+    )
+    assert result["selection"] == {"lead_ids": 10_000}
+    assert len(result["report"]["failures"]) == 1000 and result["report"]["truncated"]
+    import requests
+
+    failures = requests.get(result["report"]["download"]["url"], timeout=10).content.decode("utf-8-sig")
+    assert len(failures.strip().splitlines()) == 9_998 + 1
+    assert stack.request("GET", f"/leads/{team['free']}", claims=ADMIN).json()["tags"] == ["bulk"]

@@ -12,8 +12,6 @@ import tarfile
 import boto3
 import pytest
 
-from leadtide.models.common import LeadStatus
-
 pytestmark = pytest.mark.integration
 
 
@@ -27,24 +25,16 @@ def _small_grid(monkeypatch):
 
 
 def _import(tenant: str, shared_data, closed: int, open_leads: int):
-    from leadtide.dal.factory import get_lead_repository
-    from leadtide.ml.samples import xeducation_leads
+    from leadtide_local.ml_demo import import_sample
 
-    leads = list(xeducation_leads(shared_data, tenant, limit=closed + open_leads))
-    repo = get_lead_repository()
-    for lead in leads[:closed]:
-        repo.create_lead(lead, [])
-    opened = []
-    for lead in leads[closed:]:
-        lead = lead.model_copy(update={"status": LeadStatus.NEW})
-        repo.create_lead(lead, [])
-        opened.append(lead)
-    return opened
+    return import_sample(tenant, shared_data, closed, open_leads)[1]
 
 
 def test_too_few_outcomes_is_422_before_anything_is_queued(stack, shared_data):
     _import("t2", shared_data, closed=12, open_leads=0)
-    response = stack.request("POST", "/scoring-models/sm1/train", json_body={}, claims=stack.claims("t2", "admin"))
+    response = stack.request(
+        "POST", "/scoring-models/sm1/train", json_body={}, claims=stack.claims("t2", "admin")
+    )
     assert response.status == 422, response.text
     error = response.json()["error"]
     assert error["code"] == "not_enough_outcomes"
@@ -58,7 +48,7 @@ def test_too_few_outcomes_is_422_before_anything_is_queued(stack, shared_data):
 
 def test_training_on_x_education_leads_stores_registers_and_predicts(stack, shared_data):
     admin = stack.claims("t1", "admin")
-    opened = _import("t1", shared_data, closed=300, open_leads=3)
+    opened = _import("t1", shared_data, closed=200, open_leads=3)
 
     # When an admin asks for training
     accepted = stack.request("POST", "/scoring-models/default/train", json_body={}, claims=admin)
@@ -70,15 +60,19 @@ def test_training_on_x_education_leads_stores_registers_and_predicts(stack, shar
     # Then the registry has the version as champion (first model), with held-out metrics
     entry = stack.request("GET", f"/scoring-models/default/versions/{version}", claims=admin).json()
     assert entry["status"] == "champion", entry
-    assert 0.5 < entry["metrics"]["roc_auc"] <= 1 and entry["metrics"]["rows"] == 300
+    assert 0.5 < entry["metrics"]["roc_auc"] <= 1 and entry["metrics"]["rows"] == 200
     assert entry["metrics"]["brier"] is not None and "custom.time_on_website" in entry["features"]
     # And model.tar.gz (SageMaker layout) is in the artifacts bucket under models/<tenant>/<version>/
     assert entry["artifact_key"] == f"models/t1/{version}/model.tar.gz"
-    body = boto3.client("s3").get_object(Bucket=os.environ["ARTIFACTS_BUCKET"], Key=entry["artifact_key"])["Body"]
+    body = boto3.client("s3").get_object(Bucket=os.environ["ARTIFACTS_BUCKET"], Key=entry["artifact_key"])[
+        "Body"
+    ]
     with tarfile.open(fileobj=io.BytesIO(body.read()), mode="r:gz") as tar:
         assert {"model.joblib", "metadata.json"} <= set(tar.getnames())
     # Another tenant sees none of it
-    other = stack.request("GET", f"/scoring-models/default/versions/{version}", claims=stack.claims("t9", "admin"))
+    other = stack.request(
+        "GET", f"/scoring-models/default/versions/{version}", claims=stack.claims("t9", "admin")
+    )
     assert other.status == 404
 
     # When open leads change, the scoring worker predicts with the champion

@@ -139,7 +139,10 @@ def test_live_performance_shows_auc_only_with_ten_of_each_class():
     assert perf.count == 39 and perf.positives == 9 and perf.roc_auc is None
     assert perf.brier == pytest.approx((9 * 0.01 + 30 * 0.01) / 39)
     # A tenth positive scored below every negative: 9 of 10 positives outrank all 30 negatives
-    more = [*outcomes, ModelOutcome(model_version="v", lead_id="x", probability=0.05, converted=1, recorded_at=T0)]
+    more = [
+        *outcomes,
+        ModelOutcome(model_version="v", lead_id="x", probability=0.05, converted=1, recorded_at=T0),
+    ]
     assert live_performance(more).roc_auc == pytest.approx(0.9)
 
 
@@ -166,7 +169,9 @@ def test_training_request_with_too_few_outcomes_is_422_with_counts_and_nothing_q
 def test_brand_new_tenant_is_offered_the_starter_model_and_can_adopt_it(world):
     service, _, registry, _ = world
     # Given a stored starter model
-    starter = _version(registry, STARTER_SCOPE, ModelStatus.CHAMPION, artifact_key="models/_starter/x/model.tar.gz")
+    starter = _version(
+        registry, STARTER_SCOPE, ModelStatus.CHAMPION, artifact_key="models/_starter/x/model.tar.gz"
+    )
     registry.save_pointer(STARTER_SCOPE, ModelPointer(champion=starter.model_version), expected_revision=0)
     # When a tenant without outcomes asks to train  Then the 422 offers the starter
     with pytest.raises(NotEnoughOutcomesError) as err:
@@ -191,7 +196,12 @@ def test_training_request_queues_a_version_and_registers_the_tenant(world):
     assert accepted.status == ModelStatus.QUEUED
     assert (accepted.converted, accepted.lost) == (MIN_CONVERTED, MIN_LOST)
     assert queue.json() == [
-        {"kind": "train", "tenant_id": "t1", "model_version": accepted.model_version, "scoring_model_id": "sm1"}
+        {
+            "kind": "train",
+            "tenant_id": "t1",
+            "model_version": accepted.model_version,
+            "scoring_model_id": "sm1",
+        }
     ]
     assert registry.get_version("t1", accepted.model_version).status == ModelStatus.QUEUED
     assert registry.tenants == {"t1": "sm1"}
@@ -284,9 +294,9 @@ def test_challenger_transitions(world):
     with pytest.raises(UnprocessableError):
         service.set_challenger(MANAGER, "sm1", first.model_version, 51)
     # Promoting the challenger empties the slot
-    registry.versions[("t1", second.model_version)] = registry.get_version("t1", second.model_version).model_copy(
-        update={"comparison": {"champion": champion.model_version, "better": True}}
-    )
+    registry.versions[("t1", second.model_version)] = registry.get_version(
+        "t1", second.model_version
+    ).model_copy(update={"comparison": {"champion": champion.model_version, "better": True}})
     result = service.promote(MANAGER, "sm1", second.model_version)
     assert result.pointer.challenger is None and result.pointer.traffic_percent == 0
     # Stopping: model_version None

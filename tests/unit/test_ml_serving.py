@@ -37,7 +37,12 @@ def synthetic_leads(tenant: str, n: int, seed: int = 1, status: LeadStatus | Non
         channel = rng.choice([ChannelType.WHATSAPP, ChannelType.WEB_FORM, ChannelType.INSTAGRAM])
         messages = rng.randint(0, 12)
         budget = rng.choice(["low", "mid", "high"])
-        logit = -1.5 + (1.2 if channel == ChannelType.WHATSAPP else 0) + 0.25 * messages + (1.0 if budget == "high" else 0)
+        logit = (
+            -1.5
+            + (1.2 if channel == ChannelType.WHATSAPP else 0)
+            + 0.25 * messages
+            + (1.0 if budget == "high" else 0)
+        )
         converted = rng.random() < 1 / (1 + 2.718281828 ** (-logit))
         created = T0 + timedelta(hours=6 * i)
         leads.append(
@@ -99,7 +104,7 @@ def test_training_stores_a_sagemaker_artifact_and_registers_the_first_champion(t
 
 
 def test_training_is_idempotent_on_redelivery(trained_world):
-    job, registry, artifacts, version = trained_world
+    job, _, artifacts, version = trained_world
     before = dict(artifacts.objects)
     again = job.train("t1", version.model_version, "sm1")
     assert again.status == ModelStatus.CHAMPION and artifacts.objects == before
@@ -116,7 +121,7 @@ def test_too_little_data_marks_the_version_failed_without_retrying():
 
 
 def test_a_second_model_is_compared_with_the_champion_on_the_same_held_out_leads(trained_world):
-    job, registry, _, champion = trained_world
+    job, _, _, champion = trained_world
     queued = job.service.create_queued_version("t1", "sm1", requested_by="u1")
     second = job.train("t1", queued.model_version, "sm1")
     # It stays ready (the champion is only replaced by a promotion) and carries the paired comparison
@@ -155,14 +160,18 @@ class Clock:
 
 
 def _predictor(registry, artifacts, clock=None) -> RegistryConversionPredictor:
-    return RegistryConversionPredictor(registry, artifacts, pointer_ttl_seconds=60, monotonic=clock or Clock())
+    return RegistryConversionPredictor(
+        registry, artifacts, pointer_ttl_seconds=60, monotonic=clock or Clock()
+    )
 
 
 def test_predictor_honours_the_port_contract(trained_world):
     _, registry, artifacts, champion = trained_world
     predictor = _predictor(registry, artifacts)
     assert isinstance(predictor, ConversionPredictor)
-    open_leads = [lead.model_dump(mode="json") for lead in synthetic_leads("t1", 30, seed=9, status=LeadStatus.NEW)]
+    open_leads = [
+        lead.model_dump(mode="json") for lead in synthetic_leads("t1", 30, seed=9, status=LeadStatus.NEW)
+    ]
     closed = open_leads[0] | {"status": "Converted"}
     bad = {"lead_id": "x", "status": "New", "message_count": "lots", "created_at": "not a date"}
     results = predictor.predict("t1", [*open_leads, closed, bad])
@@ -172,15 +181,21 @@ def test_predictor_honours_the_port_contract(trained_world):
         assert isinstance(result, Prediction) and 0 <= result.probability <= 1
         assert result.model_version == champion.model_version
         assert all(f.impact > 0 for f in result.factors_up) and all(f.impact < 0 for f in result.factors_down)
-        assert [f.impact for f in result.factors_up] == sorted((f.impact for f in result.factors_up), reverse=True)
+        assert [f.impact for f in result.factors_up] == sorted(
+            (f.impact for f in result.factors_up), reverse=True
+        )
     assert any(r.factors_up or r.factors_down for r in results[:30])
     # Leads with more messages (a real driver) get a higher probability on average
-    by_messages = sorted(zip((lead["message_count"] for lead in open_leads), results[:30], strict=True), key=lambda t: t[0])
+    by_messages = sorted(
+        zip((lead["message_count"] for lead in open_leads), results[:30], strict=True), key=lambda t: t[0]
+    )
     low = sum(r.probability for _, r in by_messages[:10]) / 10
     high = sum(r.probability for _, r in by_messages[-10:]) / 10
     assert high > low
     # A closed lead keeps the prediction it carries (its outcome is recorded against it)
-    kept = predictor.predict("t1", [closed | {"conversion_probability": 0.42, "prediction_model_version": "v0"}])
+    kept = predictor.predict(
+        "t1", [closed | {"conversion_probability": 0.42, "prediction_model_version": "v0"}]
+    )
     assert (kept[0].probability, kept[0].model_version) == (0.42, "v0")
     # A tenant without a model gets None for every lead
     assert predictor.predict("nobody", open_leads[:3]) == [None, None, None]
@@ -206,10 +221,15 @@ def test_predictor_splits_leads_between_champion_and_challenger(trained_world):
         pytest.skip("needs the second model trained by the comparison test")
     pointer = registry.get_pointer("t1")
     registry.pointers["t1"] = ModelPointer(
-        champion=champion.model_version, challenger=ready[0].model_version, traffic_percent=50, revision=pointer.revision
+        champion=champion.model_version,
+        challenger=ready[0].model_version,
+        traffic_percent=50,
+        revision=pointer.revision,
     )
     try:
-        leads = [lead.model_dump(mode="json") for lead in synthetic_leads("t1", 40, seed=4, status=LeadStatus.NEW)]
+        leads = [
+            lead.model_dump(mode="json") for lead in synthetic_leads("t1", 40, seed=4, status=LeadStatus.NEW)
+        ]
         results = _predictor(registry, artifacts).predict("t1", leads)
         expected = [serving_version(registry.pointers["t1"], "t1", lead["lead_id"]) for lead in leads]
         assert [r.model_version for r in results] == expected
@@ -239,6 +259,23 @@ def test_api_handler_never_imports_scikit_learn():
         "bad = sorted(m for m in ('sklearn', 'numpy', 'scipy', 'joblib') if m in sys.modules);"
         "print(','.join(bad))"
     )
-    out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == ""
+
+
+def test_ml_layer_only_on_the_functions_that_train_or_score():
+    from leadtide_local.template import load_template
+
+    resources = load_template(REPO_ROOT / "template.yaml")["Resources"]
+    with_ml = {
+        name
+        for name, res in resources.items()
+        if res["Type"] == "AWS::Serverless::Function"
+        and {"Ref": "MlDependenciesLayer"} in (res["Properties"].get("Layers") or [])
+    }
+    assert with_ml == {"TrainingFunction", "ScoringWorkerFunction"}
+    training = repr(resources["TrainingFunction"]["Properties"]["Policies"])
+    assert "models/*" in training and "S3CrudPolicy" not in training and "ChannelsTable" not in training

@@ -123,3 +123,16 @@ def test_filters_combine_and_me_means_the_caller(world):
     assert list(resolver.candidate_ids(REP, mine)) == [ids["a1"], ids["a2"]]
     assert filter_query(ADMIN, LeadFilter(owner="unassigned")).owner_id == "unassigned"
     assert filter_query(REP, LeadFilter()).visible_to == "rep-a"
+
+
+def test_explicit_ids_are_stored_packed_and_read_back_unchanged():
+    from leadtide.dal.exports import pack_selection, unpack_selection
+
+    ids = [f"{i:032x}" for i in range(10_000)]
+    doc = {"export_id": "e", "selection": {"lead_ids": ids}}
+    stored, packed = pack_selection(doc)
+    assert stored["selection"] == {"lead_ids": []} and packed is not None and len(packed) == 160_000
+    assert unpack_selection(stored, packed) == doc
+    by_list = {"selection": {"list_id": "vip"}}
+    assert pack_selection(by_list) == (by_list, None)
+    assert unpack_selection(by_list, None) == by_list

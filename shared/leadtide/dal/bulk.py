@@ -18,7 +18,7 @@ from pynamodb.transactions import TransactWrite
 
 from leadtide.dal.base import DynamoRepository
 from leadtide.dal.cursor import decode_cursor, encode_cursor
-from leadtide.dal.exports import query_newest_first
+from leadtide.dal.exports import pack_selection, query_newest_first, unpack_selection
 from leadtide.dal.items import BulkActionItem, BulkChunkItem
 from leadtide.models.bulk import BulkActionRecord, ChunkOutcome, LeadOutcome
 from leadtide.models.errors import BulkActionNotFoundError
@@ -82,6 +82,7 @@ class DynamoBulkActionRepository(DynamoRepository, BulkActionRepository):
     """Bulk actions over DynamoDB."""
 
     def create(self, record: BulkActionRecord) -> None:
+        doc, packed = pack_selection(record.model_dump(mode="json", exclude=set(_COUNTERS)))
         BulkActionItem(
             bulk_pk(record.tenant_id),
             record.bulk_action_id,
@@ -92,7 +93,8 @@ class DynamoBulkActionRepository(DynamoRepository, BulkActionRepository):
             succeeded=0,
             failed=0,
             skipped=0,
-            doc=record.model_dump(mode="json", exclude=set(_COUNTERS)),
+            doc=doc,
+            lead_ids=packed,
         ).save(condition=BulkActionItem.pk.does_not_exist())
 
     def get(self, tenant_id: str, bulk_action_id: str) -> BulkActionRecord:
@@ -111,9 +113,8 @@ class DynamoBulkActionRepository(DynamoRepository, BulkActionRepository):
 
     def update(self, record: BulkActionRecord, *, expect_status: Iterable[str], **changes: Any) -> bool:
         updated = record.model_copy(update=changes)
-        actions: list[Action] = [
-            BulkActionItem.doc.set(updated.model_dump(mode="json", exclude=set(_COUNTERS)))
-        ]
+        doc, _ = pack_selection(updated.model_dump(mode="json", exclude=set(_COUNTERS)))
+        actions: list[Action] = [BulkActionItem.doc.set(doc)]
         if "status" in changes:
             actions.append(BulkActionItem.status.set(changes["status"]))
         if "attempts" in changes:
@@ -183,7 +184,7 @@ class DynamoBulkActionRepository(DynamoRepository, BulkActionRepository):
 
 
 def _record(item: BulkActionItem) -> BulkActionRecord:
-    values = dict(item.doc or {})
+    values = unpack_selection(dict(item.doc or {}), item.lead_ids)
     for name in ("processed", "succeeded", "failed", "skipped", "attempts"):
         values[name] = int(getattr(item, name) or 0)
     for name in ("total", "chunks"):

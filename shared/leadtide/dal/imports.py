@@ -526,10 +526,22 @@ class DynamoLeadBulkStore(LeadBulkStore):
         ]
 
     def delete_leads(
-        self, tenant_id: str, lead_ids: Sequence[str], identities: Sequence[tuple[IdentityKey, str]]
+        self,
+        tenant_id: str,
+        lead_ids: Sequence[str],
+        identities: Sequence[tuple[IdentityKey, str]],
+        *,
+        profile_only: Sequence[str] = (),
     ) -> None:
-        requests: list[dict[str, Any]] = []
+        bare = set(profile_only)
+        requests: list[dict[str, Any]] = [
+            {"DeleteRequest": {"Key": {"pk": {"S": lead_pk(tenant_id, lead_id)}, "sk": {"S": PROFILE}}}}
+            for lead_id in lead_ids
+            if lead_id in bare
+        ]
         for lead_id in lead_ids:
+            if lead_id in bare:
+                continue
             for item in self._query_partition(lead_pk(tenant_id, lead_id)):
                 requests.append({"DeleteRequest": {"Key": {"pk": item["pk"], "sk": item["sk"]}}})
                 provider_id = item.get("provider_message_id", {}).get("S")

@@ -76,7 +76,9 @@ class DynamoModelRegistry(ModelRegistryRepository):
                 raise ValueError(f"model version {version.model_version} already exists") from None
             raise
 
-    def save_version(self, scope: str, version: ModelVersion, *, expect_status: set[str] | None = None) -> None:
+    def save_version(
+        self, scope: str, version: ModelVersion, *, expect_status: set[str] | None = None
+    ) -> None:
         item = ModelVersionItem(
             registry_pk(scope),
             f"V#{version.model_version}",

@@ -921,6 +921,7 @@ class ImportPipeline:
                 tenant_id,
                 [a["lead_id"] for a in deletes],
                 [((k[0], k[1]), a["lead_id"]) for a in deletes for k in a["identities"]],
+                profile_only=[a["lead_id"] for a in deletes if a.get("profile_only")],
             )
         if restores:
             self.store.restore_leads(
@@ -974,6 +975,7 @@ class ImportPipeline:
             stored = current.get(a["lead_id"])
             if stored is None:
                 continue  # deleted since (its counters moved then)
+            written = Lead.model_validate(a["lead"])
             actions.append(
                 {
                     "action": "delete",
@@ -981,6 +983,7 @@ class ImportPipeline:
                     "status": str(stored.lead.status),
                     "source": str(stored.lead.source_channel),
                     "identities": a.get("add", []),
+                    "profile_only": _untouched(stored.lead, written),
                 }
             )
         for a in updated:
@@ -1017,6 +1020,19 @@ class ImportPipeline:
             doc={"rollback": rollback},
             expect_status=[ImportStatus.ROLLING_BACK],
         )
+
+
+def _untouched(stored: Lead, written: Lead) -> bool:
+    """Whether a lead the import created has had nothing happen to it since: no message, score, edit or
+    activity (then its partition holds only the profile and a rollback skips the Query of it). A note
+    added without other change is the one thing this cannot see (see docs/decisions.md)."""
+    return (
+        stored.message_count == 0
+        and stored.score is None
+        and stored.scored_at is None
+        and iso(stored.updated_at) == iso(written.updated_at)
+        and iso(stored.last_activity_at) == iso(written.last_activity_at)
+    )
 
 
 class _ImportFailed(Exception):

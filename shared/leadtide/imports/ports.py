@@ -89,10 +89,16 @@ class LeadBulkStore(ABC):
 
     @abstractmethod
     def delete_leads(
-        self, tenant_id: str, lead_ids: Sequence[str], identities: Sequence[tuple[IdentityKey, str]]
+        self,
+        tenant_id: str,
+        lead_ids: Sequence[str],
+        identities: Sequence[tuple[IdentityKey, str]],
+        *,
+        profile_only: Sequence[str] = (),
     ) -> None:
         """Delete each lead with everything under its partition (profile, timeline, score history, message
-        markers) and the given identity items that still point at it (rollback of creates)."""
+        markers) and the given identity items that still point at it (rollback of creates). Leads in
+        ``profile_only`` are known to have nothing but their profile: no Query of their partition."""
 
     @abstractmethod
     def delete_score_history_since(self, tenant_id: str, lead_ids: Sequence[str], since: datetime) -> None:

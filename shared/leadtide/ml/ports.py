@@ -30,7 +30,9 @@ class ModelRegistryRepository(ABC):
         """Store a new version (conditional: the version id must be new). Raises ValueError when it exists."""
 
     @abstractmethod
-    def save_version(self, scope: str, version: ModelVersion, *, expect_status: set[str] | None = None) -> None:
+    def save_version(
+        self, scope: str, version: ModelVersion, *, expect_status: set[str] | None = None
+    ) -> None:
         """Overwrite a version; with ``expect_status`` only when its stored status is one of them.
 
         Raises:

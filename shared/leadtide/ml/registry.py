@@ -13,6 +13,7 @@ versions under ``/scoring-models/{id}/versions``).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import re
@@ -222,7 +223,9 @@ class ModelRegistryService:
                     {"field": "lost", "problem": f"have {lost}, need {MIN_LOST}"},
                     {
                         "field": "starter",
-                        "problem": "starter model available" if starter_version else "no starter model stored",
+                        "problem": "starter model available"
+                        if starter_version
+                        else "no starter model stored",
                         "starter_model_available": bool(starter_version) and not has_champion,
                     },
                 ],
@@ -230,10 +233,17 @@ class ModelRegistryService:
         version = self.create_queued_version(tenant, scoring_model_id, requested_by=principal.user_id)
         self._registry.register_tenant(tenant, scoring_model_id)
         self.enqueue_training(tenant, version.model_version, scoring_model_id)
-        return TrainAccepted(model_version=version.model_version, status=version.status, converted=converted, lost=lost)
+        return TrainAccepted(
+            model_version=version.model_version, status=version.status, converted=converted, lost=lost
+        )
 
     def create_queued_version(
-        self, tenant_id: str, scoring_model_id: str, *, requested_by: str | None, origin: ModelOrigin = ModelOrigin.TENANT
+        self,
+        tenant_id: str,
+        scoring_model_id: str,
+        *,
+        requested_by: str | None,
+        origin: ModelOrigin = ModelOrigin.TENANT,
     ) -> ModelVersion:
         """Register a new version in state ``queued`` (the training function picks it up)."""
         now = self._clock()
@@ -269,7 +279,9 @@ class ModelRegistryService:
             ]
         )
 
-    def adopt_starter(self, tenant_id: str, scoring_model_id: str, *, requested_by: str | None) -> ModelVersion:
+    def adopt_starter(
+        self, tenant_id: str, scoring_model_id: str, *, requested_by: str | None
+    ) -> ModelVersion:
         """Register the shared starter model as the tenant's champion (its artifact is shared, not copied).
 
         Raises:
@@ -304,10 +316,8 @@ class ModelRegistryService:
                 "updated_at": now,
             }
         )
-        try:
+        with contextlib.suppress(ValueError):  # adopted before (same starter version): idempotent
             self._registry.create_version(tenant_id, version)
-        except ValueError:
-            pass  # adopted before (same starter version): idempotent
         self._registry.register_tenant(tenant_id, scoring_model_id)
         self._registry.save_pointer(
             tenant_id,
@@ -322,9 +332,7 @@ class ModelRegistryService:
         _check_manager(principal)
         _check_ids(scoring_model_id)
         tenant = principal.tenant_id
-        versions = [
-            v for v in self._registry.list_versions(tenant) if v.scoring_model_id == scoring_model_id
-        ]
+        versions = [v for v in self._registry.list_versions(tenant) if v.scoring_model_id == scoring_model_id]
         items = [self._with_performance(tenant, v) for v in versions]
         return ModelVersionList(items=items, pointer=self._registry.get_pointer(tenant))
 
@@ -336,7 +344,9 @@ class ModelRegistryService:
         """
         _check_manager(principal)
         _check_ids(scoring_model_id, model_version)
-        return self._with_performance(principal.tenant_id, self._version_of(principal.tenant_id, scoring_model_id, model_version))
+        return self._with_performance(
+            principal.tenant_id, self._version_of(principal.tenant_id, scoring_model_id, model_version)
+        )
 
     def _version_of(self, tenant_id: str, scoring_model_id: str, model_version: str) -> ModelVersion:
         version = self._registry.get_version(tenant_id, model_version)
@@ -387,12 +397,19 @@ class ModelRegistryService:
         version = self._version_of(tenant, scoring_model_id, model_version)
         pointer = self._registry.get_pointer(tenant)
         if version.status not in (ModelStatus.READY, ModelStatus.CHALLENGER, ModelStatus.RETIRED):
-            raise PromotionRefusedError(f"model version {model_version} is {version.status}; only a ready model can be promoted")
+            raise PromotionRefusedError(
+                f"model version {model_version} is {version.status}; only a ready model can be promoted"
+            )
         if pointer.champion == model_version:
             raise PromotionRefusedError(f"model version {model_version} is already the champion")
         comparison = dict(version.comparison or {})
         if force:
-            evidence = {"forced": True, "reason": reason, "by": principal.user_id, **({"comparison": comparison} if comparison else {})}
+            evidence = {
+                "forced": True,
+                "reason": reason,
+                "by": principal.user_id,
+                **({"comparison": comparison} if comparison else {}),
+            }
         else:
             problem = self._promotion_problem(pointer, comparison)
             if problem:
@@ -447,7 +464,12 @@ class ModelRegistryService:
         self._registry.save_version(
             tenant_id,
             version.model_copy(
-                update={"status": ModelStatus.CHAMPION, "promoted_at": now, "promotion": evidence, "updated_at": now}
+                update={
+                    "status": ModelStatus.CHAMPION,
+                    "promoted_at": now,
+                    "promotion": evidence,
+                    "updated_at": now,
+                }
             ),
         )
         if pointer.champion and pointer.champion != version.model_version:
@@ -499,7 +521,9 @@ class ModelRegistryService:
         if pointer.challenger and pointer.challenger != model_version:
             try:
                 old = self._registry.get_version(tenant, pointer.challenger)
-                self._registry.save_version(tenant, old.model_copy(update={"status": ModelStatus.READY, "updated_at": now}))
+                self._registry.save_version(
+                    tenant, old.model_copy(update={"status": ModelStatus.READY, "updated_at": now})
+                )
             except ModelVersionNotFoundError:
                 pass
         if model_version is not None:
@@ -540,7 +564,8 @@ class ModelRegistryService:
 def prediction_of(lead: dict[str, Any]) -> tuple[str | None, float | None]:
     """``(model version, conversion_probability)`` stored on a lead (``prediction_model_version`` as the
     scoring service writes it, or ``model_version``), or ``(None, None)``."""
-    nested = lead.get("prediction") if isinstance(lead.get("prediction"), dict) else {}
+    raw = lead.get("prediction")
+    nested: dict[str, Any] = raw if isinstance(raw, dict) else {}
     version = lead.get("prediction_model_version") or lead.get("model_version") or nested.get("model_version")
     probability = lead.get("conversion_probability")
     if probability is None:

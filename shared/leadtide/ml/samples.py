@@ -64,8 +64,9 @@ def _blank(value: str | None) -> str | None:
 
 
 def _number(value: str | None) -> float | None:
+    text = _blank(value)
     try:
-        return float(value) if _blank(value) is not None else None
+        return float(text) if text is not None else None
     except ValueError:
         return None
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from leadtide.models.scoring import PredictionFactor
 
+
 def _text(value: Any) -> str | None:
     if value is None:
         return None
@@ -41,7 +42,9 @@ class ServingModel:
         metadata: the artifact's metadata.json.
     """
 
-    def __init__(self, pipeline: Any, spec: Any, reference: Sequence[Any] | None, metadata: Mapping[str, Any]):
+    def __init__(
+        self, pipeline: Any, spec: Any, reference: Sequence[Any] | None, metadata: Mapping[str, Any]
+    ):
         from leadtide.ml.train_job import custom_field_types_of
 
         self.pipeline = pipeline
@@ -50,7 +53,9 @@ class ServingModel:
         self.metadata = dict(metadata)
         self.custom_field_types = custom_field_types_of(spec)
 
-    def records(self, leads: Sequence[Mapping[str, Any]], as_of: datetime | Sequence[datetime]) -> list[dict[str, Any]]:
+    def records(
+        self, leads: Sequence[Mapping[str, Any]], as_of: datetime | Sequence[datetime]
+    ) -> list[dict[str, Any]]:
         """Feature records of the leads as of one time (or one time per lead)."""
         from leadtide.ml.features import lead_record
 
@@ -175,11 +180,16 @@ def _package_minimal(trained: Any) -> bytes:
         "date_range": trained.date_range,
         "library_versions": trained.library_versions,
         "trained_at": trained.trained_at,
-        "reference_row": [None if isinstance(v, float) and math.isnan(v) else v for v in trained.reference_row],
+        "reference_row": [
+            None if isinstance(v, float) and math.isnan(v) else v for v in trained.reference_row
+        ],
     }
     out = io.BytesIO()
     with tarfile.open(fileobj=out, mode="w:gz") as tar:
-        for name, payload in (("model.joblib", model.getvalue()), ("metadata.json", json.dumps(metadata).encode())):
+        for name, payload in (
+            ("model.joblib", model.getvalue()),
+            ("metadata.json", json.dumps(metadata).encode()),
+        ):
             info = tarfile.TarInfo(name)
             info.size = len(payload)
             tar.addfile(info, io.BytesIO(payload))
@@ -204,7 +214,7 @@ def _load_minimal(data: bytes) -> ServingModel:
         raise ValueError("model.tar.gz lacks model.joblib or metadata.json")
     metadata = json.loads(files["metadata.json"])
     check_library_versions(metadata)
-    pipeline = joblib.load(io.BytesIO(files["model.joblib"]))  # noqa: S301 - our own bucket's artifact
+    pipeline = joblib.load(io.BytesIO(files["model.joblib"]))
     spec = FeatureSpec.from_dict(metadata["spec"])
     reference = [float("nan") if v is None else v for v in metadata.get("reference_row") or []]
     return ServingModel(pipeline, spec, reference or None, metadata)

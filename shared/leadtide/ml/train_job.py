@@ -148,8 +148,8 @@ def _auc(y: np.ndarray, p: np.ndarray) -> float:
 
 def paired_bootstrap_auc(
     labels: Sequence[int],
-    p_champion: Sequence[float],
-    p_candidate: Sequence[float],
+    p_champion: Sequence[float] | np.ndarray,
+    p_candidate: Sequence[float] | np.ndarray,
     *,
     resamples: int = BOOTSTRAP_RESAMPLES,
     seed: int = 0,
@@ -256,7 +256,9 @@ class TrainingJob:
         kind = message.get("kind")
         if kind == "train":
             return self.train(
-                str(message["tenant_id"]), str(message["model_version"]), str(message.get("scoring_model_id") or "default")
+                str(message["tenant_id"]),
+                str(message["model_version"]),
+                str(message.get("scoring_model_id") or "default"),
             )
         if kind == "retrain_all":
             return self.retrain_all()
@@ -293,7 +295,9 @@ class TrainingJob:
         except InsufficientTrainingDataError as err:
             return self._save(tenant_id, version, status=ModelStatus.FAILED, error=err.message)
         except Exception as err:
-            self._save(tenant_id, version, status=ModelStatus.FAILED, error=f"{type(err).__name__}: {err}"[:500])
+            self._save(
+                tenant_id, version, status=ModelStatus.FAILED, error=f"{type(err).__name__}: {err}"[:500]
+            )
             raise
 
     def _save(self, scope: str, version: ModelVersion, **changes: Any) -> ModelVersion:
@@ -314,7 +318,9 @@ class TrainingJob:
         trained = train_model(records, labels, spec, timestamps=stamps)
         key = artifact_key(tenant_id, version.model_version)
         self._artifacts.put(
-            key, package_model(trained), metadata={"tenant": tenant_id, "model-version": version.model_version}
+            key,
+            package_model(trained),
+            metadata={"tenant": tenant_id, "model-version": version.model_version},
         )
         pointer = self._registry.get_pointer(tenant_id)
         comparison = None
@@ -342,7 +348,9 @@ class TrainingJob:
 
         try:
             self._registry.save_pointer(
-                scope, ModelPointer(champion=version.model_version, updated_by="training"), expected_revision=pointer.revision
+                scope,
+                ModelPointer(champion=version.model_version, updated_by="training"),
+                expected_revision=pointer.revision,
             )
         except PointerConflictError:
             return version  # another version became champion meanwhile: this one stays ready
@@ -373,14 +381,21 @@ class TrainingJob:
         base = {"champion": champion_version, "method": "paired bootstrap of ROC AUC, 95 % percentile CI"}
         try:
             champion = self._registry.get_version(tenant_id, champion_version)
-            model = load_serving_model(self._artifacts.get(champion.artifact_key or artifact_key(tenant_id, champion_version)))
+            model = load_serving_model(
+                self._artifacts.get(champion.artifact_key or artifact_key(tenant_id, champion_version))
+            )
             _, test_idx = split(records, labels, stamps)
             y = [labels[i] for i in test_idx]
             if min(sum(y), len(y) - sum(y)) < MIN_HOLDOUT_CLASS:
-                return {**base, "error": f"too few held-out outcomes to compare ({sum(y)} converted, "
-                        f"{len(y) - sum(y)} lost; need {MIN_HOLDOUT_CLASS} of each)"}
+                return {
+                    **base,
+                    "error": f"too few held-out outcomes to compare ({sum(y)} converted, "
+                    f"{len(y) - sum(y)} lost; need {MIN_HOLDOUT_CLASS} of each)",
+                }
             held = train_model(records, labels, spec, timestamps=stamps, refit=False)
-            p_candidate = held.pipeline.predict_proba(records_to_matrix([records[i] for i in test_idx], spec))[:, 1]
+            p_candidate = held.pipeline.predict_proba(
+                records_to_matrix([records[i] for i in test_idx], spec)
+            )[:, 1]
             window = [leads[i] for i in test_idx]
             p_champion = model.probabilities(
                 [lead.model_dump(mode="json") for lead in window], as_of=[lead.updated_at for lead in window]
@@ -403,7 +418,9 @@ class TrainingJob:
             latest = self._registry.list_versions(tenant_id, limit=1)
             if latest and latest[0].status in (ModelStatus.QUEUED, ModelStatus.TRAINING):
                 continue
-            version = self._service.create_queued_version(tenant_id, scoring_model_id or "default", requested_by="schedule")
+            version = self._service.create_queued_version(
+                tenant_id, scoring_model_id or "default", requested_by="schedule"
+            )
             self._service.enqueue_training(tenant_id, version.model_version, version.scoring_model_id)
             queued += 1
         return queued
@@ -428,7 +445,9 @@ class TrainingJob:
         now = self._clock()
         model_version = new_model_version(now)
         key = artifact_key(STARTER_SCOPE, model_version)
-        self._artifacts.put(key, package_model(trained), metadata={"tenant": "_starter", "model-version": model_version})
+        self._artifacts.put(
+            key, package_model(trained), metadata={"tenant": "_starter", "model-version": model_version}
+        )
         version = ModelVersion(
             tenant_id="_starter",
             model_version=model_version,
@@ -449,7 +468,9 @@ class TrainingJob:
         self._registry.create_version(STARTER_SCOPE, version)
         pointer = self._registry.get_pointer(STARTER_SCOPE)
         self._registry.save_pointer(
-            STARTER_SCOPE, ModelPointer(champion=model_version, updated_by="starter"), expected_revision=pointer.revision
+            STARTER_SCOPE,
+            ModelPointer(champion=model_version, updated_by="starter"),
+            expected_revision=pointer.revision,
         )
         return version
 
@@ -475,4 +496,6 @@ def get_training_job() -> TrainingJob:
     from leadtide.settings import get_settings
 
     queue = get_training_queue() if get_settings().training_queue_url else None
-    return TrainingJob(get_model_registry(), get_artifact_store(), get_training_data(), get_lead_repository(), queue)
+    return TrainingJob(
+        get_model_registry(), get_artifact_store(), get_training_data(), get_lead_repository(), queue
+    )

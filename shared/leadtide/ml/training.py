@@ -60,6 +60,9 @@ DEFAULT_ITER = 100
 BOOST_WEIGHTS = (0.25, 0.5, 0.75, 1.0)
 """Candidate weights of the boosted trees in :class:`LeadScoringModel` (the rest is logistic regression)."""
 DEFAULT_BOOST_WEIGHT = 0.5
+TRAINING_THREADS = 1
+"""OpenMP threads for the boosted trees. One: Lambda gives 1-2 vCPUs, and OpenMP's busy-waiting threads
+slow training down many times over when the CPU is shared (measured: a 7 s fit took over 5 minutes)."""
 MIN_VALIDATION_CLASS = 10
 """Tuning needs this many of each class in the validation split; otherwise defaults are used."""
 
@@ -283,6 +286,20 @@ def train_model(
     if len(records) != len(labels) or (timestamps is not None and len(timestamps) != len(labels)):
         raise ValueError("records, labels and timestamps must have the same length")
     check_training_data(labels)
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=TRAINING_THREADS):
+        return _train(records, labels, spec, timestamps, random_state, refit)
+
+
+def _train(
+    records: Sequence[Mapping[str, Any]],
+    labels: Sequence[int],
+    spec: FeatureSpec,
+    timestamps: Sequence[datetime] | None,
+    random_state: int,
+    refit: bool,
+) -> TrainedModel:
     x = records_to_matrix(records, spec)
     y = np.asarray(labels, dtype=int)
     train_idx, test_idx = split(records, labels, timestamps)

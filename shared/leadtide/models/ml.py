@@ -82,7 +82,9 @@ class ModelVersion(BaseModel):
     features: list[str] = Field(default_factory=list)
     date_from: datetime | None = Field(default=None, description="oldest training lead's created_at")
     date_to: datetime | None = Field(default=None, description="newest training lead's created_at")
-    artifact_key: str | None = Field(default=None, description="S3 key of model.tar.gz in the artifacts bucket")
+    artifact_key: str | None = Field(
+        default=None, description="S3 key of model.tar.gz in the artifacts bucket"
+    )
     library_versions: dict[str, str] = Field(default_factory=dict)
     requested_by: str | None = None
     error: str | None = Field(default=None, description="why training failed (status failed)")

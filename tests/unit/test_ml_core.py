@@ -1,0 +1,286 @@
+"""Unit tests of the predictive-scoring core: features, split, training, baselines, explanations, artifacts."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import tarfile
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+
+from leadtide.ml import training
+from leadtide.ml.artifacts import ModelArtifactError, load_model, package_model, read_metadata
+from leadtide.ml.baselines import OdooNaiveBayes, logistic_regression_baseline
+from leadtide.ml.benchmark import MARK_END, MARK_START, write_section
+from leadtide.ml.evaluation import calibration_table, evaluate, expected_calibration_error, split
+from leadtide.ml.explain import explain_batch
+from leadtide.ml.features import (
+    MISSING,
+    FeatureSpec,
+    lead_feature_spec,
+    lead_record,
+    records_to_matrix,
+)
+from leadtide.models.errors import InsufficientTrainingDataError
+
+SPEC = FeatureSpec(
+    numeric=["visits", "noise"],
+    categorical=["source"],
+    text=["job_title"],
+    boolean=["has_phone"],
+    labels={"visits": "Website visits", "source": "Lead source"},
+)
+
+
+def synthetic(n: int = 500, seed: int = 1) -> tuple[list[dict], list[int], list[datetime]]:
+    """Leads whose conversion depends on visits, source and 'director' titles; noise is irrelevant."""
+    rng = np.random.default_rng(seed)
+    records, labels, stamps = [], [], []
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    for i in range(n):
+        visits = float(rng.integers(0, 20))
+        source = str(rng.choice(["Reference", "Google", "Olark"]))
+        director = bool(rng.random() < 0.3)
+        logit = -2.0 + 0.25 * visits + {"Reference": 1.5, "Google": 0.0, "Olark": -1.0}[source] + 1.2 * director
+        labels.append(int(rng.random() < 1 / (1 + math.exp(-logit))))
+        records.append(
+            {
+                "visits": visits,
+                "noise": float(rng.normal()),
+                "source": source,
+                "job_title": "Sales Director" if director else str(rng.choice(["Analyst", "Clerk", ""])),
+                "has_phone": bool(rng.random() < 0.5),
+            }
+        )
+        stamps.append(start + timedelta(hours=i))
+    return records, labels, stamps
+
+
+@pytest.fixture(autouse=True)
+def small_grid(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Keep training fast: one grid point, fewer iterations (the tuning logic itself still runs).
+    monkeypatch.setattr(training, "GRID", training.GRID[:1])
+    monkeypatch.setattr(training, "MAX_ITER", 60)
+
+
+@pytest.fixture(scope="module")
+def trained() -> training.TrainedModel:
+    records, labels, stamps = synthetic()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(training, "GRID", training.GRID[:1])
+        patch.setattr(training, "MAX_ITER", 60)
+        return training.train_model(records, labels, SPEC, timestamps=stamps)
+
+
+# ------------------------------------------------------------------------------------------ features
+def test_records_to_matrix_coerces_each_kind() -> None:
+    # Given records with strings, blanks and absent fields
+    records = [
+        {"visits": "1,450", "noise": "x", "source": " Google ", "job_title": "Head of Sales", "has_phone": "yes"},
+        {"source": "", "has_phone": 0},
+    ]
+    # When converted
+    x = records_to_matrix(records, SPEC)
+    # Then numbers, booleans, categories and text follow the documented rules
+    assert SPEC.columns() == ["visits", "noise", "has_phone", "source", "job_title"]
+    assert x[0, 0] == 1450.0 and math.isnan(x[0, 1]) and x[0, 2] == 1.0
+    assert x[0, 3] == "Google" and x[0, 4] == "head of sales"
+    assert math.isnan(x[1, 0]) and x[1, 2] == 0.0 and x[1, 3] == MISSING and x[1, 4] == ""
+
+
+def test_lead_features_derive_fields_and_exclude_status() -> None:
+    # Given a stored lead with a business email, a Brazilian phone and custom fields
+    now = datetime(2025, 3, 10, tzinfo=UTC)
+    lead = {
+        "lead_id": "a" * 32,
+        "status": "Converted",
+        "source_channel": "whatsapp",
+        "email": "ana@acme-industrial.com.br",
+        "phone": "+5511987654321",
+        "name": "Ana",
+        "job_title": "Founder & CEO",
+        "message_count": 4,
+        "created_at": "2025-03-01T00:00:00Z",
+        "last_activity_at": now - timedelta(days=2),
+        "score_breakdown": [{"factor": "engagement.inbound_messages", "points": 20}, {"factor": "ml.x", "points": 9}],
+        "tags": ["vip"],
+        "custom_fields": {"budget": "1200", "segment": "retail", "signed_on": "2025-03-05"},
+    }
+    types = {"budget": "number", "segment": "select", "signed_on": "date", "site": "url"}
+    # When the record and spec are derived
+    record = lead_record(lead, as_of=now, custom_field_types=types)
+    spec = lead_feature_spec(types)
+    # Then the derived values are right and leakage fields are absent
+    assert record["email_type"] == "business" and record["country"] == "BR" and record["seniority"] == "owner"
+    assert record["days_since_created"] == pytest.approx(9.0) and record["days_since_last_activity"] == pytest.approx(2.0)
+    assert record["rule_score"] == 20  # the model's own ml.* factors are not fed back
+    assert record["custom.budget"] == "1200" and record["custom.signed_on"] == pytest.approx(5.0)
+    assert "status" not in spec.columns() and "owner_id" not in spec.columns()
+    assert "custom.budget" in spec.numeric and "custom.segment" in spec.categorical
+    assert "custom.site" not in spec.columns()
+    assert lead_record({"email": "x@gmail.com"}, as_of=now)["email_type"] == "free"
+    assert lead_record({"email": "x@mailinator.com"}, as_of=now)["email_type"] == "disposable"
+
+
+# ------------------------------------------------------------------------------------------ split / metrics
+def test_time_split_puts_the_latest_leads_in_the_test_set() -> None:
+    # Given leads in shuffled time order
+    rng = np.random.default_rng(3)
+    stamps = [datetime(2024, 1, 1) + timedelta(days=int(d)) for d in rng.permutation(100)]
+    labels = [i % 2 for i in range(100)]
+    # When split
+    train_idx, test_idx = split(list(range(100)), labels, stamps)
+    # Then the 20 latest are the test set
+    assert len(test_idx) == 20 and len(train_idx) == 80
+    assert min(stamps[i] for i in test_idx) > max(stamps[i] for i in train_idx)
+
+
+def test_stratified_split_without_timestamps_keeps_the_rate_and_is_seeded() -> None:
+    labels = [1] * 30 + [0] * 70
+    a = split(labels, labels, None)
+    b = split(labels, labels, None)
+    assert np.array_equal(a[1], b[1]) and len(a[1]) == 20
+    assert sum(labels[i] for i in a[1]) == 6
+
+
+def test_calibration_table_and_ece_by_hand() -> None:
+    # Given predictions 0.15 (x2, 1 converted) and 0.85 (x2, 2 converted)
+    y = np.array([0, 1, 1, 1])
+    p = np.array([0.15, 0.15, 0.85, 0.85])
+    table = calibration_table(y, p)
+    # Then two bins with observed 0.5 and 1.0: ECE = (2*0.35 + 2*0.15) / 4 = 0.25
+    assert [(r["observed_rate"], r["count"]) for r in table] == [(0.5, 2), (1.0, 2)]
+    assert expected_calibration_error(table) == pytest.approx(0.25)
+
+
+# ------------------------------------------------------------------------------------------ training
+def test_training_learns_a_signal(trained: training.TrainedModel) -> None:
+    # Then the held-out ROC AUC is far above chance and the report is complete
+    m = trained.metrics
+    assert m.roc_auc > 0.75
+    assert m.split == "time" and m.train_rows == 400 and m.test_rows == 100
+    assert m.positives + m.negatives == 100 and 0 <= m.ece < 0.2 and 0 < m.brier < 0.25
+    assert trained.training_rows == 500 and trained.date_range == ("2024-01-01", "2024-01-21")
+    assert set(trained.library_versions) == {"python", "scikit-learn", "numpy", "scipy", "joblib"}
+
+
+def test_training_refuses_too_few_outcomes() -> None:
+    records, labels, _ = synthetic(200)
+    labels = [0] * 171 + [1] * 29
+    with pytest.raises(InsufficientTrainingDataError) as raised:
+        training.train_model(records, labels, SPEC)
+    error = raised.value
+    assert error.status_code == 422 and error.code == "insufficient_training_data"
+    assert "29 converted and 171 lost" in error.message and "at least 30 converted" in error.message
+
+
+def test_logistic_baseline_learns_the_same_signal() -> None:
+    records, labels, _ = synthetic(600, seed=5)
+    x, y = records_to_matrix(records, SPEC), np.asarray(labels)
+    model = logistic_regression_baseline(SPEC).fit(x[:450], y[:450])
+    assert evaluate(model, x[450:], y[450:]).roc_auc > 0.75
+
+
+# ------------------------------------------------------------------------------------------ Odoo naive Bayes
+def test_odoo_naive_bayes_matches_a_hand_computed_example() -> None:
+    # Given 4 closed leads: (A, phone) won, (A, no phone) won, (B, phone) lost, (A, phone) lost
+    spec = FeatureSpec(categorical=["src"], boolean=["phone"])
+    x = records_to_matrix(
+        [{"src": "A", "phone": 1}, {"src": "A", "phone": 0}, {"src": "B", "phone": 1}, {"src": "A", "phone": 1}],
+        spec,
+    )
+    nb = OdooNaiveBayes(kinds=["boolean", "categorical"]).fit(x, [1, 1, 0, 0])
+    # Counts +0.1: src A (2.1 won, 1.1 lost), B (0.1, 1.1); phone 1 (1.1, 2.1), 0 (1.1, 0.1); totals 2.2 each
+    probe = records_to_matrix([{"src": "A", "phone": 0}, {"src": "B"}, {"src": "C", "phone": 1}], spec)
+    p = nb.predict_proba(probe)[:, 1]
+    # (A, no phone): 2.1*1.1 / (2.1*1.1 + 1.1*0.1); (B, unset phone): 0.1/1.2; (unseen C, phone): 1.1/3.2
+    assert p == pytest.approx([2.31 / 2.42, 0.1 / 1.2, 1.1 / 3.2])
+
+
+# ------------------------------------------------------------------------------------------ explanations
+def test_explanations_name_the_driving_field_with_the_right_sign(trained: training.TrainedModel) -> None:
+    # Given a lead with many visits, one with none, and a typical one who came by reference
+    x = records_to_matrix(
+        [
+            {"visits": 19, "noise": 0.0, "source": "Google", "job_title": "", "has_phone": 1},
+            {"visits": 0, "noise": 0.0, "source": "Google", "job_title": "", "has_phone": 1},
+            {"visits": 9, "noise": 0.0, "source": "Reference", "job_title": "", "has_phone": 1},
+        ],
+        SPEC,
+    )
+    hot, cold, referred = explain_batch(trained.pipeline, x, SPEC, trained.reference_row, top=3)
+    # Then visits push the first up and the second down, in plain words
+    assert hot.probability > cold.probability
+    assert "visits" in [f.field for f in hot.up] and all(f.points > 0 for f in hot.up)
+    assert "visits" in [f.field for f in cold.down] and all(f.points < 0 for f in cold.down)
+    up = next(f for f in hot.up if f.field == "visits")
+    assert up.text.startswith("Website visits: 19 (+") and "pts of probability" in up.text
+    assert [f.value for f in referred.up][:1] == ["Lead source = Reference"] and not referred.down
+
+
+# ------------------------------------------------------------------------------------------ artifacts
+def _tarball(members: dict[str, bytes], *, symlink: str | None = None) -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w:gz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        if symlink:
+            info = tarfile.TarInfo(symlink)
+            info.type = tarfile.SYMTYPE
+            info.linkname = "/etc/passwd"
+            tar.addfile(info)
+    return out.getvalue()
+
+
+def _members(data: bytes) -> dict[str, bytes]:
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+        return {m.name: tar.extractfile(m).read() for m in tar.getmembers()}  # type: ignore[union-attr]
+
+
+def test_artifact_round_trip_scores_the_same(trained: training.TrainedModel) -> None:
+    records, _, _ = synthetic(50, seed=9)
+    data = package_model(trained)
+    loaded = load_model(data)
+    x = records_to_matrix(records, loaded.spec)
+    assert np.allclose(loaded.pipeline.predict_proba(x), trained.pipeline.predict_proba(x))
+    meta = read_metadata(data)
+    assert meta["training_rows"] == 500 and meta["features"]["numeric"] == ["visits", "noise"]
+    assert meta["metrics"]["roc_auc"] == pytest.approx(trained.metrics.roc_auc)
+    assert meta["library_versions"]["scikit-learn"] == trained.library_versions["scikit-learn"]
+    assert sorted(_members(data)) == ["metadata.json", "model.joblib"]
+
+
+def test_artifact_refuses_tampering_version_mismatch_and_traversal(trained: training.TrainedModel) -> None:
+    members = _members(package_model(trained))
+    meta = json.loads(members["metadata.json"])
+    # A modified pickle no longer matches its sha256
+    with pytest.raises(ModelArtifactError, match="sha256"):
+        load_model(_tarball({**members, "model.joblib": members["model.joblib"] + b"x"}))
+    # Another scikit-learn minor version is refused, naming both versions
+    other = {**meta, "library_versions": {**meta["library_versions"], "scikit-learn": "1.0.2"}}
+    with pytest.raises(ModelArtifactError, match=r"scikit-learn 1\.0\.2 \(running"):
+        load_model(_tarball({**members, "metadata.json": json.dumps(other).encode()}))
+    # Path traversal, extra members and links are refused before anything is unpickled
+    for bad in (
+        _tarball({**members, "../evil.py": b"x"}),
+        _tarball({"metadata.json": members["metadata.json"], "sub/model.joblib": members["model.joblib"]}),
+        _tarball(members, symlink="model.joblib.link"),
+        _tarball({"metadata.json": members["metadata.json"]}),
+        b"not a tarball",
+    ):
+        with pytest.raises(ModelArtifactError):
+            load_model(bad)
+
+
+# ------------------------------------------------------------------------------------------ benchmark doc
+def test_write_section_replaces_only_the_ml_markers(tmp_path) -> None:
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text(f"# B\n\n<!-- bench:capture -->\nkeep\n<!-- /bench:capture -->\n\n{MARK_START}\nold\n{MARK_END}\n")
+    write_section(doc, f"{MARK_START}\nnew\n{MARK_END}")
+    text = doc.read_text()
+    assert "keep" in text and "new" in text and "old" not in text
