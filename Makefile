@@ -56,6 +56,8 @@ bench: $(STAMP)
 	$(BIN)/python tests/benchmarks/bench_scoring.py --write docs/benchmarks.md
 	$(BIN)/python tests/benchmarks/bench_exports.py --write docs/benchmarks.md
 	$(BIN)/python tests/benchmarks/bench_ml_serving.py --write docs/benchmarks.md
+	@if [ -d ../shared/data ]; then $(BIN)/leadtide model evaluate --dataset all --write docs/benchmarks.md; \
+	else echo "skipping leadtide model evaluate: ../shared/data not found"; fi
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache

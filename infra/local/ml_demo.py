@@ -128,9 +128,9 @@ def run_tenant(stack: Any, tenant: str, data_dir: Path, rows: int, scoring_model
             f"P(convert) = {prediction.probability:.1%}  [model {prediction.model_version}]"
         )
         for factor in prediction.factors_up:
-            print(f"      + {factor.label}  ({factor.impact:+.2f} log-odds)")
+            print(f"      + {factor.label}  ({factor.impact:+.1f} pts)")
         for factor in prediction.factors_down:
-            print(f"      - {factor.label}  ({factor.impact:+.2f} log-odds)")
+            print(f"      - {factor.label}  ({factor.impact:+.1f} pts)")
     return 0
 
 

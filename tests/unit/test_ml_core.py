@@ -44,7 +44,9 @@ def synthetic(n: int = 500, seed: int = 1) -> tuple[list[dict], list[int], list[
         visits = float(rng.integers(0, 20))
         source = str(rng.choice(["Reference", "Google", "Olark"]))
         director = bool(rng.random() < 0.3)
-        logit = -2.0 + 0.25 * visits + {"Reference": 1.5, "Google": 0.0, "Olark": -1.0}[source] + 1.2 * director
+        logit = (
+            -2.0 + 0.25 * visits + {"Reference": 1.5, "Google": 0.0, "Olark": -1.0}[source] + 1.2 * director
+        )
         labels.append(int(rng.random() < 1 / (1 + math.exp(-logit))))
         records.append(
             {
@@ -79,7 +81,13 @@ def trained() -> training.TrainedModel:
 def test_records_to_matrix_coerces_each_kind() -> None:
     # Given records with strings, blanks and absent fields
     records = [
-        {"visits": "1,450", "noise": "x", "source": " Google ", "job_title": "Head of Sales", "has_phone": "yes"},
+        {
+            "visits": "1,450",
+            "noise": "x",
+            "source": " Google ",
+            "job_title": "Head of Sales",
+            "has_phone": "yes",
+        },
         {"source": "", "has_phone": 0},
     ]
     # When converted
@@ -105,7 +113,10 @@ def test_lead_features_derive_fields_and_exclude_status() -> None:
         "message_count": 4,
         "created_at": "2025-03-01T00:00:00Z",
         "last_activity_at": now - timedelta(days=2),
-        "score_breakdown": [{"factor": "engagement.inbound_messages", "points": 20}, {"factor": "ml.x", "points": 9}],
+        "score_breakdown": [
+            {"factor": "engagement.inbound_messages", "points": 20},
+            {"factor": "ml.x", "points": 9},
+        ],
         "tags": ["vip"],
         "custom_fields": {"budget": "1200", "segment": "retail", "signed_on": "2025-03-05"},
     }
@@ -115,7 +126,9 @@ def test_lead_features_derive_fields_and_exclude_status() -> None:
     spec = lead_feature_spec(types)
     # Then the derived values are right and leakage fields are absent
     assert record["email_type"] == "business" and record["country"] == "BR" and record["seniority"] == "owner"
-    assert record["days_since_created"] == pytest.approx(9.0) and record["days_since_last_activity"] == pytest.approx(2.0)
+    assert record["days_since_created"] == pytest.approx(9.0) and record[
+        "days_since_last_activity"
+    ] == pytest.approx(2.0)
     assert record["rule_score"] == 20  # the model's own ml.* factors are not fed back
     assert record["custom.budget"] == "1200" and record["custom.signed_on"] == pytest.approx(5.0)
     assert "status" not in spec.columns() and "owner_id" not in spec.columns()
@@ -189,7 +202,12 @@ def test_odoo_naive_bayes_matches_a_hand_computed_example() -> None:
     # Given 4 closed leads: (A, phone) won, (A, no phone) won, (B, phone) lost, (A, phone) lost
     spec = FeatureSpec(categorical=["src"], boolean=["phone"])
     x = records_to_matrix(
-        [{"src": "A", "phone": 1}, {"src": "A", "phone": 0}, {"src": "B", "phone": 1}, {"src": "A", "phone": 1}],
+        [
+            {"src": "A", "phone": 1},
+            {"src": "A", "phone": 0},
+            {"src": "B", "phone": 1},
+            {"src": "A", "phone": 1},
+        ],
         spec,
     )
     nb = OdooNaiveBayes(kinds=["boolean", "categorical"]).fit(x, [1, 1, 0, 0])
@@ -280,7 +298,9 @@ def test_artifact_refuses_tampering_version_mismatch_and_traversal(trained: trai
 # ------------------------------------------------------------------------------------------ benchmark doc
 def test_write_section_replaces_only_the_ml_markers(tmp_path) -> None:
     doc = tmp_path / "benchmarks.md"
-    doc.write_text(f"# B\n\n<!-- bench:capture -->\nkeep\n<!-- /bench:capture -->\n\n{MARK_START}\nold\n{MARK_END}\n")
+    doc.write_text(
+        f"# B\n\n<!-- bench:capture -->\nkeep\n<!-- /bench:capture -->\n\n{MARK_START}\nold\n{MARK_END}\n"
+    )
     write_section(doc, f"{MARK_START}\nnew\n{MARK_END}")
     text = doc.read_text()
     assert "keep" in text and "new" in text and "old" not in text

@@ -149,7 +149,7 @@ def normalize_phone(raw: str, *, default_region: str | None = None, strict: bool
         international = digits[2:] if digits.startswith("00") else digits
         readings.append(("+" + international, None))
 
-    from phonenumbers import is_valid_number
+    from phonenumbers import is_valid_number, is_valid_number_for_region
 
     parsed: list[phonenumbers.PhoneNumber] = []
     for text_, region_ in readings:
@@ -157,7 +157,10 @@ def normalize_phone(raw: str, *, default_region: str | None = None, strict: bool
         if number is None:
             continue
         parsed.append(number)
-        if is_valid_number(number) and _fits_e164(e164 := _e164(number)):
+        # Valid for the default region implies valid; checking that region first skips libphonenumber's
+        # scan over every region sharing the country code (about 25 for +1).
+        valid = (region_ is not None and is_valid_number_for_region(number, region_)) or is_valid_number(number)
+        if valid and _fits_e164(e164 := _e164(number)):
             return e164
     if not strict:
         for number in parsed:

@@ -18,7 +18,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
@@ -37,8 +37,9 @@ from leadtide.dal.items import (
     lead_pk,
     marker_pk,
     stats_pk,
+    tenant_list_pk,
 )
-from leadtide.dal.leads import PROFILE, DynamoLeadRepository, _lead_from_item
+from leadtide.dal.leads import PROFILE, _lead_from_item, score_sort_key, search_text
 from leadtide.imports.ports import (
     IdentityKey,
     ImportArtifacts,
@@ -301,10 +302,86 @@ _KNOWN_LEAD_ATTRIBUTES = frozenset(
 )
 
 
+def _attribute_encoders() -> dict[str, Any]:
+    """Attribute name -> function(value) -> DynamoDB JSON, from LeadItem's attribute classes (so an
+    attribute another feature adds to LeadItem is encoded by its own type)."""
+    from pynamodb.attributes import (
+        BooleanAttribute,
+        JSONAttribute,
+        ListAttribute,
+        NumberAttribute,
+        UnicodeAttribute,
+        UTCDateTimeAttribute,
+    )
+
+    encoders: dict[str, Any] = {"pk": lambda v: {"S": v}, "sk": lambda v: {"S": v}}
+    for name, attr in LeadItem.get_attributes().items():
+        if isinstance(attr, UTCDateTimeAttribute):
+            encoders[name] = lambda v: {"S": _serialize_datetime(v)}
+        elif isinstance(attr, JSONAttribute):
+            encoders[name] = lambda v: {"S": json.dumps(v)}
+        elif isinstance(attr, NumberAttribute):
+            encoders[name] = lambda v: {"N": json.dumps(v)}
+        elif isinstance(attr, BooleanAttribute):
+            encoders[name] = lambda v: {"BOOL": bool(v)}
+        elif isinstance(attr, ListAttribute) and attr.element_type is UnicodeAttribute:
+            encoders[name] = lambda v: {"L": [{"S": x} for x in v]}
+        elif isinstance(attr, UnicodeAttribute):
+            encoders[name] = lambda v: {"S": v}
+        else:  # anything else: PynamoDB's own serialisation
+            encoders[name] = lambda v, a=attr: {a.attr_type: a.serialize(v)}
+    return encoders
+
+
+@lru_cache(maxsize=256)
+def _serialize_datetime(value: datetime) -> str:
+    """UTCDateTimeAttribute serialisation, cached: the leads of one chunk share their timestamps."""
+    from pynamodb.attributes import UTCDateTimeAttribute
+
+    serialized: str = UTCDateTimeAttribute().serialize(value)
+    return serialized
+
+
+_iso = lru_cache(maxsize=256)(iso)
+_ENCODERS = _attribute_encoders()
+
+
+def lead_item_values(lead: Any) -> dict[str, Any]:
+    """The attribute values ``DynamoLeadRepository._lead_item`` stores for ``lead`` (same rules)."""
+    values = lead.model_dump(mode="python", exclude_none=True)
+    values["referral"] = lead.referral.model_dump(mode="json", exclude_none=True) if lead.referral else None
+    values["score_breakdown"] = [f.model_dump(mode="json") for f in lead.score_breakdown]
+    values["source_channel"] = str(lead.source_channel)
+    values["status"] = str(lead.status)
+    if lead.grade:
+        values["grade"] = str(lead.grade)
+    values.update(
+        pk=lead_pk(lead.tenant_id, lead.lead_id),
+        sk=PROFILE,
+        list_pk=tenant_list_pk(lead.tenant_id),
+        created_sk=f"{_iso(lead.created_at)}#{lead.lead_id}",
+        activity_sk=f"{_iso(lead.last_activity_at)}#{lead.lead_id}",
+        score_sk=score_sort_key(lead.score, lead.lead_id),
+        search_text=search_text(values) or " ",
+    )
+    return {k: v for k, v in values.items() if v is not None}
+
+
 def encode_lead(write: LeadWrite) -> dict[str, Any]:
-    """The stored item (DynamoDB JSON) of a write's profile: exactly what ``LeadRepository`` would store for
-    the lead, plus the attributes of ``base_raw`` this code does not know (other features' data)."""
-    item = DynamoLeadRepository._lead_item(write.lead).serialize()
+    """The stored item (DynamoDB JSON) of a write's profile: exactly what ``LeadRepository`` stores for the
+    lead (``DynamoLeadRepository._lead_item(lead).serialize()``, a unit test compares them; this direct
+    encoding is ~10x faster), plus the attributes of ``base_raw`` this code does not know (other
+    features' data).
+
+    Raises:
+        ValueError: the lead has a field LeadItem has no attribute for.
+    """
+    item: dict[str, Any] = {}
+    for name, value in lead_item_values(write.lead).items():
+        encoder = _ENCODERS.get(name)
+        if encoder is None:
+            raise ValueError(f"LeadItem has no attribute {name!r}")
+        item[name] = encoder(value)
     if write.base_raw:
         extras = {k: v for k, v in write.base_raw.items() if k not in _KNOWN_LEAD_ATTRIBUTES}
         item = {**extras, **item}

@@ -660,6 +660,7 @@ class ImportPipeline:
         now = self.clock()
         claimed: set[IdentityKey] = set()
         actions: list[dict[str, Any]] = []
+        built: dict[str, Lead] = {}  # the new profiles as objects (not saved): no re-validation to write them
         for d in selected:
             row = d["row"]
             standard, custom, tags = split_fields(d["fields"])
@@ -701,6 +702,7 @@ class ImportPipeline:
                 updated_at=now,
                 last_activity_at=now,
             )
+            built[lead_id] = lead
             actions.append(
                 {
                     "row": row,
@@ -710,7 +712,7 @@ class ImportPipeline:
                     "add": [list(k) for k in add],
                 }
             )
-        return {"actions": actions}
+        return {"actions": actions, _BUILT: built}
 
     def _update_action(
         self,
@@ -793,9 +795,10 @@ class ImportPipeline:
             ]
             if not pending:
                 break
+            built = plan.get(_BUILT) or {}
             writes = [
                 LeadWrite(
-                    lead=Lead.model_validate(a["lead"]),
+                    lead=built.get(a["lead_id"]) or Lead.model_validate(a["lead"]),
                     base_raw=a.get("before"),
                     add_identities=[tuple(k) for k in a.get("add", [])],  # type: ignore[misc]
                     remove_identities=[tuple(k) for k in a.get("remove", [])],  # type: ignore[misc]
@@ -824,7 +827,9 @@ class ImportPipeline:
                             {"action": "failed", "reason": "kept conflicting with concurrent changes"}
                         )
                 break
-            revised = {a["row"]: a for a in self.decide(record, drafts, only=redo)["actions"]}
+            decided = self.decide(record, drafts, only=redo)
+            plan.setdefault(_BUILT, {}).update(decided[_BUILT])
+            revised = {a["row"]: a for a in decided["actions"]}
             for i, action in enumerate(plan["actions"]):
                 if action["row"] in revised:
                     # The state just read is the one a rollback restores (someone changed it meanwhile).
@@ -1047,7 +1052,12 @@ def _message(err: Exception) -> str:
     return getattr(err, "message", None) or str(err)
 
 
+_BUILT = "_built"
+
+
 def _dumps(value: Any) -> bytes:
+    if isinstance(value, dict) and _BUILT in value:
+        value = {k: v for k, v in value.items() if k != _BUILT}
     return json.dumps(value, separators=(",", ":"), default=str).encode()
 
 

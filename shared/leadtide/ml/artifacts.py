@@ -114,28 +114,32 @@ def read_metadata(data: bytes) -> dict[str, Any]:
     return _read(data)[0]
 
 
+def _read_members(tar: tarfile.TarFile, contents: dict[str, bytes]) -> None:
+    """Read the two allowed regular-file members into ``contents``; refuse anything else."""
+    for member in tar.getmembers():
+        name = member.name
+        if name not in (MODEL_MEMBER, METADATA_MEMBER) or not member.isfile():
+            raise ModelArtifactError(
+                f"model artifact has an unexpected member {name!r}: only {METADATA_MEMBER} and "
+                f"{MODEL_MEMBER} as regular files are allowed"
+            )
+        if name in contents:
+            raise ModelArtifactError(f"model artifact has {name!r} twice")
+        if member.size > MAX_MEMBER_BYTES:
+            raise ModelArtifactError(f"model artifact member {name!r} is too large ({member.size} bytes)")
+        handle = tar.extractfile(member)
+        if handle is None:  # pragma: no cover - isfile() was checked
+            raise ModelArtifactError(f"cannot read {name!r}")
+        contents[name] = handle.read()
+
+
 def _read(data: bytes) -> tuple[dict[str, Any], bytes]:
-    try:
-        tar = tarfile.open(fileobj=io.BytesIO(data), mode="r:gz")
-    except (tarfile.TarError, OSError, EOFError) as error:
-        raise ModelArtifactError(f"model artifact is not a gzip tarball: {error}") from error
     contents: dict[str, bytes] = {}
-    with tar:
-        for member in tar.getmembers():
-            name = member.name
-            if name not in (MODEL_MEMBER, METADATA_MEMBER) or not member.isfile():
-                raise ModelArtifactError(
-                    f"model artifact has an unexpected member {name!r}: only {METADATA_MEMBER} and "
-                    f"{MODEL_MEMBER} as regular files are allowed"
-                )
-            if name in contents:
-                raise ModelArtifactError(f"model artifact has {name!r} twice")
-            if member.size > MAX_MEMBER_BYTES:
-                raise ModelArtifactError(f"model artifact member {name!r} is too large ({member.size} bytes)")
-            handle = tar.extractfile(member)
-            if handle is None:  # pragma: no cover - isfile() was checked
-                raise ModelArtifactError(f"cannot read {name!r}")
-            contents[name] = handle.read()
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+            _read_members(tar, contents)
+    except (tarfile.TarError, OSError, EOFError) as error:
+        raise ModelArtifactError(f"model artifact is not a readable gzip tarball: {error}") from error
     missing = {MODEL_MEMBER, METADATA_MEMBER} - contents.keys()
     if missing:
         raise ModelArtifactError(f"model artifact lacks {', '.join(sorted(missing))}")
@@ -147,7 +151,9 @@ def _read(data: bytes) -> tuple[dict[str, Any], bytes]:
     if not isinstance(metadata, dict) or any(k not in metadata for k in required):
         raise ModelArtifactError(f"metadata.json must hold {', '.join(required)}")
     if metadata["format"] != ARTIFACT_FORMAT:
-        raise ModelArtifactError(f"unsupported artifact format {metadata['format']!r} (expected {ARTIFACT_FORMAT})")
+        raise ModelArtifactError(
+            f"unsupported artifact format {metadata['format']!r} (expected {ARTIFACT_FORMAT})"
+        )
     return metadata, contents[MODEL_MEMBER]
 
 

@@ -25,7 +25,6 @@ fields are tag-like, each keyword present being one value. Computation is in log
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -112,9 +111,9 @@ class OdooNaiveBayes(ClassifierMixin, BaseEstimator):
             return [] if value == MISSING else [str(value)]
         return sorted(_words(str(value)))
 
-    def fit(self, x: np.ndarray, y: Sequence[int]) -> OdooNaiveBayes:
+    def fit(self, x: np.ndarray, labels: Sequence[int] | np.ndarray) -> OdooNaiveBayes:
         x = np.asarray(x, dtype=object)
-        y = np.asarray(y, dtype=int)
+        y = np.asarray(labels, dtype=int)
         self.classes_ = np.array([0, 1])
         self.edges_: dict[int, np.ndarray] = {}
         for j, kind in enumerate(self.kinds):
@@ -134,9 +133,7 @@ class OdooNaiveBayes(ClassifierMixin, BaseEstimator):
             for counts in self.table_[j].values():
                 counts[0] += self.smoothing
                 counts[1] += self.smoothing
-        self.totals_ = [
-            (sum(c[0] for c in t.values()), sum(c[1] for c in t.values())) for t in self.table_
-        ]
+        self.totals_ = [(sum(c[0] for c in t.values()), sum(c[1] for c in t.values())) for t in self.table_]
         won, lost = int(y.sum()), int(len(y) - y.sum())
         self.prior_ = (won / len(y), lost / len(y))
         self.n_features_in_ = len(self.kinds)
@@ -171,8 +168,3 @@ class OdooNaiveBayes(ClassifierMixin, BaseEstimator):
 def odoo_naive_bayes_baseline(spec: FeatureSpec) -> OdooNaiveBayes:
     """Unfitted :class:`OdooNaiveBayes` for a spec's columns."""
     return OdooNaiveBayes(kinds=[spec.kind_of(name) for name in spec.columns()])
-
-
-def value_counts(values: Sequence[Any]) -> Counter[Any]:
-    """Small helper for tests and reports: a ``Counter`` of values."""
-    return Counter(values)

@@ -202,7 +202,9 @@ def load_olist(data_dir: Path) -> Dataset:
     records: list[dict[str, Any]] = []
     labels: list[int] = []
     timestamps: list[datetime] = []
-    with (folder / "olist_marketing_qualified_leads_dataset.csv").open(newline="", encoding="utf-8") as handle:
+    with (folder / "olist_marketing_qualified_leads_dataset.csv").open(
+        newline="", encoding="utf-8"
+    ) as handle:
         for row in csv.DictReader(handle):
             ts = datetime.fromisoformat(row["first_contact_date"])
             records.append(

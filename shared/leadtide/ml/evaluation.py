@@ -85,7 +85,9 @@ def expected_calibration_error(table: list[dict[str, float]]) -> float:
     total = sum(row["count"] for row in table)
     if not total:
         return 0.0
-    return float(sum(row["count"] * abs(row["observed_rate"] - row["mean_predicted"]) for row in table) / total)
+    return float(
+        sum(row["count"] * abs(row["observed_rate"] - row["mean_predicted"]) for row in table) / total
+    )
 
 
 def report_from_probabilities(
@@ -133,8 +135,8 @@ def evaluate(
 
 
 def split(
-    records: Sequence[Any],
-    labels: Sequence[int],
+    records: Sequence[Any] | np.ndarray,
+    labels: Sequence[int] | np.ndarray,
     timestamps: Sequence[datetime] | None = None,
     *,
     test_fraction: float = TEST_FRACTION,

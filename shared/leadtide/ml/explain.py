@@ -42,12 +42,17 @@ class Factor:
     @property
     def text(self) -> str:
         """e.g. ``"Lead source = Reference (+18 pts of probability)"``."""
-        sign = "+" if self.points >= 0 else "−"
+        sign = "+" if self.points >= 0 else "-"
         return f"{self.value} ({sign}{abs(self.points):.0f} pts of probability)"
 
     def as_score_factor(self) -> dict[str, Any]:
         """Shape of ``leadtide.models.leads.ScoreFactor``: factor ``ml.<field>``, label, points, detail."""
-        return {"factor": f"ml.{self.field}", "label": self.value, "points": round(self.points, 1), "detail": self.text}
+        return {
+            "factor": f"ml.{self.field}",
+            "label": self.value,
+            "points": round(self.points, 1),
+            "detail": self.text,
+        }
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import ColumnTransformer
-from sklearn.preprocessing import FunctionTransformer, OrdinalEncoder
+from sklearn.preprocessing import OrdinalEncoder
 
 MISSING = "(missing)"
 """Category used for an absent categorical value (kept as its own level: missingness is often telling)."""
@@ -182,6 +182,28 @@ def as_float(x: np.ndarray) -> np.ndarray:
     return np.asarray(x, dtype=np.float64)
 
 
+class NumericColumns(TransformerMixin, BaseEstimator):
+    """Numeric/boolean columns of the object matrix as ``float64``, ``nan`` kept for the trees.
+
+    A column with no value at all in training is emitted as constant 0 (gradient boosting cannot bin an
+    all-missing column; a constant carries the same information: none).
+    """
+
+    def fit(self, x: np.ndarray, y: Any = None) -> NumericColumns:
+        values = as_float(x)
+        self.empty_ = np.isnan(values).all(axis=0) if len(values) else np.ones(values.shape[1], dtype=bool)
+        self.n_features_in_ = values.shape[1]
+        return self
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        values = as_float(x).copy()
+        values[:, self.empty_] = 0.0
+        return values
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        return np.asarray(input_features if input_features is not None else [], dtype=object)
+
+
 class KeywordFlags(TransformerMixin, BaseEstimator):
     """One text column -> binary flags for its ``max_words`` most frequent words.
 
@@ -232,7 +254,7 @@ def build_preprocessor(spec: FeatureSpec) -> ColumnTransformer:
     n_cat = len(spec.categorical)
     transformers: list[tuple[str, Any, list[int]]] = []
     if n_num:
-        transformers.append(("num", FunctionTransformer(as_float), list(range(n_num))))
+        transformers.append(("num", NumericColumns(), list(range(n_num))))
     if n_cat:
         encoder = OrdinalEncoder(
             handle_unknown="use_encoded_value",
@@ -252,23 +274,6 @@ def categorical_output_mask(spec: FeatureSpec) -> list[int]:
     """Indices of the preprocessor's output columns that are categorical codes."""
     start = len(spec.numeric) + len(spec.boolean)
     return list(range(start, start + len(spec.categorical)))
-
-
-def output_groups(preprocessor: ColumnTransformer, spec: FeatureSpec) -> dict[str, list[int]]:
-    """Field name -> indices of the fitted preprocessor's output columns derived from it."""
-    groups: dict[str, list[int]] = {}
-    n_num = len(spec.numeric) + len(spec.boolean)
-    for name, sl in preprocessor.output_indices_.items():
-        if name == "num":
-            for j, f in enumerate([*spec.numeric, *spec.boolean]):
-                groups[f] = [sl.start + j]
-        elif name == "cat":
-            for j, f in enumerate(spec.categorical):
-                groups[f] = [sl.start + j]
-        elif name.startswith("text:"):
-            groups[name[5:]] = list(range(sl.start, sl.stop))
-    del n_num
-    return groups
 
 
 # --------------------------------------------------------------------------------------------------
@@ -317,7 +322,10 @@ _LEAD_LABELS = {
 }
 
 _SENIORITY = (
-    ("owner", ("owner", "founder", "co-founder", "cofounder", "proprietor", "dono", "dueño", "dueno", "socio")),
+    (
+        "owner",
+        ("owner", "founder", "co-founder", "cofounder", "proprietor", "dono", "dueño", "dueno", "socio"),
+    ),
     ("executive", ("ceo", "cfo", "coo", "cto", "cmo", "president", "chief", "managing", "partner", "vp")),
     ("director", ("director", "head", "diretor", "directora", "gerente general")),
     ("manager", ("manager", "lead", "supervisor", "gerente", "coordinator", "coordinador", "coordenador")),
@@ -373,7 +381,7 @@ def _country(phone: str | None) -> str | None:
         import phonenumbers
 
         region = phonenumbers.region_code_for_number(phonenumbers.parse(phone, None))
-    except Exception:  # noqa: BLE001 - any unparsable number simply has no country
+    except Exception:  # any unparsable number simply has no country
         return None
     return region if region and region != "ZZ" else None
 
@@ -424,7 +432,9 @@ def lead_record(
     rule_points = [
         float(f.get("points", 0.0) if isinstance(f, Mapping) else getattr(f, "points", 0.0))
         for f in breakdown
-        if not str(f.get("factor", "") if isinstance(f, Mapping) else getattr(f, "factor", "")).startswith("ml.")
+        if not str(f.get("factor", "") if isinstance(f, Mapping) else getattr(f, "factor", "")).startswith(
+            "ml."
+        )
     ]
     referral = lead.get("referral")
     referral_source = None

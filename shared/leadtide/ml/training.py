@@ -323,7 +323,8 @@ def _train(
 
     date_range = None
     if timestamps is not None and len(timestamps):
-        date_range = (min(timestamps).date().isoformat(), max(timestamps).date().isoformat())
+        fitted = timestamps if refit else (train_ts or [])  # the leads the returned pipeline learned from
+        date_range = (min(fitted).date().isoformat(), max(fitted).date().isoformat())
     return TrainedModel(
         pipeline=pipeline,
         spec=spec,
