@@ -242,7 +242,7 @@ def bench_refresh(leads: list[dict], tenant: str) -> list[dict]:
         # refresh cost per lead event, for N segments (segments created straight in the table, ready)
         from leadtide.dal.segments import segment_sk, segments_pk
 
-        lead_ids = [x["lead_id"] for x in leads[:60]]
+        lead_ids = [x["lead_id"] for x in leads[:30]]
         refresh = []
         created = 0
         for n in (1, 10, 50):
@@ -270,17 +270,17 @@ def bench_refresh(leads: list[dict], tenant: str) -> list[dict]:
                     ),
                 )
                 created += 1
-            for lead_id in lead_ids[:10]:  # warm: first evaluation writes the memberships
+            for lead_id in lead_ids[:5]:  # warm: first evaluation writes the memberships
                 svc.refresh_lead(tenant, lead_id)
             with _Calls() as calls:
                 times = []
-                for lead_id in lead_ids[10:60]:
+                for lead_id in lead_ids[5:30]:
                     t0 = time.perf_counter()
                     svc.refresh_lead(tenant, lead_id)
                     times.append(time.perf_counter() - t0)
             steady = []
             with _Calls() as steady_calls:
-                for lead_id in lead_ids[10:60]:
+                for lead_id in lead_ids[5:30]:
                     t0 = time.perf_counter()
                     svc.refresh_lead(tenant, lead_id)
                     steady.append(time.perf_counter() - t0)
@@ -289,8 +289,8 @@ def bench_refresh(leads: list[dict], tenant: str) -> list[dict]:
                     "segments": n,
                     "first_ms": statistics.median(times) * 1000,
                     "steady_ms": statistics.median(steady) * 1000,
-                    "first_calls": {k: round(v / 50, 1) for k, v in sorted(calls.counter.items())},
-                    "steady_calls": {k: round(v / 50, 1) for k, v in sorted(steady_calls.counter.items())},
+                    "first_calls": {k: round(v / 25, 1) for k, v in sorted(calls.counter.items())},
+                    "steady_calls": {k: round(v / 25, 1) for k, v in sorted(steady_calls.counter.items())},
                 }
             )
         forget_process_caches()
@@ -431,7 +431,7 @@ def render(n: int, mem: list[dict], moto: dict) -> str:
         f"{moto['load_s']:.0f} s (not part of any figure).",
         "",
         "**Membership refresh per lead event** (`refresh_lead`, run by the Scoring worker after each re-score; "
-        "median of 50 leads in a 300-lead table of its own, because moto's TransactWriteItems deep-copies the "
+        "median of 25 leads in a 100-lead table of its own, because moto's TransactWriteItems deep-copies the "
         "whole table; 'first' writes the memberships, 'steady' re-evaluates with nothing to change):",
         "",
         "| segments | first ms | steady ms | AWS calls per lead (first) | AWS calls per lead (steady) |",
@@ -472,7 +472,7 @@ def main() -> int:
     leads = generate_leads(args.leads, tenant)
     mem = bench_in_memory(leads)
     moto = bench_moto(leads, tenant)
-    moto["refresh"] = bench_refresh(leads[:300], tenant)
+    moto["refresh"] = bench_refresh(leads[:100], tenant)
     section = render(args.leads, mem, moto)
     print(section)
     if args.write:
