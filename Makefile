@@ -52,6 +52,7 @@ openapi: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python tests/benchmarks/bench_capture.py --write docs/benchmarks.md
+	$(BIN)/python tests/benchmarks/bench_segments.py --write docs/benchmarks.md
 	$(BIN)/python tests/benchmarks/bench_duplicates.py --write docs/benchmarks.md
 	$(BIN)/python tests/benchmarks/bench_scoring.py --write docs/benchmarks.md
 	$(BIN)/python tests/benchmarks/bench_exports.py --write docs/benchmarks.md

@@ -237,3 +237,29 @@ def test_segments_are_tenant_isolated_and_reps_cannot_edit_others(stack):
     )
     assert stack.request("DELETE", f"/segments/{seg['segment_id']}", claims=ADMIN).status == 204
     assert stack.request("GET", f"/segments/{seg['segment_id']}", claims=ADMIN).status == 404
+
+
+def test_nightly_rescore_re_evaluates_time_dependent_segments(stack):
+    from datetime import UTC, datetime, timedelta
+
+    from tests.integration.conftest import FakeContext, handler_of
+
+    # Given a lead active now, in a "active in the last day" segment
+    lead = _lead(stack, email="t@example.com")
+    seg = _segment(stack, {"field": "last_activity_at", "op": "within_last", "value": {"days": 1}})
+    stack.settle()
+    assert _get(stack, seg["segment_id"])["time_dependent"] is True
+    assert _members(stack, seg["segment_id"]) == {lead["lead_id"]}
+    # When time passes with no event (the lead's last activity is now three days old)
+    old = (datetime.now(UTC) - timedelta(days=3)).strftime("%Y-%m-%dT%H:%M:%S.%f+0000")
+    table = boto3.resource("dynamodb").Table(stack.resources.physical_name("LeadsTable"))
+    table.update_item(
+        Key={"pk": f"T#acme#L#{lead['lead_id']}", "sk": "PROFILE"},
+        UpdateExpression="SET last_activity_at = :t",
+        ExpressionAttributeValues={":t": old},
+    )
+    # and the nightly schedule fires
+    handler_of("NightlyRescoreFunction")({"job": "nightly_rescore"}, FakeContext("NightlyRescoreFunction"))
+    stack.settle()
+    # Then the lead has left the segment
+    assert _members(stack, seg["segment_id"]) == set()
