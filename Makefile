@@ -56,6 +56,7 @@ bench: $(STAMP)
 	$(BIN)/python tests/benchmarks/bench_duplicates.py --write docs/benchmarks.md
 	$(BIN)/python tests/benchmarks/bench_scoring.py --write docs/benchmarks.md
 	$(BIN)/python tests/benchmarks/bench_exports.py --write docs/benchmarks.md
+	$(BIN)/python tests/benchmarks/bench_import.py --write docs/benchmarks.md
 	$(BIN)/python tests/benchmarks/bench_ml_serving.py --write docs/benchmarks.md
 	@if [ -d ../shared/data ]; then $(BIN)/leadtide model evaluate --dataset all --write docs/benchmarks.md; \
 	else echo "skipping leadtide model evaluate: ../shared/data not found"; fi

@@ -53,7 +53,7 @@ class FakeImportRepository(ImportRepository):
         except KeyError:
             raise ImportNotFoundError(f"import {import_id} not found") from None
 
-    def list(self, tenant_id, *, limit, cursor):
+    def list_imports(self, tenant_id, *, limit, cursor):
         ids = sorted((i for t, i in self.records if t == tenant_id), reverse=True)
         start = 0
         if cursor:

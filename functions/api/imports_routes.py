@@ -87,7 +87,7 @@ def list_imports(
     ] = None,
 ) -> ImportPage:
     """Every import of the tenant with its status and counts."""
-    return _service().list(_principal(), limit=limit, cursor=cursor)
+    return _service().history(_principal(), limit=limit, cursor=cursor)
 
 
 @router.get(

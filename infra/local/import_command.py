@@ -28,10 +28,18 @@ class CommandError(RuntimeError):
     """An API call failed; the message says which and why."""
 
 
-def _call(method: str, url: str, token: str | None, body: Any = None, raw: bytes | None = None,
-          headers: dict[str, str] | None = None) -> Any:
+def _call(
+    method: str,
+    url: str,
+    token: str | None,
+    body: Any = None,
+    raw: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> Any:
     data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
     hdrs = dict(headers or {})
+    if raw is not None and not any(k.lower() == "content-type" for k in hdrs):
+        hdrs["content-type"] = "application/octet-stream"  # not urllib's form encoding
     if token:
         hdrs["authorization"] = f"Bearer {token}"
     if body is not None:
@@ -91,8 +99,12 @@ def run_import(
     out: Any = sys.stdout,
 ) -> tuple[int, dict[str, Any]]:
     """Import ``path`` through the API at ``base``; return (exit status, the final import)."""
+    content_type = {".csv": "text/csv", ".tsv": "text/tab-separated-values", ".txt": "text/plain"}.get(
+        path.suffix.lower(), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    )
     body: dict[str, Any] = {
         "filename": path.name,
+        "content_type": content_type,
         "dedupe": {"strategy": strategy, "key": key, "update_mode": update_mode},
     }
     if mapping_name:
@@ -125,7 +137,9 @@ def run_import(
     return 0, job
 
 
-def run_rollback(base: str, token: str, import_id: str, *, timeout: float = 3600, out: Any = sys.stdout) -> int:
+def run_rollback(
+    base: str, token: str, import_id: str, *, timeout: float = 3600, out: Any = sys.stdout
+) -> int:
     """Roll an import back through the API; 0 once it is ``rolled_back``."""
     _call("POST", f"{base}/imports/{import_id}/rollback", token)
     job = _poll(base, token, import_id, timeout, out)
@@ -144,7 +158,9 @@ def main(args: Any) -> int:
         print(f"leadtide import: no such file: {args.file}", file=sys.stderr)
         return 2
     if args.rollback is not None and not args.endpoint:
-        print("leadtide import: --rollback needs --endpoint (a running `leadtide local serve`)", file=sys.stderr)
+        print(
+            "leadtide import: --rollback needs --endpoint (a running `leadtide local serve`)", file=sys.stderr
+        )
         return 2
     try:
         if args.endpoint:

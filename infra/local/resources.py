@@ -1038,8 +1038,9 @@ def create_resources(
     configuration, including ``AWS_ENDPOINT_URL``).
 
     Created, in this order: AWS::DynamoDB::Table (KeySchema, AttributeDefinitions, GSIs, LSIs,
-    BillingMode, StreamSpecification, TimeToLiveSpecification); AWS::S3::Bucket (versioning, CORS, EventBridge notifications);
-    AWS::SQS::Queue (attributes; queues referenced by a RedrivePolicy first); AWS::SQS::QueuePolicy;
+    BillingMode, StreamSpecification, TimeToLiveSpecification); AWS::S3::Bucket (versioning, CORS,
+    EventBridge notifications); AWS::SQS::Queue (attributes; queues referenced by a RedrivePolicy first);
+    AWS::SQS::QueuePolicy;
     AWS::Events::EventBus; AWS::Events::Rule (put_rule + put_targets, resolved ARNs); one rule per SAM
     function event of type EventBridgeRule/CloudWatchEvent. Function targets go through hidden delivery
     queues (see the module docstring). Encryption, PITR, tags and the like are ignored.

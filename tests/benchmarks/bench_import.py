@@ -41,20 +41,115 @@ sys.path.insert(0, str(REPO / "shared"))
 
 MARK_START, MARK_END = "<!-- bench:import -->", "<!-- /bench:import -->"
 HEADERS = ["First Name", "Last Name", "Email", "Phone", "Company", "Job Title", "Budget", "Plan"]
-FIRST = (
-    "James Mary Robert Patricia John Jennifer Michael Linda David Elizabeth William Barbara Richard Susan "
-    "Joseph Jessica Thomas Sarah Charles Karen Christopher Lisa Daniel Nancy Matthew Betty Anthony Sandra "
-    "Mark Margaret Donald Ashley Steven Kimberly Andrew Emily Paul Donna Joshua Michelle José María Zoë Chloé"
-).split()
-LAST = (
-    "Smith Johnson Williams Brown Jones Garcia Miller Davis Rodriguez Martinez Hernandez Lopez Gonzalez "
-    "Wilson Anderson Thomas Taylor Moore Jackson Martin Lee Perez Thompson White Harris Sanchez Clark "
-    "Ramirez Lewis Robinson Walker Young Allen King Wright Scott Torres Nguyen Hill Flores O'Brien Müller"
-).split()
-COMPANIES = (
-    "Acme Corp|Globex|Initech|Umbrella Health|Stark Industries|Wayne Enterprises|Hooli|Vandelay Imports|"
-    "Soylent|Tyrell|Cyberdyne|Wonka Foods|Gringotts|Pied Piper|Dunder Mifflin|Sunny Coast Surf|Blue Harbor"
-).split("|")
+FIRST = [
+    "James",
+    "Mary",
+    "Robert",
+    "Patricia",
+    "John",
+    "Jennifer",
+    "Michael",
+    "Linda",
+    "David",
+    "Elizabeth",
+    "William",
+    "Barbara",
+    "Richard",
+    "Susan",
+    "Joseph",
+    "Jessica",
+    "Thomas",
+    "Sarah",
+    "Charles",
+    "Karen",
+    "Christopher",
+    "Lisa",
+    "Daniel",
+    "Nancy",
+    "Matthew",
+    "Betty",
+    "Anthony",
+    "Sandra",
+    "Mark",
+    "Margaret",
+    "Donald",
+    "Ashley",
+    "Steven",
+    "Kimberly",
+    "Andrew",
+    "Emily",
+    "Paul",
+    "Donna",
+    "Joshua",
+    "Michelle",
+    "José",
+    "María",
+    "Zoë",
+    "Chloé",
+]
+LAST = [
+    "Smith",
+    "Johnson",
+    "Williams",
+    "Brown",
+    "Jones",
+    "Garcia",
+    "Miller",
+    "Davis",
+    "Rodriguez",
+    "Martinez",
+    "Hernandez",
+    "Lopez",
+    "Gonzalez",
+    "Wilson",
+    "Anderson",
+    "Thomas",
+    "Taylor",
+    "Moore",
+    "Jackson",
+    "Martin",
+    "Lee",
+    "Perez",
+    "Thompson",
+    "White",
+    "Harris",
+    "Sanchez",
+    "Clark",
+    "Ramirez",
+    "Lewis",
+    "Robinson",
+    "Walker",
+    "Young",
+    "Allen",
+    "King",
+    "Wright",
+    "Scott",
+    "Torres",
+    "Nguyen",
+    "Hill",
+    "Flores",
+    "O'Brien",
+    "Müller",
+]
+COMPANIES = [
+    "Acme Corp",
+    "Globex",
+    "Initech",
+    "Umbrella Health",
+    "Stark Industries",
+    "Wayne Enterprises",
+    "Hooli",
+    "Vandelay Imports",
+    "Soylent",
+    "Tyrell",
+    "Cyberdyne",
+    "Wonka Foods",
+    "Gringotts",
+    "Pied Piper",
+    "Dunder Mifflin",
+    "Sunny Coast Surf",
+    "Blue Harbor",
+]
 TITLES = ["CEO", "Head of Sales", "Marketing Manager", "Owner", "Buyer", "Operations Lead", "", ""]
 DOMAINS = ["gmail.com", "outlook.com", "yahoo.com", "icloud.com", "proton.me", "example.org", "acme.io"]
 AREAS = ["212", "310", "312", "415", "617", "646", "702", "206", "305", "512", "720", "404"]
@@ -63,7 +158,7 @@ PLANS = ["Starter", "Growth", "Enterprise"]
 
 def generate(rows: int, *, seed: int, overlap_emails: list[str] | None = None) -> bytes:
     """The benchmark CSV (see the module docstring); the first rows reuse ``overlap_emails``."""
-    rnd = random.Random(seed)  # noqa: S311 - test data
+    rnd = random.Random(seed)
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(HEADERS)
@@ -75,7 +170,9 @@ def generate(rows: int, *, seed: int, overlap_emails: list[str] | None = None) -
         if overlap_emails and i < len(overlap_emails):
             email = overlap_emails[i]
         elif roll < 0.02:
-            email = rnd.choice([f"{local}@@{rnd.choice(DOMAINS)}", f"{local}.{rnd.choice(DOMAINS)}", f"{local}@"])
+            email = rnd.choice(
+                [f"{local}@@{rnd.choice(DOMAINS)}", f"{local}.{rnd.choice(DOMAINS)}", f"{local}@"]
+            )
         elif roll < 0.03:
             email = f"{local}@mailinator.com"
         elif roll < 0.06 and emails:
@@ -83,7 +180,11 @@ def generate(rows: int, *, seed: int, overlap_emails: list[str] | None = None) -
         else:
             email = f"{local}@{rnd.choice(DOMAINS)}"
         emails.append(email)
-        phone = f"+1 ({rnd.choice(AREAS)}) {rnd.randint(201, 989)}-{rnd.randint(0, 9999):04d}" if rnd.random() < 0.7 else ""
+        phone = (
+            f"+1 ({rnd.choice(AREAS)}) {rnd.randint(201, 989)}-{rnd.randint(0, 9999):04d}"
+            if rnd.random() < 0.7
+            else ""
+        )
         budget = f"{rnd.randint(1, 500) * 100:,}" if rnd.random() < 0.6 else ""
         writer.writerow(
             [first, last, email, phone, rnd.choice(COMPANIES), rnd.choice(TITLES), budget, rnd.choice(PLANS)]
@@ -110,7 +211,12 @@ def own_work(data: bytes) -> dict[str, Any]:
     from tests.fakes import FakeEventPublisher
     from tests.import_fakes import FakeArtifacts, FakeImportRepository, FakeLeadBulkStore, RecordingQueue
 
-    repo, store, artifacts, queue = FakeImportRepository(), FakeLeadBulkStore(), FakeArtifacts(), RecordingQueue()
+    repo, store, artifacts, queue = (
+        FakeImportRepository(),
+        FakeLeadBulkStore(),
+        FakeArtifacts(),
+        RecordingQueue(),
+    )
     definitions = custom_fields()
     pipeline = ImportPipeline(repo, store, artifacts, FakeEventPublisher(), queue, lambda tenant: definitions)
     service = ImportService(repo, artifacts, pipeline, queue)
@@ -184,7 +290,9 @@ def end_to_end(rows: int, seed_rows: int, overlap: int) -> dict[str, Any]:
             body = field.model_dump(mode="json", exclude_none=True, exclude={"builtin"})
             requests.post(f"{base}/custom-fields", json=body, headers=headers, timeout=60).raise_for_status()
 
-        def run(data: bytes, body: dict[str, Any], track: list[tuple[float, str, int]] | None) -> dict[str, Any]:
+        def run(
+            data: bytes, body: dict[str, Any], track: list[tuple[float, str, int]] | None
+        ) -> dict[str, Any]:
             created = requests.post(f"{base}/imports", json=body, headers=headers, timeout=60)
             created.raise_for_status()
             upload = created.json()["upload"]
@@ -195,14 +303,24 @@ def end_to_end(rows: int, seed_rows: int, overlap: int) -> dict[str, Any]:
                 job = requests.get(f"{base}/imports/{import_id}", headers=headers, timeout=60).json()
                 if track is not None:
                     track.append((time.perf_counter() - start, job["status"], job.get("rows_processed") or 0))
-                if job["status"] in ("completed", "completed_with_errors", "failed", "awaiting_mapping", "rolled_back"):
+                if job["status"] in (
+                    "completed",
+                    "completed_with_errors",
+                    "failed",
+                    "awaiting_mapping",
+                    "rolled_back",
+                ):
                     job["wall"] = time.perf_counter() - start
                     return job
                 time.sleep(2)
 
         seed_data = generate(seed_rows, seed=1)
         seed_emails = [r["Email"] for r in csv.DictReader(io.StringIO(seed_data.decode()))][:overlap]
-        seed_job = run(seed_data, {"filename": "seed.csv", "dedupe": {"strategy": "create"}, "publish_events": False}, None)
+        seed_job = run(
+            seed_data,
+            {"filename": "seed.csv", "dedupe": {"strategy": "create"}, "publish_events": False},
+            None,
+        )
         result["seed"] = seed_job
         before = snapshot(stack)
         data = generate(rows, seed=2, overlap_emails=seed_emails)
@@ -220,7 +338,9 @@ def end_to_end(rows: int, seed_rows: int, overlap: int) -> dict[str, Any]:
         counter.active = False
         result.update(job=job, track=track, calls=Counter(counter.counts), bytes=len(data))
         start = time.perf_counter()
-        requests.post(f"{base}/imports/{job['import_id']}/rollback", headers=headers, timeout=60).raise_for_status()
+        requests.post(
+            f"{base}/imports/{job['import_id']}/rollback", headers=headers, timeout=60
+        ).raise_for_status()
         while True:
             rolled = requests.get(f"{base}/imports/{job['import_id']}", headers=headers, timeout=60).json()
             if rolled["status"] != "rolling_back":
@@ -231,7 +351,9 @@ def end_to_end(rows: int, seed_rows: int, overlap: int) -> dict[str, Any]:
         after = snapshot(stack)
         result["items_before"] = len(before)
         result["identical"] = before == after
-        result["diff"] = len(set(before) ^ set(after)) + sum(1 for k in before if k in after and before[k] != after[k])
+        result["diff"] = len(set(before) ^ set(after)) + sum(
+            1 for k in before if k in after and before[k] != after[k]
+        )
         result["dead_letters"] = len(stack.dead_letters("JobsDeadLetterQueue"))
     return result
 
@@ -253,8 +375,10 @@ def main() -> int:
     data = generate(args.rows, seed=2)
     a = own_work(data)
     job = a["job"]
-    print(f"(a) {args.rows:,} rows: {a['cpu']:.2f} CPU s ({args.rows / a['cpu']:,.0f} rows/CPU s), plan {a['plan_cpu']:.2f} s; "
-          f"created {job.created:,} failed {job.failed:,}")
+    print(
+        f"(a) {args.rows:,} rows: {a['cpu']:.2f} CPU s ({args.rows / a['cpu']:,.0f} rows/CPU s), "
+        f"plan {a['plan_cpu']:.2f} s; created {job.created:,} failed {job.failed:,}"
+    )
     lines = [
         MARK_START,
         "## Imports",
@@ -278,9 +402,11 @@ def main() -> int:
         ej = c["job"]
         ddb = {op: n for (svc, op), n in c["calls"].items() if svc == "dynamodb"}
         others = {f"{svc}:{op}": n for (svc, op), n in c["calls"].items() if svc != "dynamodb"}
-        print(f"(c) {args.e2e_rows:,} rows in {ej['wall']:.0f} s: {ej['status']} created {ej['created']:,} updated "
-              f"{ej['updated']:,} skipped {ej['skipped']:,} failed {ej['failed']:,}; rollback {c['rollback']['status']} "
-              f"in {c['rollback_wall']:.0f} s, identical={c['identical']} (diff {c['diff']})")
+        print(
+            f"(c) {args.e2e_rows:,} rows in {ej['wall']:.0f} s: {ej['status']} created {ej['created']:,} updated "
+            f"{ej['updated']:,} skipped {ej['skipped']:,} failed {ej['failed']:,}; rollback {c['rollback']['status']} "
+            f"in {c['rollback_wall']:.0f} s, identical={c['identical']} (diff {c['diff']})"
+        )
         print("dynamodb calls:", ddb, "other:", others)
         total_ddb = sum(ddb.values())
         lines += [

@@ -8,7 +8,6 @@ import io
 from typing import Any
 
 import boto3
-import pytest
 import requests
 
 ADMIN = ("t1", "admin")
@@ -18,8 +17,12 @@ def claims(stack, tenant: str = "t1", role: str = "admin"):
     return stack.claims(tenant, role, user=f"{role}-{tenant}")
 
 
-def start_import(stack, filename: str, body: dict[str, Any] | None = None, tenant: str = "t1") -> dict[str, Any]:
-    response = stack.request("POST", "/imports", json_body={"filename": filename, **(body or {})}, claims=claims(stack, tenant))
+def start_import(
+    stack, filename: str, body: dict[str, Any] | None = None, tenant: str = "t1"
+) -> dict[str, Any]:
+    response = stack.request(
+        "POST", "/imports", json_body={"filename": filename, **(body or {})}, claims=claims(stack, tenant)
+    )
     assert response.status == 201, response.text
     return response.json()
 
@@ -60,7 +63,12 @@ def test_hubspot_export_imports_and_reimport_with_skip_creates_nothing(stack, sh
     data = (shared_data / "crm_exports" / "hubspot_contacts_import_example.csv").read_bytes()
     expected = len(list(csv.DictReader(io.StringIO(data.decode("utf-8-sig")))))
     job = run_import(stack, "hubspot.csv", data)
-    assert (job["status"], job["rows_total"], job["created"], job["failed"]) == ("completed", expected, expected, 0)
+    assert (job["status"], job["rows_total"], job["created"], job["failed"]) == (
+        "completed",
+        expected,
+        expected,
+        0,
+    )
     leads = stack.request("GET", "/leads", claims=claims(stack)).json()["items"]
     assert sorted(lead["email"] for lead in leads) == sorted(
         r["Email Address"].lower() for r in csv.DictReader(io.StringIO(data.decode("utf-8-sig")))
@@ -85,7 +93,9 @@ def check_salesforce_export_maps_itself_and_counts_add_up(stack, shared_data):
     # every rejected row (the sample's fictitious phone numbers fail libphonenumber) is in the report
     link = stack.request("GET", f"/imports/{job['import_id']}/errors", claims=claims(stack)).json()
     report = list(csv.reader(io.StringIO(requests.get(link["url"], timeout=30).content.decode("utf-8-sig"))))
-    assert report[0][:3] == ["row_number", "reasons", "Id"] and len(report) - 1 == job["failed"] == link["rows"]
+    assert (
+        report[0][:3] == ["row_number", "reasons", "Id"] and len(report) - 1 == job["failed"] == link["rows"]
+    )
     assert all(row[1] for row in report[1:])
     rejected = {int(row[0]) for row in report[1:]}
     kept = {lead["email"] for lead in listed}
@@ -126,7 +136,9 @@ def test_xeducation_leads_import_on_a_unique_custom_field_and_roll_back(stack, s
         {
             "dedupe": {"strategy": "skip", "key": "custom:prospect_id"},
             "publish_events": False,  # 300 re-scorings on moto would dominate the test's time
-            "mapping": {"columns": {"Prospect ID": "custom:prospect_id", "Lead Source": "lead_source", "City": "city"}},
+            "mapping": {
+                "columns": {"Prospect ID": "custom:prospect_id", "Lead Source": "lead_source", "City": "city"}
+            },
         },
     )
     # Then one lead per distinct prospect
@@ -217,19 +229,24 @@ def test_history_mapping_flow_and_saved_mappings(stack):
     put = stack.request(
         "PUT",
         f"/imports/{import_id}/mapping",
-        json_body={"columns": {"Given": "first_name", "Family": "last_name", "Mail": "email"}, "save_as": "legacy"},
+        json_body={
+            "columns": {"Given": "first_name", "Family": "last_name", "Mail": "email"},
+            "save_as": "legacy",
+        },
         claims=claims(stack),
     )
     assert put.status == 200, put.text
     assert stack.request("POST", f"/imports/{import_id}/start", claims=claims(stack)).status == 202
     stack.settle()
     assert stack.request("GET", f"/imports/{import_id}", claims=claims(stack)).json()["created"] == 1
-    second = run_import(stack, "again.csv", b"Given,Family,Mail\nBob,Smith,bob@example.com\n", {"mapping_name": "legacy"})
+    second = run_import(
+        stack, "again.csv", b"Given,Family,Mail\nBob,Smith,bob@example.com\n", {"mapping_name": "legacy"}
+    )
     assert (second["created"], second["mapping_name"]) == (1, "legacy")
     history = stack.request("GET", "/imports", query={"limit": 1}, claims=claims(stack)).json()
     assert history["items"][0]["import_id"] == second["import_id"] and history["next_cursor"]
-    assert [m["name"] for m in stack.request("GET", "/import-mappings", claims=claims(stack)).json()["items"]] == [
-        "legacy"
-    ]
+    assert [
+        m["name"] for m in stack.request("GET", "/import-mappings", claims=claims(stack)).json()["items"]
+    ] == ["legacy"]
     assert stack.request("DELETE", "/import-mappings/legacy", claims=claims(stack)).status == 204
     assert stack.request("DELETE", "/import-mappings/legacy", claims=claims(stack)).status == 404

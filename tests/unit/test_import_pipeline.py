@@ -53,7 +53,9 @@ class Harness:
         )
         self.service = ImportService(self.repo, self.artifacts, self.pipeline, self.queue, clock=self.clock)
 
-    def upload(self, text: str | bytes, *, principal: Principal = ADMIN, filename: str = "leads.csv", **options):
+    def upload(
+        self, text: str | bytes, *, principal: Principal = ADMIN, filename: str = "leads.csv", **options
+    ):
         created = self.service.create(principal, ImportCreate(filename=filename, **options))
         record = self.repo.get(principal.tenant_id, created.import_id)
         key = record["doc"]["source_key"]
@@ -470,9 +472,9 @@ def test_header_only_file_fails_and_preview_shows_first_rows():
 def test_history_is_newest_first_and_paginated():
     h = Harness()
     ids = [h.upload(rows(f"A{i},B,a{i}@example.com,,"), auto_start=False) for i in range(3)]
-    page = h.service.list(ADMIN, limit=2, cursor=None)
+    page = h.service.history(ADMIN, limit=2, cursor=None)
     assert [j.import_id for j in page.items] == ids[::-1][:2]
-    rest = h.service.list(ADMIN, limit=2, cursor=page.next_cursor)
+    rest = h.service.history(ADMIN, limit=2, cursor=page.next_cursor)
     assert [j.import_id for j in rest.items] == [ids[0]]
 
 
@@ -491,3 +493,25 @@ def test_chunk_plan_is_saved_before_any_write():
     (action,) = plan["actions"]
     assert action["action"] == "update"
     assert action["before"]["first_name"] == {"S": "Augusta"}
+
+
+def test_rollback_removes_the_score_history_the_import_caused():
+    h = Harness()
+    lead = h.existing("5" * 32, email="ada@example.com")
+    h.store.history[(T, lead.lead_id)] = ["S#2024-01-02T00:00:00.000Z"]
+    before = h.store.snapshot()
+    import_id = h.upload(
+        rows("Ada,Lovelace,ada@example.com,,Analytical"),
+        dedupe=DedupeOptions(strategy="update", update_mode="overwrite"),
+    )
+    h.run()
+    # the scoring worker reacts to lead.updated: a new score and a score-history entry
+    scored_at = h.clock()
+    raw = h.store.leads[(T, lead.lead_id)]
+    scored = h.store.lead(T, lead.lead_id).model_copy(update={"score": 40, "scored_at": scored_at})
+    h.store.put_lead(scored)
+    h.store.leads[(T, lead.lead_id)]["updated_at"] = raw["updated_at"]
+    h.store.history[(T, lead.lead_id)].append(f"S#{scored_at.strftime('%Y-%m-%dT%H:%M:%S.%f')[:-3]}Z")
+    h.service.rollback(ADMIN, import_id)
+    h.run()
+    assert h.store.snapshot() == before

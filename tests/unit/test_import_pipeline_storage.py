@@ -58,7 +58,14 @@ def test_fast_encoding_equals_the_lead_repositorys(values):
 
 
 def test_encoding_keeps_attributes_of_other_features_from_the_stored_item():
-    lead = Lead(lead_id="d" * 32, tenant_id="t1", source_channel="manual", created_at=AT, updated_at=AT, last_activity_at=AT)
+    lead = Lead(
+        lead_id="d" * 32,
+        tenant_id="t1",
+        source_channel="manual",
+        created_at=AT,
+        updated_at=AT,
+        last_activity_at=AT,
+    )
     base = {**encode_lead(LeadWrite(lead=lead)), "segments": {"SS": ["s1"]}, "first_name": {"S": "Old"}}
     item = encode_lead(LeadWrite(lead=lead, base_raw=base))
     assert item["segments"] == {"SS": ["s1"]}
@@ -67,11 +74,16 @@ def test_encoding_keeps_attributes_of_other_features_from_the_stored_item():
 
 def test_s3_object_created_events_dispatch_by_key_prefix(monkeypatch):
     seen = []
-    monkeypatch.setattr("leadtide.imports.jobs.on_upload", lambda event: seen.append(event["detail"]["object"]["key"]))
+    monkeypatch.setattr(
+        "leadtide.imports.jobs.on_upload", lambda event: seen.append(event["detail"]["object"]["key"])
+    )
     event = {
         "source": "aws.s3",
         "detail-type": "Object Created",
-        "detail": {"bucket": {"name": "b"}, "object": {"key": "imports/t1/" + "a" * 32 + "/source.csv", "size": 3}},
+        "detail": {
+            "bucket": {"name": "b"},
+            "object": {"key": "imports/t1/" + "a" * 32 + "/source.csv", "size": 3},
+        },
     }
     assert dispatch.job_kind(event) == dispatch.S3_OBJECT_CREATED
     dispatch.run_job(event)
@@ -82,10 +94,10 @@ def test_s3_object_created_events_dispatch_by_key_prefix(monkeypatch):
 
 def test_error_report_neutralises_formulas_and_keeps_extra_cells():
     writer = ErrorReportWriter(["Name", "Email"])
-    writer.add(7, ["=HYPERLINK(\"x\")", "a@b", "extra"], ["Email: not valid", "row has 3 cells"])
+    writer.add(7, ['=HYPERLINK("x")', "a@b", "extra"], ["Email: not valid", "row has 3 cells"])
     text = writer.getvalue()
     assert text.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(io.StringIO(text.decode("utf-8-sig"))))
     assert rows[0] == ["row_number", "reasons", "Name", "Email"]
-    assert rows[1] == ["7", "Email: not valid; row has 3 cells", "'=HYPERLINK(\"x\")", "a@b", "extra"]
+    assert rows[1] == ["7", "Email: not valid; row has 3 cells", '\'=HYPERLINK("x")', "a@b", "extra"]
     assert writer.rows == 1

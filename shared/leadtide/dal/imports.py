@@ -130,7 +130,7 @@ class DynamoImportRepository(DynamoRepository, ImportRepository):
         except DoesNotExist:
             raise ImportNotFoundError(f"import {import_id} not found") from None
 
-    def list(
+    def list_imports(
         self, tenant_id: str, *, limit: int, cursor: str | None
     ) -> tuple[list[dict[str, Any]], str | None]:
         start = decode_cursor(cursor, scope="imports", tenant_prefix=f"T#{tenant_id}")

@@ -50,6 +50,7 @@ _log = logging.getLogger(__name__)
 
 CHUNK_ROWS = 1000
 PREVIEW_ROWS = 10
+PREVIEW_CELL_CHARS = 500  # keeps the import record far below the 400 KB item limit
 MAX_ATTEMPTS = 3  # = JobsQueue maxReceiveCount: the last attempt records the failure before the DLQ
 MAX_WRITE_ROUNDS = 5
 LEAD_FIELDS = (
@@ -274,7 +275,7 @@ class ImportPipeline:
             headers = list(table.headers)
             sample: list[list[Any]] = []
             for row_number, cells in table.rows:
-                sample.append([row_number, list(cells)])
+                sample.append([row_number, [c[:PREVIEW_CELL_CHARS] for c in cells]])
                 if len(sample) >= PREVIEW_ROWS:
                     break
         except ImportFileError as err:
@@ -587,16 +588,21 @@ class ImportPipeline:
                 a
                 for a in updates
                 if a["lead_id"] in current
-                and iso(current[a["lead_id"]].lead.updated_at) == iso(Lead.model_validate(a["lead"]).updated_at)
+                and iso(current[a["lead_id"]].lead.updated_at)
+                == iso(Lead.model_validate(a["lead"]).updated_at)
             ]
             if applied:
                 self.store.restore_leads(
                     tenant_id,
                     [a["before"] for a in applied],
-                    remove_identities=[((k[0], k[1]), a["lead_id"]) for a in applied for k in a.get("add", [])],
-                    add_identities=[((k[0], k[1]), a["lead_id"]) for a in applied for k in a.get("remove", [])],
+                    remove_identities=[
+                        ((k[0], k[1]), a["lead_id"]) for a in applied for k in a.get("add", [])
+                    ],
+                    add_identities=[
+                        ((k[0], k[1]), a["lead_id"]) for a in applied for k in a.get("remove", [])
+                    ],
                 )
-        except Exception:  # noqa: BLE001 - best effort on a chunk that is failing anyway
+        except Exception:
             _log.exception("could not discard the writes of failed chunk %s of import %s", n, import_id)
 
     def _chunk_rows(self, tenant_id: str, import_id: str, n: int) -> int:
@@ -917,7 +923,7 @@ class ImportPipeline:
         try:
             undo = self._load(undo_key)
         except KeyError:
-            undo = self._undo_plan(tenant_id, plan)
+            undo = self._undo_plan(tenant_id, plan, record.get("started_at"))
             self.artifacts.put(undo_key, _dumps(undo))
         deletes = [a for a in undo["actions"] if a["action"] == "delete"]
         restores = [a for a in undo["actions"] if a["action"] == "restore"]
@@ -935,11 +941,10 @@ class ImportPipeline:
                 remove_identities=[((k[0], k[1]), a["lead_id"]) for a in restores for k in a["remove"]],
                 add_identities=[((k[0], k[1]), a["lead_id"]) for a in restores for k in a["add"]],
             )
-            if record.get("started_at") is not None:
+            rescored = [a["lead_id"] for a in restores if a.get("rescored")]
+            if rescored and record.get("started_at") is not None:
                 # Score history written because of the import (lead.updated -> re-score) goes with it.
-                self.store.delete_score_history_since(
-                    tenant_id, [a["lead_id"] for a in restores], record["started_at"]
-                )
+                self.store.delete_score_history_since(tenant_id, rescored, record["started_at"])
         self._publish(record, undo, rollback=True)
         counters: dict[str, int] = {}
 
@@ -971,7 +976,9 @@ class ImportPipeline:
         )
         return self._maybe_finish_rollback(tenant_id, import_id)
 
-    def _undo_plan(self, tenant_id: str, plan: dict[str, Any]) -> dict[str, Any]:
+    def _undo_plan(
+        self, tenant_id: str, plan: dict[str, Any], since: datetime | None = None
+    ) -> dict[str, Any]:
         created = [a for a in plan["actions"] if a["action"] == "create"]
         updated = [a for a in plan["actions"] if a["action"] == "update"]
         current = self.store.get_leads(tenant_id, [a["lead_id"] for a in created + updated])
@@ -1006,6 +1013,10 @@ class ImportPipeline:
                     "remove": a.get("add", []),
                     "add": a.get("remove", []),
                     "changed_since_import": iso(stored.lead.updated_at) != iso(written.updated_at),
+                    # scored since the import started: its score history has entries to remove (the
+                    # profile's scored_at is the newest entry's time, written in the same transaction)
+                    "rescored": stored.lead.scored_at is not None
+                    and (since is None or iso(stored.lead.scored_at) >= iso(since)),
                 }
             )
         return {"actions": actions}

@@ -143,7 +143,7 @@ class ImportRepository(ABC):
         """The record. Raises ImportNotFoundError."""
 
     @abstractmethod
-    def list(
+    def list_imports(
         self, tenant_id: str, *, limit: int, cursor: str | None
     ) -> tuple[list[dict[str, Any]], str | None]:
         """Newest first, one page and the next cursor. Raises InvalidRequestError for a bad cursor."""

@@ -136,10 +136,10 @@ class ImportService:
             ]
         return job_view(record, failed_chunks)
 
-    def list(self, principal: Principal, *, limit: int, cursor: str | None) -> ImportPage:
+    def history(self, principal: Principal, *, limit: int, cursor: str | None) -> ImportPage:
         """Imports of the tenant, newest first. Raises InvalidRequestError (400) for a bad cursor."""
         self._check(principal)
-        records, next_cursor = self._repo.list(principal.tenant_id, limit=limit, cursor=cursor)
+        records, next_cursor = self._repo.list_imports(principal.tenant_id, limit=limit, cursor=cursor)
         return ImportPage(items=[job_view(r, []) for r in records], next_cursor=next_cursor)
 
     def preview(self, principal: Principal, import_id: str) -> ImportPreview:
