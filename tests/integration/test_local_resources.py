@@ -131,7 +131,7 @@ def test_the_event_rule_routes_lead_events_to_the_scoring_queue(aws, template):
             },
             {
                 "Source": "leadtide.leads",
-                "DetailType": "lead.deleted",
+                "DetailType": "lead.score_changed",  # the scoring worker's own output: never routed back
                 "Detail": '{"lead_id": "L2"}',
                 "EventBusName": rule.event_bus,
             },
