@@ -50,6 +50,7 @@ app = APIGatewayHttpResolver(enable_validation=True)
 # here: app.include_router(<area>_routes.router).
 from bulk_routes import router as bulk_router  # noqa: E402
 from custom_fields_routes import router as custom_fields_router  # noqa: E402
+from duplicates_routes import router as duplicates_router  # noqa: E402
 from events_routes import router as events_router  # noqa: E402
 from exports_routes import router as exports_router  # noqa: E402
 from imports_routes import router as imports_router  # noqa: E402
@@ -57,7 +58,6 @@ from lists_routes import router as lists_router  # noqa: E402
 from ml_routes import router as ml_router  # noqa: E402
 from scoring_routes import router as scoring_router  # noqa: E402
 from segments_routes import router as segments_router  # noqa: E402
-from duplicates_routes import router as duplicates_router  # noqa: E402
 
 app.include_router(custom_fields_router)
 app.include_router(ml_router)

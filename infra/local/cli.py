@@ -194,18 +194,25 @@ def _parser() -> argparse.ArgumentParser:
         "train", help="train on X Education leads on the local stack, store, register and predict"
     )
     train.add_argument("--starter", action="store_true", help="train and store the shared starter model")
-    train.add_argument("--tenant", default="xedu-demo", help="tenant to import the sample into (default xedu-demo)")
+    train.add_argument(
+        "--tenant", default="xedu-demo", help="tenant to import the sample into (default xedu-demo)"
+    )
     train.add_argument("--dataset", default="xeducation", choices=["xeducation"], help="sample data set")
     train.add_argument("--rows", type=int, default=1500, help="closed leads to import (default 1500)")
     train.add_argument("--scoring-model", default="default", help="scoring model id (default 'default')")
     train.add_argument("--data-dir", type=Path, default=None, help="folder of xeducation_leads.csv")
     train.set_defaults(run=_model_train)
     evaluate = model_actions.add_parser(
-        "evaluate", help="Leadtide's model vs logistic regression and Odoo naive Bayes on public lead datasets"
+        "evaluate",
+        help="Leadtide's model vs logistic regression and Odoo naive Bayes on public lead datasets",
     )
     evaluate.add_argument("--dataset", default="all", choices=["xeducation", "bank", "olist", "all"])
-    evaluate.add_argument("--data-dir", type=Path, default=None, help="default ../shared/data beside the repo")
-    evaluate.add_argument("--write", type=Path, default=None, help="replace the bench:ml section of this file")
+    evaluate.add_argument(
+        "--data-dir", type=Path, default=None, help="default ../shared/data beside the repo"
+    )
+    evaluate.add_argument(
+        "--write", type=Path, default=None, help="replace the bench:ml section of this file"
+    )
     evaluate.add_argument("--no-throughput", action="store_true", help="skip the scoring-throughput timing")
     evaluate.set_defaults(run=_model_evaluate)
 

@@ -159,7 +159,9 @@ def normalize_phone(raw: str, *, default_region: str | None = None, strict: bool
         parsed.append(number)
         # Valid for the default region implies valid; checking that region first skips libphonenumber's
         # scan over every region sharing the country code (about 25 for +1).
-        valid = (region_ is not None and is_valid_number_for_region(number, region_)) or is_valid_number(number)
+        valid = (region_ is not None and is_valid_number_for_region(number, region_)) or is_valid_number(
+            number
+        )
         if valid and _fits_e164(e164 := _e164(number)):
             return e164
     if not strict:

@@ -10,9 +10,11 @@ LeadsTable
     message marker    pk=T#<tenant>#M#<channel>#<id>     sk=MESSAGE     -> lead_id, activity sk, delivery status
     counter           pk=T#<tenant>#STATS                sk=total | status#<status> | source#<channel>
     static list       pk=T#<tenant>#LISTS                sk=LIST#<list_id>   name, count (ADD), status
-    list membership   pk=T#<tenant>#LIST#<list_id>       sk=L#<lead_id>      list_pk=<pk>, created_sk=<added iso>#<lead_id>
+    list membership   pk=T#<tenant>#LIST#<list_id>       sk=L#<lead_id>      list_pk=<pk>,
+                                                                             created_sk=<added iso>#<lead_id>
     segment           pk=T#<tenant>#SEGMENTS             sk=SEG#<segment_id> rules, version, status, count (ADD)
-    segment member    pk=T#<tenant>#SEG#<segment_id>     sk=L#<lead_id>      list_pk=<pk>, created_sk=<lead created iso>#<lead_id>
+    segment member    pk=T#<tenant>#SEG#<segment_id>     sk=L#<lead_id>      list_pk=<pk>,
+                                                                             created_sk=<lead created iso>#<lead_id>
     ML model version  pk=T#<tenant>#MLM                  sk=V#<model_version>   (registry entry, doc)
     ML pointer        pk=T#<tenant>#MLM                  sk=POINTER   champion, challenger, traffic %
     ML outcome        pk=T#<tenant>#MLO#<model_version>  sk=<lead_id> probability at scoring + outcome
@@ -31,7 +33,8 @@ LeadsTable
     tracked event     pk=T#<tenant>#EV#<event_id>        sk=EVENT       -> lead_id, activity sk (idempotency)
     API key           pk=K#<key_id>                      sk=APIKEY      tenant, SHA-256 of the key, revoked_at
     API key (list)    pk=T#<tenant>#APIKEYS              sk=K#<key_id>  same attributes
-    duplicate pair    pk=T#<tenant>#DUP                  sk=P#<lead_a>#<lead_b>  list_pk=<pk>, score_sk=<000-100>#<a>#<b>
+    duplicate pair    pk=T#<tenant>#DUP                  sk=P#<lead_a>#<lead_b>  list_pk=<pk>,
+                                                                             score_sk=<000-100>#<a>#<b>
     merge record      pk=T#<tenant>#MERGE                sk=<merge_id> (time-ordered hex id) status, before-images
 ChannelsTable
     channel           pk=T#<tenant>                      sk=C#<channel_id>
