@@ -39,7 +39,8 @@ FLOOR = (
 )
 COLD = """
 import time; t=time.perf_counter()
-import importlib.util, json, sys
+import importlib.util, json, os, sys
+sys.path.insert(0, os.path.dirname({path!r}))  # the code directory, as Lambda puts it on sys.path
 spec = importlib.util.spec_from_file_location("cold_api", {path!r})
 m = importlib.util.module_from_spec(spec); sys.modules["cold_api"] = m; spec.loader.exec_module(m)
 imported = time.perf_counter() - t
