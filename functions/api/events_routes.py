@@ -60,6 +60,7 @@ def track_events(
 @router.post(
     "/track/events",
     summary="Record behaviour events with an integration API key",
+    security=[{"apiKey": []}],
     responses={
         200: {"description": "Per-event outcome", "content": {JSON: {"model": TrackEventsResult}}},
         **documented_errors(400, 401, 422),

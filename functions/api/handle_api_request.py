@@ -320,14 +320,22 @@ def swagger_ui() -> Response[str]:
 @lru_cache(maxsize=1)
 def openapi_json() -> str:
     """The OpenAPI 3 document of this API, generated from the routes above (committed as docs/openapi.json)."""
-    from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+    from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, HTTPBearer
 
     return app.get_openapi_json_schema(
         title="Leadtide API",
         version="0.1.0",
         description="Lead management for small, seasonal sales teams. Every error is "
         '{"error": {"code", "message", "details"}}.',
-        security_schemes={"cognito": HTTPBearer(bearerFormat="JWT", description="Cognito ID token")},
+        security_schemes={
+            "cognito": HTTPBearer(bearerFormat="JWT", description="Cognito ID token"),
+            "apiKey": APIKey(
+                name="X-Api-Key",
+                **{"in": APIKeyIn.header},
+                description="Integration API key (`lt_live_...`, from `POST /api-keys`); "
+                "`Authorization: Bearer lt_live_...` works too",
+            ),
+        },
         security=[{"cognito": []}],
     )
 

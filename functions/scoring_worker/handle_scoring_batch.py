@@ -1,6 +1,8 @@
 """Scoring worker: re-scores the leads named by lead events (EventBridge rule -> SQS) and the pages of lead
 ids queued by the nightly fan-out and after scoring-model changes. A lead named several times in one batch
-is scored once; a page is scored as one batch (see ScoringService.rescore_page)."""
+is scored once; a page is scored as one batch (see ScoringService.rescore_page). After each rescore the
+lead's segment memberships are refreshed; when that moves the lead into or out of a segment with its own
+scoring model, the lead is scored once more (with the model that now applies) in the same hop."""
 
 from __future__ import annotations
 
@@ -9,13 +11,14 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from leadtide.observability import logger, metrics
-from leadtide.scoring.service import get_scoring_service, parse_scoring_message
+from leadtide.scoring.service import ScoringRequest, get_scoring_service, parse_scoring_message
 from leadtide.segments.service import get_segment_service
 
 processor = BatchProcessor(event_type=EventType.SQS)
 _scored_in_batch: set[tuple[str, str]] = set()
 # These bring new behaviour occurrences, so a lead already scored in the batch is scored again.
 _ALWAYS_SCORED = {"lead.message_received", "lead.event_tracked"}
+SEGMENT_CHANGED = "segment membership changed"
 
 
 def score_record(record: SQSRecord) -> None:
@@ -32,7 +35,11 @@ def score_record(record: SQSRecord) -> None:
         get_scoring_service().handle(request)
         lead_ids = [request.lead_id]
     for lead_id in lead_ids:  # after each rescore: segments follow in the same hop
-        get_segment_service().refresh_lead(request.tenant_id, lead_id)
+        changed = get_segment_service().refresh_lead(request.tenant_id, lead_id)
+        moved = [*changed.entered, *changed.exited]
+        if moved and get_scoring_service().scores_by_segment(request.tenant_id, moved):
+            get_scoring_service().handle(ScoringRequest(request.tenant_id, lead_id, SEGMENT_CHANGED))
+            get_segment_service().refresh_lead(request.tenant_id, lead_id)  # once: no ping-pong
         _scored_in_batch.add((request.tenant_id, lead_id))
 
 

@@ -61,6 +61,28 @@ def test_events_join_the_timeline_once_and_rescore_within_one_hop(stack):
     )
 
 
+def test_tracked_events_move_last_activity_forward_only(stack):
+    lead_id = _setup(stack)
+    admin = stack.claims("t1", "admin")
+    created = stack.request("GET", f"/leads/{lead_id}", claims=admin).json()["last_activity_at"]
+    # a newer event moves the lead's last activity (what the inbox sorts by) to its time
+    newer = {**_event("n1"), "occurred_at": datetime.now(UTC).isoformat()}
+    assert (
+        stack.request("POST", "/events", json_body={"events": [newer]}, claims=admin).json()["accepted"] == 1
+    )
+    touched = stack.request("GET", f"/leads/{lead_id}", claims=admin).json()["last_activity_at"]
+    assert datetime.fromisoformat(touched) == datetime.fromisoformat(newer["occurred_at"])
+    assert datetime.fromisoformat(touched) > datetime.fromisoformat(created)
+    inbox = stack.request("GET", "/leads?sort=last_activity", claims=admin).json()["items"]
+    assert inbox[0]["lead_id"] == lead_id
+    # an older event is stored but never moves it back
+    older = {**_event("n0"), "occurred_at": (datetime.now(UTC) - timedelta(days=3)).isoformat()}
+    assert (
+        stack.request("POST", "/events", json_body={"events": [older]}, claims=admin).json()["accepted"] == 1
+    )
+    assert stack.request("GET", f"/leads/{lead_id}", claims=admin).json()["last_activity_at"] == touched
+
+
 def test_api_key_route_valid_revoked_and_other_tenant(stack):
     lead_id = _setup(stack)
     _setup(stack, tenant="t2", email="bob@beta.io")

@@ -168,3 +168,23 @@ def test_lists_are_tenant_isolated(stack):
         "POST", f"/lists/{lst['list_id']}/leads", json_body={"lead_ids": [lead], "filter": {}}, claims=ADMIN
     )
     assert bad.status == 422
+
+
+def test_moving_memberships_of_a_lead_whose_profile_is_gone_touches_only_its_lists(stack):
+    # A merge resumed after the merged lead's profile was deleted: its list_ids are gone with it.
+    from leadtide.dal.items import LeadItem, lead_pk
+    from leadtide.lists.service import get_list_service
+
+    gone, survivor = _lead(stack, email="gone@example.com"), _lead(stack, email="kept@example.com")
+    fair, other, third = _list(stack, name="Fair"), _list(stack, name="Other"), _list(stack, name="Third")
+    for lst in (fair, third):
+        res = stack.request(
+            "POST", f"/lists/{lst['list_id']}/leads", json_body={"lead_ids": [gone]}, claims=ADMIN
+        )
+        assert res.status == 200, res.text
+    LeadItem(lead_pk("acme", gone), "PROFILE").delete()
+    joined = get_list_service().move_memberships("acme", gone, survivor)
+    assert joined == 2
+    assert _member_ids(stack, fair["list_id"]) == [survivor]
+    assert _member_ids(stack, third["list_id"]) == [survivor]
+    assert _member_ids(stack, other["list_id"]) == []

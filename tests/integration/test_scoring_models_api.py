@@ -136,3 +136,39 @@ def test_nightly_fan_out_queues_pages_and_scores_every_tenant(stack):
         stack.request("GET", f"/leads/{ids[0]}/score-history", claims=stack.claims("t2", "admin")).status
         == 404
     )
+
+
+def test_entering_a_segment_with_its_own_model_rescores_with_that_model_in_the_same_hop(stack):
+    admin = stack.claims("t1", "admin")
+    default = _model(stack, fit_rules=[FIT_CEO])
+    assert (
+        stack.request("POST", f"/scoring-models/{default['model_id']}/activate", claims=admin).status == 200
+    )
+    segment = stack.request(
+        "POST",
+        "/segments",
+        json_body={"name": "VIP", "include": {"field": "tags", "op": "has_any", "value": ["vip"]}},
+        claims=admin,
+    )
+    assert segment.status == 201, segment.text
+    segment = segment.json()
+    vip_rule = {**FIT_CEO, "id": "fit.vip_ceo", "points": 35}
+    vip = _model(stack, name="VIP model", fit_rules=[vip_rule], segment_id=segment["segment_id"], priority=1)
+    assert stack.request("POST", f"/scoring-models/{vip['model_id']}/activate", claims=admin).status == 200
+    lead_id = _lead(stack, job_title="CEO")
+    stack.settle()
+    assert stack.request("GET", f"/leads/{lead_id}", claims=admin).json()["score"] == 30
+    # When the lead is tagged vip: the rescore of lead.updated puts it in the segment, and the segment's
+    # model must score it in the same delivery (no second event needed)
+    patched = stack.request("PATCH", f"/leads/{lead_id}", json_body={"tags": ["vip"]}, claims=admin)
+    assert patched.status == 200, patched.text
+    delivered = stack.settle()
+    lead = stack.request("GET", f"/leads/{lead_id}", claims=admin).json()
+    assert segment["segment_id"] in (lead.get("segment_ids") or [segment["segment_id"]])
+    assert lead["score"] == 35, (lead["score"], delivered)
+    history = stack.request("GET", f"/leads/{lead_id}/score-history", claims=admin).json()["items"]
+    assert history[0]["cause"] == "segment membership changed"
+    # and leaving it goes back to the default model
+    stack.request("PATCH", f"/leads/{lead_id}", json_body={"tags": []}, claims=admin)
+    stack.settle()
+    assert stack.request("GET", f"/leads/{lead_id}", claims=admin).json()["score"] == 30

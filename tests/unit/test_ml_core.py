@@ -15,7 +15,13 @@ from leadtide.ml import training
 from leadtide.ml.artifacts import ModelArtifactError, load_model, package_model, read_metadata
 from leadtide.ml.baselines import OdooNaiveBayes, logistic_regression_baseline
 from leadtide.ml.benchmark import MARK_END, MARK_START, write_section
-from leadtide.ml.evaluation import calibration_table, evaluate, expected_calibration_error, split
+from leadtide.ml.evaluation import (
+    calibration_table,
+    evaluate,
+    expected_calibration_error,
+    rolling_origin,
+    split,
+)
 from leadtide.ml.explain import explain_batch
 from leadtide.ml.features import (
     MISSING,
@@ -149,6 +155,25 @@ def test_time_split_puts_the_latest_leads_in_the_test_set() -> None:
     # Then the 20 latest are the test set
     assert len(test_idx) == 20 and len(train_idx) == 80
     assert min(stamps[i] for i in test_idx) > max(stamps[i] for i in train_idx)
+
+
+def test_rolling_origin_trains_each_block_on_everything_before_it() -> None:
+    # Given leads in shuffled time order
+    rng = np.random.default_rng(4)
+    stamps = [datetime(2024, 1, 1) + timedelta(days=int(d)) for d in rng.permutation(103)]
+    # When cut into rolling-origin folds
+    folds = rolling_origin(stamps, blocks=4)
+    # Then the blocks tile split()'s test part in time order
+    _, test_idx = split(list(range(103)), [0] * 103, stamps)
+    blocks = [test for _, test in folds]
+    assert sorted(np.concatenate(blocks).tolist()) == sorted(test_idx.tolist())
+    assert [len(b) for b in blocks] == [6, 5, 5, 5]
+    for (train, test), (next_train, _) in zip(folds, [*folds[1:], (None, None)], strict=True):
+        # and each block trains on every earlier lead and no later one
+        assert max(stamps[i] for i in train) < min(stamps[i] for i in test)
+        assert len(train) + len(test) == (len(next_train) if next_train is not None else 103)
+    with pytest.raises(ValueError, match="blocks"):
+        rolling_origin(stamps, blocks=0)
 
 
 def test_stratified_split_without_timestamps_keeps_the_rate_and_is_seeded() -> None:

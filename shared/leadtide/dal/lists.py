@@ -254,6 +254,13 @@ class DynamoListRepository(DynamoRepository, ListRepository):
         for item in ListMemberItem.query(list_members_pk(tenant_id, list_id), attributes_to_get=["lead_id"]):
             yield item.lead_id
 
+    def lists_with_member(self, tenant_id: str, lead_id: str, list_ids: Sequence[str]) -> set[str]:
+        keys = [
+            (list_members_pk(tenant_id, list_id), member_sk(lead_id)) for list_id in dict.fromkeys(list_ids)
+        ]
+        by_pk = {pk: list_id for (pk, _), list_id in zip(keys, dict.fromkeys(list_ids), strict=True)}
+        return {by_pk[item.pk] for item in ListMemberItem.batch_get(keys, attributes_to_get=["pk"])}
+
     def lead_refs(self, tenant_id: str, lead_ids: Sequence[str]) -> dict[str, LeadRef]:
         found = batch_get_leads(tenant_id, lead_ids, ["lead_id", "owner_id", "list_ids"])
         return {

@@ -4,6 +4,9 @@ A lead's events are written in TransactWriteItems of up to 45 events: a conditio
 exists, the engagement record (optimistic ``version``), and per event its marker
 (``T#<tenant>#EV#<event_id>``, must not exist) and timeline activity. A duplicate marker cancels the
 transaction; the cancellation reasons name which events were duplicates, and the rest is written again.
+Then one conditional UpdateItem moves the lead's ``last_activity_at`` (and the ``activity_sk`` the inbox
+sorts by) forward to the newest stored event, never back (``updated_at`` is left alone: the profile
+itself did not change).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
 from leadtide.dal.base import DynamoRepository
@@ -26,6 +29,7 @@ from leadtide.dal.items import (
 )
 from leadtide.dal.leads import PROFILE, activity_sort_key
 from leadtide.dal.scoring_models import ENGAGEMENT
+from leadtide.models.common import iso
 from leadtide.models.errors import ApiKeyNotFoundError, ConflictError, LeadNotFoundError
 from leadtide.models.tracking import ApiKey
 from leadtide.scoring.store import Occurrence, merge_occurrences
@@ -127,8 +131,25 @@ class DynamoTrackingStore(DynamoRepository, TrackingStore):
                 continue  # duplicates removed and/or the engagement record moved: try again
             for e in pending:
                 result[e.event_id] = True
+            self._touch_lead(pk, lead_id, max(e.occurred_at for e in pending))
             return result
         raise ConflictError("the lead's engagement record kept changing; retry", code="engagement_conflict")
+
+    def _touch_lead(self, pk: str, lead_id: str, at: datetime) -> None:
+        """Move the lead's last activity forward to ``at`` (no-op when it is already later or the lead is
+        gone: the events are stored either way)."""
+        try:
+            LeadItem(pk, PROFILE).update(
+                actions=[
+                    LeadItem.last_activity_at.set(at),
+                    LeadItem.activity_sk.set(f"{iso(at)}#{lead_id}"),
+                ],
+                condition=LeadItem.pk.exists()
+                & (LeadItem.last_activity_at.does_not_exist() | (LeadItem.last_activity_at < at)),
+            )
+        except UpdateError as err:
+            if err.cause_response_code != "ConditionalCheckFailedException":
+                raise
 
     # ------------------------------------------------------------------ API keys
     def create_api_key(self, tenant_id: str, key: ApiKey, key_hash: str) -> None:

@@ -78,6 +78,11 @@ class ListRepository(ABC):
         """Every member's lead id (any order)."""
 
     @abstractmethod
+    def lists_with_member(self, tenant_id: str, lead_id: str, list_ids: Sequence[str]) -> set[str]:
+        """The ids among ``list_ids`` that have ``lead_id`` as a member, read from the membership items
+        (for a lead whose profile, and with it its ``list_ids``, is gone)."""
+
+    @abstractmethod
     def lead_refs(self, tenant_id: str, lead_ids: Sequence[str]) -> dict[str, LeadRef]:
         """Owner and lists of each existing lead among ``lead_ids`` (missing ones are left out)."""
 

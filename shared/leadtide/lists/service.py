@@ -381,8 +381,9 @@ class ListService:
         ref = self._lists.lead_refs(tenant_id, [lead_id]).get(lead_id)
         if ref is not None:
             return sorted(ref.list_ids)
-        # The lead is gone with its list_ids: look in every list.
-        return [s.list_id for s in self._lists.list_lists(tenant_id)]
+        # The lead is gone with its list_ids: look for its membership item in every list.
+        every = [s.list_id for s in self._lists.list_lists(tenant_id)]
+        return sorted(self._lists.lists_with_member(tenant_id, lead_id, every)) if every else []
 
     def _publish_changes(self, tenant_id: str, list_id: str, lead_ids: Sequence[str], change: str) -> None:
         if not lead_ids:

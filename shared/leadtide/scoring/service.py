@@ -516,6 +516,14 @@ class ScoringService:
         self._models[tenant_id] = entry
         return entry
 
+    def scores_by_segment(self, tenant_id: str, segment_ids: Iterable[str]) -> bool:
+        """Whether entering or leaving any of ``segment_ids`` can change which scoring model scores a lead
+        of ``tenant_id`` (one of them has an active segment model)."""
+        if self._store is None:
+            return False
+        targets = {segment_id for segment_id, _ in self._tenant_models(tenant_id).by_segment}
+        return any(segment_id in targets for segment_id in segment_ids)
+
     def forget_models(self, tenant_id: str) -> None:
         """Drop the cached models of a tenant (after a change made in this process)."""
         self._models.pop(tenant_id, None)
