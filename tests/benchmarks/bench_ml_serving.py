@@ -129,8 +129,11 @@ def section(r: dict) -> str:
             "Nightly recalculation model input: predictions with explanations cost about "
             f"{per_100k:,.1f} s of one core per 100,000 leads, plus one cold load per model version per "
             "Scoring worker process (the predictor caches loaded models; a real S3 GET adds network time "
-            "that moto does not have). Not measured here: the DynamoDB reads and writes of re-scoring, "
-            "which the scoring benchmark covers.",
+            "that moto does not have). Batch re-scoring explains only the leads whose probability moved "
+            "(or that have no stored explanation, or are on their weekly refresh day); the scoring "
+            "benchmark (`bench:scoring`) measures that page path, rules + model, and the explained share. "
+            "Not measured here: the DynamoDB reads and writes of re-scoring, which the scoring benchmark "
+            "covers.",
             MARK_END,
         ]
     )

@@ -90,15 +90,20 @@ def _same(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-def contributions(model: Any, x: np.ndarray, reference_row: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+def contributions(
+    model: Any, x: np.ndarray, reference_row: Sequence[Any], *, p: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """``(p, deltas)``: P(converted) per row ``(n,)`` and occlusion deltas ``(n, fields)`` in probability units.
 
     ``deltas[i, j] = p[i] - p(row i with field j set to reference_row[j])``; 0 where the row already has
-    the reference value.
+    the reference value. ``p``: the rows' probabilities when the caller already has them (saves one
+    prediction of the batch).
     """
     x = np.asarray(x, dtype=object)
     n, g = x.shape
-    p = model.predict_proba(x)[:, 1]
+    if p is None:
+        p = model.predict_proba(x)[:, 1]
+    p = np.asarray(p, dtype=float)
     deltas = np.zeros((n, g))
     per_chunk = max(1, _CHUNK_ROWS // max(n, 1))
     for start in range(0, g, per_chunk):
@@ -122,9 +127,12 @@ def explain_batch(
     *,
     top: int = TOP_FACTORS,
     min_points: float = MIN_POINTS,
+    p: np.ndarray | None = None,
 ) -> list[LeadExplanation]:
-    """Explain each row of ``x`` (a :func:`records_to_matrix` array): probability + top factors each way."""
-    p, deltas = contributions(model, x, reference_row)
+    """Explain each row of ``x`` (a :func:`records_to_matrix` array): probability + top factors each way.
+
+    ``p``: the rows' probabilities when already computed (one ``predict_proba`` fewer)."""
+    p, deltas = contributions(model, x, reference_row, p=p)
     names = spec.columns()
     out: list[LeadExplanation] = []
     points = deltas * 100.0

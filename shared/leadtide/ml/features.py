@@ -227,15 +227,22 @@ class KeywordFlags(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, x: np.ndarray) -> np.ndarray:
+        """Flags per row, vectorised over distinct texts: each distinct text is tokenised once into a
+        row of a small table, and the output is that table indexed by each row's text (a page of leads
+        repeats job titles and tags, so the Python work is per distinct text, not per row)."""
         column = np.asarray(x, dtype=object)[:, 0]
-        out = np.zeros((len(column), len(self.vocabulary_)), dtype=np.float64)
-        index = {w: j for j, w in enumerate(self.vocabulary_)}
-        for i, text in enumerate(column):
-            for w in _words(str(text)):
-                j = index.get(w)
-                if j is not None:
-                    out[i, j] = 1.0
-        return out
+        width = len(self.vocabulary_)
+        codes: dict[str, int] = {}
+        rows = np.fromiter(
+            (codes.setdefault(str(t), len(codes)) for t in column), dtype=np.intp, count=len(column)
+        )
+        table = np.zeros((len(codes), width), dtype=np.float64)
+        if width:
+            index = {w: j for j, w in enumerate(self.vocabulary_)}
+            for text, code in codes.items():
+                hits = [j for j in map(index.get, _words(text)) if j is not None]
+                table[code, hits] = 1.0
+        return table[rows]
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         return np.asarray([f"has:{w}" for w in self.vocabulary_], dtype=object)

@@ -10,12 +10,23 @@ always scored by the same version; the leads of one batch are grouped per versio
 Leads already Converted or Lost are not predicted again: their stored prediction (``conversion_probability``,
 ``prediction_model_version``, ``prediction_factors`` on the lead) is returned as it is, so re-scoring keeps
 it and the outcome is recorded against the probability the lead had while it was open.
+
+Explanations are the expensive part ((fields + 1) predictions per lead, see :mod:`leadtide.ml.explain`), so a
+page gets one vectorised probability for every open lead and fresh factors only where they may have changed:
+a lead is explained again when it has no stored explanation from the same model version, when its
+probability moved by more than ``explain_threshold`` (default 0.02, two percentage points) from the stored
+one, or on its refresh day (every ``explain_refresh_days``, default 7, on a day fixed per lead by a CRC-32 of
+its id, so a seventh of the leads each night). Otherwise the stored factors are kept with the new
+probability. Bound: a kept explanation is at most ``explain_refresh_days - 1`` days old and was computed for
+a probability within ``explain_threshold`` of the last night's; small nightly drifts can add up between two
+refresh days (at most that many times the threshold).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
@@ -31,6 +42,10 @@ from leadtide.scoring.ports import ConversionPredictor
 log = logging.getLogger(__name__)
 
 _TERMINAL = {str(s) for s in TERMINAL_STATUSES}
+EXPLAIN_THRESHOLD = 0.02
+"""A stored explanation is kept while the probability moved by at most this much (probability units)."""
+EXPLAIN_REFRESH_DAYS = 7
+"""Every lead is explained afresh at least this often (days), on a day fixed by its id."""
 
 
 class RegistryConversionPredictor(ConversionPredictor):
@@ -43,6 +58,13 @@ class RegistryConversionPredictor(ConversionPredictor):
         pointer_ttl_seconds: how long a tenant's pointer is reused before it is read again.
         max_models: loaded models kept in memory.
         top_factors: factors returned each way (up / down).
+        explain_threshold: keep a lead's stored explanation while its probability moved by at most this
+            much (see the module docstring); a negative value explains every lead every time.
+        explain_refresh_days: explain each lead afresh at least this often (days; 1 = every day, 0 = only
+            when the probability moved).
+
+    Attributes:
+        explained, explanations_kept: leads explained afresh / whose stored factors were kept, so far.
     """
 
     def __init__(
@@ -55,6 +77,8 @@ class RegistryConversionPredictor(ConversionPredictor):
         max_models: int = 16,
         top_factors: int = 3,
         monotonic: Callable[[], float] = time.monotonic,
+        explain_threshold: float = EXPLAIN_THRESHOLD,
+        explain_refresh_days: int = EXPLAIN_REFRESH_DAYS,
     ):
         self._registry = registry
         self._artifacts = artifacts
@@ -65,8 +89,12 @@ class RegistryConversionPredictor(ConversionPredictor):
         self._now = monotonic
         self._pointers: dict[str, tuple[float, ModelPointer]] = {}
         self._models: OrderedDict[tuple[str, str], Any] = OrderedDict()
+        self._threshold = explain_threshold
+        self._refresh_days = max(0, int(explain_refresh_days))
         self.artifact_loads = 0
         self.pointer_reads = 0
+        self.explained = 0
+        self.explanations_kept = 0
 
     def pointer(self, tenant_id: str) -> ModelPointer:
         """The tenant's pointer, read at most every ``pointer_ttl_seconds``."""
@@ -124,8 +152,27 @@ class RegistryConversionPredictor(ConversionPredictor):
                 log.exception("cannot load model %s of %s", version, tenant_id)
                 continue
             batch = [leads[i] for i in indices]
+            day = as_of.toordinal()
+            kept = {
+                k: stored
+                for k, lead in enumerate(batch)
+                if (stored := self._reusable_explanation(lead, version, day)) is not None
+            }
+
+            def explain(
+                k: int,
+                probability: float,
+                kept: dict[int, Prediction] = kept,
+                threshold: float = self._threshold,
+            ) -> bool:
+                stored = kept.get(k)
+                return stored is None or abs(probability - stored.probability) > threshold
+
             try:
-                scored = model.predict(batch, as_of=as_of, top=self._top)
+                if hasattr(model, "score_page"):
+                    scored = model.score_page(batch, as_of=as_of, top=self._top, explain=explain)
+                else:
+                    scored = model.predict(batch, as_of=as_of, top=self._top)
             except Exception:
                 log.exception("batch prediction failed; scoring one lead at a time")
                 scored = []
@@ -135,10 +182,15 @@ class RegistryConversionPredictor(ConversionPredictor):
                     except Exception:
                         log.warning("model %s failed on lead %s", version, lead.get("lead_id"))
                         scored.append(None)
-            for i, item in zip(indices, scored, strict=True):
+            for k, (i, item) in enumerate(zip(indices, scored, strict=True)):
                 if item is None:
                     continue
                 probability, up, down = item
+                if up is None or down is None:  # not explained afresh: the stored factors stand
+                    up, down = kept[k].factors_up, kept[k].factors_down
+                    self.explanations_kept += 1
+                else:
+                    self.explained += 1
                 results[i] = Prediction(
                     probability=min(1.0, max(0.0, float(probability))),
                     model_version=version,
@@ -146,6 +198,18 @@ class RegistryConversionPredictor(ConversionPredictor):
                     factors_down=list(down),
                 )
         return results
+
+    def _reusable_explanation(self, lead: Mapping[str, Any], version: str, day: int) -> Prediction | None:
+        """The lead's stored prediction when its explanation may be kept (same model version, factors
+        stored, not the lead's refresh day, reuse enabled), else None."""
+        if self._threshold < 0 or lead.get("prediction_factors") is None:
+            return None
+        if lead.get("prediction_model_version") != version:
+            return None
+        lead_id = str(lead.get("lead_id") or "")
+        if self._refresh_days and (day + zlib.crc32(lead_id.encode())) % self._refresh_days == 0:
+            return None
+        return stored_prediction(lead)
 
 
 def stored_prediction(lead: Mapping[str, Any]) -> Prediction | None:

@@ -17,8 +17,10 @@ Every step that moves points is a factor in the breakdown (rule ids, then ``cap.
 capped totals of groups holding fit rules, ``engagement_score`` the same for behaviour rules (a group may
 not mix both, so the two are well defined).
 
-The hot path works on plain dicts and floats: a model is compiled once into per-rule predicate closures,
-and :meth:`CompiledModel.score` allocates only the factor tuples.
+The hot path works on plain dicts and floats: a model is compiled once; per lead,
+:meth:`CompiledModel.score` reads each field a rule uses once, derives each (field, view) once (folded
+text, number, folded list items), tests every fit rule on its view (``contains`` lists are one compiled
+regular-expression alternation), and allocates only the factor tuples and the result.
 """
 
 from __future__ import annotations
@@ -320,6 +322,7 @@ Factor = tuple[str, str, float, str | None]  # (factor, label, points, detail)
 
 
 _exp = math.exp
+_OCCURRENCES = [f"{n} occurrence(s)" for n in range(101)]
 
 
 @lru_cache(maxsize=65536)
@@ -366,14 +369,40 @@ def _fold(v: Any) -> Any:
 def compile_condition(field: str, op: str, value: Any) -> Predicate:
     """A predicate over a lead dict for a validated fit condition (see :class:`FitRule`)."""
     get = _getter(field)
+    view, test = compile_test(field, op, value)
+    return lambda lead: test(view(get(lead)))
+
+
+def _identity(v: Any) -> Any:
+    return v
+
+
+def _folded_text(v: Any) -> str:
+    return str(v or "").casefold()
+
+
+def _folded_items(v: Any) -> tuple[Any, ...]:
+    return tuple(_fold(t) for t in (v or ()))
+
+
+def compile_test(field: str, op: str, value: Any) -> tuple[Callable[[Any], Any], Callable[[Any], bool]]:
+    """A validated fit condition as ``(view, test)``: ``test(view(value_of_field))`` is the condition.
+
+    The view is one of a few shared functions (raw value, folded text, number, folded list items), so a
+    compiled model computes each ``(field, view)`` once per lead however many rules read it. Matching, in
+    order: ``is_empty``/``is_not_empty`` on the raw value; list fields by case-folded membership; numeric ops
+    (and every op on number fields) on the value read as a number; ``contains`` as a case-folded substring
+    search of any needle (one compiled alternation); ``eq``/``in`` by case-folded equality.
+    """
     kind = _field_kind(field) or "any"
+    values = value if isinstance(value, list) else [value]
     if op == "is_empty":
-        return lambda lead: _empty(get(lead))
+        return _identity, _empty
     if op == "is_not_empty":
-        return lambda lead: not _empty(get(lead))
+        return _identity, lambda v: not _empty(v)
     if kind == "list":
-        wanted = {_fold(v) for v in (value if isinstance(value, list) else [value])}
-        return lambda lead: any(_fold(t) in wanted for t in (get(lead) or ()))
+        wanted = frozenset(_fold(v) for v in values)
+        return _folded_items, lambda items: not wanted.isdisjoint(items)
     if op in ("gte", "lte", "between") or kind == "number":
         lo, hi = -math.inf, math.inf
         if op == "gte":
@@ -383,29 +412,15 @@ def compile_condition(field: str, op: str, value: Any) -> Predicate:
         elif op == "between":
             lo, hi = float(value[0]), float(value[1])
         else:  # eq / in on numbers
-            targets = {float(v) for v in (value if isinstance(value, list) else [value])}
-
-            def num_in(lead: Mapping[str, Any]) -> bool:
-                n = _as_number(get(lead))
-                return n is not None and n in targets
-
-            return num_in
-
-        def num_range(lead: Mapping[str, Any]) -> bool:
-            n = _as_number(get(lead))
-            return n is not None and lo <= n <= hi
-
-        return num_range
+            targets = frozenset(float(v) for v in values)
+            return _as_number, lambda n: n is not None and n in targets
+        return _as_number, lambda n: n is not None and lo <= n <= hi
     if op == "contains":
-        needles = [str(v).casefold() for v in (value if isinstance(value, list) else [value])]
-
-        def contains_any(lead: Mapping[str, Any]) -> bool:
-            text = str(get(lead) or "").casefold()
-            return any(n in text for n in needles)
-
-        return contains_any
-    targets_text = {_fold(v) for v in (value if isinstance(value, list) else [value])}
-    return lambda lead: _fold(get(lead)) in targets_text
+        needles = sorted({str(v).casefold() for v in values}, key=len, reverse=True)
+        search = re.compile("|".join(re.escape(n) for n in needles)).search
+        return _folded_text, lambda text: search(text) is not None
+    targets_text = frozenset(_fold(v) for v in values)
+    return _fold, lambda v: v in targets_text
 
 
 @dataclass(frozen=True)
@@ -427,18 +442,28 @@ class CompiledModel:
     def __init__(self, spec: ScoringModelSpec, model_id: str | None = None):
         self.spec = spec
         self.model_id = model_id
-        self._caps = {g.name: g.cap for g in spec.groups}
-        self._group_labels = {g.name: g.label or g.name for g in spec.groups}
-        self._fit = [
-            (r.id, r.label, float(r.points), r.group, compile_condition(r.field, r.op, r.value))
-            for r in spec.fit_rules
-        ]
+        # Fit rules read "views" of fields (raw, folded text, number...): each distinct field is read once
+        # per lead and each distinct (field, view) computed once, however many rules share it.
+        fields: dict[str, int] = {}
+        views: dict[tuple[int, Callable[[Any], Any]], int] = {}
+        self._readers: list[Callable[[Mapping[str, Any]], Any]] = []
+        self._views: list[tuple[int, Callable[[Any], Any]]] = []
+        self._fit: list[tuple[str, str, float, str, int, Callable[[Any], bool]]] = []
+        for r in spec.fit_rules:
+            if r.field not in fields:
+                fields[r.field] = len(self._readers)
+                self._readers.append(_getter(r.field))
+            view, test = compile_test(r.field, r.op, r.value)
+            key = (fields[r.field], view)
+            if key not in views:
+                views[key] = len(self._views)
+                self._views.append(key)
+            self._fit.append((r.id, r.label, float(r.points), r.group, views[key], test))
         self._behaviour = [
             (r.id, r.label, float(r.points), r.group, r.event_type, r.max_occurrences)
             for r in spec.behaviour_rules
         ]
         self._fit_groups = {r.group for r in spec.fit_rules}
-        self._group_order = [g.name for g in spec.groups]
         self.event_types = frozenset(r.event_type for r in spec.behaviour_rules)
         decay = spec.decay
         self._half_life = decay.days if isinstance(decay, HalfLifeDecay) else None
@@ -448,6 +473,17 @@ class CompiledModel:
             (decay.points_per_period, decay.period_days) if isinstance(decay, LinearDecay) else None
         )
         self._total_cap = min(spec.total_cap, 100.0)
+        self._total_label = f"Score kept within 0-{self._total_cap:g}"
+        self._group_caps = [
+            (
+                g.name,
+                g.cap,
+                f"cap.{g.name}",
+                f"{g.label or g.name} capped at {g.cap:g}",
+                g.name in self._fit_groups,
+            )
+            for g in spec.groups
+        ]
         self._hot, self._warm = spec.grades.hot, spec.grades.warm
         biggest = max((abs(r.points) for r in spec.behaviour_rules), default=0.0)
         if self._half_life is not None:
@@ -496,10 +532,13 @@ class CompiledModel:
         factors: list[Factor] = []
         totals: dict[str, float] = {}
         rate = self._rate
-        for rule_id, label, points, group, pred in self._fit:
-            if pred(lead):
-                totals[group] = totals.get(group, 0.0) + points
-                factors.append((rule_id, label, points, None))
+        if self._fit:
+            values = [read(lead) for read in self._readers]
+            seen = [view(values[i]) for i, view in self._views]
+            for rule_id, label, points, group, vi, test in self._fit:
+                if test(seen[vi]):
+                    totals[group] = totals.get(group, 0.0) + points
+                    factors.append((rule_id, label, points, None))
         for rule_id, label, points, group, event_type, max_occ in self._behaviour:
             times = occurrences.get(event_type)
             if not times:
@@ -516,35 +555,33 @@ class CompiledModel:
                 value = points * len(times)
             if value >= 0.05 or value <= -0.05:
                 totals[group] = totals.get(group, 0.0) + value
-                factors.append((rule_id, label, value, f"{len(times)} occurrence(s)"))
+                n = len(times)
+                factors.append((rule_id, label, value, _OCCURRENCES[n] if n < 101 else f"{n} occurrence(s)"))
         fit = engagement = 0.0
         total = 0.0
-        for group in self._group_order:
+        for group, cap, cap_id, cap_label, is_fit in self._group_caps:
             raw = totals.get(group)
             if raw is None:
                 continue
-            cap = self._caps[group]
             capped = cap if raw > cap else -cap if raw < -cap else raw
             if capped != raw:
-                factors.append(
-                    (f"cap.{group}", f"{self._group_labels[group]} capped at {cap:g}", capped - raw, None)
-                )
+                factors.append((cap_id, cap_label, capped - raw, None))
             total += capped
-            if group in self._fit_groups:
+            if is_fit:
                 fit += capped
             else:
                 engagement += capped
         clamped = min(max(total, 0.0), self._total_cap)
         if clamped != total:
-            factors.append(("cap.total", f"Score kept within 0-{self._total_cap:g}", clamped - total, None))
+            factors.append(("cap.total", self._total_label, clamped - total, None))
         score = math.floor(clamped + 0.5)
         result = RuleScore(
-            score=score,
-            grade=self.grade_of(score),
-            rules_score=clamped,
-            fit_score=round(fit, 2),
-            engagement_score=round(engagement, 2),
-            factors=factors,
+            score,
+            "hot" if score >= self._hot else "warm" if score >= self._warm else "cold",
+            clamped,
+            round(fit, 2),
+            round(engagement, 2),
+            factors,
         )
         return result if probability is None else self.blend(result, probability)
 
