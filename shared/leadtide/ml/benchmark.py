@@ -141,14 +141,14 @@ def evaluate_dataset(dataset: Dataset, *, throughput: bool = True, rolling: bool
         rng = np.random.default_rng(0)
         rows = [dataset.records[i] for i in rng.choice(test_all, THROUGHPUT_ROWS, replace=True)]
         with threadpool_limits(limits=1):
-            started = time.perf_counter()
+            started = time.process_time()
             matrix = records_to_matrix(rows, dataset.spec)
             trained.pipeline.predict_proba(matrix)
-            predict_s = time.perf_counter() - started
-            started = time.perf_counter()
+            predict_s = time.process_time() - started
+            started = time.process_time()
             matrix = records_to_matrix(rows, dataset.spec)
             explain_batch(trained.pipeline, matrix, dataset.spec, trained.reference_row)
-            explain_s = time.perf_counter() - started
+            explain_s = time.process_time() - started
         result.throughput = {
             "predict_per_s": THROUGHPUT_ROWS / predict_s,
             "explain_per_s": THROUGHPUT_ROWS / explain_s,
@@ -223,8 +223,9 @@ def render_markdown(results: list[DatasetResult]) -> str:
         "blocks; before each block every model is retrained on all leads before it (rolling origin, "
         "Tashman 2000 - what Leadtide does in production, where it retrains weekly and on demand, and "
         "the rolling-window protocol of Moro et al. 2014), and the five blocks' predictions are pooled. "
-        "`(one fit)` rows: one model for the whole test part, never retrained. Data without dates: a "
-        "stratified 20 % (seeded). Leadtide's model (gradient boosting with native categories, blended "
+        "`(one fit)` rows: one model for the whole test part, never retrained. Data without dates: "
+        "stratified 5-fold cross-validation (seeded; every lead tested once, predictions pooled). "
+        "Leadtide's model (gradient boosting with native categories, blended "
         "with logistic regression by a weight) is tuned on a validation split carved from each fold's "
         "training rows only; test rows are never used to choose anything. Baselines: logistic regression "
         "(one-hot, scaled, `class_weight=None`) and Odoo CRM's predictive lead scoring naive Bayes "
@@ -251,8 +252,9 @@ def render_markdown(results: list[DatasetResult]) -> str:
     if any(r.throughput for r in results):
         out += [
             "",
-            f"**Scoring throughput**, one thread, {THROUGHPUT_ROWS:,} leads per batch (records -> matrix -> "
-            "probability; explanations = one-field occlusion, one extra prediction per field):",
+            f"**Scoring throughput**, one thread, CPU seconds, {THROUGHPUT_ROWS:,} leads per batch (records -> "
+            "matrix -> probability; explanations = one-field occlusion, one extra prediction per field), with "
+            "the model of the last fold:",
             "",
             "| dataset | fields | predict_proba leads/s/core | + explanations leads/s/core | ms per lead explained |",
             "|---|---|---|---|---|",
@@ -288,8 +290,10 @@ def render_markdown(results: list[DatasetResult]) -> str:
         "- Split notes: bank's rows are in date order with month but no year; the year is rebuilt from the "
         "month wrap-arounds (leadtide/ml/datasets.py). Its last 20 % (mid-May 2009 - Nov 2010) converts at "
         "31 % against 6 % before, after the 2008-09 crisis moved every macro indicator out of its training "
-        "range. `bank (stratified)` is the same data under a random split, for comparison with published "
-        "figures, most of which use random splits."
+        "range; within each rolling block the models rank leads at ROC AUC 0.55-0.73 (per-fold table), so "
+        "most of the pooled figure comes from telling the blocks' base rates apart. `bank (stratified)` is "
+        "the same data under random cross-validation, for comparison with published figures, most of "
+        "which use random splits."
     )
     out.append(MARK_END)
     return "\n".join(out)
