@@ -180,15 +180,18 @@ class FakeLeadBulkStore(LeadBulkStore):
             hook()
         if self.fail_writes:
             raise RuntimeError("simulated DynamoDB outage")
-        # As DynamoLeadBulkStore: a PutItem per identity claim, BatchWriteItem for new leads (PutItem each
-        # on a replay), a PutItem per update, a DeleteItem per replaced identity.
+        # As DynamoLeadBulkStore when nothing is refused: identity claims 100 per TransactWriteItems,
+        # BatchWriteItem for new leads (conditional Puts on a replay), conditional Puts of updates 100 per
+        # TransactWriteItems, releases of replaced identities 100 per TransactWriteItems.
         creates = sum(1 for w in writes if w.base_raw is None)
-        self.calls["PutItem"] += sum(len(w.add_identities) for w in writes) + (len(writes) - creates)
-        if replay:
-            self.calls["PutItem"] += creates
-        else:
+        puts = (len(writes) - creates) + (creates if replay else 0)
+        self.calls["TransactWriteItems"] += (
+            math.ceil(sum(len(w.add_identities) for w in writes) / 100)
+            + math.ceil(puts / 100)
+            + math.ceil(sum(len(w.remove_identities) for w in writes) / 100)
+        )
+        if not replay:
             self.calls["BatchWriteItem"] += math.ceil(creates / 25)
-        self.calls["DeleteItem"] += sum(len(w.remove_identities) for w in writes)
         conflicts = []
         for write in writes:
             lead = write.lead

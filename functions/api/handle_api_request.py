@@ -191,10 +191,12 @@ def update_lead(lead_id: LeadId, changes: Annotated[LeadUpdate, Body()]) -> Lead
 @app.delete(
     "/leads/<lead_id>",
     summary="Delete a lead and its timeline (admins and managers)",
-    responses={204: {"description": "Deleted"}, **documented_errors(401, 403, 404, 422)},
+    responses={204: {"description": "Deleted"}, **documented_errors(401, 403, 404, 409, 422)},
 )
 def delete_lead(lead_id: LeadId) -> Response[None]:
-    """Deletes the lead, its identities and its timeline."""
+    """Deletes the lead, its timeline and every identity key pointing at it (its own, those of leads
+    merged into it, imported unique custom fields), so those emails/phones/values are free again. 409 when
+    the lead kept changing while being deleted (retry)."""
     get_lead_service().delete_lead(_principal(), _lead_id(lead_id))
     return Response(status_code=204, body="")
 

@@ -2,7 +2,9 @@
 
 Start-up (:meth:`LocalStack.start`):
 
-1. moto's server (``moto.server.ThreadedMotoServer``) on a free port of 127.0.0.1, its state reset;
+1. moto's server (``moto.server.ThreadedMotoServer``) on a free port of 127.0.0.1, its state reset,
+   with :mod:`leadtide_local.moto_patches` installed (transactions roll back per item, not per table;
+   a Query reads its partition, not the whole table);
 2. the template's tables, queues, buses, rules and buckets created in it
    (:func:`leadtide_local.resources.create_resources`);
 3. the process environment pointed at it (``AWS_ENDPOINT_URL``, test credentials, ``us-east-1``,
@@ -402,6 +404,9 @@ class LocalStack:
     ) -> None:
         from moto.server import ThreadedMotoServer  # heavy import: only when a stack starts
 
+        from leadtide_local import moto_patches
+
+        moto_patches.install()  # moto at scale (see the module); fails loudly on a moto it was not written for
         _configure_logging(self.quiet)
         self.template = load_template(template_path)
         specs = functions(self.template, base_dir=template_path.parent)

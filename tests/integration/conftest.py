@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 import pytest
 from moto import mock_aws
 
+from leadtide_local import moto_patches
 from leadtide_local.http_api import (
     HttpRequest,
     build_http_event,
@@ -233,6 +234,7 @@ def stack(monkeypatch) -> Stack:
     monkeypatch.setenv("AWS_REGION", "us-east-1")
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
     monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "WARNING")
+    moto_patches.install()  # as the local stack: transactions roll back per item, not per table
     with mock_aws():
         resources = create_resources(TEMPLATE)
         for name, value in function_environment(TEMPLATE, "ApiFunction", resources).items():

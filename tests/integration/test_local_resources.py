@@ -68,8 +68,12 @@ def test_tables_have_the_templates_keys_and_indexes(aws, template):
         "leads_by_created",
         "leads_by_activity",
         "leads_by_score",
+        "leads_by_condition_shard",
     }
-    assert all(i["Projection"]["ProjectionType"] == "ALL" for i in leads["GlobalSecondaryIndexes"])
+    projections = {i["IndexName"]: i["Projection"] for i in leads["GlobalSecondaryIndexes"]}
+    condition = projections.pop("leads_by_condition_shard")
+    assert all(p["ProjectionType"] == "ALL" for p in projections.values())
+    assert condition["ProjectionType"] == "INCLUDE" and "status" in condition["NonKeyAttributes"]
 
 
 def test_queues_have_their_attributes_and_redrive_policies(aws, template):

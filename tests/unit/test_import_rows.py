@@ -266,3 +266,39 @@ def test_salesforce_export_end_to_end(shared_data):
     )
     assert first.fields["status"] == "Follow-up"  # "Qualified"
     assert sum(dedupe.check(o) is not None for o in accepted) == 0
+
+
+def test_phone_cells_are_normalised_once_per_distinct_value(monkeypatch):
+    # Given a file where numbers repeat (a switchboard), valid and invalid, and a counting normaliser
+    from leadtide.capture import identity
+    from leadtide.imports import rows as rows_module
+
+    calls = []
+
+    def counting(raw, **kwargs):
+        calls.append(raw)
+        return identity.normalize_phone(raw, **kwargs)
+
+    monkeypatch.setattr(rows_module, "normalize_phone", counting)
+    processor = _processor()
+    values = ["(415) 555-2671", "+1 555", "(415) 555-2671", "+1 555", "415.555.2671", "(415) 555-2671"]
+    # When the rows are processed
+    outcomes = [processor.process(n, _row(email=f"a{n}@x.com", phone=p)) for n, p in enumerate(values)]
+    # Then each distinct cell was parsed once, and every row got normalize_phone's own answer
+    assert sorted(calls) == sorted(set(values))
+    for phone, outcome in zip(values, outcomes, strict=True):
+        try:
+            expected = identity.normalize_phone(phone, default_region="US", strict=True)
+        except identity.InvalidPhoneError as err:
+            assert outcome.draft is None and outcome.errors == [f"Phone: {err.message}"]
+        else:
+            assert outcome.errors == [] and outcome.draft.phone == expected
+
+
+def test_cached_invalid_phone_is_dropped_with_a_warning_each_time_when_lenient():
+    processor = _processor(drop_invalid_phone=True)
+    first = processor.process(2, _row(email="a@x.com", phone="+1 555"))
+    again = processor.process(3, _row(email="b@x.com", phone="+1 555"))
+    for outcome in (first, again):
+        assert outcome.errors == [] and outcome.draft.phone is None
+        assert len(outcome.warnings) == 1 and outcome.warnings[0].startswith("Phone: '+1 555' is not a valid")

@@ -186,3 +186,54 @@ def test_default_resolver_without_network_is_unverified_not_an_error():
     assert checker.check("example.com") == "unverified"
     assert checker.check("example.org") == "unverified"
     assert checker.lookups == 1
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "josé.garcía12@gmail.com",
+        "ZOË.MÜLLER@Example.com",
+        "chloé@acme.io",
+        "maría..x@example.com",  # consecutive dots
+        "ñ.@example.com",  # trailing dot
+        "jose\u0301@example.com",  # not NFC: validate_email normalises, then re-checks
+        "用户@example.com",
+        "пример@example.com",
+        "a\u200bb@example.com",  # zero-width space: refused by email-validator
+        "é" * 64 + "@example.com",  # 64 characters, 128 bytes
+        "é" * 120 + "@example.com",  # over 254 UTF-8 bytes
+        "a\u00a0b@example.com",  # no-break space
+    ],
+)
+def test_email_checker_fast_path_for_internationalised_local_parts(raw):
+    # Given internationalised local parts (RFC 6531), which the fast path now takes
+    checker = EmailChecker()
+    expected = _reference(raw)
+    # Then it answers exactly as validate_email does, address or refusal
+    if expected is None:
+        with pytest.raises(InvalidEmailAddress):
+            checker.check(raw)
+    else:
+        assert checker.check(raw) == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    local=st.text(
+        alphabet=st.characters(
+            min_codepoint=0x21, max_codepoint=0x2FFF, blacklist_characters='"<>@\\()[],;:'
+        ),
+        min_size=1,
+        max_size=30,
+    ),
+    domain=st.sampled_from(["example.com", "Acme.IO", "mail.example.co.uk"]),
+)
+def test_email_checker_matches_email_validator_on_any_local_part(local, domain):
+    raw = f"{local}@{domain}"
+    expected = _reference(raw)
+    checker = EmailChecker()
+    if expected is None:
+        with pytest.raises(InvalidEmailAddress):
+            checker.check(raw)
+    else:
+        assert checker.check(raw) == expected

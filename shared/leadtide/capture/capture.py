@@ -108,8 +108,10 @@ class CaptureService:
         if not keys:
             log.warning("message %s has no usable sender identity; skipped", message.provider_message_id)
             return CaptureResult(CaptureOutcome.SKIPPED)
+        missing: set[str] = set()  # leads an identity named but that are gone: their keys are free
         for _attempt in range(3):
             found = self._leads.lookup_identities(tenant, keys)
+            found = {k: v for k, v in found.items() if v not in missing}
             lead_id = next((found[k] for k in keys if k in found), None)
             if lead_id is None:
                 if message.direction == Direction.OUTBOUND:
@@ -138,7 +140,10 @@ class CaptureService:
                 )
                 return self._append(message, lead_id, [])
             except LeadNotFoundError:
-                continue  # deleted between lookup and write: look again
+                # Deleted between lookup and write, or a key left naming a lead that is gone: look again,
+                # treating its keys as free (the repository claims them on that condition).
+                missing.add(lead_id)
+                continue
         raise LeadNotFoundError("lead kept changing while capturing; will retry")
 
     def _activity(self, message: InboundMessage, lead_id: str) -> Activity:

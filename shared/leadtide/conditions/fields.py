@@ -1,18 +1,40 @@
 """The fields a condition may read, their value types and the operators each type accepts.
 
 A condition reads a *lead record*: a mapping shaped like the stored lead profile item (attribute name ->
-value; see ``leadtide.dal.items.LeadItem``). Three kinds of field:
+value; see ``leadtide.dal.items.LeadItem``). Four kinds of field:
 
 * lead fields, by their attribute name (``status``, ``score``, ``tags``, ``last_activity_at`` ...);
 * custom fields, ``custom.<key>``, read from the record's ``custom_fields`` mapping; their type comes from
   the tenant's custom-field definitions (``field_types``: key -> type name) when the caller has them;
-* ``lists``: static-list membership, read from the record's ``list_ids`` set.
+* ``lists``: static-list membership, read from the record's ``list_ids`` set;
+* activity by behaviour event type: ``activity.<event_type>`` (datetime: when the lead last did it) and
+  ``activity_count.<event_type>`` (number: how many times ever, 0 when never), read from the record's
+  ``last_engaged`` / ``engaged_counts`` maps.
 
-Activity ("replied in the last 14 days") is expressed over the lead's activity timestamps and counters,
-which the lead record carries, e.g. ``{"field": "last_activity_at", "op": "within_last", "value":
-{"days": 14}}`` or ``{"field": "message_count", "op": "gte", "value": 3}``: every condition evaluates
-from the lead record alone, which is what makes one read per lead event (and a projected Query for a
-preview) enough.
+Activity ("replied in the last 14 days") is expressed over those per-type maps, e.g. ``{"field":
+"activity.email_replied", "op": "within_last", "value": {"days": 14}}``, ``{"field":
+"activity.meeting_booked", "op": "is_not_empty"}`` ("ever booked a meeting") or ``{"field":
+"activity_count.email_opened", "op": "gte", "value": 3}``; any activity at all is ``last_activity_at``.
+The maps are denormalised onto the lead profile from its engagement record (the behaviour occurrences
+of tracked events and captured messages) by every writer of that record (``leadtide.dal.engagement``),
+so every condition still evaluates from the lead record alone, which is what makes one read per lead
+event (and a projected Query for a preview) enough.
+
+=================================  =========  =========================================================
+field                              type       read from
+=================================  =========  =========================================================
+``<lead field>``                   per field  the attribute of the same name (:data:`LEAD_FIELDS`)
+``custom.<key>``                   per field  ``custom_fields[<key>]``, typed by the tenant's definitions
+``lists``                          lists      ``list_ids``
+``activity.<event_type>``          datetime   ``last_engaged[<event_type>]`` (ISO-8601 instant)
+``activity_count.<event_type>``    number     ``engaged_counts[<event_type>]`` (absent: 0)
+=================================  =========  =========================================================
+
+Event types: the built-in behaviour types (``leadtide.models.scoring.BUILTIN_EVENT_TYPES``: email_opened,
+email_clicked, email_replied, form_submitted, page_viewed, content_downloaded, meeting_booked,
+whatsapp_message, instagram_message) or any custom type the tracking API accepts
+(``leadtide.models.scoring.EVENT_TYPE_PATTERN``: lower-case letters, digits, ``_`` and ``.``,
+starting with a letter, at most 64 characters).
 """
 
 from __future__ import annotations
@@ -138,6 +160,10 @@ LISTS_FIELD = "lists"
 CUSTOM_PREFIX = "custom."
 CUSTOM_FIELDS_ATTRIBUTE = "custom_fields"
 LIST_IDS_ATTRIBUTE = "list_ids"
+ACTIVITY_PREFIX = "activity."
+ACTIVITY_COUNT_PREFIX = "activity_count."
+LAST_ENGAGED_ATTRIBUTE = "last_engaged"
+ENGAGED_COUNTS_ATTRIBUTE = "engaged_counts"
 
 # Custom-field definition types (leadtide.customfields) -> condition field types. Unknown names: ANY.
 CUSTOM_TYPE_MAP: dict[str, FieldType] = {
@@ -169,9 +195,14 @@ CUSTOM_TYPE_MAP: dict[str, FieldType] = {
 
 def storage_attribute(field: str) -> str:
     """The lead-record attribute a field is read from (``custom.x`` -> ``custom_fields``,
-    ``lists`` -> ``list_ids``, a lead field -> itself)."""
+    ``lists`` -> ``list_ids``, ``activity.x`` -> ``last_engaged``, ``activity_count.x`` ->
+    ``engaged_counts``, a lead field -> itself)."""
     if field.startswith(CUSTOM_PREFIX):
         return CUSTOM_FIELDS_ATTRIBUTE
+    if field.startswith(ACTIVITY_PREFIX):
+        return LAST_ENGAGED_ATTRIBUTE
+    if field.startswith(ACTIVITY_COUNT_PREFIX):
+        return ENGAGED_COUNTS_ATTRIBUTE
     if field == LISTS_FIELD:
         return LIST_IDS_ATTRIBUTE
     return field

@@ -8,7 +8,10 @@ Format (JSON)::
     {"not": <node>}                  negation
     {"field": "<field>", "op": "<op>", "value": <value>}      a leaf condition
 
-Fields, types and the operators each type accepts: :mod:`leadtide.conditions.fields`. Values per operator:
+Fields (lead fields, ``custom.<key>``, ``lists``, ``activity.<event_type>`` - when the lead last did it -
+and ``activity_count.<event_type>``), their types and the operators each type accepts:
+:mod:`leadtide.conditions.fields`. "Replied in the last 14 days" is ``{"field": "activity.email_replied",
+"op": "within_last", "value": {"days": 14}}``. Values per operator:
 
 =====================================  ==============================================================
 operator                               value
@@ -40,6 +43,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -47,6 +51,8 @@ from decimal import Decimal
 from typing import Any
 
 from leadtide.conditions.fields import (
+    ACTIVITY_COUNT_PREFIX,
+    ACTIVITY_PREFIX,
     CUSTOM_PREFIX,
     CUSTOM_TYPE_MAP,
     KEYWORD_VALUES,
@@ -60,6 +66,7 @@ from leadtide.conditions.fields import (
 )
 from leadtide.models.common import utc_now
 from leadtide.models.errors import UnprocessableError
+from leadtide.models.scoring import BUILTIN_EVENT_TYPES, EVENT_TYPE_PATTERN
 
 MAX_DEPTH = 6
 MAX_LEAVES = 200
@@ -68,6 +75,7 @@ MAX_VALUES = 500
 MAX_TEXT = 500
 MAX_WINDOW_DAYS = 3650
 _MAX_ERRORS = 20
+_EVENT_TYPE = re.compile(EVENT_TYPE_PATTERN)
 
 Record = Mapping[str, Any]
 Predicate = Callable[[Record], bool]
@@ -174,6 +182,21 @@ class _Validator:
                 self.fail(f"{path}.field", f"unknown custom field {key!r}")
                 return None
             return CUSTOM_TYPE_MAP.get(str(self.field_types[key]).lower(), FieldType.ANY)
+        for prefix, ftype in (
+            (ACTIVITY_PREFIX, FieldType.DATETIME),
+            (ACTIVITY_COUNT_PREFIX, FieldType.NUMBER),
+        ):
+            if field.startswith(prefix):
+                event_type = field[len(prefix) :]
+                if not _EVENT_TYPE.fullmatch(event_type):
+                    self.fail(
+                        f"{path}.field",
+                        f"{event_type!r} is not an event type: one of {', '.join(BUILTIN_EVENT_TYPES)} or "
+                        "a custom type (lower-case letters, digits, _ and ., starting with a letter, "
+                        "at most 64 characters)",
+                    )
+                    return None
+                return ftype
         if field in LEAD_FIELDS:
             return LEAD_FIELDS[field]
         self.fail(f"{path}.field", f"unknown field {field!r}")
@@ -195,6 +218,10 @@ class _Validator:
         field = raw["field"]
         if op not in OPS_BY_TYPE[ftype]:
             self.fail(f"{path}.op", f"{op.value!r} is not valid for {ftype.value} field {field!r}")
+            return None
+        if field.startswith(ACTIVITY_COUNT_PREFIX) and op in (Op.IS_EMPTY, Op.IS_NOT_EMPTY):
+            never = field.replace(ACTIVITY_COUNT_PREFIX, ACTIVITY_PREFIX, 1)
+            self.fail(f"{path}.op", f"a count is never empty (0 when never); use {never!r} {op.value}")
             return None
         try:
             value = _normalise_value(field, ftype, op, raw.get("value"), "value" in raw)
@@ -404,21 +431,33 @@ def _as_scalar(value: Any, like: Any) -> Any:
 
 
 # ---------------------------------------------------------------------------------------------- compile
+def _map_entry(attribute: str, key: str, default: Any = None) -> Callable[[Record], Any]:
+    """A getter of ``record[attribute][key]``; the map may be stored as a JSON string (a projected
+    Query returns JSONAttribute values undecoded)."""
+
+    def get(record: Record) -> Any:
+        values = record.get(attribute)
+        if isinstance(values, str):
+            try:
+                values = json.loads(values)
+            except ValueError:
+                return default
+        if not isinstance(values, Mapping):
+            return default
+        value = values.get(key)
+        return default if value is None else value
+
+    return get
+
+
 def _getter(field: str) -> Callable[[Record], Any]:
-    if field.startswith(CUSTOM_PREFIX):
-        key = field[len(CUSTOM_PREFIX) :]
-
-        def custom(record: Record) -> Any:
-            values = record.get("custom_fields")
-            if isinstance(values, str):
-                try:
-                    values = json.loads(values)
-                except ValueError:
-                    return None
-            return values.get(key) if isinstance(values, Mapping) else None
-
-        return custom
     attribute = storage_attribute(field)
+    if field.startswith(CUSTOM_PREFIX):
+        return _map_entry(attribute, field[len(CUSTOM_PREFIX) :])
+    if field.startswith(ACTIVITY_PREFIX):
+        return _map_entry(attribute, field[len(ACTIVITY_PREFIX) :])
+    if field.startswith(ACTIVITY_COUNT_PREFIX):
+        return _map_entry(attribute, field[len(ACTIVITY_COUNT_PREFIX) :], 0)  # never done: 0 times
     return lambda record: record.get(attribute)
 
 

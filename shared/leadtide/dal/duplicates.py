@@ -36,7 +36,13 @@ from leadtide.dal.items import (
     stats_pk,
     tenant_list_pk,
 )
-from leadtide.dal.leads import PROFILE, _lead_from_item, lead_identities, search_text
+from leadtide.dal.leads import (
+    PROFILE,
+    _lead_from_item,
+    identity_entry,
+    owned_identity_keys,
+    search_text,
+)
 from leadtide.duplicates.matching import CandidatePair, MatchRecord
 from leadtide.duplicates.ports import (
     DuplicateRepository,
@@ -260,13 +266,18 @@ class DynamoMergeStore(DynamoRepository, MergeStore):
         except DoesNotExist:
             raise LeadNotFoundError(f"lead {lead_id} not found") from None
         lead = _lead_from_item(item)
-        keys = lead_identities(lead)
-        owned = [k for k in keys if _lookup(tenant_id, k) == lead_id]
+        # Every key naming this lead, those of leads merged into it earlier included (merges of merges).
+        keys = owned_identity_keys(item)
+        owners = {
+            i.pk: i.lead_id
+            for i in IdentityItem.batch_get([(identity_pk(tenant_id, k, v), "IDENTITY") for k, v in keys])
+        }
+        owned = [k for k in keys if owners.get(identity_pk(tenant_id, *k)) == lead_id]
         return LeadSnapshot(
             lead_id=lead_id,
             lead=lead,
             raw_profile=item.serialize(),
-            identities=owned,
+            identities=owned,  # type: ignore[arg-type]  # custom:<key> kinds too
             timeline_keys=self.timeline_keys(tenant_id, lead_id),
         )
 
@@ -357,6 +368,9 @@ class DynamoMergeStore(DynamoRepository, MergeStore):
     def commit(self, commit: MergeCommit) -> None:
         tenant = commit.tenant_id
         survivor_key = lead_pk(tenant, commit.survivor_id)
+        # The survivor's identity_keys follow the repointed items: gained on merge, given back on undo.
+        gained = {identity_entry(k, v) for k, v, _old, new in commit.repoint if new == commit.survivor_id}
+        given = {identity_entry(k, v) for k, v, old, _new in commit.repoint if old == commit.survivor_id}
         try:
             with TransactWrite(connection=self.connection) as tx:
                 unchanged = LeadItem.updated_at == commit.survivor_updated_at
@@ -369,14 +383,18 @@ class DynamoMergeStore(DynamoRepository, MergeStore):
                     for name, value in commit.survivor_set.items():
                         setattr(item, name, value)
                     item.activity_sk = f"{iso(item.last_activity_at)}#{commit.survivor_id}"
+                    if gained or given:
+                        stored_keys = LeadItem.get(survivor_key, PROFILE).identity_keys or set()
+                        item.identity_keys = ((stored_keys - given) | gained) or None
                     tx.save(item, condition=unchanged)
                 else:
                     current = LeadItem.get(survivor_key, PROFILE)
-                    tx.update(
-                        LeadItem(survivor_key, PROFILE),
-                        actions=self._survivor_actions(current, commit.survivor_id, commit.survivor_set),
-                        condition=unchanged,
-                    )
+                    actions = self._survivor_actions(current, commit.survivor_id, commit.survivor_set)
+                    if gained:
+                        actions.append(LeadItem.identity_keys.add(gained))
+                    elif given:
+                        actions.append(LeadItem.identity_keys.delete(given))
+                    tx.update(LeadItem(survivor_key, PROFILE), actions=actions, condition=unchanged)
                 for lead_id, updated_at in commit.delete_leads.items():
                     tx.delete(
                         LeadItem(lead_pk(tenant, lead_id), PROFILE),
@@ -470,10 +488,3 @@ class DynamoMergeStore(DynamoRepository, MergeStore):
                         )
             moved += len(items)
         return moved
-
-
-def _lookup(tenant_id: str, key: tuple[str, str]) -> str | None:
-    try:
-        return IdentityItem.get(identity_pk(tenant_id, key[0], key[1]), "IDENTITY").lead_id
-    except DoesNotExist:
-        return None

@@ -4,9 +4,12 @@ Key layout (see docs/data-model.md for the access pattern each serves):
 
 LeadsTable
     lead profile      pk=T#<tenant>#L#<lead_id>          sk=PROFILE     list_pk=T#<tenant> (+3 GSI sort keys)
+                                                                        cond_pk=T#<tenant>#COND#<shard 00-15>,
+                                                                        cond_sk=<lead_id> (condition index)
     activity          pk=T#<tenant>#L#<lead_id>          sk=A#<iso time>#<activity_id>
     score history     pk=T#<tenant>#L#<lead_id>          sk=S#<iso time>
-    identity key      pk=T#<tenant>#I#<kind>#<value>     sk=IDENTITY    -> lead_id
+    identity key      pk=T#<tenant>#I#<kind>#<value>     sk=IDENTITY    -> lead_id (listed in the profile's
+                                                                        identity_keys: <kind>#<value>)
     message marker    pk=T#<tenant>#M#<channel>#<id>     sk=MESSAGE     -> lead_id, activity sk, delivery status
     counter           pk=T#<tenant>#STATS                sk=total | status#<status> | source#<channel>
     static list       pk=T#<tenant>#LISTS                sk=LIST#<list_id>   name, count (ADD), status
@@ -29,6 +32,8 @@ LeadsTable
     custom field      pk=T#<tenant>#CF                   sk=F#<key>          doc (the definition), version
     scoring model     pk=T#<tenant>#SCORING              sk=M#<model_id> doc, version | CONFIG -> default model
     engagement        pk=T#<tenant>#L#<lead_id>          sk=ENGAGEMENT  behaviour occurrences for scoring
+                                                                        (summary copied to the profile:
+                                                                        last_engaged, engaged_counts)
     score history     (scoring models)                   sk=S#<iso>#<8 hex>
     tracked event     pk=T#<tenant>#EV#<event_id>        sk=EVENT       -> lead_id, activity sk (idempotency)
     API key           pk=K#<key_id>                      sk=APIKEY      tenant, SHA-256 of the key, revoked_at
@@ -44,6 +49,7 @@ ChannelsTable
 
 from __future__ import annotations
 
+import zlib
 from typing import Any
 
 from pynamodb.attributes import (
@@ -56,7 +62,7 @@ from pynamodb.attributes import (
     UnicodeSetAttribute,
     UTCDateTimeAttribute,
 )
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
 
 
@@ -83,6 +89,55 @@ def marker_pk(tenant_id: str, channel_type: str, provider_message_id: str) -> st
 def stats_pk(tenant_id: str) -> str:
     """Partition key of the tenant's dashboard counters."""
     return f"T#{tenant_id}#STATS"
+
+
+CONDITION_SHARDS = 16
+"""Partitions of a tenant's condition index; a preview reads them in parallel (leadtide.dal.segments)."""
+
+CONDITION_INDEX_ATTRIBUTES: tuple[str, ...] = (
+    "name",
+    "last_name",
+    "email",
+    "phone",
+    "company",
+    "job_title",
+    "status",
+    "source_channel",
+    "owner_id",
+    "grade",
+    "score",
+    "message_count",
+    "tags",
+    "custom_fields",
+    "list_ids",
+    "created_at",
+    "updated_at",
+    "last_activity_at",
+    "last_engaged",
+)
+"""Non-key attributes projected into ``leads_by_condition_shard`` (template.yaml lists the same; a unit test
+compares them). DynamoDB allows at most 20 per INCLUDE projection (and 100 across a table's indexes), so
+four condition fields are left out: ``first_name`` (``name`` holds it), ``scored_at``, ``instagram_id``
+and ``last_message_preview``; rules naming them read the full index instead. ``last_engaged`` is in, so
+activity rules ("replied in the last 14 days") use the index (``activity_count.*`` rules read
+``engaged_counts``, which is not, and fall back); volatile non-condition attributes (``segment_ids``,
+``score_breakdown``, ``search_text``) stay out so that changing them does not write the index."""
+
+
+def condition_shard(lead_id: str) -> int:
+    """The lead's condition-index shard, 0..CONDITION_SHARDS-1: CRC-32 of the lead id (stable across
+    processes and Python versions, unlike ``hash()``)."""
+    return zlib.crc32(lead_id.encode()) % CONDITION_SHARDS
+
+
+def condition_pk(tenant_id: str, shard: int) -> str:
+    """Partition key of one shard of the tenant's condition index."""
+    return f"T#{tenant_id}#COND#{shard:02d}"
+
+
+def condition_keys(tenant_id: str, lead_id: str) -> dict[str, str]:
+    """``cond_pk``/``cond_sk`` of a lead profile: every writer of a whole profile item sets both."""
+    return {"cond_pk": condition_pk(tenant_id, condition_shard(lead_id)), "cond_sk": lead_id}
 
 
 class _LeadsTableModel(Model):
@@ -134,6 +189,18 @@ class LeadsByScore(GlobalSecondaryIndex["LeadItem"]):
     score_sk = UnicodeAttribute(range_key=True)
 
 
+class LeadsByConditionShard(GlobalSecondaryIndex["LeadItem"]):
+    """Sparse, sharded condition index: only lead profiles carry ``cond_pk`` (``T#<t>#COND#<shard>``) and
+    ``cond_sk`` (the lead id); projects :data:`CONDITION_INDEX_ATTRIBUTES` only."""
+
+    class Meta:
+        index_name = "leads_by_condition_shard"
+        projection = IncludeProjection(list(CONDITION_INDEX_ATTRIBUTES))
+
+    cond_pk = UnicodeAttribute(hash_key=True)
+    cond_sk = UnicodeAttribute(range_key=True)
+
+
 class LeadItem(_LeadsTableModel):
     """A lead's profile (sk=PROFILE). Attribute names equal the fields of ``models.leads.Lead``."""
 
@@ -144,6 +211,14 @@ class LeadItem(_LeadsTableModel):
     by_created = LeadsByCreated()
     by_activity = LeadsByActivity()
     by_score = LeadsByScore()
+    cond_pk = UnicodeAttribute(null=True)  # condition_keys(); null only on items written before the index
+    cond_sk = UnicodeAttribute(null=True)
+    by_condition_shard = LeadsByConditionShard()
+
+    @staticmethod
+    def condition_keys(tenant_id: str, lead_id: str) -> dict[str, str]:
+        """See :func:`condition_keys` (reachable from the item class for raw encoders)."""
+        return condition_keys(tenant_id, lead_id)
 
     lead_id = UnicodeAttribute()
     tenant_id = UnicodeAttribute()
@@ -171,6 +246,9 @@ class LeadItem(_LeadsTableModel):
     import_id = UnicodeAttribute(null=True)  # provenance: the import that created the lead
     list_ids = UnicodeSetAttribute(null=True)  # static lists the lead is in (leadtide.lists)
     segment_ids = UnicodeSetAttribute(null=True)  # segments the lead is a member of (leadtide.segments)
+    # Identity items (``<kind>#<value>``) claimed by or repointed to the lead: delete removes them all
+    # (leadtide.dal.leads.owned_identity_keys; docs/data-model.md "Identity ownership").
+    identity_keys = UnicodeSetAttribute(null=True)
     # Scoring models (leadtide.scoring): grade above is the displayed one (an override wins).
     computed_grade = UnicodeAttribute(null=True)
     fit_score = NumberAttribute(null=True)
@@ -180,6 +258,12 @@ class LeadItem(_LeadsTableModel):
     prediction_model_version = UnicodeAttribute(null=True)
     scoring_model_id = UnicodeAttribute(null=True)
     grade_override = JSONAttribute(null=True)
+    # Activity by behaviour event type, denormalised from the engagement record (leadtide.dal.engagement)
+    # for the condition language's activity.<type> / activity_count.<type> fields: {type: ISO instant of
+    # the latest occurrence}, {type: all-time count}, and the engagement record version they reflect.
+    last_engaged = JSONAttribute(null=True)
+    engaged_counts = JSONAttribute(null=True)
+    engaged_version = NumberAttribute(null=True)
     search_text = UnicodeAttribute(null=True)
     created_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.exceptions import DeleteError, DoesNotExist, TransactWriteError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
@@ -28,7 +28,12 @@ from leadtide.dal.items import (
 )
 from leadtide.dal.ports import IdentityKind, IdentityTakenError, LeadChanges, LeadRepository
 from leadtide.models.common import ChannelType, iso
-from leadtide.models.errors import DuplicateDeliveryError, ForbiddenError, LeadNotFoundError
+from leadtide.models.errors import (
+    ConflictError,
+    DuplicateDeliveryError,
+    ForbiddenError,
+    LeadNotFoundError,
+)
 from leadtide.models.leads import Activity, DashboardSummary, Lead, LeadQuery
 from leadtide.models.messages import DeliveryStatus
 
@@ -40,6 +45,12 @@ MAX_ITEMS_EVALUATED_PER_PAGE = 2000
 _INDEX_BY_SORT = {"created": "by_created", "last_activity": "by_activity", "score": "by_score"}
 _SEARCHED_FIELDS = ("name", "first_name", "last_name", "email", "phone", "company", "instagram_id")
 UNSCORED_SK = "-01"
+# Identity deletes in a lead delete's transaction (DynamoDB's limit is 100 items; the profile and the three
+# dashboard counters take four); a lead owning more (a survivor of many merges) has the rest deleted right
+# after, each on the same condition.
+IDENTITY_DELETES_PER_TRANSACTION = 96
+# Attempts of a write whose condition failed because of a concurrent change (read again, write again).
+_ATTEMPTS = 4
 
 
 def search_text(values: dict[str, Any]) -> str:
@@ -54,6 +65,17 @@ def score_sort_key(score: int | None, lead_id: str) -> str:
 
 def _reason_codes(err: TransactWriteError) -> list[str | None]:
     return [r.code if r is not None else None for r in err.cancellation_reasons]
+
+
+_SENT_ORDER = {"check": 0, "delete": 1, "put": 2, "update": 3}
+
+
+def _sent_order(ops: list[tuple[str, str]]) -> list[str]:
+    """The labels of a transaction's items in the order PynamoDB's ``TransactWrite`` sends them (condition
+    checks, deletes, puts, updates; each kind in the order added), which is the order of the
+    ``CancellationReasons`` of a cancelled transaction. ``ops``: (kind, label) in the order added."""
+    ranked = sorted(enumerate(ops), key=lambda entry: (_SENT_ORDER[entry[1][0]], entry[0]))
+    return [label for _, (_, label) in ranked]
 
 
 class DynamoLeadRepository(DynamoRepository, LeadRepository):
@@ -89,38 +111,67 @@ class DynamoLeadRepository(DynamoRepository, LeadRepository):
         identities: Sequence[tuple[IdentityKind, str]],
         activity: Activity | None = None,
     ) -> None:
+        """See :meth:`LeadRepository.create_lead`. An identity item pointing at a lead whose profile no
+        longer exists is free: it is claimed on condition that it still names that missing lead."""
+        stale: dict[tuple[str, str], str] = {}
+        for _attempt in range(_ATTEMPTS):
+            try:
+                return self._create_lead(lead, identities, activity, stale)
+            except _DanglingIdentity as dangling:
+                stale[dangling.key] = dangling.lead_id
+        raise IdentityTakenError(*next(iter(stale)), None)
+
+    def _create_lead(
+        self,
+        lead: Lead,
+        identities: Sequence[tuple[IdentityKind, str]],
+        activity: Activity | None,
+        stale: dict[tuple[str, str], str],
+    ) -> None:
         tenant = lead.tenant_id
         item = self._lead_item(lead)
-        with_ops: list[str] = []
+        if identities:
+            item.identity_keys = {identity_entry(kind, value) for kind, value in identities}
+        with_ops: list[tuple[str, str]] = []
         try:
             with TransactWrite(connection=self.connection) as tx:
                 tx.save(item, condition=LeadItem.pk.does_not_exist())
-                with_ops.append("lead")
+                with_ops.append(("put", "lead"))
                 for kind, value in identities:
                     tx.save(
                         IdentityItem(identity_pk(tenant, kind, value), "IDENTITY", lead_id=lead.lead_id),
-                        condition=IdentityItem.pk.does_not_exist(),
+                        condition=_claim_condition((kind, value), None, stale),
                     )
-                    with_ops.append(f"identity:{kind}:{value}")
+                    with_ops.append(("put", f"identity:{kind}:{value}"))
                 if activity is not None:
                     for op in self._activity_ops(tenant, activity):
                         tx.save(op, condition=op.__class__.pk.does_not_exist())
-                        with_ops.append("marker" if isinstance(op, MessageMarkerItem) else "activity")
+                        with_ops.append(
+                            ("put", "marker" if isinstance(op, MessageMarkerItem) else "activity")
+                        )
                 for sk in ("total", f"status#{lead.status}", f"source#{lead.source_channel}"):
                     tx.update(CounterItem(stats_pk(tenant), sk), actions=[CounterItem.value.add(1)])
-                    with_ops.append("counter")
+                    with_ops.append(("update", "counter"))
         except TransactWriteError as err:
-            self._raise_for_cancellation(err, with_ops, tenant)
+            self._raise_for_cancellation(err, _sent_order(with_ops), tenant)
             raise
 
     def _raise_for_cancellation(self, err: TransactWriteError, ops: list[str], tenant: str) -> None:
+        """Raise the error a cancelled transaction means (its first refused item decides).
+
+        A refused identity claim whose item names a lead with no profile (or is gone already) raises
+        :class:`_DanglingIdentity`: the caller claims it again on condition that it still names that lead.
+        """
         for op, code in zip(ops, _reason_codes(err), strict=False):
             if code != "ConditionalCheckFailed":
                 continue
             if op.startswith("identity:"):
                 _, kind, value = op.split(":", 2)
-                owner = self.lookup_identities(tenant, [(kind, value)])  # type: ignore[list-item]
-                raise IdentityTakenError(kind, value, next(iter(owner.values()), None)) from err
+                owners = self.lookup_identities(tenant, [(cast(IdentityKind, kind), value)])
+                owner = next(iter(owners.values()), None)
+                if owner is None or not self._lead_exists(tenant, owner):
+                    raise _DanglingIdentity((kind, value), owner) from err
+                raise IdentityTakenError(kind, value, owner) from err
             if op == "marker":
                 raise DuplicateDeliveryError("message already captured") from err
             if op == "lead-exists":
@@ -160,13 +211,41 @@ class DynamoLeadRepository(DynamoRepository, LeadRepository):
         fill_fields: dict[str, Any] | None = None,
         new_identities: Sequence[tuple[IdentityKind, str]] = (),
     ) -> None:
-        """See :meth:`LeadRepository.append_activity` (``fill_fields`` uses ``if_not_exists``)."""
-        ops: list[str] = []
+        """See :meth:`LeadRepository.append_activity` (``fill_fields`` uses ``if_not_exists``). New
+        identities are added to the profile's ``identity_keys`` in the same transaction; one whose item
+        names a lead that no longer exists is claimed (see :meth:`create_lead`)."""
+        stale: dict[tuple[str, str], str] = {}
+        for _attempt in range(_ATTEMPTS):
+            try:
+                return self._append_activity(
+                    tenant_id,
+                    activity,
+                    touch_lead=touch_lead,
+                    fill_fields=fill_fields,
+                    new_identities=new_identities,
+                    stale=stale,
+                )
+            except _DanglingIdentity as dangling:
+                stale[dangling.key] = dangling.lead_id
+        raise IdentityTakenError(*next(iter(stale)), None)
+
+    def _append_activity(
+        self,
+        tenant_id: str,
+        activity: Activity,
+        *,
+        touch_lead: bool,
+        fill_fields: dict[str, Any] | None,
+        new_identities: Sequence[tuple[IdentityKind, str]],
+        stale: dict[tuple[str, str], str],
+    ) -> None:
+        added: list[tuple[str, str]] = []
+        claimed = {identity_entry(kind, value) for kind, value in new_identities}
         try:
             with TransactWrite(connection=self.connection) as tx:
                 for op in self._activity_ops(tenant_id, activity):
                     tx.save(op, condition=op.__class__.pk.does_not_exist())
-                    ops.append("marker" if isinstance(op, MessageMarkerItem) else "activity")
+                    added.append(("put", "marker" if isinstance(op, MessageMarkerItem) else "activity"))
                 lead_key = LeadItem(lead_pk(tenant_id, activity.lead_id), PROFILE)
                 if touch_lead:
                     at = activity.occurred_at
@@ -182,31 +261,46 @@ class DynamoLeadRepository(DynamoRepository, LeadRepository):
                     for name, value in (fill_fields or {}).items():
                         attr = getattr(LeadItem, name)
                         actions.append(attr.set(attr | value))
+                    if claimed:
+                        actions.append(LeadItem.identity_keys.add(claimed))
                     # Only move last activity forward: an older message redelivered late must not rewind it.
                     condition = LeadItem.pk.exists() & (
                         LeadItem.last_activity_at.does_not_exist() | (LeadItem.last_activity_at <= at)
                     )
                     tx.update(lead_key, actions=actions, condition=condition)
-                    ops.append("lead-touch")
+                    added.append(("update", "lead-touch"))
+                elif claimed:
+                    tx.update(
+                        lead_key,
+                        actions=[LeadItem.identity_keys.add(claimed)],
+                        condition=LeadItem.pk.exists(),
+                    )
+                    added.append(("update", "lead-exists"))
                 else:
                     tx.condition_check(LeadItem, lead_key.pk, PROFILE, condition=LeadItem.pk.exists())
-                    ops.append("lead-exists")
+                    added.append(("check", "lead-exists"))
                 for kind, value in new_identities:
                     tx.save(
                         IdentityItem(
                             identity_pk(tenant_id, kind, value), "IDENTITY", lead_id=activity.lead_id
                         ),
-                        condition=IdentityItem.pk.does_not_exist(),
+                        condition=_claim_condition((kind, value), None, stale),
                     )
-                    ops.append(f"identity:{kind}:{value}")
+                    added.append(("put", f"identity:{kind}:{value}"))
         except TransactWriteError as err:
+            ops = _sent_order(added)
             codes = _reason_codes(err)
             if "lead-touch" in ops and codes[ops.index("lead-touch")] == "ConditionalCheckFailed":
                 if not self._lead_exists(tenant_id, activity.lead_id):
                     raise LeadNotFoundError("lead not found") from err
                 # The lead has newer activity already: store the entry without moving the lead's clock.
-                return self.append_activity(
-                    tenant_id, activity, touch_lead=False, new_identities=new_identities
+                return self._append_activity(
+                    tenant_id,
+                    activity,
+                    touch_lead=False,
+                    fill_fields=None,
+                    new_identities=new_identities,
+                    stale=stale,
                 )
             self._raise_for_cancellation(err, ops, tenant_id)
             raise
@@ -323,7 +417,31 @@ class DynamoLeadRepository(DynamoRepository, LeadRepository):
 
     # ------------------------------------------------------------------ changes
     def update_lead(self, tenant_id: str, lead_id: str, changes: LeadChanges) -> Lead:
-        ops: list[str] = []
+        """See :meth:`LeadRepository.update_lead`. Claimed identities join the profile's
+        ``identity_keys`` in the same transaction (released ones leave it there too, or just after when
+        the same update also claims: one update expression cannot both ADD to and DELETE from a set); an
+        identity whose item names a lead that no longer exists is claimed (see :meth:`create_lead`)."""
+        stale: dict[tuple[str, str], str] = {}
+        for _attempt in range(_ATTEMPTS):
+            try:
+                updated = self._update_lead(tenant_id, lead_id, changes, stale)
+            except _DanglingIdentity as dangling:
+                stale[dangling.key] = dangling.lead_id
+                continue
+            released = {identity_entry(k, v) for k, v in changes.remove_identities}
+            if released and changes.add_identities:
+                # A key released here that is the lead's email/phone again by now is still found at delete
+                # time (owned_identity_keys adds the contact fields), so this late DELETE is safe.
+                LeadItem(lead_pk(tenant_id, lead_id), PROFILE).update(
+                    actions=[LeadItem.identity_keys.delete(released)]
+                )
+            return updated
+        raise IdentityTakenError(*next(iter(stale)), None)
+
+    def _update_lead(
+        self, tenant_id: str, lead_id: str, changes: LeadChanges, stale: dict[tuple[str, str], str]
+    ) -> Lead:
+        added: list[tuple[str, str]] = []
         now_values = dict(changes.set)
         actions: list[Action] = []
         for name, value in now_values.items():
@@ -332,6 +450,14 @@ class DynamoLeadRepository(DynamoRepository, LeadRepository):
         current = self.get_lead(tenant_id, lead_id)
         merged = {**current.model_dump(), **now_values}
         actions.append(LeadItem.search_text.set(search_text(merged) or " "))
+        if changes.add_identities:
+            actions.append(
+                LeadItem.identity_keys.add({identity_entry(k, v) for k, v in changes.add_identities})
+            )
+        elif changes.remove_identities:
+            actions.append(
+                LeadItem.identity_keys.delete({identity_entry(k, v) for k, v in changes.remove_identities})
+            )
         condition = LeadItem.pk.exists()
         if changes.require_owner_in is not None:
             owner_cond = None
@@ -339,24 +465,25 @@ class DynamoLeadRepository(DynamoRepository, LeadRepository):
                 c = LeadItem.owner_id.does_not_exist() if owner is None else LeadItem.owner_id == owner
                 owner_cond = c if owner_cond is None else owner_cond | c
             condition = condition & owner_cond
+        profile_op = "owner" if changes.require_owner_in is not None else "lead-exists"
         try:
             with TransactWrite(connection=self.connection) as tx:
                 tx.update(
                     LeadItem(lead_pk(tenant_id, lead_id), PROFILE), actions=actions, condition=condition
                 )
-                ops.append("owner" if changes.require_owner_in is not None else "lead-exists")
+                added.append(("update", profile_op))
                 for kind, value in changes.add_identities:
                     tx.save(
                         IdentityItem(identity_pk(tenant_id, kind, value), "IDENTITY", lead_id=lead_id),
-                        condition=IdentityItem.pk.does_not_exist() | (IdentityItem.lead_id == lead_id),
+                        condition=_claim_condition((kind, value), lead_id, stale),
                     )
-                    ops.append(f"identity:{kind}:{value}")
+                    added.append(("put", f"identity:{kind}:{value}"))
                 for kind, value in changes.remove_identities:
                     tx.delete(
                         IdentityItem(identity_pk(tenant_id, kind, value), "IDENTITY"),
                         condition=IdentityItem.lead_id == lead_id,
                     )
-                    ops.append("identity-remove")
+                    added.append(("delete", "identity-remove"))
                 if changes.new_status and changes.old_status and changes.new_status != changes.old_status:
                     for sk, delta in (
                         (f"status#{changes.old_status}", -1),
@@ -365,14 +492,12 @@ class DynamoLeadRepository(DynamoRepository, LeadRepository):
                         tx.update(
                             CounterItem(stats_pk(tenant_id), sk), actions=[CounterItem.value.add(delta)]
                         )
-                        ops.append("counter")
+                        added.append(("update", "counter"))
         except TransactWriteError as err:
-            codes = _reason_codes(err)
-            if (
-                ops
-                and codes
-                and codes[0] == "ConditionalCheckFailed"
-                and not self._lead_exists(tenant_id, lead_id)
+            ops = _sent_order(added)
+            codes = dict(zip(ops, _reason_codes(err), strict=False))
+            if codes.get(profile_op) == "ConditionalCheckFailed" and not self._lead_exists(
+                tenant_id, lead_id
             ):
                 raise LeadNotFoundError(f"lead {lead_id} not found") from err
             self._raise_for_cancellation(err, ops, tenant_id)
@@ -380,35 +505,63 @@ class DynamoLeadRepository(DynamoRepository, LeadRepository):
         return self.get_lead(tenant_id, lead_id)
 
     def delete_lead(self, tenant_id: str, lead_id: str) -> Lead:
-        lead = self.get_lead(tenant_id, lead_id)
+        """Delete the lead, every identity item pointing at it, its timeline, history and message markers.
+
+        The identity items are those of :func:`owned_identity_keys` (the profile's ``identity_keys``: its
+        own, its merged leads', imported unique custom fields; plus its contact fields) that still name
+        this lead: one BatchGetItem reads them, no scan. One transaction deletes the profile (on condition
+        that ``updated_at`` is still the one read, so an identity claimed meanwhile is not missed), up to
+        :data:`IDENTITY_DELETES_PER_TRANSACTION` identity items (each on condition that it still names
+        this lead) and moves the counters; further identity items (a survivor of many merges) are deleted
+        right after on the same condition. A crash in between leaves items naming a missing lead, which
+        every claim path treats as free.
+
+        Raises:
+            LeadNotFoundError: no such lead.
+            ConflictError: the lead kept changing while being deleted (retry).
+        """
         pk = lead_pk(tenant_id, lead_id)
-        identities = [(k, v) for k, v in lead_identities(lead)]
-        try:
-            with TransactWrite(connection=self.connection) as tx:
-                tx.delete(LeadItem(pk, PROFILE), condition=LeadItem.pk.exists())
-                for kind, value in identities:
-                    tx.delete(
-                        IdentityItem(identity_pk(tenant_id, kind, value), "IDENTITY"),
-                        condition=IdentityItem.pk.does_not_exist() | (IdentityItem.lead_id == lead_id),
-                    )
-                for sk in ("total", f"status#{lead.status}", f"source#{lead.source_channel}"):
-                    tx.update(CounterItem(stats_pk(tenant_id), sk), actions=[CounterItem.value.add(-1)])
-        except TransactWriteError as err:
-            if _reason_codes(err)[:1] == ["ConditionalCheckFailed"]:
-                raise LeadNotFoundError(f"lead {lead_id} not found") from err
-            raise
+        for _attempt in range(_ATTEMPTS):
+            try:
+                item = LeadItem.get(pk, PROFILE)
+            except DoesNotExist:
+                raise LeadNotFoundError(f"lead {lead_id} not found") from None
+            lead = _lead_from_item(item)
+            keys = owned_identity_keys(item)
+            owners = self.lookup_identities(tenant_id, cast(list[tuple[IdentityKind, str]], keys))
+            mine = [key for key in keys if owners.get(cast(tuple[IdentityKind, str], key)) == lead_id]
+            now, later = mine[:IDENTITY_DELETES_PER_TRANSACTION], mine[IDENTITY_DELETES_PER_TRANSACTION:]
+            try:
+                with TransactWrite(connection=self.connection) as tx:
+                    tx.delete(LeadItem(pk, PROFILE), condition=LeadItem.updated_at == item.updated_at)
+                    for kind, value in now:
+                        tx.delete(
+                            IdentityItem(identity_pk(tenant_id, kind, value), "IDENTITY"),
+                            condition=IdentityItem.lead_id == lead_id,
+                        )
+                    for sk in ("total", f"status#{lead.status}", f"source#{lead.source_channel}"):
+                        tx.update(CounterItem(stats_pk(tenant_id), sk), actions=[CounterItem.value.add(-1)])
+            except TransactWriteError as err:
+                if "ConditionalCheckFailed" in _reason_codes(err):
+                    continue  # the lead or one of its identities changed meanwhile: read again
+                raise
+            for kind, value in later:
+                _delete_identity_if_owned(tenant_id, (kind, value), lead_id)
+            break
+        else:
+            raise ConflictError(f"lead {lead_id} kept changing while being deleted; retry")
         # The profile is gone, so the rest is unreachable; remove it in batches (timeline, history, markers).
         with ActivityItem.batch_write() as batch:
-            for item in ActivityItem.query(pk):
-                if item.sk.startswith("A#") and item.provider_message_id:
-                    doc = item.doc or {}
+            for entry in ActivityItem.query(pk):
+                if entry.sk.startswith("A#") and entry.provider_message_id:
+                    doc = entry.doc or {}
                     if doc.get("channel"):
                         batch.delete(
                             MessageMarkerItem(
-                                marker_pk(tenant_id, doc["channel"], item.provider_message_id), "MESSAGE"
+                                marker_pk(tenant_id, doc["channel"], entry.provider_message_id), "MESSAGE"
                             )
                         )
-                batch.delete(ActivityItem(item.pk, item.sk))
+                batch.delete(ActivityItem(entry.pk, entry.sk))
         return lead
 
     def record_delivery_status(
@@ -536,6 +689,8 @@ class DynamoLeadRepository(DynamoRepository, LeadRepository):
             activity_sk=f"{iso(lead.last_activity_at)}#{lead.lead_id}",
             score_sk=score_sort_key(lead.score, lead.lead_id),
             search_text=search_text(values) or " ",
+            cond_pk=LeadItem.condition_keys(lead.tenant_id, lead.lead_id)["cond_pk"],
+            cond_sk=lead.lead_id,
             **{k: v for k, v in values.items() if v is not None},
         )
 
@@ -567,6 +722,72 @@ def lead_identities(lead: Lead) -> list[tuple[IdentityKind, str]]:
     if lead.instagram_id:
         keys.append(("instagram", lead.instagram_id))
     return keys
+
+
+def identity_entry(kind: str, value: str) -> str:
+    """A profile's ``identity_keys`` entry for an identity key: ``<kind>#<value>`` (as in the identity
+    item's key; kinds - ``email``, ``phone``, ``instagram``, ``custom:<slug>`` - never contain ``#``)."""
+    return f"{kind}#{value}"
+
+
+def identity_of_entry(entry: str) -> tuple[str, str]:
+    """The (kind, value) of an ``identity_keys`` entry (inverse of :func:`identity_entry`)."""
+    kind, _, value = entry.partition("#")
+    return kind, value
+
+
+def owned_identity_keys(item: LeadItem) -> list[tuple[str, str]]:
+    """Every identity key a stored profile may own: its ``identity_keys`` (claimed by it or repointed to it
+    by merges), then its contact fields' keys (profiles stored before ``identity_keys`` existed). A key may
+    since have been released or be another lead's: callers keep the ones whose item names this lead."""
+    keys = [identity_of_entry(entry) for entry in sorted(item.identity_keys or ())]
+    keys += lead_identities(_lead_from_item(item))
+    return list(dict.fromkeys(keys))
+
+
+def identity_entries_after(
+    current: Iterable[str] | None,
+    add: Iterable[tuple[str, str]] = (),
+    remove: Iterable[tuple[str, str]] = (),
+) -> list[str]:
+    """The ``identity_keys`` entries of a profile rewritten whole (imports): ``current`` plus the claimed
+    keys minus the released ones, sorted (empty: the attribute is left out; DynamoDB has no empty set)."""
+    entries = set(current or ()) | {identity_entry(k, v) for k, v in add}
+    return sorted(entries - {identity_entry(k, v) for k, v in remove})
+
+
+class _DanglingIdentity(Exception):
+    """A claim was refused by an identity item naming a lead with no profile (``lead_id``), or by one that
+    vanished meanwhile (``lead_id`` None): claim again on that condition."""
+
+    def __init__(self, key: tuple[str, str], lead_id: str | None):
+        super().__init__(f"identity {key[0]}:{key[1]} names missing lead {lead_id}")
+        self.key = key
+        self.lead_id = lead_id or ""
+
+
+def _claim_condition(
+    key: tuple[str, str], own_lead_id: str | None, stale: dict[tuple[str, str], str]
+) -> Condition:
+    """Condition of an identity claim: absent, or already ``own_lead_id``'s, or still naming the missing
+    lead found for it (``stale``)."""
+    condition: Condition = IdentityItem.pk.does_not_exist()
+    if own_lead_id is not None:
+        condition = condition | (IdentityItem.lead_id == own_lead_id)
+    if stale.get(key):
+        condition = condition | (IdentityItem.lead_id == stale[key])
+    return condition
+
+
+def _delete_identity_if_owned(tenant_id: str, key: tuple[str, str], lead_id: str) -> None:
+    """Delete one identity item if it still names ``lead_id`` (else leave it: another lead's)."""
+    try:
+        IdentityItem(identity_pk(tenant_id, key[0], key[1]), "IDENTITY").delete(
+            condition=IdentityItem.lead_id == lead_id
+        )
+    except DeleteError as err:
+        if "ConditionalCheckFailed" not in repr(err):
+            raise
 
 
 def _lead_from_item(item: LeadItem) -> Lead:

@@ -125,10 +125,11 @@ class LeadRepository(ABC):
 
     @abstractmethod
     def delete_lead(self, tenant_id: str, lead_id: str) -> Lead:
-        """Delete the lead, its identities, timeline and history; return what was deleted.
+        """Delete the lead, every identity key still pointing at it (its own, those merged into it, an
+        import's unique custom field), its timeline and history; return what was deleted.
 
         Raises:
-            LeadNotFoundError.
+            LeadNotFoundError; ConflictError: the lead kept changing while being deleted.
         """
 
     @abstractmethod

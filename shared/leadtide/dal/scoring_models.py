@@ -223,7 +223,7 @@ class DynamoScoringStore(DynamoRepository, ScoringStore):
                 if reasons[:1] == ["ConditionalCheckFailed"]:
                     return 0  # the lead is gone
                 continue  # someone else wrote the record meanwhile: merge again
-            store_engaged(pk, occ, counts, version + 1)  # activity.<type> conditions (leadtide.dal.engagement)
+            store_engaged(pk, occ, counts, version + 1)  # profile summary (leadtide.dal.engagement)
             return added
         raise ConflictError("engagement record kept changing; retry", code="engagement_conflict")
 

@@ -6,7 +6,10 @@ exists, the engagement record (optimistic ``version``), and per event its marker
 transaction; the cancellation reasons name which events were duplicates, and the rest is written again.
 Then one conditional UpdateItem moves the lead's ``last_activity_at`` (and the ``activity_sk`` the inbox
 sorts by) forward to the newest stored event, never back (``updated_at`` is left alone: the profile
-itself did not change).
+itself did not change), and in the same call copies the engagement record's activity summary
+(``last_engaged``/``engaged_counts``/``engaged_version``, :mod:`leadtide.dal.engagement`) onto the
+profile unless a later version is already there. When that call's condition fails (an older event, or a
+newer writer got there first), the two parts are retried as separate conditional updates.
 """
 
 from __future__ import annotations
@@ -16,9 +19,11 @@ from datetime import datetime
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
+from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from leadtide.dal.base import DynamoRepository
+from leadtide.dal.engagement import engaged_actions, newer_engagement, store_engaged
 from leadtide.dal.items import (
     ActivityItem,
     ApiKeyItem,
@@ -131,22 +136,42 @@ class DynamoTrackingStore(DynamoRepository, TrackingStore):
                 continue  # duplicates removed and/or the engagement record moved: try again
             for e in pending:
                 result[e.event_id] = True
-            self._touch_lead(pk, lead_id, max(e.occurred_at for e in pending))
+            self._touch_lead(
+                pk, lead_id, max(e.occurred_at for e in pending), engagement=(occ, counts, version + 1)
+            )
             return result
         raise ConflictError("the lead's engagement record kept changing; retry", code="engagement_conflict")
 
-    def _touch_lead(self, pk: str, lead_id: str, at: datetime) -> None:
+    def _touch_lead(
+        self,
+        pk: str,
+        lead_id: str,
+        at: datetime,
+        engagement: tuple[dict[str, Any], dict[str, Any], int] | None = None,
+    ) -> None:
         """Move the lead's last activity forward to ``at`` (no-op when it is already later or the lead is
-        gone: the events are stored either way)."""
+        gone: the events are stored either way) and, with ``engagement`` = ``(occ, counts, version)`` of
+        the record just written, copy its activity summary onto the profile unless a version at least as
+        new is there. One UpdateItem; when its condition fails, each part is tried alone (two more)."""
+        actions: list[Action] = [
+            LeadItem.last_activity_at.set(at),
+            LeadItem.activity_sk.set(f"{iso(at)}#{lead_id}"),
+        ]
+        later = LeadItem.last_activity_at.does_not_exist() | (LeadItem.last_activity_at < at)
+        if engagement is not None:
+            occ, counts, version = engagement
+            try:
+                LeadItem(pk, PROFILE).update(
+                    actions=[*actions, *engaged_actions(occ, counts, version)],
+                    condition=LeadItem.pk.exists() & later & newer_engagement(version),
+                )
+                return
+            except UpdateError as err:
+                if err.cause_response_code != "ConditionalCheckFailedException":
+                    raise
+            store_engaged(pk, occ, counts, version)  # one of the two conditions failed: each alone
         try:
-            LeadItem(pk, PROFILE).update(
-                actions=[
-                    LeadItem.last_activity_at.set(at),
-                    LeadItem.activity_sk.set(f"{iso(at)}#{lead_id}"),
-                ],
-                condition=LeadItem.pk.exists()
-                & (LeadItem.last_activity_at.does_not_exist() | (LeadItem.last_activity_at < at)),
-            )
+            LeadItem(pk, PROFILE).update(actions=actions, condition=LeadItem.pk.exists() & later)
         except UpdateError as err:
             if err.cause_response_code != "ConditionalCheckFailedException":
                 raise

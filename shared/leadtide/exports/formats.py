@@ -36,10 +36,20 @@ from leadtide.models.exports import ExportFormat
 from leadtide.models.leads import Lead
 
 NOT_EXPORTED: frozenset[str] = frozenset(
-    {"tenant_id", "custom_fields", "score_breakdown", "referral", "prediction_factors", "grade_override"}
+    {
+        "tenant_id",
+        "custom_fields",
+        "score_breakdown",
+        "referral",
+        "prediction_factors",
+        "grade_override",
+        "last_engaged",
+        "engaged_counts",
+    }
 )
 """Lead fields left out of exports: ``tenant_id`` (always the caller's), ``custom_fields`` (one column per
-field instead) and the nested explanations (see ``GET /leads/{lead_id}``)."""
+field instead), the nested explanations and the per-event-type activity maps (see
+``GET /leads/{lead_id}``)."""
 
 LEAD_FIELDS: tuple[str, ...] = tuple(name for name in Lead.model_fields if name not in NOT_EXPORTED)
 """Lead fields exported by default, in the order :class:`Lead` declares them."""

@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from pydantic import TypeAdapter
+
 from leadtide.dal.ports import EventPublisher
 from leadtide.imports.models import FINISHED, MAX_FILE_BYTES, ImportStatus
 from leadtide.imports.ports import (
@@ -64,6 +66,7 @@ LEAD_FIELDS = (
     "status",
     "owner_id",
 )
+_LEAD_FIELD_SET = frozenset(LEAD_FIELDS)
 _IDENTITY_FIELDS = ("email", "phone")
 _VALID_STATUSES = frozenset(s.value for s in LeadStatus)
 
@@ -124,14 +127,18 @@ def split_fields(fields: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]
     for name, value in fields.items():
         if value is None or value == "" or value == []:
             continue
-        if name.startswith("custom:"):
+        if name in _LEAD_FIELD_SET:
+            standard[name] = value
+        elif name == "custom_fields" and type(value) is dict:
+            for k, v in value.items():
+                if v is not None and v != "" and v != []:
+                    custom[k] = v
+        elif name.startswith("custom:"):
             custom[name[7:]] = value
         elif name == "custom_fields" and isinstance(value, dict):
             custom.update({k: v for k, v in value.items() if v not in (None, "", [])})
         elif name == "tags":
             tags = [value] if isinstance(value, str) else [str(t) for t in value]
-        elif name in LEAD_FIELDS:
-            standard[name] = value
         else:  # built-in custom fields (lead_source, country, city, notes, owner_email...)
             custom[name] = value
     return standard, custom, tags
@@ -139,6 +146,12 @@ def split_fields(fields: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]
 
 def _empty(value: Any) -> bool:
     return value is None or value == "" or value == [] or value == {}
+
+
+def _json_default(value: Any) -> Any:
+    """``json.dumps``'s ``default``: what :func:`_jsonable` makes of a value JSON cannot encode (a datetime
+    as :func:`iso` text, anything else as ``str``), applied by the encoder wherever it meets one."""
+    return iso(value) if isinstance(value, datetime) else str(value)
 
 
 def _jsonable(value: Any) -> Any:
@@ -460,7 +473,7 @@ class ImportPipeline:
                 chunk.append(
                     {
                         "row": row_number,
-                        "fields": _jsonable(dict(draft.fields)),
+                        "fields": draft.fields,  # datetimes become ISO text when the chunk is encoded
                         "email": draft.email,
                         "phone": draft.phone,
                         "unique": draft.unique_value,
@@ -500,7 +513,8 @@ class ImportPipeline:
         return self._maybe_finish(tenant_id, import_id)
 
     def _put_chunk(self, tenant_id: str, import_id: str, n: int, drafts: list[dict[str, Any]]) -> None:
-        body = json.dumps({"chunk": n, "drafts": drafts}, separators=(",", ":"), default=str).encode()
+        text = json.dumps({"chunk": n, "drafts": drafts}, separators=(",", ":"), default=_json_default)
+        body = text.encode()
         self.artifacts.put(data_key(tenant_id, import_id, f"chunks/{n:06d}.json"), body)
 
     def _queue_chunks(self, record: dict[str, Any]) -> None:
@@ -653,17 +667,20 @@ class ImportPipeline:
         dedupe = record["doc"]["options"]["dedupe"]
         strategy, unique_key, mode = dedupe["strategy"], dedupe["key"], dedupe["update_mode"]
         selected = [d for d in drafts if only is None or d["row"] in only]
-        keys = list(dict.fromkeys(k for d in selected for k in identity_keys(d, unique_key)))
+        own_ids = {d["row"]: new_lead_id(tenant, import_id, d["row"]) for d in selected}
+        draft_keys = {d["row"]: identity_keys(d, unique_key) for d in selected}
+        keys = list(dict.fromkeys(k for d in selected for k in draft_keys[d["row"]]))
         owners = self.store.get_identities(tenant, keys)
         matched: dict[int, str] = {}
         for d in selected:
             key = match_key(d, unique_key)
-            own_id = new_lead_id(tenant, import_id, d["row"])
             owner = owners.get(key) if key else None
-            if owner is not None and owner != own_id and strategy != "create":
+            if owner is not None and owner != own_ids[d["row"]] and strategy != "create":
                 matched[d["row"]] = owner
         existing = self.store.get_leads(tenant, list(set(matched.values()))) if strategy == "update" else {}
         now = self.clock()
+        times = {"created_at": now, "updated_at": now, "last_activity_at": now}
+        saved_times = dict.fromkeys(times, _DATETIME.dump_python(now, mode="json"))
         claimed: set[IdentityKey] = set()
         actions: list[dict[str, Any]] = []
         built: dict[str, Lead] = {}  # the new profiles as objects (not saved): no re-validation to write them
@@ -681,40 +698,42 @@ class ImportPipeline:
                 )
                 actions.append(action)
                 continue
-            lead_id = new_lead_id(tenant, import_id, row)
+            lead_id = own_ids[row]
             add = []
-            for key in identity_keys(d, unique_key):
+            for key in draft_keys[row]:
                 if owners.get(key) in (None, lead_id) and key not in claimed:
                     add.append(key)
                     claimed.add(key)
-            lead = Lead(
-                lead_id=lead_id,
-                tenant_id=tenant,
-                name=standard.get("name")
+            values = {
+                "lead_id": lead_id,
+                "tenant_id": tenant,
+                "name": standard.get("name")
                 or display_name(standard.get("first_name"), standard.get("last_name")),
-                first_name=standard.get("first_name"),
-                last_name=standard.get("last_name"),
-                email=d.get("email") or standard.get("email"),
-                phone=d.get("phone") or standard.get("phone"),
-                company=standard.get("company"),
-                job_title=standard.get("job_title"),
-                status=standard.get("status") or LeadStatus.NEW,
-                owner_id=standard.get("owner_id"),
-                source_channel=ChannelType.IMPORT,
-                tags=tags,
-                custom_fields=custom,
-                import_id=import_id,
-                created_at=now,
-                updated_at=now,
-                last_activity_at=now,
-            )
+                "first_name": standard.get("first_name"),
+                "last_name": standard.get("last_name"),
+                "email": d.get("email") or standard.get("email"),
+                "phone": d.get("phone") or standard.get("phone"),
+                "company": standard.get("company"),
+                "job_title": standard.get("job_title"),
+                "status": standard.get("status") or LeadStatus.NEW,
+                "owner_id": standard.get("owner_id"),
+                "source_channel": ChannelType.IMPORT,
+                "tags": tags,
+                "custom_fields": custom,
+                "import_id": import_id,
+            }
+            values = {k: v for k, v in values.items() if v is not None}
+            lead = Lead(**values, **times)  # validated: types, the status, the tags' shape
             built[lead_id] = lead
+            # The saved plan keeps the values the lead was built from (a redelivery validates them into
+            # the same Lead): no per-lead pydantic dump; the plan is encoded once per chunk.
+            values["status"], values["source_channel"] = str(lead.status), str(lead.source_channel)
             actions.append(
                 {
                     "row": row,
                     "action": "create",
                     "lead_id": lead_id,
-                    "lead": lead.model_dump(mode="json"),
+                    "lead": {**values, **saved_times},
                     "add": [list(k) for k in add],
                 }
             )
@@ -795,12 +814,18 @@ class ImportPipeline:
         """Write the plan's creates and updates; re-decide rows whose conditions failed (a concurrent
         capture or edit) and try again, saving the revised plan before each new round of writes."""
         tenant = record["tenant_id"]
+        # Whether the saved plan already says everything a redelivery needs: it does when only creates
+        # were pending and all were written at the first try (a redelivery re-sends them conditionally,
+        # refused as ``lead_exists``, nothing released); updates and failures are saved again below.
+        as_saved = True
         for round_number in range(MAX_WRITE_ROUNDS):
             pending = [
                 a for a in plan["actions"] if a["action"] in ("create", "update") and not a.get("done")
             ]
             if not pending:
                 break
+            if round_number > 0 or any(a["action"] == "update" for a in pending):
+                as_saved = False
             built = plan.get(_BUILT) or {}
             writes = [
                 LeadWrite(
@@ -826,6 +851,7 @@ class ImportPipeline:
                     redo.add(action["row"])
             if not redo:
                 break
+            as_saved = False
             if round_number == MAX_WRITE_ROUNDS - 1:
                 for action in plan["actions"]:
                     if action["row"] in redo:
@@ -844,7 +870,9 @@ class ImportPipeline:
         for action in plan["actions"]:
             if action["action"] in ("create", "update") and not action.get("done"):
                 action.update({"action": "failed", "reason": "not written"})
-        self.artifacts.put(plan_key, _dumps(plan))
+                as_saved = False
+        if not as_saved:
+            self.artifacts.put(plan_key, _dumps(plan))
         return plan
 
     def _already_applied(self, tenant: str, action: dict[str, Any]) -> bool:
@@ -1064,6 +1092,7 @@ def _message(err: Exception) -> str:
 
 
 _BUILT = "_built"
+_DATETIME: TypeAdapter[datetime] = TypeAdapter(datetime)
 
 
 def _dumps(value: Any) -> bytes:

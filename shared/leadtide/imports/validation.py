@@ -1,10 +1,10 @@
 """Contact checks for imports: email syntax, disposable domains, MX records, phone numbers.
 
 - Email syntax: email-validator (``check_deliverability=False``) is the authority. For the common
-  shape (ASCII dot-atom local part, ASCII host name) :class:`EmailChecker` calls email-validator's own
-  syntax steps directly, the local part per address and the domain once per distinct domain (cached),
-  which gives the same answer as ``validate_email`` (a test compares them) about 10x faster; any other
-  shape goes through ``validate_email`` itself. Results are lower-cased like
+  shape (dot-atom local part, ASCII or internationalised (RFC 6531) in NFC form, ASCII host name)
+  :class:`EmailChecker` calls email-validator's own syntax steps directly, the local part per address and
+  the domain once per distinct domain (cached), which gives the same answer as ``validate_email`` (tests
+  compare them) about 10x faster; any other shape goes through ``validate_email`` itself. Results are lower-cased like
   ``leadtide.capture.identity.normalize_email``.
 - Disposable domains: the ``disposable-email-domains`` package's blocklist (a set of ~10k domains), the
   domain and each parent domain (``a.b.mailinator.com`` -> ``b.mailinator.com`` -> ``mailinator.com``).
@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import re
 import time
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from leadtide.capture.identity import normalize_email
 
@@ -31,9 +32,10 @@ CIRCUIT_FAILURES = 3
 CIRCUIT_OPEN_SECONDS = 10 * 60
 DNS_TIMEOUT_SECONDS = 2.0
 
-# The common address shape: dot-atom local part of RFC 5322 atext, ASCII LDH host name with a TLD.
+# The common address shape: dot-atom local part of RFC 5322 atext (plus non-ASCII characters, RFC 6531,
+# which email-validator's local-part step then judges), ASCII LDH host name with a TLD.
 _SIMPLE_EMAIL = re.compile(
-    r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~\u0080-\U0010FFFF-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~\u0080-\U0010FFFF-]+)*"
     r"@((?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z][A-Za-z0-9-]{0,62})$"
 )
 _MAX_EMAIL_LENGTH = 254
@@ -54,7 +56,7 @@ class EmailChecker:
         try:
             from email_validator.syntax import validate_email_domain_name, validate_email_local_part
 
-            self._local_part: Callable[..., object] | None = validate_email_local_part
+            self._local_part: Callable[..., Any] | None = validate_email_local_part
             self._domain_name: Callable[..., dict[str, str]] | None = validate_email_domain_name  # type: ignore[assignment]
         except ImportError:  # a future email-validator without these steps: use the full path only
             self._local_part = self._domain_name = None
@@ -66,16 +68,23 @@ class EmailChecker:
         if match is None or self._local_part is None:
             return self._full(text)
         local = text[: match.start(1) - 1]
+        if not local.isascii() and (
+            # validate_email re-checks a local part after NFC normalisation and limits the UTF-8 length
+            len(text.encode()) > _MAX_EMAIL_LENGTH or not unicodedata.is_normalized("NFC", local)
+        ):
+            return self._full(text)
         from email_validator import EmailNotValidError
 
         try:
-            self._local_part(local, allow_smtputf8=True, allow_empty_local=False, quoted_local_part=False)
+            info = self._local_part(
+                local, allow_smtputf8=True, allow_empty_local=False, quoted_local_part=False
+            )
         except EmailNotValidError:
             return self._full(text)  # let the full path word the error exactly
         domain = self._domain(match.group(1))
         if isinstance(domain, Exception):
             return self._full(text)
-        return (local + "@" + domain).lower()
+        return (str(info["local_part"]) + "@" + domain).lower()
 
     def _domain(self, raw_domain: str) -> str | Exception:
         key = raw_domain.lower()

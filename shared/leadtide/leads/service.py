@@ -116,7 +116,7 @@ class LeadService:
                 raise ForbiddenError("reps can only assign leads to themselves")
             owner = principal.user_id
         custom = self._custom_values(principal.tenant_id, request.custom_fields, partial=False)
-        existing = self._leads.lookup_identities(principal.tenant_id, identities)
+        existing = self._live_owners(principal.tenant_id, identities)
         if existing:
             raise _duplicate(existing)
         now = utc_now()
@@ -207,7 +207,13 @@ class LeadService:
         return updated
 
     def delete_lead(self, principal: Principal, lead_id: str) -> None:
-        """Delete the lead and its timeline. Raises ForbiddenError for reps, LeadNotFoundError (404)."""
+        """Delete the lead, its timeline and every identity key pointing at it (its own, those of leads
+        merged into it, imported unique custom fields), so those keys are free for new leads.
+
+        Raises:
+            ForbiddenError (403): reps. LeadNotFoundError (404). ConflictError (409): the lead kept
+            changing while being deleted.
+        """
         if not principal.sees_all_leads:
             raise ForbiddenError("only admins and managers delete leads")
         lead = self._leads.delete_lead(principal.tenant_id, lead_id)
@@ -240,6 +246,18 @@ class LeadService:
 
             self._custom_fields = get_custom_field_service()
         return self._custom_fields.validate_values(tenant_id, values, partial=partial)
+
+    def _live_owners(
+        self, tenant_id: str, keys: list[tuple[IdentityKind, str]]
+    ) -> dict[tuple[IdentityKind, str], str]:
+        """The identity keys that belong to an existing lead. A key naming a lead whose profile is gone
+        (left by a crash mid-delete, or stored before deletes removed every key) counts as free: the
+        repository claims it on condition that it still names that lead."""
+        found = self._leads.lookup_identities(tenant_id, keys)
+        if not found:
+            return found
+        live = self._leads.get_leads(tenant_id, list(set(found.values())))
+        return {key: lead_id for key, lead_id in found.items() if lead_id in live}
 
     def _identities(self, email: str | None, phone: str | None) -> list[tuple[IdentityKind, str]]:
         keys: list[tuple[IdentityKind, str]] = []

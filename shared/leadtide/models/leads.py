@@ -77,6 +77,16 @@ class Lead(BaseModel):
     prediction_model_version: str | None = None
     scoring_model_id: str | None = None
     grade_override: GradeOverride | None = None
+    # Read-only activity summary by behaviour event type (leadtide.dal.engagement), what the condition
+    # fields activity.<type> / activity_count.<type> read; null until the lead's first tracked event or
+    # captured message.
+    last_engaged: dict[str, str] | None = Field(
+        default=None,
+        description="event type -> ISO-8601 UTC instant of the lead's latest occurrence of it (read-only)",
+    )
+    engaged_counts: dict[str, int] | None = Field(
+        default=None, description="event type -> how many times the lead did it, all time (read-only)"
+    )
     created_at: datetime
     updated_at: datetime
     last_activity_at: datetime

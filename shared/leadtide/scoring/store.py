@@ -98,8 +98,9 @@ class ScoringStore(ABC):
 
     @abstractmethod
     def record_occurrences(self, tenant_id: str, lead_id: str, occurrences: Sequence[Occurrence]) -> int:
-        """Remember occurrences on the lead's engagement record (idempotent by dedupe id); returns how many
-        were new. A deleted lead records nothing."""
+        """Remember occurrences on the lead's engagement record (idempotent by dedupe id) and refresh the
+        profile's activity summary (``last_engaged``/``engaged_counts``); returns how many were new. A
+        deleted lead records nothing."""
 
     # ------------------------------------------------------------------ scores
     @abstractmethod

@@ -84,6 +84,21 @@ class SegmentRepository(ABC):
         """The tenant's leads, newest created first, projected to ``attributes`` (plus ``lead_id``), one
         page (DynamoDB's 1 MB) at a time."""
 
+    @property
+    def condition_attributes(self) -> frozenset[str]:
+        """Record attributes :meth:`read_condition_records` can return (empty: no condition index)."""
+        return frozenset()
+
+    def read_condition_records(self, tenant_id: str, attributes: Iterable[str]) -> Iterator[RecordPage]:
+        """Every lead of the tenant from the condition index (a compact, sharded copy of the condition
+        attributes), projected to ``attributes`` (each in :attr:`condition_attributes`) plus ``lead_id``;
+        pages in no particular order (shards are read in parallel). ``next_key`` is informational only.
+
+        Raises:
+            ValueError: an attribute is not in :attr:`condition_attributes`.
+        """
+        raise NotImplementedError
+
     @abstractmethod
     def enter(
         self, tenant_id: str, segment_id: str, version: int, lead_id: str, *, created_at: Any, at: datetime

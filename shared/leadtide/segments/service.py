@@ -21,16 +21,17 @@ pages and previews; changing or deleting a segment is for admins, managers and i
 
 from __future__ import annotations
 
+import heapq
 import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from leadtide.conditions import CompiledCondition, ConditionError, compile_rules
+from leadtide.conditions import CompiledCondition, ConditionError, compile_rules, to_epoch
 from leadtide.dal.ports import EventPublisher
 from leadtide.models.auth import Principal
 from leadtide.models.common import iso, utc_now
@@ -225,6 +226,26 @@ class SegmentService:
         started = time.perf_counter()
         compiled = self._validate(principal.tenant_id, request.include, request.exclude)
         attributes = {*compiled.fields_used, "owner_id"}
+        if attributes | {"created_at"} <= self._segments.condition_attributes:
+            count, evaluated, sample = self._preview_from_index(principal, compiled, attributes, request)
+        else:  # a rule names an attribute the condition index does not project
+            count, evaluated, sample = self._preview_from_profiles(principal, compiled, attributes, request)
+        rows = self._segments.lead_summaries(principal.tenant_id, sample) if sample else []
+        return SegmentPreview(
+            count=count,
+            sample=rows,
+            evaluated=evaluated,
+            elapsed_ms=round((time.perf_counter() - started) * 1000, 1),
+        )
+
+    def _preview_from_profiles(
+        self,
+        principal: Principal,
+        compiled: CompiledCondition,
+        attributes: set[str],
+        request: SegmentPreviewRequest,
+    ) -> tuple[int, int, list[str]]:
+        """Count/evaluated/sample over ``leads_by_created`` (newest first: the sample is the first matches)."""
         count = evaluated = 0
         sample: list[str] = []
         for page in self._segments.read_lead_records(principal.tenant_id, attributes):
@@ -236,13 +257,35 @@ class SegmentService:
                     count += 1
                     if len(sample) < request.sample_size:
                         sample.append(record["lead_id"])
-        rows = self._segments.lead_summaries(principal.tenant_id, sample) if sample else []
-        return SegmentPreview(
-            count=count,
-            sample=rows,
-            evaluated=evaluated,
-            elapsed_ms=round((time.perf_counter() - started) * 1000, 1),
-        )
+        return count, evaluated, sample
+
+    def _preview_from_index(
+        self,
+        principal: Principal,
+        compiled: CompiledCondition,
+        attributes: set[str],
+        request: SegmentPreviewRequest,
+    ) -> tuple[int, int, list[str]]:
+        """Count/evaluated/sample over the sharded condition index (pages arrive in no order, so the sample
+        keeps the ``sample_size`` newest matches by ``(created_at, lead_id)``: the same leads, in the same
+        order, as :meth:`_preview_from_profiles` picks)."""
+        count = evaluated = 0
+        newest: list[tuple[str, str]] = []  # min-heap of the newest matches
+        size = request.sample_size
+        for page in self._segments.read_condition_records(principal.tenant_id, attributes | {"created_at"}):
+            for record in page.records:
+                if not _visible(principal, record.get("owner_id")):
+                    continue
+                evaluated += 1
+                if compiled(record):
+                    count += 1
+                    if size:
+                        key = (_created_key(record.get("created_at")), record["lead_id"])
+                        if len(newest) < size:
+                            heapq.heappush(newest, key)
+                        elif key > newest[0]:
+                            heapq.heapreplace(newest, key)
+        return count, evaluated, [lead_id for _, lead_id in sorted(newest, reverse=True)]
 
     # ------------------------------------------------------------------ membership
     def refresh_lead(self, tenant_id: str, lead_id: str, *, cause: str = "lead_change") -> RefreshResult:
@@ -475,6 +518,18 @@ class SegmentService:
                 for lead_id, change in changes
             ]
         )
+
+
+def _created_key(value: Any) -> str:
+    """``created_at`` as the millisecond ISO prefix ``leads_by_created`` sorts by (``created_sk`` =
+    ``<iso ms>Z#<lead_id>``), so ties break by lead id exactly as there. Stored values look like
+    ``2024-06-15T12:00:00.123456+0000`` (PynamoDB); anything else is parsed."""
+    if isinstance(value, str) and len(value) >= 23 and value[10] == "T" and value[19] == ".":
+        return value[:23]
+    epoch = to_epoch(value)
+    if epoch is None:
+        return ""
+    return iso(datetime.fromtimestamp(epoch, UTC))[:23]
 
 
 def run_rebuild_with(service: SegmentService, message: Mapping[str, Any]) -> None:

@@ -27,7 +27,9 @@ class TrackingStore(ABC):
     @abstractmethod
     def record_events(self, tenant_id: str, lead_id: str, events: Sequence[EventToRecord]) -> list[bool]:
         """Record events of one lead: per event, a marker (conditional on its event_id being new), its
-        timeline activity and its occurrence on the lead's engagement record, atomically per chunk.
+        timeline activity and its occurrence on the lead's engagement record, atomically per chunk; then
+        the profile's ``last_activity_at`` moves forward and its activity summary (``last_engaged``,
+        ``engaged_counts``: what ``activity.<type>`` conditions read) is refreshed.
         Returns, per event, True when recorded now and False when it was a duplicate.
 
         Raises:
