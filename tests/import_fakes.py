@@ -162,6 +162,11 @@ class FakeLeadBulkStore(LeadBulkStore):
         self.calls["BatchGetItem"] += math.ceil(len(set(keys)) / 100)
         return {k: self.identities[(tenant_id, *k)] for k in keys if (tenant_id, *k) in self.identities}
 
+    def existing_lead_ids(self, tenant_id, lead_ids):
+        ids = list(dict.fromkeys(lead_ids))
+        self.calls["BatchGetItem"] += math.ceil(len(ids) / 100)
+        return {lead_id for lead_id in ids if (tenant_id, lead_id) in self.leads}
+
     def get_leads(self, tenant_id, lead_ids):
         ids = list(dict.fromkeys(lead_ids))
         self.calls["BatchGetItem"] += math.ceil(len(ids) / 100)
@@ -209,7 +214,8 @@ class FakeLeadBulkStore(LeadBulkStore):
                 (
                     k
                     for k in write.add_identities
-                    if self.identities.get((tenant_id, *k), lead.lead_id) != lead.lead_id
+                    if self.identities.get((tenant_id, *k), lead.lead_id)
+                    not in (lead.lead_id, write.stale_owners.get(k))
                 ),
                 None,
             )

@@ -13,7 +13,8 @@ from botocore.exceptions import ClientError
 
 from leadtide.dal import imports as dal_imports
 from leadtide.dal.imports import DynamoLeadBulkStore, encode_lead
-from leadtide.dal.items import identity_pk
+from leadtide.dal.items import identity_pk, lead_pk
+from leadtide.dal.leads import PROFILE
 from leadtide.imports.ports import LeadWrite, WriteConflict
 from leadtide.models.common import ChannelType
 from leadtide.models.leads import Lead
@@ -148,6 +149,55 @@ def test_releases_are_conditional(store):
     )
     assert store.write_leads("t1", [write]) == []
     assert owner(store, "email", "p2@example.com") == lead(2).lead_id
+
+
+def test_a_replayed_update_already_applied_keeps_its_claims(store):
+    # Given a stored lead updated once (new phone, email replaced)
+    store.write_leads("t1", [new_write(1)])
+    stored = store.get_leads("t1", [lead(1).lead_id])[lead(1).lead_id]
+    write = LeadWrite(
+        lead=lead(1, updated_at=LATER, phone="+14155550111"),
+        base_raw=stored.raw,
+        add_identities=[("phone", "+14155550111"), ("email", "new1@example.com")],
+        remove_identities=[("email", "p1@example.com")],
+    )
+    assert store.write_leads("t1", [write]) == []
+    # When the same write is replayed (a redelivered chunk): its Put is refused, but the stored profile
+    # already carries its updated_at, so it counts as applied and its claims stay
+    store.calls.clear()
+    assert store.write_leads("t1", [write], replay=True) == []
+    assert owner(store, "phone", "+14155550111") == lead(1).lead_id
+    assert owner(store, "email", "new1@example.com") == lead(1).lead_id
+    assert owner(store, "email", "p1@example.com") is None
+    assert store.calls["BatchGetItem"] == 1  # the consistent read of the refused update's updated_at
+    # And a replay of a write someone changed since (another updated_at) is still lead_changed
+    other = LeadWrite(
+        lead=lead(1, updated_at=datetime(2025, 3, 3, tzinfo=UTC), phone="+14155550112"),
+        base_raw=stored.raw,
+        add_identities=[("phone", "+14155550112")],
+    )
+    assert store.write_leads("t1", [other], replay=True) == [WriteConflict(lead(1).lead_id, "lead_changed")]
+    assert owner(store, "phone", "+14155550112") is None
+    assert owner(store, "phone", "+14155550111") == lead(1).lead_id
+
+
+def test_a_claim_of_a_stale_key_is_conditional_on_its_missing_owner(store):
+    # An identity item naming lead 9 (no profile): refused without stale_owners, taken with them, and
+    # refused when the item meanwhile names another lead than the one found stale
+    store.write_leads("t1", [new_write(9)])
+    boto3.client("dynamodb").delete_item(
+        TableName=store.table, Key={"pk": {"S": lead_pk("t1", lead(9).lead_id)}, "sk": {"S": PROFILE}}
+    )
+    assert store.existing_lead_ids("t1", [lead(9).lead_id]) == set()
+    key = ("email", "p9@example.com")
+    refused = store.write_leads("t1", [LeadWrite(lead=lead(1), add_identities=[key])])
+    assert refused == [WriteConflict(lead(1).lead_id, "identity_taken", key)]
+    wrong = LeadWrite(lead=lead(1), add_identities=[key], stale_owners={key: lead(8).lead_id})
+    assert store.write_leads("t1", [wrong])[0].reason == "identity_taken"
+    right = LeadWrite(lead=lead(1), add_identities=[key], stale_owners={key: lead(9).lead_id})
+    assert store.write_leads("t1", [right]) == []
+    assert owner(store, "email", "p9@example.com") == lead(1).lead_id
+    assert store.existing_lead_ids("t1", [lead(1).lead_id, lead(9).lead_id]) == {lead(1).lead_id}
 
 
 class ConflictingClient:

@@ -515,3 +515,35 @@ def test_rollback_removes_the_score_history_the_import_caused():
     h.service.rollback(ADMIN, import_id)
     h.run()
     assert h.store.snapshot() == before
+
+
+@pytest.mark.parametrize("strategy", ["skip", "update", "create"])
+def test_decide_treats_identities_of_missing_leads_as_free_with_one_existence_read(strategy):
+    h = Harness()
+    live = h.existing("1" * 32, email="live@example.com", phone="+14155550101")
+    h.store.identities[(T, "email", "ghost@example.com")] = "9" * 32  # its profile is gone
+    import_id = h.upload(
+        rows("Ghost,,ghost@example.com,+14155550101,", "Live,,live@example.com,,"),
+        dedupe=DedupeOptions(strategy=strategy, update_mode="overwrite"),
+    )
+    record = h.repo.get(T, import_id)
+    drafts = [
+        {"row": 2, "email": "ghost@example.com", "phone": "+14155550101", "fields": {"first_name": "Ghost"}},
+        {"row": 3, "email": "live@example.com", "fields": {"first_name": "Live"}},
+    ]
+    h.store.calls.clear()
+    actions = {a["row"]: a for a in h.pipeline.decide(record, drafts)["actions"]}
+    # The ghost's email is free: row 2 creates a lead claiming it on condition it still names the ghost
+    # (the phone stays the live lead's); row 3 matches the live lead (create: a new lead without its email)
+    assert actions[2]["action"] == "create"
+    assert actions[2]["add"] == [["email", "ghost@example.com"]]
+    assert actions[2]["stale"] == [["email", "ghost@example.com", "9" * 32]]
+    expected_live = {"skip": "skip", "update": "update", "create": "create"}[strategy]
+    assert actions[3]["action"] == expected_live and "stale" not in actions[3]
+    # Reads: the identity items, then the owners' profiles in one call (update: the matched owners' full
+    # profiles, which cover the phone's owner too; else their existence only)
+    assert h.store.calls["BatchGetItem"] == 2
+    h.run()
+    new_id = new_lead_id(T, import_id, 2)
+    assert h.store.identities[(T, "email", "ghost@example.com")] == new_id
+    assert h.store.identities[(T, "phone", "+14155550101")] == live.lead_id

@@ -584,12 +584,16 @@ class DynamoLeadBulkStore(LeadBulkStore):
         raise RuntimeError("unreachable")
 
     # -- reads
-    def _batch_get(self, keys: list[dict[str, Any]], projection: str | None) -> list[dict[str, Any]]:
+    def _batch_get(
+        self, keys: list[dict[str, Any]], projection: str | None, *, consistent: bool = False
+    ) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
         for start in range(0, len(keys), BATCH_GET_MAX):
             request: dict[str, Any] = {"Keys": keys[start : start + BATCH_GET_MAX]}
             if projection:
                 request["ProjectionExpression"] = projection
+            if consistent:
+                request["ConsistentRead"] = True
             pending: dict[str, Any] = {self.table: request}
             attempt = 0
             while pending:
@@ -607,6 +611,18 @@ class DynamoLeadBulkStore(LeadBulkStore):
             [{"pk": {"S": pk}, "sk": {"S": "IDENTITY"}} for pk in by_pk], projection="pk, lead_id"
         )
         return {by_pk[item["pk"]["S"]]: item["lead_id"]["S"] for item in raw if "lead_id" in item}
+
+    def existing_lead_ids(self, tenant_id: str, lead_ids: Sequence[str]) -> set[str]:
+        by_pk = {lead_pk(tenant_id, lid): lid for lid in lead_ids}
+        keys = [{"pk": {"S": pk}, "sk": {"S": PROFILE}} for pk in by_pk]
+        return {by_pk[item["pk"]["S"]] for item in self._batch_get(keys, projection="pk")}
+
+    def _stored_updated_at(self, tenant_id: str, lead_ids: Sequence[str]) -> dict[str, str]:
+        """Lead id -> the stored profile's ``updated_at`` (serialised), strongly consistent."""
+        by_pk = {lead_pk(tenant_id, lid): lid for lid in lead_ids}
+        keys = [{"pk": {"S": pk}, "sk": {"S": PROFILE}} for pk in by_pk]
+        raw = self._batch_get(keys, projection="pk, updated_at", consistent=True)
+        return {by_pk[item["pk"]["S"]]: item["updated_at"]["S"] for item in raw if "updated_at" in item}
 
     def get_leads(self, tenant_id: str, lead_ids: Sequence[str]) -> dict[str, StoredLead]:
         keys = [
@@ -699,19 +715,19 @@ class DynamoLeadBulkStore(LeadBulkStore):
                 _backoff(round_no)
         return outcome
 
-    def _claim(self, tenant_id: str, key: IdentityKey, lead_id: str) -> _Op:
-        """The identity item of ``key`` for ``lead_id``, if absent or already this lead's."""
-        return _Op(
-            {
-                "Put": {
-                    "TableName": self.table,
-                    "Item": {**_identity_item_key(tenant_id, key), "lead_id": {"S": lead_id}},
-                    "ConditionExpression": "attribute_not_exists(pk) OR lead_id = :lid",
-                    "ExpressionAttributeValues": {":lid": {"S": lead_id}},
-                }
-            },
-            group=lead_id,
-        )
+    def _claim(self, tenant_id: str, key: IdentityKey, lead_id: str, stale: str | None = None) -> _Op:
+        """The identity item of ``key`` for ``lead_id``, if absent or already this lead's, or still naming
+        ``stale`` (a lead found without a profile)."""
+        put: dict[str, Any] = {
+            "TableName": self.table,
+            "Item": {**_identity_item_key(tenant_id, key), "lead_id": {"S": lead_id}},
+            "ConditionExpression": "attribute_not_exists(pk) OR lead_id = :lid",
+            "ExpressionAttributeValues": {":lid": {"S": lead_id}},
+        }
+        if stale and stale != lead_id:
+            put["ConditionExpression"] += " OR lead_id = :stale"
+            put["ExpressionAttributeValues"][":stale"] = {"S": stale}
+        return _Op({"Put": put}, group=lead_id)
 
     def _release(self, tenant_id: str, key: IdentityKey, lead_id: str) -> _Op:
         """Delete the identity item of ``key`` if it is still ``lead_id``'s (refused: another lead's)."""
@@ -731,7 +747,8 @@ class DynamoLeadBulkStore(LeadBulkStore):
     ) -> list[WriteConflict]:
         """Claim identities, then write profiles, then release replaced identities.
 
-        1. Identity claims: one conditional Put per new identity item (absent or already this lead's),
+        1. Identity claims: one conditional Put per new identity item (absent or already this lead's, or
+           still naming the profile-less lead of ``LeadWrite.stale_owners``),
            up to 100 per TransactWriteItems, calls in parallel. A transaction is cancelled as a whole by
            one refused claim: its ``CancellationReasons`` say which; those writes get ``identity_taken``
            (their pending claims are dropped) and the other claims are sent again (bounded rounds;
@@ -741,7 +758,9 @@ class DynamoLeadBulkStore(LeadBulkStore):
            so nothing else writes them); with ``replay`` (a redelivered chunk) a conditional Put each
            (``attribute_not_exists(pk)``, else ``lead_exists``), so a lead changed since its first write
            is not overwritten. Updated leads: a conditional Put each (``updated_at`` unchanged since
-           read, else ``lead_changed`` and the write's claims are released). Those Puts are independent:
+           read, else ``lead_changed`` and the write's claims are released; with ``replay``, a refused
+           update whose stored ``updated_at`` (one strongly consistent BatchGetItem) is already the
+           write's own counts as applied: an earlier attempt wrote it). Those Puts are independent:
            up to 100 per TransactWriteItems, the refused ones reported, the rest sent again.
         3. Releases (identities the update replaced, claims of refused writes): conditional Deletes (only
            if still this lead's), up to 100 per TransactWriteItems, refused ones ignored.
@@ -756,8 +775,11 @@ class DynamoLeadBulkStore(LeadBulkStore):
             RuntimeError: writes still contended after ``TRANSACT_ROUNDS`` rounds (the step is retried).
         """
         conflicts: dict[str, WriteConflict] = {}
+        stale = {(w.lead.lead_id, key): lid for w in writes for key, lid in w.stale_owners.items()}
         claims = list(dict.fromkeys((w.lead.lead_id, key) for w in writes for key in w.add_identities))
-        claimed = self._transact([self._claim(tenant_id, key, lead_id) for lead_id, key in claims])
+        claimed = self._transact(
+            [self._claim(tenant_id, key, lead_id, stale.get((lead_id, key))) for lead_id, key in claims]
+        )
         refused_keys: set[tuple[str, IdentityKey]] = set()
         for (lead_id, key), result in zip(claims, claimed, strict=True):
             if result == "refused":
@@ -779,10 +801,25 @@ class DynamoLeadBulkStore(LeadBulkStore):
                 put["ConditionExpression"] = "updated_at = :u"
                 put["ExpressionAttributeValues"] = {":u": write.base_raw["updated_at"]}
             puts.append(_Op({"Put": put}, size=len(json.dumps(put["Item"]))))
-        for write, result in zip(updates, self._transact(puts), strict=True):
-            if result == "refused":
-                reason = "lead_exists" if write.base_raw is None else "lead_changed"
-                conflicts[write.lead.lead_id] = WriteConflict(write.lead.lead_id, reason)  # type: ignore[arg-type]
+        refused = [
+            (write, op)
+            for write, op, result in zip(updates, puts, self._transact(puts), strict=True)
+            if result == "refused"
+        ]
+        applied_before: dict[str, str] = {}
+        if replay and any(write.base_raw is not None for write, _ in refused):
+            # An update an earlier attempt applied (crash before its plan was saved again): the stored
+            # profile carries this write's updated_at. It counts as applied: its claims are kept.
+            applied_before = self._stored_updated_at(
+                tenant_id, [w.lead.lead_id for w, _ in refused if w.base_raw is not None]
+            )
+        for write, op in refused:
+            lead_id = write.lead.lead_id
+            written_at = op.item["Put"]["Item"].get("updated_at", {}).get("S")
+            if write.base_raw is not None and written_at and applied_before.get(lead_id) == written_at:
+                continue
+            reason = "lead_exists" if write.base_raw is None else "lead_changed"
+            conflicts[lead_id] = WriteConflict(lead_id, reason)  # type: ignore[arg-type]
         releases = [
             (w.lead.lead_id, key)
             for w in writes

@@ -670,14 +670,13 @@ class ImportPipeline:
         own_ids = {d["row"]: new_lead_id(tenant, import_id, d["row"]) for d in selected}
         draft_keys = {d["row"]: identity_keys(d, unique_key) for d in selected}
         keys = list(dict.fromkeys(k for d in selected for k in draft_keys[d["row"]]))
-        owners = self.store.get_identities(tenant, keys)
+        owners, stale, existing = self._live_owners(tenant, selected, keys, own_ids, unique_key, strategy)
         matched: dict[int, str] = {}
         for d in selected:
             key = match_key(d, unique_key)
             owner = owners.get(key) if key else None
             if owner is not None and owner != own_ids[d["row"]] and strategy != "create":
                 matched[d["row"]] = owner
-        existing = self.store.get_leads(tenant, list(set(matched.values()))) if strategy == "update" else {}
         now = self.clock()
         times = {"created_at": now, "updated_at": now, "last_activity_at": now}
         saved_times = dict.fromkeys(times, _DATETIME.dump_python(now, mode="json"))
@@ -696,6 +695,7 @@ class ImportPipeline:
                 action = self._update_action(
                     tenant, d, stored, standard, custom, tags, mode, owners, claimed, now
                 )
+                _note_stale(action, stale)
                 actions.append(action)
                 continue
             lead_id = own_ids[row]
@@ -728,16 +728,55 @@ class ImportPipeline:
             # The saved plan keeps the values the lead was built from (a redelivery validates them into
             # the same Lead): no per-lead pydantic dump; the plan is encoded once per chunk.
             values["status"], values["source_channel"] = str(lead.status), str(lead.source_channel)
-            actions.append(
-                {
-                    "row": row,
-                    "action": "create",
-                    "lead_id": lead_id,
-                    "lead": {**values, **saved_times},
-                    "add": [list(k) for k in add],
-                }
-            )
+            action = {
+                "row": row,
+                "action": "create",
+                "lead_id": lead_id,
+                "lead": {**values, **saved_times},
+                "add": [list(k) for k in add],
+            }
+            _note_stale(action, stale)
+            actions.append(action)
         return {"actions": actions, _BUILT: built}
+
+    def _live_owners(
+        self,
+        tenant: str,
+        selected: list[dict[str, Any]],
+        keys: list[IdentityKey],
+        own_ids: dict[int, str],
+        unique_key: str,
+        strategy: str,
+    ) -> tuple[dict[IdentityKey, str], dict[IdentityKey, str], dict[str, StoredLead]]:
+        """The identity items of ``keys`` split into ``(live, stale, profiles)``: key -> lead id for
+        items naming an existing lead (or one of this chunk's own ids), key -> lead id for items naming a
+        lead whose profile is gone (free: claimed on condition that they still name it), and, for the
+        ``update`` strategy, the stored profiles of the leads rows match.
+
+        Calls: one BatchGetItem of the identity items; when any is found, one of the owners' profiles
+        (``update``: the matched owners' full profiles, plus ``pk`` only for the other owners if any;
+        else ``pk`` only for all owners).
+        """
+        found = self.store.get_identities(tenant, keys)
+        own = set(own_ids.values())
+        others = {lid for lid in found.values() if lid not in own}
+        profiles: dict[str, StoredLead] = {}
+        live: set[str] = set()
+        if strategy == "update":
+            candidates = {
+                found[key]
+                for d in selected
+                if (key := match_key(d, unique_key)) is not None and found.get(key) in others
+            }
+            if candidates:
+                profiles = self.store.get_leads(tenant, list(candidates))
+            live = set(profiles)
+            others -= candidates
+        if others:
+            live |= self.store.existing_lead_ids(tenant, list(others))
+        owners = {k: lid for k, lid in found.items() if lid in own or lid in live}
+        stale = {k: lid for k, lid in found.items() if k not in owners}
+        return owners, stale, profiles
 
     def _update_action(
         self,
@@ -833,6 +872,7 @@ class ImportPipeline:
                     base_raw=a.get("before"),
                     add_identities=[tuple(k) for k in a.get("add", [])],  # type: ignore[misc]
                     remove_identities=[tuple(k) for k in a.get("remove", [])],  # type: ignore[misc]
+                    stale_owners={(k[0], k[1]): k[2] for k in a.get("stale", [])},
                 )
                 for a in pending
             ]
@@ -1064,6 +1104,13 @@ class ImportPipeline:
             doc={"rollback": rollback},
             expect_status=[ImportStatus.ROLLING_BACK],
         )
+
+
+def _note_stale(action: dict[str, Any], stale: dict[IdentityKey, str]) -> None:
+    """Record on a write action the stale owners of the keys it claims (``[kind, value, lead id]``)."""
+    found = [[*key, stale[key]] for key in map(tuple, action.get("add", [])) if key in stale]
+    if found:
+        action["stale"] = found
 
 
 def _untouched(stored: Lead, written: Lead) -> bool:

@@ -35,12 +35,16 @@ class LeadWrite:
     ``base_raw`` None: a new lead (written only if no lead with that id exists). Otherwise the stored item
     this profile replaces: attributes the code does not know are kept from it, and the write only succeeds
     if the stored ``updated_at`` is still the one read (optimistic concurrency).
+
+    ``stale_owners``: keys of ``add_identities`` whose identity item was found naming a lead with no
+    profile (key -> that lead id): the claim also succeeds while the item still names that lead.
     """
 
     lead: Lead
     base_raw: dict[str, Any] | None = None
     add_identities: list[IdentityKey] = field(default_factory=list)
     remove_identities: list[IdentityKey] = field(default_factory=list)
+    stale_owners: dict[IdentityKey, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,11 @@ class LeadBulkStore(ABC):
         """The profiles that exist among ``lead_ids`` (BatchGetItem, 100 keys per call)."""
 
     @abstractmethod
+    def existing_lead_ids(self, tenant_id: str, lead_ids: Sequence[str]) -> set[str]:
+        """The ids among ``lead_ids`` whose profile exists (BatchGetItem projecting ``pk``, 100 keys per
+        call): an identity item naming any other lead is stale (free to claim)."""
+
+    @abstractmethod
     def write_leads(
         self, tenant_id: str, writes: Sequence[LeadWrite], *, replay: bool = False
     ) -> list[WriteConflict]:
@@ -72,7 +81,9 @@ class LeadBulkStore(ABC):
         and their identity claims are given back).
 
         ``replay``: the writes may have been applied by an earlier attempt; new leads are then written
-        only if absent (``lead_exists`` otherwise) so later changes to them are not overwritten.
+        only if absent (``lead_exists`` otherwise) so later changes to them are not overwritten, and an
+        update whose stored profile already carries the write's ``updated_at`` counts as applied (its
+        claims are kept, its replaced identities released).
         """
 
     @abstractmethod
