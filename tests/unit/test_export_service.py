@@ -178,3 +178,24 @@ def test_history_newest_first_and_reps_see_only_their_own(env):
         service.get(REP, first.export_id)
     with pytest.raises(ExportNotFoundError):
         service.get(Principal("t2", "boss", Role.ADMIN), first.export_id)
+
+
+def test_a_finished_file_is_offered_until_its_retention_ends(env, repo, monkeypatch):
+    from datetime import UTC, datetime, timedelta
+
+    from leadtide.exports import service as export_service
+    from leadtide.exports.service import EXPORT_RETENTION_DAYS
+
+    service, _, _, _, queue = env
+    add_lead(repo, name="Kept", n=1)
+    created = service.create(ADMIN, ExportCreate(format="csv"))
+    run_queued(service, queue)
+    done = service.get(ADMIN, created.export_id)
+    assert done.download is not None and done.completed_at is not None
+    assert done.file_expires_at == done.completed_at + timedelta(days=EXPORT_RETENTION_DAYS)
+    # When the retention has passed (the bucket's lifecycle rule deleted the file): no download is offered
+    later = done.completed_at + timedelta(days=EXPORT_RETENTION_DAYS, seconds=1)
+    monkeypatch.setattr(export_service, "utc_now", lambda: later)
+    expired = service.get(ADMIN, created.export_id)
+    assert expired.status == "completed" and expired.download is None
+    assert expired.file_expires_at == done.file_expires_at < datetime.now(UTC) + timedelta(days=8)

@@ -37,6 +37,10 @@ from leadtide.models.selection import LeadSelection
 from leadtide.observability import logger
 
 RUN_KIND = "exports.run"
+EXPORT_RETENTION_DAYS = 7
+"""Finished export files are kept this long; the bucket's lifecycle rule ``ExpireExports`` (template.yaml)
+deletes them after the same number of days, and :meth:`ExportService.view` stops offering a download."""
+
 DOWNLOAD_URL_SECONDS = 900
 """Presigned download URLs expire after 15 minutes; ask ``GET /exports/{id}`` again for a fresh one."""
 MAX_ATTEMPTS = 3
@@ -128,7 +132,13 @@ class ExportService:
     def view(self, record: ExportRecord, *, with_download: bool = True) -> Export:
         """The public shape of a record; completed exports get a presigned URL when ``with_download``."""
         download = None
-        if with_download and record.status == "completed" and record.object_key:
+        file_expires_at = (
+            record.completed_at + timedelta(days=EXPORT_RETENTION_DAYS)
+            if record.status == "completed" and record.completed_at
+            else None
+        )
+        available = file_expires_at is None or utc_now() < file_expires_at
+        if with_download and record.status == "completed" and record.object_key and available:
             expires = utc_now() + timedelta(seconds=DOWNLOAD_URL_SECONDS)
             stamp = record.created_at.strftime("%Y%m%d-%H%M%S")
             url = self._storage.presigned_get(
@@ -148,6 +158,7 @@ class ExportService:
             requested_by=record.requested_by,
             created_at=record.created_at,
             completed_at=record.completed_at,
+            file_expires_at=file_expires_at,
             download=download,
             error=record.error,
         )

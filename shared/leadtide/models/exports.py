@@ -99,7 +99,12 @@ class Export(BaseModel):
     requested_by: str
     created_at: datetime
     completed_at: datetime | None = None
-    download: ExportDownload | None = Field(default=None, description="present when completed")
+    file_expires_at: datetime | None = Field(
+        default=None, description="when the finished file is deleted (7 days after completion)"
+    )
+    download: ExportDownload | None = Field(
+        default=None, description="present when completed and the file is still kept"
+    )
     error: str | None = Field(default=None, description="why the export failed")
 
 
