@@ -190,6 +190,13 @@ def test_a_claim_of_a_stale_key_is_conditional_on_its_missing_owner(store):
     )
     assert store.existing_lead_ids("t1", [lead(9).lead_id]) == set()
     key = ("email", "p9@example.com")
+    # claimed by an import longer ago than STALE_CLAIM_SECONDS (a fresh claim's profile may be on its way)
+    boto3.client("dynamodb").update_item(
+        TableName=store.table,
+        Key={"pk": {"S": identity_pk("t1", *key)}, "sk": {"S": "IDENTITY"}},
+        UpdateExpression="SET claimed_at = :c",
+        ExpressionAttributeValues={":c": {"N": "1000"}},
+    )
     refused = store.write_leads("t1", [LeadWrite(lead=lead(1), add_identities=[key])])
     assert refused == [WriteConflict(lead(1).lead_id, "identity_taken", key)]
     wrong = LeadWrite(lead=lead(1), add_identities=[key], stale_owners={key: lead(8).lead_id})

@@ -547,3 +547,32 @@ def test_decide_treats_identities_of_missing_leads_as_free_with_one_existence_re
     new_id = new_lead_id(T, import_id, 2)
     assert h.store.identities[(T, "email", "ghost@example.com")] == new_id
     assert h.store.identities[(T, "phone", "+14155550101")] == live.lead_id
+
+
+def test_an_update_applied_before_a_crash_counts_once_on_redelivery():
+    # Given an update chunk whose profile write landed but whose step crashed right after it
+    h = Harness()
+    lead = h.existing("9" * 32, email="old@example.com")
+    import_id = h.upload(
+        rows("Old,One,old@example.com,+14155550101,NewCo"),
+        dedupe=DedupeOptions(strategy="update", update_mode="overwrite"),
+    )
+    h.pipeline.plan(T, import_id)
+    h.queue.steps.clear()
+    write = h.store.write_leads
+
+    def write_then_crash(*args, **kwargs):
+        write(*args, **kwargs)
+        h.store.write_leads = write
+        raise RuntimeError("crash after the profile write")
+
+    h.store.write_leads = write_then_crash
+    with pytest.raises(RuntimeError):
+        h.pipeline.run_chunk(T, import_id, 0)
+    # When SQS redelivers it (the saved plan's before-image is now stale: the store reports the replayed
+    # update as applied, not as a concurrent change)
+    h.pipeline.run_chunk(T, import_id, 0)
+    job = h.job(import_id)
+    assert (job.created, job.updated, job.skipped, job.failed) == (0, 1, 0, 0)
+    assert h.store.lead(T, lead.lead_id).company == "NewCo"
+    assert h.store.identities[(T, "phone", "+14155550101")] == lead.lead_id

@@ -48,6 +48,7 @@ from leadtide.dal.leads import (
     identity_of_entry,
     score_sort_key,
     search_text,
+    stale_claim_cutoff,
 )
 from leadtide.imports.ports import (
     IdentityKey,
@@ -615,7 +616,8 @@ class DynamoLeadBulkStore(LeadBulkStore):
     def existing_lead_ids(self, tenant_id: str, lead_ids: Sequence[str]) -> set[str]:
         by_pk = {lead_pk(tenant_id, lid): lid for lid in lead_ids}
         keys = [{"pk": {"S": pk}, "sk": {"S": PROFILE}} for pk in by_pk]
-        return {by_pk[item["pk"]["S"]] for item in self._batch_get(keys, projection="pk")}
+        # Strongly consistent: a profile not seen makes its identity items stale (free to claim).
+        return {by_pk[item["pk"]["S"]] for item in self._batch_get(keys, projection="pk", consistent=True)}
 
     def _stored_updated_at(self, tenant_id: str, lead_ids: Sequence[str]) -> dict[str, str]:
         """Lead id -> the stored profile's ``updated_at`` (serialised), strongly consistent."""
@@ -629,7 +631,8 @@ class DynamoLeadBulkStore(LeadBulkStore):
             {"pk": {"S": lead_pk(tenant_id, lid)}, "sk": {"S": PROFILE}} for lid in dict.fromkeys(lead_ids)
         ]
         found: dict[str, StoredLead] = {}
-        for raw in self._batch_get(keys, projection=None):
+        # Strongly consistent: decides which identity owners are live, and is the before-image of updates.
+        for raw in self._batch_get(keys, projection=None, consistent=True):
             lead = _lead_from_item(LeadItem.from_raw_data(raw))
             found[lead.lead_id] = StoredLead(lead=lead, raw=raw)
         return found
@@ -716,17 +719,27 @@ class DynamoLeadBulkStore(LeadBulkStore):
         return outcome
 
     def _claim(self, tenant_id: str, key: IdentityKey, lead_id: str, stale: str | None = None) -> _Op:
-        """The identity item of ``key`` for ``lead_id``, if absent or already this lead's, or still naming
-        ``stale`` (a lead found without a profile)."""
+        """The identity item of ``key`` for ``lead_id`` with ``claimed_at`` = now (epoch seconds: the
+        profile is written after its claims), if absent or already this lead's, or still naming ``stale``
+        (a lead found without a profile) and not claimed within ``STALE_CLAIM_SECONDS`` (another
+        import's chunk may still be writing that profile)."""
+        now = time.time()
         put: dict[str, Any] = {
             "TableName": self.table,
-            "Item": {**_identity_item_key(tenant_id, key), "lead_id": {"S": lead_id}},
+            "Item": {
+                **_identity_item_key(tenant_id, key),
+                "lead_id": {"S": lead_id},
+                "claimed_at": {"N": str(int(now))},
+            },
             "ConditionExpression": "attribute_not_exists(pk) OR lead_id = :lid",
             "ExpressionAttributeValues": {":lid": {"S": lead_id}},
         }
         if stale and stale != lead_id:
-            put["ConditionExpression"] += " OR lead_id = :stale"
+            put["ConditionExpression"] += (
+                " OR (lead_id = :stale AND (attribute_not_exists(claimed_at) OR claimed_at < :cutoff))"
+            )
             put["ExpressionAttributeValues"][":stale"] = {"S": stale}
+            put["ExpressionAttributeValues"][":cutoff"] = {"N": str(stale_claim_cutoff(now))}
         return _Op({"Put": put}, group=lead_id)
 
     def _release(self, tenant_id: str, key: IdentityKey, lead_id: str) -> _Op:
@@ -747,8 +760,9 @@ class DynamoLeadBulkStore(LeadBulkStore):
     ) -> list[WriteConflict]:
         """Claim identities, then write profiles, then release replaced identities.
 
-        1. Identity claims: one conditional Put per new identity item (absent or already this lead's, or
-           still naming the profile-less lead of ``LeadWrite.stale_owners``),
+        1. Identity claims: one conditional Put per new identity item, stamped ``claimed_at`` (absent or
+           already this lead's, or still naming the profile-less lead of ``LeadWrite.stale_owners`` and
+           not claimed within ``STALE_CLAIM_SECONDS``: that lead's chunk may still be writing it),
            up to 100 per TransactWriteItems, calls in parallel. A transaction is cancelled as a whole by
            one refused claim: its ``CancellationReasons`` say which; those writes get ``identity_taken``
            (their pending claims are dropped) and the other claims are sent again (bounded rounds;
@@ -757,8 +771,10 @@ class DynamoLeadBulkStore(LeadBulkStore):
         2. New leads: BatchWriteItem, 25 per call (their ids are new and derived from the import and row,
            so nothing else writes them); with ``replay`` (a redelivered chunk) a conditional Put each
            (``attribute_not_exists(pk)``, else ``lead_exists``), so a lead changed since its first write
-           is not overwritten. Updated leads: a conditional Put each (``updated_at`` unchanged since
-           read, else ``lead_changed`` and the write's claims are released; with ``replay``, a refused
+           is not overwritten. Updated leads: a conditional Put each (``updated_at``, and the attributes
+           other writers change without moving it - ``last_activity_at``, ``engaged_version``,
+           ``identity_keys`` - unchanged since read, else ``lead_changed`` and the write's claims are
+           released; with ``replay``, a refused
            update whose stored ``updated_at`` (one strongly consistent BatchGetItem) is already the
            write's own counts as applied: an earlier attempt wrote it). Those Puts are independent:
            up to 100 per TransactWriteItems, the refused ones reported, the rest sent again.
@@ -798,8 +814,9 @@ class DynamoLeadBulkStore(LeadBulkStore):
             if write.base_raw is None:
                 put["ConditionExpression"] = "attribute_not_exists(pk)"
             else:
-                put["ConditionExpression"] = "updated_at = :u"
-                put["ExpressionAttributeValues"] = {":u": write.base_raw["updated_at"]}
+                put["ConditionExpression"], put["ExpressionAttributeValues"] = _unchanged_since(
+                    write.base_raw
+                )
             puts.append(_Op({"Put": put}, size=len(json.dumps(put["Item"]))))
         refused = [
             (write, op)
@@ -953,6 +970,29 @@ class _Op:
         body = next(iter(self.item.values()))
         key = body.get("Key") or body["Item"]
         return f"{body['TableName']}|{key['pk']['S']}|{key['sk']['S']}"
+
+
+# Profile attributes other writers change without moving ``updated_at``: captures adding an identity to an
+# older lead (identity_keys), tracked events (last_activity_at), engagement summaries (engaged_version).
+_QUIET_ATTRIBUTES = ("last_activity_at", "engaged_version", "identity_keys", "list_ids", "segment_ids")
+"""Profile attributes other writers change without bumping ``updated_at`` (tracking, engagement summary,
+identity claims, static lists, segments): an import's whole-item Put keeps them from its before-image, so
+it must be refused when any of them moved meanwhile."""
+
+
+def _unchanged_since(base: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Condition (expression, values) of an import's whole-item Put over the before-image ``base``:
+    ``updated_at`` and each of ``_QUIET_ATTRIBUTES`` still equal to (or, absent there, still absent
+    from) the stored profile's."""
+    parts = ["updated_at = :u"]
+    values: dict[str, Any] = {":u": base["updated_at"]}
+    for n, name in enumerate(_QUIET_ATTRIBUTES):
+        if name in base:
+            parts.append(f"{name} = :q{n}")
+            values[f":q{n}"] = base[name]
+        else:
+            parts.append(f"attribute_not_exists({name})")
+    return " AND ".join(parts), values
 
 
 def _transaction_batches(ops: Sequence[_Op], indexes: Sequence[int]) -> list[list[int]]:

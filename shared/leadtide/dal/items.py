@@ -114,13 +114,14 @@ CONDITION_INDEX_ATTRIBUTES: tuple[str, ...] = (
     "updated_at",
     "last_activity_at",
     "last_engaged",
+    "engaged_counts",
 )
 """Non-key attributes projected into ``leads_by_condition_shard`` (template.yaml lists the same; a unit test
 compares them). DynamoDB allows at most 20 per INCLUDE projection (and 100 across a table's indexes), so
 four condition fields are left out: ``first_name`` (``name`` holds it), ``scored_at``, ``instagram_id``
-and ``last_message_preview``; rules naming them read the full index instead. ``last_engaged`` is in, so
-activity rules ("replied in the last 14 days") use the index (``activity_count.*`` rules read
-``engaged_counts``, which is not, and fall back); volatile non-condition attributes (``segment_ids``,
+and ``last_message_preview``; rules naming them read the full index instead. ``last_engaged`` and
+``engaged_counts`` are in, so activity rules ("replied in the last 14 days", ``activity_count.*``) use
+the index; volatile non-condition attributes (``segment_ids``,
 ``score_breakdown``, ``search_text``) stay out so that changing them does not write the index."""
 
 
@@ -303,9 +304,14 @@ class ScoreHistoryItem(_LeadsTableModel):
 
 
 class IdentityItem(_LeadsTableModel):
-    """Identity key -> lead id (sk=IDENTITY). Conditional puts make identities unique per tenant."""
+    """Identity key -> lead id (sk=IDENTITY). Conditional puts make identities unique per tenant.
+
+    ``claimed_at``: epoch seconds, set by imports, whose claims precede the profile's write; a claim
+    naming a lead without a profile is taken over only once older than
+    :data:`leadtide.dal.leads.STALE_CLAIM_SECONDS` (absent: at once)."""
 
     lead_id = UnicodeAttribute()
+    claimed_at = NumberAttribute(null=True)
 
 
 class MessageMarkerItem(_LeadsTableModel):

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from pynamodb.exceptions import DeleteError, DoesNotExist, TransactWriteError
+from pynamodb.exceptions import DeleteError, DoesNotExist, TransactWriteError, UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
@@ -51,6 +52,15 @@ UNSCORED_SK = "-01"
 IDENTITY_DELETES_PER_TRANSACTION = 96
 # Attempts of a write whose condition failed because of a concurrent change (read again, write again).
 _ATTEMPTS = 4
+# An identity item naming a lead without a profile is free to claim only once its ``claimed_at`` (set by
+# imports, which claim identities before writing the profiles) is this old: at least the Jobs worker's
+# 900 s timeout, so a chunk still writing keeps its keys. Items without ``claimed_at`` are free at once.
+STALE_CLAIM_SECONDS = 1800
+
+
+def stale_claim_cutoff(now: float | None = None) -> int:
+    """Epoch seconds before which an identity item's ``claimed_at`` no longer protects it."""
+    return int(time.time() if now is None else now) - STALE_CLAIM_SECONDS
 
 
 def search_text(values: dict[str, Any]) -> str:
@@ -167,10 +177,17 @@ class DynamoLeadRepository(DynamoRepository, LeadRepository):
                 continue
             if op.startswith("identity:"):
                 _, kind, value = op.split(":", 2)
-                owners = self.lookup_identities(tenant, [(cast(IdentityKind, kind), value)])
-                owner = next(iter(owners.values()), None)
-                if owner is None or not self._lead_exists(tenant, owner):
+                try:
+                    identity = IdentityItem.get(
+                        identity_pk(tenant, kind, value), "IDENTITY", consistent_read=True
+                    )
+                except DoesNotExist:
+                    raise _DanglingIdentity((kind, value), None) from err
+                owner = identity.lead_id
+                fresh = identity.claimed_at is not None and identity.claimed_at >= stale_claim_cutoff()
+                if not fresh and not self._lead_exists(tenant, owner):
                     raise _DanglingIdentity((kind, value), owner) from err
+                # A live lead's, or an import's recent claim whose profile is being written.
                 raise IdentityTakenError(kind, value, owner) from err
             if op == "marker":
                 raise DuplicateDeliveryError("message already captured") from err
@@ -307,8 +324,9 @@ class DynamoLeadRepository(DynamoRepository, LeadRepository):
         return None
 
     def _lead_exists(self, tenant_id: str, lead_id: str) -> bool:
+        """Whether the profile exists (strongly consistent: it decides whether identities are stale)."""
         try:
-            LeadItem.get(lead_pk(tenant_id, lead_id), PROFILE, attributes_to_get=["pk"])
+            LeadItem.get(lead_pk(tenant_id, lead_id), PROFILE, attributes_to_get=["pk"], consistent_read=True)
         except DoesNotExist:
             return False
         return True
@@ -432,9 +450,14 @@ class DynamoLeadRepository(DynamoRepository, LeadRepository):
             if released and changes.add_identities:
                 # A key released here that is the lead's email/phone again by now is still found at delete
                 # time (owned_identity_keys adds the contact fields), so this late DELETE is safe.
-                LeadItem(lead_pk(tenant_id, lead_id), PROFILE).update(
-                    actions=[LeadItem.identity_keys.delete(released)]
-                )
+                try:
+                    LeadItem(lead_pk(tenant_id, lead_id), PROFILE).update(
+                        actions=[LeadItem.identity_keys.delete(released)],
+                        condition=LeadItem.pk.exists(),  # deleted meanwhile: no key-only profile
+                    )
+                except UpdateError as err:
+                    if err.cause_response_code != "ConditionalCheckFailedException":
+                        raise
             return updated
         raise IdentityTakenError(*next(iter(stale)), None)
 
@@ -510,7 +533,8 @@ class DynamoLeadRepository(DynamoRepository, LeadRepository):
         The identity items are those of :func:`owned_identity_keys` (the profile's ``identity_keys``: its
         own, its merged leads', imported unique custom fields; plus its contact fields) that still name
         this lead: one BatchGetItem reads them, no scan. One transaction deletes the profile (on condition
-        that ``updated_at`` is still the one read, so an identity claimed meanwhile is not missed), up to
+        that ``updated_at`` and ``identity_keys`` are still the ones read: a capture adding an identity
+        to an older lead changes ``identity_keys`` only, so an identity claimed meanwhile is not missed), up to
         :data:`IDENTITY_DELETES_PER_TRANSACTION` identity items (each on condition that it still names
         this lead) and moves the counters; further identity items (a survivor of many merges) are deleted
         right after on the same condition. A crash in between leaves items naming a missing lead, which
@@ -533,7 +557,15 @@ class DynamoLeadRepository(DynamoRepository, LeadRepository):
             now, later = mine[:IDENTITY_DELETES_PER_TRANSACTION], mine[IDENTITY_DELETES_PER_TRANSACTION:]
             try:
                 with TransactWrite(connection=self.connection) as tx:
-                    tx.delete(LeadItem(pk, PROFILE), condition=LeadItem.updated_at == item.updated_at)
+                    same_keys = (
+                        LeadItem.identity_keys.does_not_exist()
+                        if not item.identity_keys
+                        else LeadItem.identity_keys == item.identity_keys
+                    )
+                    tx.delete(
+                        LeadItem(pk, PROFILE),
+                        condition=(LeadItem.updated_at == item.updated_at) & same_keys,
+                    )
                     for kind, value in now:
                         tx.delete(
                             IdentityItem(identity_pk(tenant_id, kind, value), "IDENTITY"),
@@ -770,12 +802,15 @@ def _claim_condition(
     key: tuple[str, str], own_lead_id: str | None, stale: dict[tuple[str, str], str]
 ) -> Condition:
     """Condition of an identity claim: absent, or already ``own_lead_id``'s, or still naming the missing
-    lead found for it (``stale``)."""
+    lead found for it (``stale``) and not claimed by an import within :data:`STALE_CLAIM_SECONDS`."""
     condition: Condition = IdentityItem.pk.does_not_exist()
     if own_lead_id is not None:
         condition = condition | (IdentityItem.lead_id == own_lead_id)
     if stale.get(key):
-        condition = condition | (IdentityItem.lead_id == stale[key])
+        condition = condition | (
+            (IdentityItem.lead_id == stale[key])
+            & (IdentityItem.claimed_at.does_not_exist() | (IdentityItem.claimed_at < stale_claim_cutoff()))
+        )
     return condition
 
 

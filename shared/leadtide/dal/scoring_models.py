@@ -200,6 +200,10 @@ class DynamoScoringStore(DynamoRepository, ScoringStore):
             counts = dict(current.counts or {}) if current else {}
             added = merge_occurrences(occ, counts, occurrences)
             if not added:
+                if current is not None:
+                    # A redelivery: the record has them already, but the summary write that followed the
+                    # first delivery may have been lost (conditional: no-op when already stored).
+                    store_engaged(pk, occ, counts, int(current.version or 0))
                 return 0
             version = int(current.version or 0) if current else 0
             last = max(o.at for o in occurrences)

@@ -68,8 +68,22 @@ class DynamoTrackingStore(DynamoRepository, TrackingStore):
         pk = lead_pk(tenant_id, lead_id)
         result: dict[str, bool] = {}
         pending = list(chunk)
+        current: EngagementItem | None = None
         for _ in range(_RETRIES):
             if not pending:
+                if current is not None:
+                    # Every event was stored already (a redelivery): the profile update that followed the
+                    # first delivery may have been lost; it is conditional, so repeating it is a no-op.
+                    self._touch_lead(
+                        pk,
+                        lead_id,
+                        max(e.occurred_at for e in chunk),
+                        engagement=(
+                            dict(current.occ or {}),
+                            dict(current.counts or {}),
+                            int(current.version or 0),
+                        ),
+                    )
                 return result
             try:
                 current = EngagementItem.get(pk, ENGAGEMENT, consistent_read=True)

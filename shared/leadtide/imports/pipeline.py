@@ -885,8 +885,6 @@ class ImportPipeline:
                     action["done"] = True
                 elif conflict.reason == "lead_exists":
                     action["done"] = True  # our own lead (deterministic id), written by an earlier attempt
-                elif conflict.reason == "lead_changed" and self._already_applied(tenant, action):
-                    action["done"] = True
                 else:
                     redo.add(action["row"])
             if not redo:
@@ -914,15 +912,6 @@ class ImportPipeline:
         if not as_saved:
             self.artifacts.put(plan_key, _dumps(plan))
         return plan
-
-    def _already_applied(self, tenant: str, action: dict[str, Any]) -> bool:
-        """An update whose optimistic check failed because an earlier attempt of this chunk applied it."""
-        if action["action"] != "update":
-            return False
-        current = self.store.get_leads(tenant, [action["lead_id"]]).get(action["lead_id"])
-        return current is not None and iso(current.lead.updated_at) == iso(
-            Lead.model_validate(action["lead"]).updated_at
-        )
 
     def _publish(self, record: dict[str, Any], plan: dict[str, Any], rollback: bool = False) -> None:
         if not record["doc"]["options"].get("publish_events", True):

@@ -34,10 +34,12 @@ class LeadWrite:
 
     ``base_raw`` None: a new lead (written only if no lead with that id exists). Otherwise the stored item
     this profile replaces: attributes the code does not know are kept from it, and the write only succeeds
-    if the stored ``updated_at`` is still the one read (optimistic concurrency).
+    if the stored ``updated_at`` (and ``last_activity_at``, ``engaged_version``, ``identity_keys``, which
+    other writers change without moving it) are still the ones read (optimistic concurrency).
 
     ``stale_owners``: keys of ``add_identities`` whose identity item was found naming a lead with no
-    profile (key -> that lead id): the claim also succeeds while the item still names that lead.
+    profile (key -> that lead id): the claim also succeeds while the item still names that lead, unless an
+    import claimed it within ``leadtide.dal.leads.STALE_CLAIM_SECONDS`` (its profile may be on its way).
     """
 
     lead: Lead
