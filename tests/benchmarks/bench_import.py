@@ -45,6 +45,8 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "shared"))
 
+from tests.benchmarks.dup_data import LAST_REAL  # noqa: E402
+
 MARK_START, MARK_END = "<!-- bench:import -->", "<!-- /bench:import -->"
 NOTE = """Reading the figures: the write calls are BatchWriteItem for the new leads (the floor) plus
 TransactWriteItems: the identity items (email, and the phone on 70 % of rows) are claimed with up to 100
@@ -102,50 +104,7 @@ FIRST = [
     "Zoë",
     "Chloé",
 ]
-LAST = [
-    "Smith",
-    "Johnson",
-    "Williams",
-    "Brown",
-    "Jones",
-    "Garcia",
-    "Miller",
-    "Davis",
-    "Rodriguez",
-    "Martinez",
-    "Hernandez",
-    "Lopez",
-    "Gonzalez",
-    "Wilson",
-    "Anderson",
-    "Thomas",
-    "Taylor",
-    "Moore",
-    "Jackson",
-    "Martin",
-    "Lee",
-    "Perez",
-    "Thompson",
-    "White",
-    "Harris",
-    "Sanchez",
-    "Clark",
-    "Ramirez",
-    "Lewis",
-    "Robinson",
-    "Walker",
-    "Young",
-    "Allen",
-    "King",
-    "Wright",
-    "Scott",
-    "Torres",
-    "Nguyen",
-    "Hill",
-    "Flores",
-    "O'Brien",
-    "Müller",
-]
+LAST = [*LAST_REAL[:40], "O'Brien", "Müller"]  # real surnames, plus an apostrophe and an umlaut
 COMPANIES = [
     "Acme Corp",
     "Globex",
