@@ -162,6 +162,10 @@ class FakeLeadBulkStore(LeadBulkStore):
         self.calls["BatchGetItem"] += math.ceil(len(set(keys)) / 100)
         return {k: self.identities[(tenant_id, *k)] for k in keys if (tenant_id, *k) in self.identities}
 
+    def identity_claims(self, tenant_id, keys):
+        self.calls["BatchGetItem"] += math.ceil(len(set(keys)) / 100)
+        return {}  # the fake's identity items carry no claimed_at
+
     def existing_lead_ids(self, tenant_id, lead_ids):
         ids = list(dict.fromkeys(lead_ids))
         self.calls["BatchGetItem"] += math.ceil(len(ids) / 100)
@@ -232,7 +236,9 @@ class FakeLeadBulkStore(LeadBulkStore):
                     del self.identities[(tenant_id, *k)]
         return conflicts
 
-    def restore_leads(self, tenant_id, before_images, *, remove_identities=(), add_identities=()):
+    def restore_leads(
+        self, tenant_id, before_images, *, remove_identities=(), add_identities=(), claimed_at=None
+    ):
         self.calls["BatchWriteItem"] += math.ceil(
             (len(before_images) + len(remove_identities) + len(add_identities)) / 25
         )

@@ -157,7 +157,9 @@ def test_xeducation_leads_import_on_a_unique_custom_field_and_roll_back(stack, s
 
 
 def test_update_then_rollback_restores_updated_leads_exactly(stack):
-    first = b"email,first name,company\nada@example.com,Ada,\nbob@example.com,Bob,Acme\n"
+    # Ada's first phone is claimed by an import (its identity item carries claimed_at); the update replaces
+    # it, releasing that item, which the rollback must put back exactly.
+    first = b"email,first name,company,phone\nada@example.com,Ada,,+14155550100\nbob@example.com,Bob,Acme,\n"
     run_import(stack, "a.csv", first)
     stack.settle()
     lead_id = next(

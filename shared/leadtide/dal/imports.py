@@ -17,7 +17,7 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property, lru_cache, partial
@@ -613,6 +613,13 @@ class DynamoLeadBulkStore(LeadBulkStore):
         )
         return {by_pk[item["pk"]["S"]]: item["lead_id"]["S"] for item in raw if "lead_id" in item}
 
+    def identity_claims(self, tenant_id: str, keys: Sequence[IdentityKey]) -> dict[IdentityKey, int]:
+        by_pk = {identity_pk(tenant_id, k, v): (k, v) for k, v in keys}
+        raw = self._batch_get(
+            [{"pk": {"S": pk}, "sk": {"S": "IDENTITY"}} for pk in by_pk], projection="pk, claimed_at"
+        )
+        return {by_pk[item["pk"]["S"]]: int(item["claimed_at"]["N"]) for item in raw if "claimed_at" in item}
+
     def existing_lead_ids(self, tenant_id: str, lead_ids: Sequence[str]) -> set[str]:
         by_pk = {lead_pk(tenant_id, lid): lid for lid in lead_ids}
         keys = [{"pk": {"S": pk}, "sk": {"S": PROFILE}} for pk in by_pk]
@@ -872,13 +879,16 @@ class DynamoLeadBulkStore(LeadBulkStore):
         *,
         remove_identities: Sequence[tuple[IdentityKey, str]] = (),
         add_identities: Sequence[tuple[IdentityKey, str]] = (),
+        claimed_at: Mapping[IdentityKey, int] | None = None,
     ) -> None:
         requests: list[dict[str, Any]] = [{"PutRequest": {"Item": raw}} for raw in before_images]
         requests += self._owned_identity_deletes(tenant_id, remove_identities)
-        requests += [
-            {"PutRequest": {"Item": {**_identity_item_key(tenant_id, key), "lead_id": {"S": lead_id}}}}
-            for key, lead_id in add_identities
-        ]
+        claims = claimed_at or {}
+        for key, lead_id in add_identities:
+            item = {**_identity_item_key(tenant_id, key), "lead_id": {"S": lead_id}}
+            if key in claims:
+                item["claimed_at"] = {"N": str(claims[key])}
+            requests.append({"PutRequest": {"Item": item}})
         self._batch_write(_dedupe_requests(requests))
 
     def _owned_identity_deletes(

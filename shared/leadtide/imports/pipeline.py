@@ -615,6 +615,7 @@ class ImportPipeline:
                     add_identities=[
                         ((k[0], k[1]), a["lead_id"]) for a in applied for k in a.get("remove", [])
                     ],
+                    claimed_at=_claims_of([k for a in applied for k in a.get("remove", [])]),
                 )
         except Exception:
             _log.exception("could not discard the writes of failed chunk %s of import %s", n, import_id)
@@ -737,6 +738,7 @@ class ImportPipeline:
             }
             _note_stale(action, stale)
             actions.append(action)
+        _note_released_claims(self.store, tenant, actions)
         return {"actions": actions, _BUILT: built}
 
     def _live_owners(
@@ -871,7 +873,7 @@ class ImportPipeline:
                     lead=built.get(a["lead_id"]) or Lead.model_validate(a["lead"]),
                     base_raw=a.get("before"),
                     add_identities=[tuple(k) for k in a.get("add", [])],  # type: ignore[misc]
-                    remove_identities=[tuple(k) for k in a.get("remove", [])],  # type: ignore[misc]
+                    remove_identities=[(k[0], k[1]) for k in a.get("remove", [])],
                     stale_owners={(k[0], k[1]): k[2] for k in a.get("stale", [])},
                 )
                 for a in pending
@@ -997,6 +999,7 @@ class ImportPipeline:
                 [a["before"] for a in restores],
                 remove_identities=[((k[0], k[1]), a["lead_id"]) for a in restores for k in a["remove"]],
                 add_identities=[((k[0], k[1]), a["lead_id"]) for a in restores for k in a["add"]],
+                claimed_at=_claims_of([k for a in restores for k in a["add"]]),
             )
             rescored = [a["lead_id"] for a in restores if a.get("rescored")]
             if rescored and record.get("started_at") is not None:
@@ -1166,3 +1169,25 @@ def error_report_csv(headers: Iterable[str], rows: Iterable[tuple[int, list[str]
     for row_number, cells, reasons in rows:
         writer.add(row_number, cells, reasons)
     return writer.getvalue()
+
+
+def _note_released_claims(store: Any, tenant_id: str, actions: list[dict[str, Any]]) -> None:
+    """Append each released identity's ``claimed_at`` to its ``remove`` entry (``[kind, value, claimed_at]``)
+    so that a rollback puts the identity item back exactly. One BatchGetItem, only when updates release
+    keys."""
+    released = [(k[0], k[1]) for a in actions if a["action"] == "update" for k in a.get("remove", [])]
+    if not released:
+        return
+    claims = store.identity_claims(tenant_id, list(dict.fromkeys(released)))
+    if not claims:
+        return
+    for a in actions:
+        if a["action"] == "update" and a.get("remove"):
+            a["remove"] = [
+                [*k[:2], claims[(k[0], k[1])]] if (k[0], k[1]) in claims else k for k in a["remove"]
+            ]
+
+
+def _claims_of(entries: Iterable[Sequence[Any]]) -> dict[tuple[str, str], int]:
+    """``{(kind, value): claimed_at}`` of the ``[kind, value, claimed_at]`` entries of a plan."""
+    return {(k[0], k[1]): int(k[2]) for k in entries if len(k) > 2}

@@ -9,7 +9,7 @@ import's de-duplication key.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -67,6 +67,11 @@ class LeadBulkStore(ABC):
         """Map each existing identity key to its lead id (BatchGetItem, 100 keys per call)."""
 
     @abstractmethod
+    def identity_claims(self, tenant_id: str, keys: Sequence[IdentityKey]) -> dict[IdentityKey, int]:
+        """``claimed_at`` (epoch seconds) of the identity items among ``keys`` that carry one (BatchGetItem):
+        what a rollback must put back on an identity item the import releases."""
+
+    @abstractmethod
     def get_leads(self, tenant_id: str, lead_ids: Sequence[str]) -> dict[str, StoredLead]:
         """The profiles that exist among ``lead_ids`` (BatchGetItem, 100 keys per call)."""
 
@@ -96,9 +101,11 @@ class LeadBulkStore(ABC):
         *,
         remove_identities: Sequence[tuple[IdentityKey, str]] = (),
         add_identities: Sequence[tuple[IdentityKey, str]] = (),
+        claimed_at: Mapping[IdentityKey, int] | None = None,
     ) -> None:
         """Put back stored items verbatim (``StoredLead.raw``); remove identity items still owned by the
-        given lead id and put back identity items -> lead id (rollback of updates)."""
+        given lead id and put back identity items -> lead id, with their ``claimed_at`` when they had one
+        (rollback of updates)."""
 
     @abstractmethod
     def delete_leads(
