@@ -39,15 +39,14 @@ from leadtide.dal.items import (
     lead_pk,
     marker_pk,
     stats_pk,
-    tenant_list_pk,
 )
 from leadtide.dal.leads import (
     PROFILE,
     _lead_from_item,
     identity_entries_after,
     identity_of_entry,
-    score_sort_key,
-    search_text,
+    lead_item_values,
+    profile_keys,
     stale_claim_cutoff,
 )
 from leadtide.imports.ports import (
@@ -356,37 +355,9 @@ _iso = lru_cache(maxsize=256)(iso)
 _ENCODERS = _attribute_encoders()
 
 
-def _derived_keys(lead: Any, values: Any) -> dict[str, Any]:
-    """The keys and index attributes a lead profile item carries besides the lead's fields (``values``:
-    the fields, for the search text)."""
-    lead_id, tenant_id = lead.lead_id, lead.tenant_id
-    return {
-        "pk": lead_pk(tenant_id, lead_id),
-        "sk": PROFILE,
-        "list_pk": tenant_list_pk(tenant_id),
-        "created_sk": f"{_iso(lead.created_at)}#{lead_id}",
-        "activity_sk": f"{_iso(lead.last_activity_at)}#{lead_id}",
-        "score_sk": score_sort_key(lead.score, lead_id),
-        "search_text": search_text(values) or " ",
-        **LeadItem.condition_keys(tenant_id, lead_id),  # leads_by_condition_shard (segments)
-    }
-
-
-def lead_item_values(lead: Any) -> dict[str, Any]:
-    """The attribute values ``DynamoLeadRepository._lead_item`` stores for ``lead`` (same rules)."""
-    values = lead.model_dump(mode="python", exclude_none=True)
-    values["referral"] = lead.referral.model_dump(mode="json", exclude_none=True) if lead.referral else None
-    values["score_breakdown"] = [f.model_dump(mode="json") for f in lead.score_breakdown]
-    values["source_channel"] = str(lead.source_channel)
-    values["status"] = str(lead.status)
-    if lead.grade:
-        values["grade"] = str(lead.grade)
-    values.update(_derived_keys(lead, values))
-    return {k: v for k, v in values.items() if v is not None}
-
-
 def _encode_general(lead: Any) -> dict[str, Any]:
-    """:func:`encode_lead`'s item through ``lead_item_values`` (pydantic's dump): any lead."""
+    """:func:`encode_lead`'s item through :func:`leadtide.dal.leads.lead_item_values` (pydantic's dump):
+    any lead."""
     item: dict[str, Any] = {}
     for name, value in lead_item_values(lead).items():
         encoder = _ENCODERS.get(name)
@@ -498,7 +469,7 @@ def _encode_direct(lead: Any) -> dict[str, Any]:
     for name in _BY_KIND[_BOOL]:
         if (value := fields[name]) is not None:
             item[name] = {"BOOL": bool(value)}
-    for name, value in _derived_keys(lead, fields).items():
+    for name, value in profile_keys(lead, fields, to_iso=_iso).items():
         item[name] = {"S": value}
     return item
 

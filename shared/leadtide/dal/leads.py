@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, cast
 
@@ -704,27 +704,40 @@ class DynamoLeadRepository(DynamoRepository, LeadRepository):
     # ------------------------------------------------------------------ mapping
     @staticmethod
     def _lead_item(lead: Lead) -> LeadItem:
-        values = lead.model_dump(mode="python", exclude_none=True)
-        values["referral"] = (
-            lead.referral.model_dump(mode="json", exclude_none=True) if lead.referral else None
-        )
-        values["score_breakdown"] = [f.model_dump(mode="json") for f in lead.score_breakdown]
-        values["source_channel"] = str(lead.source_channel)
-        values["status"] = str(lead.status)
-        if lead.grade:
-            values["grade"] = str(lead.grade)
-        return LeadItem(
-            lead_pk(lead.tenant_id, lead.lead_id),
-            PROFILE,
-            list_pk=tenant_list_pk(lead.tenant_id),
-            created_sk=f"{iso(lead.created_at)}#{lead.lead_id}",
-            activity_sk=f"{iso(lead.last_activity_at)}#{lead.lead_id}",
-            score_sk=score_sort_key(lead.score, lead.lead_id),
-            search_text=search_text(values) or " ",
-            cond_pk=LeadItem.condition_keys(lead.tenant_id, lead.lead_id)["cond_pk"],
-            cond_sk=lead.lead_id,
-            **{k: v for k, v in values.items() if v is not None},
-        )
+        return LeadItem(**lead_item_values(lead))
+
+
+def profile_keys(lead: Any, values: dict[str, Any], *, to_iso: Callable[[Any], str] = iso) -> dict[str, Any]:
+    """The keys and index attributes a lead profile item carries besides the lead's fields: ``pk``/``sk``,
+    the three inbox GSIs' ``list_pk`` + ``created_sk``/``activity_sk``/``score_sk``, ``search_text`` (from
+    ``values``, the lead's fields) and the condition index's ``cond_pk``/``cond_sk``. ``to_iso``: the
+    timestamp formatter (the import encoder passes a cached :func:`~leadtide.models.common.iso`)."""
+    lead_id, tenant_id = lead.lead_id, lead.tenant_id
+    return {
+        "pk": lead_pk(tenant_id, lead_id),
+        "sk": PROFILE,
+        "list_pk": tenant_list_pk(tenant_id),
+        "created_sk": f"{to_iso(lead.created_at)}#{lead_id}",
+        "activity_sk": f"{to_iso(lead.last_activity_at)}#{lead_id}",
+        "score_sk": score_sort_key(lead.score, lead_id),
+        "search_text": search_text(values) or " ",
+        **LeadItem.condition_keys(tenant_id, lead_id),  # leads_by_condition_shard (segments)
+    }
+
+
+def lead_item_values(lead: Lead) -> dict[str, Any]:
+    """Every attribute value of ``lead``'s profile item (``LeadItem``): its fields as stored (nested models
+    as JSON-ready dicts, enums as text, ``None`` left out) plus :func:`profile_keys`. The one definition
+    of a stored profile: the lead API and the import encoder both build from it."""
+    values = lead.model_dump(mode="python", exclude_none=True)
+    values["referral"] = lead.referral.model_dump(mode="json", exclude_none=True) if lead.referral else None
+    values["score_breakdown"] = [f.model_dump(mode="json") for f in lead.score_breakdown]
+    values["source_channel"] = str(lead.source_channel)
+    values["status"] = str(lead.status)
+    if lead.grade:
+        values["grade"] = str(lead.grade)
+    values.update(profile_keys(lead, values))
+    return {k: v for k, v in values.items() if v is not None}
 
 
 def _index_range_key(sort: str) -> str:
