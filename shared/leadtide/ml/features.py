@@ -25,6 +25,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -371,7 +372,12 @@ def lead_feature_spec(custom_field_types: Mapping[str, str] | None = None) -> Fe
 def _email_type(email: str | None) -> str | None:
     if not email or "@" not in email:
         return None
-    domain = email.rsplit("@", 1)[1].lower()
+    return _domain_type(email.rsplit("@", 1)[1].lower())
+
+
+@lru_cache(maxsize=8192)
+def _domain_type(domain: str) -> str:
+    """``free``, ``disposable`` or ``business`` (cached: a page of leads repeats a few domains)."""
     if domain in FREE_EMAIL_DOMAINS:
         return "free"
     try:
@@ -394,8 +400,12 @@ def _country(phone: str | None) -> str | None:
 
 
 def _seniority(title: str | None) -> str | None:
-    if not title:
-        return None
+    return _seniority_of(title) if title else None
+
+
+@lru_cache(maxsize=8192)
+def _seniority_of(title: str) -> str:
+    """Seniority level of a job title (cached: job titles repeat across a tenant's leads)."""
     words = " " + re.sub(r"[^\w-]+", " ", title.lower()) + " "
     for level, keys in _SENIORITY:
         if any(f" {k} " in words for k in keys):

@@ -39,6 +39,9 @@ class ServingModel:
 
     Attributes:
         pipeline: ``predict_proba`` over :func:`records_to_matrix` output.
+        scorer: what predictions and explanations call - the pipeline's
+            :class:`~leadtide.ml.compiled.CompiledLeadModel` when :func:`~leadtide.ml.compiled.compile_model`
+            accepts it (same probabilities, a fraction of the per-call cost), else the pipeline itself.
         spec: the feature spec.
         reference: the training reference row (one value per spec column).
         metadata: the artifact's metadata.json.
@@ -47,11 +50,13 @@ class ServingModel:
     def __init__(
         self, pipeline: Any, spec: Any, reference: Sequence[Any] | None, metadata: Mapping[str, Any]
     ):
+        from leadtide.ml.compiled import compile_model
         from leadtide.ml.train_job import custom_field_types_of
 
         self.pipeline = pipeline
         self.spec = spec
         self.reference = list(reference) if reference else None
+        self.scorer: Any = compile_model(pipeline, spec, self.reference) or pipeline
         self.metadata = dict(metadata)
         self.custom_field_types = custom_field_types_of(spec)
 
@@ -76,7 +81,7 @@ class ServingModel:
         if not leads:
             return np.zeros(0)
         x = records_to_matrix(self.records(leads, as_of), self.spec)
-        return np.asarray(self.pipeline.predict_proba(x)[:, 1], dtype=float)
+        return np.asarray(self.scorer.predict_proba(x)[:, 1], dtype=float)
 
     def predict(
         self, leads: Sequence[Mapping[str, Any]], *, as_of: datetime, top: int = 3
@@ -94,10 +99,10 @@ class ServingModel:
         records = self.records(leads, as_of)
         x = records_to_matrix(records, self.spec)
         if not self.reference or x.shape[1] == 0:
-            return [(float(v), [], []) for v in self.pipeline.predict_proba(x)[:, 1]]
+            return [(float(v), [], []) for v in self.scorer.predict_proba(x)[:, 1]]
         from leadtide.ml.explain import explain_batch
 
-        explained = explain_batch(self.pipeline, x, self.spec, self.reference, top=top)
+        explained = explain_batch(self.scorer, x, self.spec, self.reference, top=top)
         return [
             (
                 e.probability,
@@ -128,7 +133,7 @@ class ServingModel:
             return []
         records = self.records(leads, as_of)
         x = records_to_matrix(records, self.spec)
-        p = np.asarray(self.pipeline.predict_proba(x)[:, 1], dtype=float)
+        p = np.asarray(self.scorer.predict_proba(x)[:, 1], dtype=float)
         out: list[tuple[float, list[PredictionFactor] | None, list[PredictionFactor] | None]] = [
             (float(v), None, None) for v in p
         ]
@@ -141,7 +146,7 @@ class ServingModel:
             return out
         from leadtide.ml.explain import explain_batch
 
-        explained = explain_batch(self.pipeline, x[chosen], self.spec, self.reference, top=top, p=p[chosen])
+        explained = explain_batch(self.scorer, x[chosen], self.spec, self.reference, top=top, p=p[chosen])
         for i, e in zip(chosen, explained, strict=True):
             out[i] = (
                 float(p[i]),
