@@ -9,8 +9,13 @@ Messages (TrainingQueue, or the schedule's input):
 * an EventBridge ``lead.updated`` event whose ``detail.data.changed`` has ``status`` - record the outcome.
 
 Training data: status Converted = 1, Lost = 0; features from :func:`leadtide.ml.features.lead_record` as
-of the lead's ``updated_at`` (about when it closed) so "days since" features do not see the outcome;
-timestamps = ``created_at`` (time-based held-out split).
+of the lead's ``updated_at`` (about when it closed, so nothing after the close is seen); timestamps =
+``created_at`` (time-based held-out split). Known limitation: the snapshot is taken *at* the close, not at
+the moments the lead was scored while open, so the timing features (``days_since_created``,
+``days_since_last_activity``, the decayed ``rule_score``) carry how and when the outcome came (a lead
+converted on a reply has a fresh last activity; a lead closed as lost after going quiet has a stale one).
+Point-in-time snapshots - the features logged when the lead was last scored before it closed - would
+remove that; they are not recorded yet.
 
 Champion/challenger evidence: when the tenant has a champion, the candidate is also fitted on the older
 80 % of leads only (``train_model(refit=False)``), and both it and the champion score the same most recent
