@@ -15,12 +15,13 @@ slows the figures less than wall time would). Measured:
 - rules + predictive model (offline): a champion trained with the project's training code on 2,000 X
   Education leads (../shared/data; skipped when absent) and served by the real
   ``RegistryConversionPredictor`` from an in-memory registry and artifact store; X Education open leads
-  carrying synthetic behaviour, scored in pages of 250: (a) the engine — rules for the page + one
+  carrying synthetic behaviour, scored in pages of 250: (a) the engine - rules for the page + one
   vectorised prediction for the page (the compiled model of ``leadtide.ml.compiled``, as served; the
-  scikit-learn pipeline's ``predict_proba`` is timed beside it), no explanations; (b) ``ScoringService.rescore_page`` with the
-  predictor, night 1 (no stored explanation: every lead explained) and night 2 (every timestamp one day
-  older: explanations only for leads whose probability moved by more than 2 points or on their refresh
-  day; the explained fraction is reported). CPU seconds (``time.process_time``), one run.
+  scikit-learn pipeline's ``predict_proba`` is timed beside it), no explanations; (b)
+  ``ScoringService.rescore_page`` with the predictor, night 1 (no stored explanation: every lead
+  explained) and night 2 (every timestamp one day older: explanations only for leads whose probability
+  moved by more than 2 points or on their refresh day; the explained fraction is reported). CPU seconds
+  (``time.process_time``), one run.
 
 The nightly 1M-lead time and cost is a *model* from those per-lead CPU times plus stated assumptions for
 AWS latencies and item sizes (us-east-1 on-demand prices, 2025). Writes the section between the
@@ -465,7 +466,8 @@ def render(
         n1, n2 = ml["nights"]
         share = n2["explained"] / ml["leads"]
         rows += [
-            ("**rules + model engine**: rules + one vectorised prediction per page of 250 (compiled model), no explanations",
+            ("**rules + model engine**: rules + one vectorised prediction per page of 250 (compiled model), "
+             "no explanations",
              ml["engine_rate"]),
             ("page path, rules + model, night 1 (no stored explanation: every lead explained)", n1["rate"]),
             (f"page path, rules + model, night 2 ({share:.1%} of leads explained afresh)", n2["rate"]),
