@@ -12,16 +12,20 @@ infrequent categories map exactly as scikit-learn maps them:
 - boosted member: numeric and boolean columns cast to ``float64`` (columns empty in training -> 0, as
   :class:`~leadtide.ml.features.NumericColumns`); each categorical column through a dict category ->
   ordinal code (unseen -> ``nan``, infrequent -> the pooled code); each text field through its fitted
-  :class:`~leadtide.ml.features.KeywordFlags`; then the fitted ``HistGradientBoostingClassifier``'s own
-  ``predict_proba`` on that matrix (the trees are not re-implemented);
+  :class:`~leadtide.ml.features.KeywordFlags`; categorical codes are composed with the estimator's
+  internal category encoder, so the matrix is what its trees read, and the fitted trees themselves are
+  called (they are not re-implemented). That uses scikit-learn internals (``_predictors``,
+  ``_bin_mapper``, ``_preprocessor``, ``_baseline_prediction`` of scikit-learn 1.7): the artifact's
+  scikit-learn version is checked at load, and a change there makes the check below fail, which falls
+  back to the pipeline instead of mispredicting;
 - linear member: the logistic regression's decision function folded over its preprocessing - median
   imputation, missing-value indicators and standardisation become one weight vector and a constant for the
   numeric block; each categorical column a dict category -> the contribution of its one-hot block
   (one-hot blocks are additive, so a column's contribution is measured against a base row); keyword flags
   times their coefficients; probability = logistic function of the sum.
 
-The boosted member's input is bit-identical to the pipeline's; the linear member differs only by
-floating-point summation order (< 1e-12 in probability). :func:`compile_model` checks the compiled form
+The trees' input is bit-identical to the pipeline's; the linear member differs only by floating-point
+summation order (< 1e-12 in probability). :func:`compile_model` checks the compiled form
 against the pipeline on probe rows and returns None (serve the pipeline) if anything differs by more than
 ``TOLERANCE`` or the model has another structure.
 """
