@@ -41,6 +41,8 @@ LeadsTable
     duplicate pair    pk=T#<tenant>#DUP                  sk=P#<lead_a>#<lead_b>  list_pk=<pk>,
                                                                              score_sk=<000-100>#<a>#<b>
     merge record      pk=T#<tenant>#MERGE                sk=<merge_id> (time-ordered hex id) status, before-images
+    merge engagement  pk=T#<tenant>#MERGE#<merge_id>     sk=E#<lead_id>  engagement records as the merge found
+                                                                        them (undo restores them)
 ChannelsTable
     channel           pk=T#<tenant>                      sk=C#<channel_id>
     route             pk=R#<channel type>#<route key>    sk=ROUTE
@@ -630,9 +632,27 @@ class MergeRecordItem(_LeadsTableModel):
     updated_at = UTCDateTimeAttribute()
 
 
+class MergeEngagementItem(_LeadsTableModel):
+    """A lead's engagement record as a merge found it, kept for undo (pk=T#<tenant>#MERGE#<merge_id>,
+    sk=E#<lead_id>; see :mod:`leadtide.dal.merge_engagement`).
+
+    ``occ``/``counts``/``last_event_at``/``version`` copy the :class:`EngagementItem` (``version`` absent:
+    the lead had none). ``role`` is ``merged`` or ``survivor``; the survivor's item also holds
+    ``folded_version``/``folded_counts``, its record's version and counts right after the last fold."""
+
+    role = UnicodeAttribute()
+    occ = JSONAttribute(null=True)
+    counts = JSONAttribute(null=True)
+    last_event_at = UTCDateTimeAttribute(null=True)
+    version = NumberAttribute(null=True)
+    folded_version = NumberAttribute(null=True)
+    folded_counts = JSONAttribute(null=True)
+
+
 LEADS_TABLE_MODELS: tuple[type[Model], ...] = (
     DuplicatePairItem,
     MergeRecordItem,
+    MergeEngagementItem,
     ScoringModelItem,
     ScoringConfigItem,
     EngagementItem,

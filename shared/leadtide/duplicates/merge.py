@@ -11,14 +11,17 @@ A merge is journaled (docs/decisions.md, "Merges are journaled"):
 3. ``moving``: timeline entries (messages, notes, status changes...) are re-keyed under the survivor in
    chunked transactions that skip what is already moved, so a crash resumes by running the step again
    (:meth:`MergeService.finish`, also a jobs-queue kind). Message markers are repointed with their entry,
-   so later delivery statuses still find it.
+   so later delivery statuses still find it. Then each merged lead's behaviour engagement record is folded
+   into the survivor's (:class:`leadtide.duplicates.ports.MergeEngagement`; idempotent), so the re-score
+   that ``lead.updated`` triggers counts its events.
 4. ``completed``: events published. (Static-list memberships move just before step 2, while the merged
    profiles still say which lists they are in.)
 
 Undo (``completed`` only) checks that the survivor's user-editable fields are still what the merge wrote
 (409 otherwise: restoring would silently discard someone's edit), restores every profile from its raw
 before-image in one transaction (keeping activity-driven fields moved on by messages that arrived since,
-and reporting it), then moves the timeline entries back.
+and reporting it), then moves the timeline entries back and restores the engagement records (exactly, or
+keeping on the survivor what reached it since, and reporting it).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from leadtide.duplicates.ports import (
     LeadSnapshot,
     ListMemberships,
     MergeCommit,
+    MergeEngagement,
     MergeStore,
 )
 from leadtide.models.auth import Principal
@@ -54,6 +58,7 @@ from leadtide.models.duplicates import (
     pair_id_of,
 )
 from leadtide.models.errors import (
+    ConflictError,
     DuplicatePairNotFoundError,
     ForbiddenError,
     MergeConflictError,
@@ -68,6 +73,10 @@ SYNC_TIMELINE_LIMIT = 500
 USER_FIELDS = (*MERGEABLE_FIELDS, "tags", "custom_fields")
 # Fields that move with activity; undo keeps their newer values (and says so) rather than refusing.
 _ACTIVITY_FIELDS = ("last_activity_at", "last_message_preview", "message_count")
+ENGAGEMENT_KEPT_NOTE = (
+    "behaviour events recorded on the survivor after the merge stay on the survivor (its engagement "
+    "record and activity counts include them)"
+)
 
 
 def _empty(value: Any) -> bool:
@@ -167,6 +176,7 @@ class MergeService:
         enqueue: Callable[[list[dict[str, Any]]], None] | None = None,
         *,
         sync_timeline_limit: int = SYNC_TIMELINE_LIMIT,
+        engagement: MergeEngagement | None = None,
     ):
         self._store = store
         self._events = events
@@ -174,6 +184,7 @@ class MergeService:
         self._lists = lists
         self._enqueue = enqueue
         self._sync_limit = sync_timeline_limit
+        self._engagement = engagement
 
     # ------------------------------------------------------------------ merge
     def merge(self, principal: Principal, request: MergeRequest) -> MergeResult:
@@ -284,14 +295,22 @@ class MergeService:
         if timeline > self._sync_limit and self._enqueue is not None:
             self._enqueue([{"kind": "merges.finish", "tenant_id": tenant, "merge_id": merge_id}])
         else:
-            record = self.finish(tenant, merge_id)
+            try:
+                record = self.finish(tenant, merge_id)
+            except ConflictError:
+                # The merge is committed; a step lost a race (e.g. the survivor's engagement record kept
+                # changing). Finish on the jobs queue rather than answer 409 for a merge that happened.
+                if self._enqueue is None:
+                    raise
+                self._enqueue([{"kind": "merges.finish", "tenant_id": tenant, "merge_id": merge_id}])
+                record = self._store.get_record(tenant, merge_id)
         return MergeResult(merge_id=merge_id, status=record.status, survivor=after)
 
     def finish(self, tenant_id: str, merge_id: str) -> MergeRecord:
         """Run (or resume) the chunked steps of a committed merge; idempotent. Returns the record.
 
-        A ``pending`` record is left alone (its transaction may still be running; see
-        :meth:`abandon_stale`); a ``completed``/``undone`` one is returned as is.
+        A ``pending`` record is left alone (its transaction may still be running, or failed and changed
+        nothing); a ``completed``/``undone`` one is returned as is.
         """
         record = self._store.get_record(tenant_id, merge_id)
         if record.status not in (MergeStatus.PROFILES_MERGED, MergeStatus.MOVING):
@@ -305,6 +324,11 @@ class MergeService:
                 set(snap["timeline_keys"]) | set(self._store.timeline_keys(tenant_id, snap["lead_id"]))
             )
             moved += self._store.move_timeline(tenant_id, snap["lead_id"], record.survivor_id, keys)
+        if self._engagement is not None:
+            # Behaviour engagement records: folded before "completed" and before lead.updated is published,
+            # so the re-score that event triggers reads the combined record (idempotent per merged lead).
+            for lead_id in record.merged_ids:
+                self._engagement.fold(tenant_id, merge_id, record.survivor_id, lead_id)
         record = self._transition(
             record, MergeStatus.COMPLETED, moved_activities=moved, completed_at=utc_now()
         )
@@ -449,7 +473,10 @@ class MergeService:
                 survivor_set=overrides,
                 # Static-list memberships moved by the merge stay with the survivor (see the lists area):
                 # keep the survivor's current list ids, and restore merged leads outside those lists.
-                keep_current=["list_ids"] if record.list_memberships_moved else [],
+                # Segment ids mirror the segment member items, which undo does not touch: keep them, and
+                # the segment refresh that follows lead.updated moves the survivor out where it no longer
+                # matches (restoring the old set would leave member items it no longer lists).
+                keep_current=["segment_ids", *(["list_ids"] if record.list_memberships_moved else [])],
                 strip_restored=["list_ids"] if record.list_memberships_moved else [],
                 put_profiles=[s["raw_profile"] for s in before["merged"]],
                 repoint=[
@@ -500,7 +527,12 @@ class MergeService:
         before = self._store.get_before(tenant_id, merge_id)
         for snap in before["merged"]:
             self._store.move_timeline(tenant_id, record.survivor_id, snap["lead_id"], snap["timeline_keys"])
-        return self._transition(record, MergeStatus.UNDONE)
+        notes = list(record.undo_notes)
+        if self._engagement is not None and self._engagement.restore(
+            tenant_id, merge_id, record.survivor_id, record.merged_ids
+        ):
+            notes.append(ENGAGEMENT_KEPT_NOTE)
+        return self._transition(record, MergeStatus.UNDONE, undo_notes=notes)
 
 
 def _add(counters: dict[str, int], key: str, delta: int) -> None:
@@ -534,7 +566,12 @@ def run_finish_job(message: dict[str, Any]) -> None:
 def get_merge_service() -> MergeService:
     """The process-wide merge service over DynamoDB, S3 and EventBridge (built on first use)."""
     from leadtide.dal.factory import get_event_publisher
-    from leadtide.duplicates.service import get_duplicate_repository, get_merge_store, list_memberships
+    from leadtide.duplicates.service import (
+        get_duplicate_repository,
+        get_merge_engagement,
+        get_merge_store,
+        list_memberships,
+    )
     from leadtide.jobs.dispatch import enqueue_jobs
 
     return MergeService(
@@ -543,4 +580,5 @@ def get_merge_service() -> MergeService:
         pairs=get_duplicate_repository(),
         lists=list_memberships(),
         enqueue=lambda messages: enqueue_jobs(messages),
+        engagement=get_merge_engagement(),
     )

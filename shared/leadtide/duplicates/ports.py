@@ -173,3 +173,23 @@ class ListMemberships(ABC):
     @abstractmethod
     def move(self, tenant_id: str, from_lead_id: str, to_lead_id: str) -> Any:
         """Move every membership of ``from_lead_id`` to ``to_lead_id``."""
+
+
+class MergeEngagement(ABC):
+    """Behaviour engagement records (``sk=ENGAGEMENT``) across a merge: folded into the survivor by the
+    merge, separated again by its undo (pure rules in :mod:`leadtide.duplicates.engagement`)."""
+
+    @abstractmethod
+    def fold(self, tenant_id: str, merge_id: str, survivor_id: str, merged_id: str) -> bool:
+        """Fold ``merged_id``'s engagement record into the survivor's and delete it, keeping copies of
+        both under the merge for undo, in one transaction (the survivor's under its optimistic
+        ``version``); then refresh the survivor profile's activity summary. Idempotent: a merged lead
+        whose record is already folded (or that had none) changes nothing. Returns True when folded now.
+        """
+
+    @abstractmethod
+    def restore(self, tenant_id: str, merge_id: str, survivor_id: str, merged_ids: Sequence[str]) -> bool:
+        """Undo :meth:`fold`: the survivor's record back to its copy (exactly, when it did not change since
+        the last fold; else the copy plus the occurrences that arrived since) and each merged lead's
+        record back from its copy; the copies deleted; profile summaries refreshed. Idempotent. Returns
+        True when occurrences that arrived after the merge were kept on the survivor."""

@@ -15,7 +15,13 @@ from typing import Any
 
 from leadtide.dal.ports import LeadRepository
 from leadtide.duplicates.matching import DuplicateFinder
-from leadtide.duplicates.ports import DuplicateRepository, ListMemberships, MergeStore, ReplaceOutcome
+from leadtide.duplicates.ports import (
+    DuplicateRepository,
+    ListMemberships,
+    MergeEngagement,
+    MergeStore,
+    ReplaceOutcome,
+)
 from leadtide.models.auth import Principal
 from leadtide.models.common import utc_now
 from leadtide.models.duplicates import DuplicatePage, DuplicatePairView, PairStatus, ScanAccepted
@@ -170,6 +176,17 @@ def get_merge_store() -> MergeStore:
     from leadtide.dal.duplicates import DynamoMergeStore
 
     return DynamoMergeStore(bucket=get_settings().artifacts_bucket)
+
+
+@lru_cache(maxsize=1)
+def get_merge_engagement() -> MergeEngagement:
+    """The DynamoDB side of moving behaviour engagement records across merges (built on first use)."""
+    from leadtide.dal.factory import get_lead_repository
+
+    get_lead_repository()  # binds the table names
+    from leadtide.dal.merge_engagement import DynamoMergeEngagement
+
+    return DynamoMergeEngagement()
 
 
 class _ListsServiceMemberships(ListMemberships):
