@@ -473,11 +473,13 @@ class MergeService:
                 survivor_set=overrides,
                 # Static-list memberships moved by the merge stay with the survivor (see the lists area):
                 # keep the survivor's current list ids, and restore merged leads outside those lists.
-                # Segment ids mirror the segment member items, which undo does not touch: keep them, and
-                # the segment refresh that follows lead.updated moves the survivor out where it no longer
-                # matches (restoring the old set would leave member items it no longer lists).
+                # Segment ids mirror the segment member items, which undo does not touch: keep the
+                # survivor's, and the segment refresh that follows lead.updated moves it out where it no
+                # longer matches (restoring the old set would leave member items it no longer lists).
+                # The merged leads left every segment when the merge completed (their member items are
+                # gone): they come back with none, and the same refresh puts them where they match.
                 keep_current=["segment_ids", *(["list_ids"] if record.list_memberships_moved else [])],
-                strip_restored=["list_ids"] if record.list_memberships_moved else [],
+                strip_restored=["segment_ids", *(["list_ids"] if record.list_memberships_moved else [])],
                 put_profiles=[s["raw_profile"] for s in before["merged"]],
                 repoint=[
                     (kind, value, record.survivor_id, snap["lead_id"])

@@ -7,10 +7,15 @@ memberships are refreshed; when that moves the lead into or out of a segment tha
 model, the lead is scored once more with the model that now applies, and segments are refreshed once
 more (no further round: a score that moves the lead again waits for its next event, so two segment models
 cannot ping-pong a lead).
+
+``lead.merged`` names the survivor, which its own ``lead.updated`` re-scores; the worker refreshes the
+segments of the *merged* leads instead: their profiles are gone, so they leave every segment and static
+list (after an undo they are back, and their own ``lead.updated`` events re-score them).
 """
 
 from __future__ import annotations
 
+from leadtide.models.events import LeadEventType
 from leadtide.scoring.service import ScoringRequest, get_scoring_service, parse_scoring_message
 from leadtide.segments.service import get_segment_service
 
@@ -36,6 +41,11 @@ def score_message(body: str, scored_in_batch: set[tuple[str, str]]) -> list[str]
     """
     request = parse_scoring_message(body)
     scoring, segments = get_scoring_service(), get_segment_service()
+    if request.cause == LeadEventType.MERGED:
+        merged = [i for i in request.data.get("merged_ids") or [] if isinstance(i, str) and i]
+        for lead_id in merged:
+            segments.refresh_lead(request.tenant_id, lead_id)
+        return []
     if request.is_page:
         lead_ids = [o.lead_id for o in scoring.handle(request)]
     else:
