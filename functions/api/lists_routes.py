@@ -1,5 +1,6 @@
 """Static-list routes: create, rename, delete lists; add leads by id, by the inbox filters or from a CSV of
-emails/phones; remove leads; page through a list's leads. Logic: ``leadtide.lists.service``."""
+emails/phones; remove leads; page through a list's leads; follow a filter add that continues in the
+background. Logic: ``leadtide.lists.service``."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from leadtide.lists.models import (
     AddResult,
     ListImportRequest,
     ListImportResult,
+    ListJob,
     ListLeadsAdd,
     ListLeadsRemove,
     RemoveResult,
@@ -25,12 +27,13 @@ from leadtide.lists.models import (
     StaticListUpdate,
 )
 from leadtide.models.auth import Principal
-from leadtide.models.errors import ListNotFoundError
+from leadtide.models.errors import ListJobNotFoundError, ListNotFoundError
 from leadtide.models.leads import LeadPage
 
 router = APIGatewayHttpRouter()
 
 ListId = Annotated[str, Path(description="static list id (32 hex characters)")]
+JobId = Annotated[str, Path(description="list job id (32 hex characters), from the 202 of a filter add")]
 _ID = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -120,7 +123,7 @@ def delete_list(list_id: ListId) -> Response[None]:
     responses={
         200: {"description": "Added", "content": {JSON: {"model": AddResult}}},
         202: {
-            "description": "Partly added; the rest continues in the background",
+            "description": "Partly added; the rest continues in the background as the job `job_id`",
             "content": {JSON: {"model": AddResult}},
         },
         **documented_errors(400, 401, 404, 422),
@@ -128,8 +131,9 @@ def delete_list(list_id: ListId) -> Response[None]:
 )
 def add_leads(list_id: ListId, request: Annotated[ListLeadsAdd, Body()]) -> Response[AddResult]:
     """`lead_ids` (up to 1,000) or `filter` (the filters of `GET /leads`). Reps only add leads they can
-    see; others are reported in `not_visible`. A filter matching more than 500 leads answers 202 and
-    finishes on the jobs queue."""
+    see; others are reported in `not_visible`. A filter matching more than 500 leads answers 202 with the
+    counts of the first 500 and a `job_id`; the rest is added on the jobs queue, followed with
+    `GET /lists/{list_id}/jobs/{job_id}`."""
     service = _service()
     principal = _principal()
     if request.lead_ids is not None:
@@ -138,6 +142,23 @@ def add_leads(list_id: ListId, request: Annotated[ListLeadsAdd, Body()]) -> Resp
         assert request.filter is not None
         result = service.add_by_filter(principal, _list_id(list_id), request.filter)
     return Response(status_code=202 if result.queued else 200, content_type=JSON, body=result)
+
+
+@router.get(
+    "/lists/<list_id>/jobs/<job_id>",
+    summary="Progress of a filter add that continues in the background",
+    responses={
+        200: {"description": "The list job", "content": {JSON: {"model": ListJob}}},
+        **documented_errors(401, 404, 422),
+    },
+)
+def get_list_job(list_id: ListId, job_id: JobId) -> ListJob:
+    """`status` running, completed or failed (with `error`); `added` and `already_members` are totals of
+    the whole add, the synchronous part included, and grow after each background step of up to 5,000
+    leads. Every role may read the jobs of a list it can read; 404 once the list is deleted."""
+    if not _ID.match(job_id):
+        raise ListJobNotFoundError(f"list job {job_id} not found")
+    return _service().get_job(_principal(), _list_id(list_id), job_id)
 
 
 @router.delete(

@@ -43,6 +43,7 @@ def test_list_crud_counts_members_and_lead_attribute(stack):
         "not_found": ["0" * 32],
         "not_visible": [],
         "queued": False,
+        "job_id": None,
     }
     again = stack.request(
         "POST", f"/lists/{lst['list_id']}/leads", json_body={"lead_ids": [a]}, claims=ADMIN

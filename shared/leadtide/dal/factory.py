@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from leadtide.dal.custom_fields import CustomFieldRepository
     from leadtide.dal.exports import ArtifactStorage, ExportRepository
     from leadtide.imports.ports import ImportArtifacts, ImportRepository, LeadBulkStore
-    from leadtide.lists.ports import ListRepository
+    from leadtide.lists.ports import ListJobRepository, ListRepository
     from leadtide.scoring.store import ScoringStore
     from leadtide.segments.ports import SegmentRepository
     from leadtide.tracking.store import TrackingStore
@@ -164,6 +164,15 @@ def get_list_repository() -> ListRepository:
 
 
 @lru_cache(maxsize=1)
+def get_list_job_repository() -> ListJobRepository:
+    """Background jobs of static lists (filter adds) in ``LEADS_TABLE``."""
+    from leadtide.dal.list_jobs import DynamoListJobRepository
+
+    _bind()
+    return DynamoListJobRepository()
+
+
+@lru_cache(maxsize=1)
 def get_segment_repository() -> SegmentRepository:
     """Segments, their memberships and the lead records they evaluate, in ``LEADS_TABLE``."""
     from leadtide.dal.segments import DynamoSegmentRepository
@@ -227,6 +236,7 @@ def reset() -> None:
         get_scoring_queue,
         get_jobs_queue,
         get_list_repository,
+        get_list_job_repository,
         get_segment_repository,
         get_custom_field_repository,
         get_export_repository,

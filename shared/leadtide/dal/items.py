@@ -15,6 +15,8 @@ LeadsTable
     static list       pk=T#<tenant>#LISTS                sk=LIST#<list_id>   name, count (ADD), status
     list membership   pk=T#<tenant>#LIST#<list_id>       sk=L#<lead_id>      list_pk=<pk>,
                                                                              created_sk=<added iso>#<lead_id>
+    list job          pk=T#<tenant>#LISTJOBS             sk=<list_id>#<job_id> (time-ordered hex id) status,
+                                                                             counters (ADD), steps, cursor
     segment           pk=T#<tenant>#SEGMENTS             sk=SEG#<segment_id> rules, version, status, count (ADD)
     segment member    pk=T#<tenant>#SEG#<segment_id>     sk=L#<lead_id>      list_pk=<pk>,
                                                                              created_sk=<lead created iso>#<lead_id>
@@ -443,6 +445,30 @@ class ListMemberItem(_LeadsTableModel):
     added_by = UnicodeAttribute(null=True)
 
 
+class ListJobItem(_LeadsTableModel):
+    """A static list's background job, a filter add past the synchronous limit
+    (pk=T#<tenant>#LISTJOBS, sk=<list_id>#<job_id>). ``added``/``already_members`` grow by ADD in the
+    UpdateItem that also moves ``steps`` (condition: ``steps`` = the step - 1), so a redelivered step counts
+    once; ``cursor`` is where the next step starts; ``queued_step`` the last step sent to the jobs queue."""
+
+    list_id = UnicodeAttribute()
+    job_id = UnicodeAttribute()
+    kind = UnicodeAttribute()
+    status = UnicodeAttribute()
+    lead_filter = JSONAttribute()
+    added = NumberAttribute(default=0)
+    already_members = NumberAttribute(default=0)
+    steps = NumberAttribute(default=0)
+    queued_step = NumberAttribute(default=0)
+    attempts = NumberAttribute(default=0)
+    cursor = UnicodeAttribute(null=True)
+    created_by = UnicodeAttribute()
+    created_role = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    finished_at = UTCDateTimeAttribute(null=True)
+    error = UnicodeAttribute(null=True)
+
+
 class SegmentItem(_LeadsTableModel):
     """A dynamic segment (pk=T#<tenant>#SEGMENTS, sk=SEG#<segment_id>). ``version`` moves on every rule
     change; membership writes are conditioned on it. ``member_count`` moves (ADD) with each membership
@@ -676,6 +702,7 @@ LEADS_TABLE_MODELS: tuple[type[Model], ...] = (
     ImportMappingItem,
     StaticListItem,
     ListMemberItem,
+    ListJobItem,
     SegmentItem,
     SegmentMemberItem,
     CustomFieldItem,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -95,6 +96,55 @@ class AddResult(BaseModel):
         default_factory=list, description="ids of leads the caller (a rep) may not see; not added"
     )
     queued: bool = False
+    job_id: str | None = Field(
+        default=None,
+        description="with queued: the background job finishing the add; GET /lists/{list_id}/jobs/{job_id}",
+    )
+
+
+ListJobStatus = Literal["running", "completed", "failed"]
+ListJobKind = Literal["add_by_filter"]
+
+
+class ListJob(BaseModel):
+    """``GET /lists/{list_id}/jobs/{job_id}``: a filter add that continues in the background.
+
+    ``added`` and ``already_members`` are totals of the whole add, the part answered synchronously (the
+    202) included; they grow after each background step (up to 5,000 leads per step). ``status`` is
+    ``running`` until the last step, then ``completed``; ``failed`` with ``error`` when a step cannot go on
+    (the list was deleted, or a step failed three times); leads added before that stay in the list.
+    """
+
+    job_id: str
+    list_id: str
+    kind: ListJobKind = "add_by_filter"
+    status: ListJobStatus
+    filter: dict[str, Any] = Field(description="the filters of the add, as sent")
+    added: int = Field(description="leads added to the list so far")
+    already_members: int = Field(description="matching leads that were already in the list")
+    steps: int = Field(description="background steps applied so far")
+    created_by: str
+    created_at: datetime
+    finished_at: datetime | None = None
+    error: str | None = None
+
+
+class ListJobRecord(ListJob):
+    """A list job as stored (not an API shape): the requester's role (steps act with it), the inbox cursor
+    where the next step starts, the step last applied (``steps``) and the step last queued, and the failed
+    attempts of the current step."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    tenant_id: str
+    created_role: str
+    cursor: str | None = None
+    queued_step: int = 0
+    attempts: int = 0
+
+    def view(self) -> ListJob:
+        """The public shape."""
+        return ListJob.model_validate(self.model_dump(include=set(ListJob.model_fields)))
 
 
 class RemoveResult(BaseModel):

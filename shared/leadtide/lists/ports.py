@@ -1,4 +1,5 @@
-"""Data-access interface of static lists (DynamoDB: leadtide.dal.lists; in-memory fake in the tests)."""
+"""Data-access interfaces of static lists and their background jobs (DynamoDB: leadtide.dal.lists and
+leadtide.dal.list_jobs; in-memory fakes in tests/list_fakes.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from leadtide.lists.models import StaticList
+from leadtide.lists.models import ListJobRecord, StaticList
 from leadtide.models.leads import LeadSummary
 
 
@@ -89,3 +90,52 @@ class ListRepository(ABC):
     @abstractmethod
     def lead_summaries(self, tenant_id: str, lead_ids: Sequence[str]) -> list[LeadSummary]:
         """Inbox rows of the existing leads among ``lead_ids``, in the given order."""
+
+
+class ListJobRepository(ABC):
+    """Background jobs of static lists (a filter add past the synchronous limit) and their progress.
+
+    Progress moves only through :meth:`record_step`, conditioned on the step number, so a job step that
+    SQS delivers twice counts once.
+    """
+
+    @abstractmethod
+    def create(self, record: ListJobRecord) -> None:
+        """Store a new job (``steps`` 0, ``queued_step`` 0, status ``running``)."""
+
+    @abstractmethod
+    def get(self, tenant_id: str, list_id: str, job_id: str) -> ListJobRecord:
+        """The job with its current counters (strongly consistent). Raises ListJobNotFoundError."""
+
+    @abstractmethod
+    def record_step(
+        self,
+        tenant_id: str,
+        list_id: str,
+        job_id: str,
+        *,
+        step: int,
+        added: int,
+        already_members: int,
+        cursor: str | None,
+        finished_at: datetime | None,
+    ) -> bool:
+        """Apply step ``step`` atomically: ADD its counts, set ``steps`` = ``step`` and the next ``cursor``,
+        reset ``attempts``; with ``finished_at``, mark the job ``completed``. Only if the job is ``running``
+        and ``steps`` = ``step - 1``; False (nothing written) otherwise, e.g. a redelivered step.
+
+        Raises:
+            ListJobNotFoundError: no such job.
+        """
+
+    @abstractmethod
+    def mark_queued(self, tenant_id: str, list_id: str, job_id: str, step: int) -> None:
+        """Note that step ``step`` is on the queue (``queued_step`` only moves forward)."""
+
+    @abstractmethod
+    def note_attempt(self, tenant_id: str, list_id: str, job_id: str) -> int:
+        """Count one failed attempt of the current step (ADD 1); returns the new count."""
+
+    @abstractmethod
+    def fail(self, tenant_id: str, list_id: str, job_id: str, *, error: str, finished_at: datetime) -> bool:
+        """Mark a ``running`` job ``failed`` with ``error``; False when it was no longer running."""

@@ -4,6 +4,15 @@ Access rule: lists belong to the tenant; every role may use them. Reps only add,
 they can see (their own and unassigned ones); renaming and deleting a list is for admins, managers and
 the list's creator. Every membership change publishes ``lead.list_membership_changed`` for the lead, so
 segments with ``lists`` conditions re-evaluate it within one event hop.
+
+A filter add matching more than :data:`SYNC_FILTER_LEADS` leads answers with what it added so far and a
+list job (``GET /lists/{list_id}/jobs/{job_id}``), then continues on the jobs queue as a chain of
+``lists.add_by_filter`` steps of up to :data:`JOB_STEP_LEADS` leads, each queued by the one before. The job
+record keeps the totals, the inbox cursor of the next step and the last step applied; a step records its
+counts with an UpdateItem conditioned on that step number (the house pattern of bulk actions' chunk
+markers), so an SQS redelivery counts nothing twice and only re-queues the next step if it is missing. A
+domain error (the list deleted meanwhile, a stale cursor) fails the job at once with its message; any
+other error is retried by SQS and fails the job on the :data:`MAX_STEP_ATTEMPTS`-th attempt.
 """
 
 from __future__ import annotations
@@ -25,22 +34,27 @@ from leadtide.lists.models import (
     LeadFilter,
     ListImportRequest,
     ListImportResult,
+    ListJob,
+    ListJobRecord,
     RemoveResult,
     StaticList,
     StaticListCollection,
     StaticListCreate,
     StaticListUpdate,
 )
-from leadtide.lists.ports import ListRepository
+from leadtide.lists.ports import ListJobRepository, ListRepository
 from leadtide.models.auth import Principal
 from leadtide.models.common import Role, iso, utc_now
 from leadtide.models.errors import (
     ForbiddenError,
     LeadNotFoundError,
+    LeadtideError,
+    ListJobNotFoundError,
     ListNotFoundError,
     UnprocessableError,
 )
 from leadtide.models.events import LeadEvent, LeadEventType
+from leadtide.models.exports import time_ordered_id
 from leadtide.models.leads import LEAD_ID_PATTERN, LeadPage, LeadQuery
 
 log = logging.getLogger(__name__)
@@ -49,6 +63,8 @@ ADD_BY_FILTER_JOB = "lists.add_by_filter"
 PURGE_JOB = "lists.purge"
 SYNC_FILTER_LEADS = 500  # a filter add matching more continues on the jobs queue
 JOB_STEP_LEADS = 5000  # leads per background step
+FILTER_PAGE_LEADS = 100  # leads per inbox query page of a filter add
+MAX_STEP_ATTEMPTS = 3  # failed attempts of one step before its job fails (the queue's maxReceiveCount)
 SYNC_PURGE_MEMBERS = 200  # a deleted list with more members is emptied in the background
 MAX_IMPORT_ROWS = 20_000
 EMAIL_HEADERS = {"email", "e-mail", "email address", "e-mail address", "mail", "correo", "email_address"}
@@ -84,7 +100,9 @@ class _Tally:
 
 class ListService:
     """Static-list use cases over a :class:`ListRepository`, the lead repository (filters, identities)
-    and the event publisher. ``enqueue`` queues background job steps (``leadtide.jobs.enqueue_jobs``)."""
+    and the event publisher. ``enqueue`` queues background job steps (``leadtide.jobs.enqueue_jobs``);
+    ``jobs`` keeps the progress of background filter adds (without both, a filter add runs to the end
+    synchronously)."""
 
     def __init__(
         self,
@@ -93,12 +111,14 @@ class ListService:
         events: EventPublisher,
         *,
         enqueue: Callable[[Sequence[Mapping[str, Any]]], None] | None = None,
+        jobs: ListJobRepository | None = None,
         default_region: str = "US",
     ):
         self._lists = lists
         self._leads = leads
         self._events = events
         self._enqueue = enqueue
+        self._jobs = jobs
         self._region = default_region
 
     # ------------------------------------------------------------------ lists
@@ -218,7 +238,8 @@ class ListService:
         """Add every lead matching the filters of ``GET /leads`` (reps: only leads they can see).
 
         Up to :data:`SYNC_FILTER_LEADS` leads are added now; the rest continues on the jobs queue
-        (``queued: true``).
+        (``queued: true`` and ``job_id``, see :meth:`get_job`); the counts answered are those of the
+        synchronous part.
 
         Raises:
             ListNotFoundError (404), InvalidRequestError (400: bad cursor).
@@ -227,15 +248,130 @@ class ListService:
         result = AddResult()
         cursor = self._add_filter_pages(principal, list_id, lead_filter, cursor, SYNC_FILTER_LEADS, result)
         if cursor is not None:
-            if self._enqueue is None:
+            if self._enqueue is None or self._jobs is None:
                 while cursor is not None:
                     cursor = self._add_filter_pages(
                         principal, list_id, lead_filter, cursor, JOB_STEP_LEADS, result
                     )
             else:
-                self._enqueue([_filter_job(principal, list_id, lead_filter, cursor)])
+                result.job_id = self._start_job(principal, list_id, lead_filter, cursor, result).job_id
                 result.queued = True
         return result
+
+    # ------------------------------------------------------------------ background filter adds
+    def _start_job(
+        self, principal: Principal, list_id: str, lead_filter: LeadFilter, cursor: str, sync: AddResult
+    ) -> ListJobRecord:
+        """Store a running job holding the synchronous part's counts, and queue its first step."""
+        assert self._jobs is not None and self._enqueue is not None
+        record = ListJobRecord(
+            tenant_id=principal.tenant_id,
+            job_id=time_ordered_id(),
+            list_id=list_id,
+            status="running",
+            filter=lead_filter.model_dump(mode="json", exclude_none=True),
+            added=sync.added,
+            already_members=sync.already_members,
+            steps=0,
+            created_by=principal.user_id,
+            created_role=str(principal.role),
+            created_at=utc_now(),
+            cursor=cursor,
+        )
+        self._jobs.create(record)
+        try:
+            self._queue_step(record, 1)
+        except Exception:
+            self._jobs.fail(
+                record.tenant_id,
+                list_id,
+                record.job_id,
+                error="the rest of the add could not be queued; add by the same filter again",
+                finished_at=utc_now(),
+            )
+            raise
+        return record
+
+    def _queue_step(self, record: ListJobRecord, step: int) -> None:
+        assert self._jobs is not None and self._enqueue is not None
+        self._enqueue([_step_message(record, step)])
+        self._jobs.mark_queued(record.tenant_id, record.list_id, record.job_id, step)
+
+    def get_job(self, principal: Principal, list_id: str, job_id: str) -> ListJob:
+        """A background filter add of the list: status, totals so far, error (any role, like the list).
+
+        Raises:
+            ListNotFoundError (404: the list is not in the caller's tenant, or was deleted),
+            ListJobNotFoundError (404).
+        """
+        self._lists.get_list(principal.tenant_id, list_id)
+        if self._jobs is None:
+            raise ListJobNotFoundError(f"list job {job_id} not found")
+        return self._jobs.get(principal.tenant_id, list_id, job_id).view()
+
+    def run_job_step(self, tenant_id: str, list_id: str, job_id: str, step: int) -> None:
+        """Job step ``lists.add_by_filter`` number ``step`` (1, 2, ...) of a list job.
+
+        Adds up to :data:`JOB_STEP_LEADS` more matching leads from the job's cursor, then records the
+        step's counts (once: conditioned on the job's last applied step being ``step - 1``) and queues
+        step ``step + 1``, or completes the job when the filter has no more leads. A redelivered step
+        that was already applied adds and counts nothing; it only queues the next step when that was
+        never queued (the first delivery stopped in between).
+
+        Raises:
+            whatever a step fails with except domain errors, after counting the attempt (SQS retries it;
+            the :data:`MAX_STEP_ATTEMPTS`-th attempt also fails the job). Domain errors (a deleted list,
+            a stale cursor) fail the job with their message and are not raised.
+        """
+        assert self._jobs is not None
+        try:
+            record = self._jobs.get(tenant_id, list_id, job_id)
+        except ListJobNotFoundError:
+            log.warning("list job %s not found; step %s dropped", job_id, step)
+            return
+        if record.status != "running":
+            return
+        if record.steps >= step:  # redelivered after it was applied
+            if record.steps == step and record.cursor is not None and record.queued_step <= step:
+                self._queue_step(record, step + 1)
+            return
+        if record.steps < step - 1:  # cannot happen: a step is queued only once the one before is recorded
+            log.warning("list job %s: step %s arrived before step %s was recorded", job_id, step, step - 1)
+            return
+        principal = Principal(tenant_id=tenant_id, user_id=record.created_by, role=Role(record.created_role))
+        result = AddResult()
+        try:
+            self._lists.get_list(tenant_id, list_id)
+            lead_filter = LeadFilter.model_validate(record.filter)
+            cursor = self._add_filter_pages(
+                principal, list_id, lead_filter, record.cursor, JOB_STEP_LEADS, result
+            )
+        except LeadtideError as err:
+            self._jobs.fail(tenant_id, list_id, job_id, error=err.message, finished_at=utc_now())
+            return
+        except Exception:
+            attempts = self._jobs.note_attempt(tenant_id, list_id, job_id)
+            if attempts >= MAX_STEP_ATTEMPTS:
+                self._jobs.fail(
+                    tenant_id,
+                    list_id,
+                    job_id,
+                    error=f"step {step} failed {attempts} times; leads added before it stay in the list",
+                    finished_at=utc_now(),
+                )
+            raise
+        applied = self._jobs.record_step(
+            tenant_id,
+            list_id,
+            job_id,
+            step=step,
+            added=result.added,
+            already_members=result.already_members,
+            cursor=cursor,
+            finished_at=utc_now() if cursor is None else None,
+        )
+        if applied and cursor is not None:
+            self._queue_step(record.model_copy(update={"steps": step, "cursor": cursor}), step + 1)
 
     def _add_filter_pages(
         self,
@@ -248,7 +384,7 @@ class ListService:
     ) -> str | None:
         seen = 0
         while True:
-            query = _lead_query(principal, lead_filter, cursor)
+            query = _lead_query(principal, lead_filter, cursor, limit=min(FILTER_PAGE_LEADS, budget - seen))
             page = self._leads.query_leads(principal.tenant_id, query)
             leads, cursor = page
             ids = [lead.lead_id for lead in leads if _visible(principal, lead.owner_id)]
@@ -403,7 +539,7 @@ class ListService:
         )
 
 
-def _lead_query(principal: Principal, f: LeadFilter, cursor: str | None) -> LeadQuery:
+def _lead_query(principal: Principal, f: LeadFilter, cursor: str | None, *, limit: int) -> LeadQuery:
     return LeadQuery(
         status=f.status.value if f.status else None,
         source_channel=f.source.value if f.source else None,
@@ -414,13 +550,25 @@ def _lead_query(principal: Principal, f: LeadFilter, cursor: str | None) -> Lead
         search=f.q.strip() if f.q and f.q.strip() else None,
         sort="created",
         descending=True,
-        limit=100,
+        limit=limit,
         cursor=cursor,
         visible_to=None if principal.sees_all_leads else principal.user_id,
     )
 
 
+def _step_message(record: ListJobRecord, step: int) -> dict[str, Any]:
+    """The jobs-queue message of a list job's step (the filter and cursor are read from the job)."""
+    return {
+        "kind": ADD_BY_FILTER_JOB,
+        "tenant_id": record.tenant_id,
+        "list_id": record.list_id,
+        "job_id": record.job_id,
+        "step": step,
+    }
+
+
 def _filter_job(principal: Principal, list_id: str, f: LeadFilter, cursor: str) -> dict[str, Any]:
+    """A step message from before list jobs (no ``job_id``): the filter and cursor travel in it."""
     return {
         "kind": ADD_BY_FILTER_JOB,
         "tenant_id": principal.tenant_id,
@@ -470,7 +618,16 @@ def _read_csv(text: str, column: str | None) -> list[list[tuple[str, str | None]
 
 
 def run_add_by_filter(message: dict[str, Any]) -> None:
-    """Jobs-queue step ``lists.add_by_filter``: add the next leads matching a filter, then queue the rest."""
+    """Jobs-queue step ``lists.add_by_filter``: add the next leads matching a filter, then queue the rest.
+
+    ``{"tenant_id", "list_id", "job_id", "step"}`` runs :meth:`ListService.run_job_step`; a message without
+    ``job_id`` (queued before list jobs existed) carries its filter and cursor and continues untracked.
+    """
+    if "job_id" in message:
+        get_list_service().run_job_step(
+            str(message["tenant_id"]), str(message["list_id"]), str(message["job_id"]), int(message["step"])
+        )
+        return
     principal = Principal(
         tenant_id=message["tenant_id"], user_id=message["user_id"], role=Role(message["role"])
     )
@@ -502,7 +659,12 @@ def run_purge(message: dict[str, Any]) -> None:
 @lru_cache(maxsize=1)
 def get_list_service() -> ListService:
     """The process-wide list service over DynamoDB, EventBridge and the jobs queue (built on first use)."""
-    from leadtide.dal.factory import get_event_publisher, get_lead_repository, get_list_repository
+    from leadtide.dal.factory import (
+        get_event_publisher,
+        get_lead_repository,
+        get_list_job_repository,
+        get_list_repository,
+    )
     from leadtide.jobs.dispatch import enqueue_jobs
     from leadtide.settings import get_settings
 
@@ -511,5 +673,6 @@ def get_list_service() -> ListService:
         get_lead_repository(),
         get_event_publisher(),
         enqueue=enqueue_jobs,
+        jobs=get_list_job_repository(),
         default_region=get_settings().default_phone_region,
     )

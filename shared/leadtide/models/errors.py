@@ -183,6 +183,12 @@ class ListNotFoundError(NotFoundError):
     code = "list_not_found"
 
 
+class ListJobNotFoundError(NotFoundError):
+    """No background job with that id on that static list in the tenant (HTTP 404)."""
+
+    code = "list_job_not_found"
+
+
 class SegmentNotFoundError(NotFoundError):
     """No segment with that id in the tenant (HTTP 404)."""
 
