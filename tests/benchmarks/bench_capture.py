@@ -32,6 +32,9 @@ import botocore.client
 
 REPO = Path(__file__).resolve().parents[2]
 MARK_START, MARK_END = "<!-- bench:capture -->", "<!-- /bench:capture -->"
+sys.path.insert(0, str(REPO))
+from tests.benchmarks.sections import write_section  # noqa: E402
+
 SECRET = "bench-app-secret-0123456789"
 
 FLOOR = (
@@ -325,17 +328,6 @@ def render(cold: dict, cap: dict) -> str:
     return "\n".join(lines)
 
 
-def write(section: str, path: Path) -> None:
-    text = path.read_text() if path.exists() else "# Benchmarks\n\n"
-    if MARK_START in text:
-        head, rest = text.split(MARK_START, 1)
-        tail = rest.split(MARK_END, 1)[1] if MARK_END in rest else ""
-        text = head + section + tail
-    else:
-        text = text.rstrip() + "\n\n" + section + "\n"
-    path.write_text(text)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write", type=Path, help="update this markdown file (docs/benchmarks.md)")
@@ -351,7 +343,7 @@ def main() -> int:
     section = render(cold, cap)
     print(section)
     if args.write:
-        write(section, args.write)
+        write_section(args.write, section)
     return 0
 
 

@@ -24,6 +24,7 @@ from leadtide.duplicates.matching import DuplicateFinder  # noqa: E402
 from tests.benchmarks.dup_data import generate_leads  # noqa: E402
 
 MARK_START, MARK_END = "<!-- bench:duplicates -->", "<!-- /bench:duplicates -->"
+from tests.benchmarks.sections import write_section  # noqa: E402
 
 
 def run(n: int, seed: int) -> str:
@@ -85,18 +86,6 @@ def run(n: int, seed: int) -> str:
             MARK_END,
         ]
     )
-
-
-def write_section(path: Path, section: str) -> None:
-    """Replace (or append) the section between the markers in ``path``."""
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    if MARK_START in text and MARK_END in text:
-        head, rest = text.split(MARK_START, 1)
-        _, tail = rest.split(MARK_END, 1)
-        text = head + section + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    path.write_text(text, encoding="utf-8")
 
 
 def main() -> None:

@@ -24,6 +24,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 MARK_START, MARK_END = "<!-- bench:exports -->", "<!-- /bench:exports -->"
+from tests.benchmarks.sections import write_section  # noqa: E402
 
 
 def _synthetic_repo(count: int):
@@ -187,14 +188,7 @@ def main() -> int:
     )
     print(section)
     if args.write:
-        text = args.write.read_text() if args.write.exists() else "# Benchmarks\n\n"
-        if MARK_START in text:
-            head, rest = text.split(MARK_START, 1)
-            tail = rest.split(MARK_END, 1)[1] if MARK_END in rest else ""
-            text = head + section + tail
-        else:
-            text = text.rstrip() + "\n\n" + section + "\n"
-        args.write.write_text(text)
+        write_section(args.write, section)
     return 0
 
 

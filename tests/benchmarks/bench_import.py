@@ -48,6 +48,8 @@ sys.path.insert(0, str(REPO / "shared"))
 from tests.benchmarks.dup_data import LAST_REAL  # noqa: E402
 
 MARK_START, MARK_END = "<!-- bench:import -->", "<!-- /bench:import -->"
+from tests.benchmarks.sections import write_section  # noqa: E402
+
 NOTE = """Reading the figures: the write calls are BatchWriteItem for the new leads (the floor) plus
 TransactWriteItems: the identity items (email, and the phone on 70 % of rows) are claimed with up to 100
 independent conditional Puts per call (no conditional batch write exists), updates and releases likewise,
@@ -506,14 +508,7 @@ def main() -> int:
     section = "\n".join(lines)
     print(section)
     if args.write:
-        text = args.write.read_text() if args.write.exists() else ""
-        if MARK_START in text:
-            head, rest = text.split(MARK_START, 1)
-            tail = rest.split(MARK_END, 1)[1] if MARK_END in rest else ""
-            text = head + section + tail
-        else:
-            text = text.rstrip() + "\n\n" + section + "\n"
-        args.write.write_text(text)
+        write_section(args.write, section)
     return 0
 
 

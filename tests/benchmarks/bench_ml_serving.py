@@ -30,6 +30,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO.parent / "shared" / "data"
 MARK_START, MARK_END = "<!-- bench:ml-serving -->", "<!-- /bench:ml-serving -->"
+sys.path.insert(0, str(REPO))
+from tests.benchmarks.sections import write_section  # noqa: E402
 
 
 def _train(rows: int):
@@ -144,17 +146,6 @@ def section(r: dict) -> str:
     )
 
 
-def write(path: Path, text: str) -> None:
-    current = path.read_text() if path.exists() else ""
-    if MARK_START in current:
-        head, rest = current.split(MARK_START, 1)
-        tail = rest.split(MARK_END, 1)[1] if MARK_END in rest else ""
-        current = head + text + tail
-    else:
-        current = current.rstrip() + "\n\n" + text + "\n"
-    path.write_text(current)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write", type=Path, help="update this markdown file (docs/benchmarks.md)")
@@ -174,7 +165,7 @@ def main() -> int:
     text = section(result)
     print(text)
     if args.write:
-        write(args.write, text)
+        write_section(args.write, text)
     return 0
 
 

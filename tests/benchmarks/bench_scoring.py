@@ -54,6 +54,8 @@ from leadtide.scoring.store import ScoringInput, ScoringStore  # noqa: E402
 from leadtide.scoring.templates import template_model  # noqa: E402
 
 MARK_START, MARK_END = "<!-- bench:scoring -->", "<!-- /bench:scoring -->"
+from tests.benchmarks.sections import write_section  # noqa: E402
+
 NOW = datetime(2026, 6, 1, 3, 0, tzinfo=UTC)
 TITLES = ["CEO", "VP Marketing", "Head of Sales", "Analyst", "Student", "Director of Ops", "Engineer", None]
 DOMAINS = ["gmail.com", "acme.io", "hotmail.com", "globex.com", "initech.co", "yahoo.com"]
@@ -544,18 +546,6 @@ EventBridge $1.00/M events):
   writing only leads whose score, grade or probability visibly changed is the lever (and KEYS_ONLY
   projections on the lead indexes would be the next).
 {MARK_END}"""
-
-
-def write_section(path: Path, section: str) -> None:
-    """Replace (or append) the section between the markers in ``path``."""
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    if MARK_START in text and MARK_END in text:
-        head, rest = text.split(MARK_START, 1)
-        _, tail = rest.split(MARK_END, 1)
-        text = head + section + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    path.write_text(text, encoding="utf-8")
 
 
 def reference_loop_ms() -> float:

@@ -36,6 +36,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(REPO), str(REPO / "shared")]
 MARK_START, MARK_END = "<!-- bench:segments -->", "<!-- /bench:segments -->"
+from tests.benchmarks.sections import write_section  # noqa: E402
+
 NOW = datetime(2024, 6, 15, 12, tzinfo=UTC)
 STATUSES = ["New", "Contacted", "Follow-up", "Converted", "Lost"]
 TAGS = ["vip", "fair", "spam", "wholesale", "returning", "newsletter"]
@@ -827,17 +829,6 @@ def render(n: int, mem: list[dict], cpu: list[dict], model: dict, moto: dict) ->
     return "\n".join(lines)
 
 
-def write(section: str, path: Path) -> None:
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    if MARK_START in text:
-        head, rest = text.split(MARK_START, 1)
-        tail = rest.split(MARK_END, 1)[1] if MARK_END in rest else ""
-        text = head + section + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    path.write_text(text)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--leads", type=int, default=100_000)
@@ -857,7 +848,7 @@ def main() -> int:
     section = render(args.leads, mem, cpu, model, moto)
     print(section)
     if args.write:
-        write(section, args.write)
+        write_section(args.write, section)
     return 0
 
 
