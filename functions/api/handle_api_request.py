@@ -48,6 +48,7 @@ app = APIGatewayHttpResolver(enable_validation=True)
 
 # Feature areas live in sibling modules, one Powertools router each (``<area>_routes.py``), included
 # here: app.include_router(<area>_routes.router).
+from admin_routes import router as admin_router  # noqa: E402
 from bulk_routes import router as bulk_router  # noqa: E402
 from custom_fields_routes import router as custom_fields_router  # noqa: E402
 from duplicates_routes import router as duplicates_router  # noqa: E402
@@ -69,6 +70,7 @@ app.include_router(bulk_router)
 app.include_router(lists_router)
 app.include_router(segments_router)
 app.include_router(duplicates_router)
+app.include_router(admin_router)
 
 _LEAD_ID = re.compile(LEAD_ID_PATTERN)
 LeadId = Annotated[str, Path(description="lead id (32 hex characters)")]

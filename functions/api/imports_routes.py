@@ -155,12 +155,13 @@ def start_import(import_id: ImportId) -> Response[ImportJob]:
             "description": "A presigned link, valid 15 minutes",
             "content": {JSON: {"model": ErrorReportLink}},
         },
-        **documented_errors(401, 403, 404, 422),
+        **documented_errors(401, 403, 404, 410, 422),
     },
 )
 def error_report(import_id: ImportId) -> ErrorReportLink:
     """The CSV has `row_number`, `reasons` and the row's original columns. 404 when no row was rejected.
-    Existing leads skipped by the strategy are not errors."""
+    Existing leads skipped by the strategy are not errors. 410 (`error_report_expired`) once the import's
+    files are past their retention (30 days)."""
     return _service().error_report(_principal(), _id(import_id))
 
 
@@ -169,13 +170,14 @@ def error_report(import_id: ImportId) -> ErrorReportLink:
     summary="Undo a completed import: delete the leads it created, restore those it updated",
     responses={
         202: {"description": "Rolling back", "content": {JSON: {"model": ImportJob}}},
-        **documented_errors(401, 403, 404, 409, 422),
+        **documented_errors(401, 403, 404, 409, 410, 422),
     },
 )
 def rollback_import(import_id: ImportId) -> Response[ImportJob]:
     """Runs in the background (`rolling_back` -> `rolled_back`). Updated leads get their exact previous
     values back, even if someone changed them after the import (`rollback.changed_since_import` counts
-    them). 409 unless the import is completed or completed_with_errors."""
+    them). 409 unless the import is completed or completed_with_errors; 410 (`rollback_expired`, naming
+    the date) after the import's `rollback_until`: its before-images are deleted with its files."""
     job = _service().rollback(_principal(), _id(import_id))
     return Response(status_code=202, content_type=JSON, body=job)
 

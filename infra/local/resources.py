@@ -583,6 +583,39 @@ class ResourceMap:
         return bool(self._resolve(item))
 
 
+def _lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
+    """A CloudFormation ``AWS::S3::Bucket`` lifecycle ``Rule`` in the S3 API's shape
+    (``put_bucket_lifecycle_configuration``): ``Id`` -> ``ID``, ``Prefix`` -> ``Filter.Prefix`` (empty:
+    the whole bucket), ``ExpirationInDays``/``ExpirationDate``/``ExpiredObjectDeleteMarker`` ->
+    ``Expiration``, ``NoncurrentVersionExpirationInDays`` -> ``NoncurrentVersionExpiration``;
+    ``NoncurrentVersionExpiration`` and ``AbortIncompleteMultipartUpload`` keep their shape. Transitions
+    and tag filters are left out (storage classes mean nothing locally)."""
+    out: dict[str, Any] = {
+        "Status": rule.get("Status", "Enabled"),
+        "Filter": {"Prefix": rule.get("Prefix", "")},
+    }
+    if "Id" in rule:
+        out["ID"] = rule["Id"]
+    expiration: dict[str, Any] = {}
+    if "ExpirationInDays" in rule:
+        expiration["Days"] = int(rule["ExpirationInDays"])
+    if "ExpirationDate" in rule:
+        expiration["Date"] = rule["ExpirationDate"]
+    if "ExpiredObjectDeleteMarker" in rule:
+        expiration["ExpiredObjectDeleteMarker"] = rule["ExpiredObjectDeleteMarker"] in (True, "true")
+    if expiration:
+        out["Expiration"] = expiration
+    noncurrent = dict(rule.get("NoncurrentVersionExpiration") or {})
+    if "NoncurrentVersionExpirationInDays" in rule:
+        noncurrent["NoncurrentDays"] = rule["NoncurrentVersionExpirationInDays"]
+    if noncurrent:
+        out["NoncurrentVersionExpiration"] = {k: int(v) for k, v in noncurrent.items()}
+    if "AbortIncompleteMultipartUpload" in rule:
+        days = rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"]
+        out["AbortIncompleteMultipartUpload"] = {"DaysAfterInitiation": int(days)}
+    return out
+
+
 def _bus_name(value: Any) -> str:
     """EventBusName may be a name or an ARN (``...:event-bus/<name>``)."""
     text = to_cfn_string(value) or "default"
@@ -928,6 +961,12 @@ class _Creator:
             renamed = {"MaxAge": "MaxAgeSeconds", "ExposedHeaders": "ExposeHeaders", "Id": "ID"}
             rules = [{renamed.get(k, k): v for k, v in rule.items()} for rule in cors]
             s3.put_bucket_cors(Bucket=name, CORSConfiguration={"CORSRules": rules})
+        lifecycle = (props.get("LifecycleConfiguration") or {}).get("Rules")
+        if lifecycle:
+            # moto stores the rules (it never expires anything); applying them checks they translate.
+            s3.put_bucket_lifecycle_configuration(
+                Bucket=name, LifecycleConfiguration={"Rules": [_lifecycle_rule(r) for r in lifecycle]}
+            )
 
     # -- EventBridge
     def create_bus(self, logical_id: str) -> None:
@@ -1039,7 +1078,8 @@ def create_resources(
 
     Created, in this order: AWS::DynamoDB::Table (KeySchema, AttributeDefinitions, GSIs, LSIs,
     BillingMode, StreamSpecification, TimeToLiveSpecification); AWS::S3::Bucket (versioning, CORS,
-    EventBridge notifications); AWS::SQS::Queue (attributes; queues referenced by a RedrivePolicy first);
+    EventBridge notifications, lifecycle rules); AWS::SQS::Queue (attributes; queues referenced by a
+    RedrivePolicy first);
     AWS::SQS::QueuePolicy;
     AWS::Events::EventBus; AWS::Events::Rule (put_rule + put_targets, resolved ARNs); one rule per SAM
     function event of type EventBridgeRule/CloudWatchEvent. Function targets go through hidden delivery

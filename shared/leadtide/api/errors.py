@@ -63,6 +63,7 @@ def documented_errors(*codes: int) -> dict[int, dict[str, Any]]:
         403: "Not allowed for this role or lead",
         404: "Not found in this tenant",
         409: "Conflicts with an existing record",
+        410: "Gone: the data the action needs is past its retention",
         422: "A value failed validation",
     }
     return {c: {"description": descriptions[c], "content": {JSON: {"model": ErrorResponse}}} for c in codes}

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from leadtide.dal.custom_fields import CustomFieldRepository
     from leadtide.dal.exports import ArtifactStorage, ExportRepository
     from leadtide.imports.ports import ImportArtifacts, ImportRepository, LeadBulkStore
+    from leadtide.leads.backfill import ProfileBackfillStore
     from leadtide.lists.ports import ListJobRepository, ListRepository
     from leadtide.scoring.store import ScoringStore
     from leadtide.segments.ports import SegmentRepository
@@ -225,6 +226,15 @@ def get_import_artifacts() -> ImportArtifacts:
     return S3ImportArtifacts(get_settings().artifacts_bucket)
 
 
+@lru_cache(maxsize=1)
+def get_profile_backfill_store() -> ProfileBackfillStore:
+    """Lead-profile backfill reads and conditional writes (``leads.backfill`` jobs) on ``LEADS_TABLE``."""
+    from leadtide.dal.lead_backfill import DynamoProfileBackfillStore
+
+    _bind()
+    return DynamoProfileBackfillStore()
+
+
 def reset() -> None:
     """Forget every cached object and the settings (tests and the local runtime switch environments)."""
     for fn in (
@@ -251,6 +261,7 @@ def reset() -> None:
         get_import_repository,
         get_lead_bulk_store,
         get_import_artifacts,
+        get_profile_backfill_store,
         get_settings,
     ):
         fn.cache_clear()

@@ -153,6 +153,13 @@ class ImportJob(BaseModel):
     rollback: dict[str, Any] | None = Field(
         default=None, description="rollback progress: chunks_done, deleted, restored, changed_since_import"
     )
+    rollback_until: datetime | None = Field(
+        default=None,
+        description=(
+            "completed imports: the moment after which rollback (and the error report) is no longer "
+            "possible; the upload and the rollback data are deleted 30 days after the import"
+        ),
+    )
 
 
 class ImportPage(BaseModel):

@@ -17,6 +17,7 @@ from functools import lru_cache
 from typing import Any
 
 from leadtide.imports.models import (
+    FINISHED,
     ErrorReportLink,
     FailedChunk,
     ImportCreate,
@@ -35,11 +36,42 @@ from leadtide.imports.pipeline import ImportPipeline, data_key, source_key
 from leadtide.imports.ports import ImportArtifacts, ImportRepository
 from leadtide.models.auth import Principal
 from leadtide.models.common import utc_now
-from leadtide.models.errors import ForbiddenError, ImportNotFoundError, ImportStateError, UnprocessableError
+from leadtide.models.errors import (
+    ForbiddenError,
+    ImportDataExpiredError,
+    ImportNotFoundError,
+    ImportStateError,
+    UnprocessableError,
+)
 
 UPLOAD_URL_SECONDS = 3600
 REPORT_URL_SECONDS = 900
 MAX_PAGE_SIZE = 100
+IMPORT_RETENTION_DAYS = 30
+"""Uploaded files and the import's work files (chunks, error report, before-images in ``plans/``, undo
+plans) are deleted this many days after they are written: bucket lifecycle rules ``ExpireImportUploads``
+(``imports/``) and ``ExpireImportData`` (``import-data/``) in template.yaml, which tests keep equal."""
+ROLLBACK_MARGIN_DAYS = 1
+"""Rollback closes this long before the earliest deletion, so that a rollback started at the last moment
+still finds its before-images while its chunk steps run (and are retried)."""
+
+
+def data_kept_until(record: dict[str, Any]) -> datetime:
+    """Until when the import's work files (error report, chunks, before-images) are surely still kept.
+
+    Every such file is written after the plan step set ``started_at``, and S3 deletes an object no earlier
+    than ``IMPORT_RETENTION_DAYS`` after it was written, so ``started_at + IMPORT_RETENTION_DAYS -
+    ROLLBACK_MARGIN_DAYS`` comes before any of them is gone. ``created_at`` stands in for a record without
+    ``started_at`` (an earlier moment, so still safe).
+    """
+    anchor: datetime = record.get("started_at") or record["created_at"]
+    return anchor + timedelta(days=IMPORT_RETENTION_DAYS - ROLLBACK_MARGIN_DAYS)
+
+
+def rollback_until(record: dict[str, Any]) -> datetime | None:
+    """When rollback of a finished (completed / completed_with_errors) import stops being possible: see
+    :func:`data_kept_until`. None for imports in any other status (they cannot be rolled back)."""
+    return data_kept_until(record) if record["status"] in FINISHED else None
 
 
 def new_import_id(now: datetime) -> str:
@@ -134,13 +166,14 @@ class ImportService:
             failed_chunks = [
                 FailedChunk(**c) for c in self._repo.failed_chunks(principal.tenant_id, import_id)
             ]
-        return job_view(record, failed_chunks)
+        return job_view(record, failed_chunks, now=self._clock())
 
     def history(self, principal: Principal, *, limit: int, cursor: str | None) -> ImportPage:
         """Imports of the tenant, newest first. Raises InvalidRequestError (400) for a bad cursor."""
         self._check(principal)
         records, next_cursor = self._repo.list_imports(principal.tenant_id, limit=limit, cursor=cursor)
-        return ImportPage(items=[job_view(r, []) for r in records], next_cursor=next_cursor)
+        now = self._clock()
+        return ImportPage(items=[job_view(r, [], now=now) for r in records], next_cursor=next_cursor)
 
     def preview(self, principal: Principal, import_id: str) -> ImportPreview:
         """Headers, mapping with confidence, detected source, first rows with their validation outcome.
@@ -242,12 +275,21 @@ class ImportService:
 
         Raises:
             ImportNotFoundError (404): the import has no rejected rows (or is not planned yet).
+            ImportDataExpiredError (410, code ``error_report_expired``): the report is no longer kept
+            (:func:`data_kept_until`).
         """
         record = self._record(principal, import_id)
         rows = int(record["doc"].get("error_rows") or 0)
         if not rows:
             raise ImportNotFoundError(
                 f"import {import_id} has no rejected rows", code="error_report_not_found"
+            )
+        until = data_kept_until(record)
+        if self._clock() >= until:
+            raise ImportDataExpiredError(
+                f"the error report of import {import_id} was kept until {until.isoformat()}",
+                code="error_report_expired",
+                details=[{"field": "import_id", "problem": f"files deleted after {until.isoformat()}"}],
             )
         stem = os.path.splitext(record["doc"]["filename"])[0]
         url = self._artifacts.presign_get(
@@ -264,8 +306,18 @@ class ImportService:
 
         Raises:
             ImportStateError (409): the import is not completed / completed_with_errors.
+            ImportDataExpiredError (410, code ``rollback_expired``): ``rollback_until`` has passed (the
+            before-images are being deleted); nothing is changed.
         """
         record = self._record(principal, import_id)
+        until = rollback_until(record)
+        if until is not None and self._clock() >= until:
+            raise ImportDataExpiredError(
+                f"import {import_id} could be rolled back until {until.isoformat()}; its rollback data "
+                f"is deleted {IMPORT_RETENTION_DAYS} days after the import",
+                code="rollback_expired",
+                details=[{"field": "rollback_until", "problem": until.isoformat()}],
+            )
         if not self._pipeline.start_rollback(principal.tenant_id, import_id):
             raise ImportStateError(
                 f"import {import_id} is {record['status']}; only a completed import can be rolled back"
@@ -286,9 +338,14 @@ class ImportService:
         self._repo.delete_mapping(principal.tenant_id, name)
 
 
-def job_view(record: dict[str, Any], failed_chunks: list[FailedChunk]) -> ImportJob:
-    """The public view of an import record."""
+def job_view(
+    record: dict[str, Any], failed_chunks: list[FailedChunk], *, now: datetime | None = None
+) -> ImportJob:
+    """The public view of an import record; ``now`` (default: the current time) decides whether the
+    error report is still kept (see :func:`data_kept_until`)."""
     doc = record["doc"]
+    until = rollback_until(record)
+    kept = (now or utc_now()) < data_kept_until(record)
     rollback = None
     if doc.get("rollback") or record["status"] in (ImportStatus.ROLLING_BACK, ImportStatus.ROLLED_BACK):
         rollback = {
@@ -323,8 +380,9 @@ def job_view(record: dict[str, Any], failed_chunks: list[FailedChunk]) -> Import
         mapping=doc.get("mapping"),
         mapping_name=doc.get("mapping_name"),
         options=options,
-        error_report_available=bool(doc.get("error_rows")),
+        error_report_available=bool(doc.get("error_rows")) and kept,
         rollback=rollback,
+        rollback_until=until,
     )
 
 

@@ -35,6 +35,7 @@ JOB_HANDLERS: dict[str, str] = {
     "duplicates.scan": "leadtide.duplicates.service:run_scan_job",
     "duplicates.scan_all": "leadtide.duplicates.service:run_scan_all_job",
     "merges.finish": "leadtide.duplicates.merge:run_finish_job",
+    "leads.backfill": "leadtide.leads.backfill:run_backfill",
 }
 
 # S3 key prefix -> "module:function" run for an ``Object Created`` event of a key under it (the first

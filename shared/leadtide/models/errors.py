@@ -171,6 +171,15 @@ class ImportStateError(ConflictError):
     code = "import_state_conflict"
 
 
+class ImportDataExpiredError(LeadtideError):
+    """The import's files needed for the action (rollback before-images, error report) are past their
+    retention (IMPORT_RETENTION_DAYS in leadtide.imports.service) (HTTP 410; the message names the date;
+    codes ``rollback_expired``, ``error_report_expired``)."""
+
+    status_code = 410
+    code = "import_data_expired"
+
+
 class CustomFieldNotFoundError(NotFoundError):
     """No custom field with that key in the tenant (HTTP 404)."""
 
