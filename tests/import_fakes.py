@@ -44,7 +44,7 @@ class FakeImportRepository(ImportRepository):
         base = {n: 0 for n in ("rows_processed", "created", "updated", "skipped", "failed", "chunks_done")}
         base |= {"chunks_failed": 0, "rollback_chunks_done": 0, "rolled_back_deleted": 0}
         base |= {"rolled_back_restored": 0, "rollback_conflicts": 0, "rows_total": None, "chunks_total": None}
-        base |= {"started_at": None, "finished_at": None}
+        base |= {"started_at": None, "finished_at": None, "preview_swept_at": None}
         self.records[(record["tenant_id"], record["import_id"])] = {**base, **copy.deepcopy(record)}
 
     def get(self, tenant_id: str, import_id: str) -> dict[str, Any]:
@@ -78,6 +78,22 @@ class FakeImportRepository(ImportRepository):
             record["doc"].update(copy.deepcopy(doc))
         record.update(numbers or {})
         record.update(times or {})
+        return True
+
+    def iter_import_tenants(self):
+        yield from sorted({t for t, _ in self.records})
+
+    def iter_unswept_before(self, tenant_id, id_before):
+        for t, i in sorted(self.records):
+            if t == tenant_id and i < id_before and self.records[(t, i)].get("preview_swept_at") is None:
+                yield self.get(t, i)
+
+    def sweep_doc(self, tenant_id, import_id, doc, *, status, swept_at):
+        record = self.records[(tenant_id, import_id)]
+        if record["status"] != status or record.get("preview_swept_at") is not None:
+            return False
+        record["doc"] = copy.deepcopy(doc)
+        record["preview_swept_at"] = swept_at
         return True
 
     def commit_chunk(self, tenant_id, import_id, marker, *, progress, counters, outcome=None):

@@ -17,7 +17,7 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property, lru_cache, partial
@@ -122,6 +122,7 @@ class DynamoImportRepository(DynamoRepository, ImportRepository):
             "started_at": item.started_at,
             "finished_at": item.finished_at,
             "doc": dict(item.doc or {}),
+            "preview_swept_at": item.preview_swept_at,
         }
         for name in _NUMBERS:
             value = getattr(item, name)
@@ -192,6 +193,42 @@ class DynamoImportRepository(DynamoRepository, ImportRepository):
                     return self.update(
                         tenant_id, import_id, status=status, doc=doc, numbers=numbers, times=times
                     )
+                return False
+            raise
+        return True
+
+    def iter_import_tenants(self) -> Iterator[str]:
+        """Scan of the table for ``T#<t>#IMPORTS`` items, projecting only ``pk`` (1 MB pages; the filter
+        is applied after the read, so it costs a read of the whole table, like the duplicate scan's
+        tenant list)."""
+        seen: set[str] = set()
+        for item in ImportItem.scan(ImportItem.pk.contains("#IMPORTS"), attributes_to_get=["pk"]):
+            tenant = item.pk.split("#")[1]
+            if item.pk == imports_pk(tenant) and tenant not in seen:
+                seen.add(tenant)
+                yield tenant
+
+    def iter_unswept_before(self, tenant_id: str, id_before: str) -> Iterator[dict[str, Any]]:
+        """Query ``T#<t>#IMPORTS`` for sort keys below ``id_before`` (import ids are time-ordered),
+        filtered to records without ``preview_swept_at``, oldest first, 100 per page."""
+        for item in ImportItem.query(
+            imports_pk(tenant_id),
+            ImportItem.sk < id_before,
+            filter_condition=ImportItem.preview_swept_at.does_not_exist(),
+            page_size=100,
+        ):
+            yield self._record(item)
+
+    def sweep_doc(
+        self, tenant_id: str, import_id: str, doc: dict[str, Any], *, status: str, swept_at: datetime
+    ) -> bool:
+        try:
+            ImportItem(imports_pk(tenant_id), import_id).update(
+                actions=[ImportItem.doc.set(doc), ImportItem.preview_swept_at.set(swept_at)],
+                condition=(ImportItem.status == status) & ImportItem.preview_swept_at.does_not_exist(),
+            )
+        except UpdateError as err:
+            if getattr(err, "cause_response_code", None) == "ConditionalCheckFailedException":
                 return False
             raise
         return True

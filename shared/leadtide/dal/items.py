@@ -399,6 +399,7 @@ class ImportItem(_LeadsTableModel):
     rolled_back_restored = NumberAttribute(default=0)
     rollback_conflicts = NumberAttribute(default=0)
     doc = JSONAttribute()
+    preview_swept_at = UTCDateTimeAttribute(null=True)  # file rows removed from doc after retention
 
 
 class ImportChunkItem(_LeadsTableModel):

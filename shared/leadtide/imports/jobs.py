@@ -7,6 +7,7 @@ kind                       message                                             r
 ``imports.plan``           ``{tenant_id, import_id}``                          :meth:`ImportPipeline.plan`
 ``imports.chunk``          ``{tenant_id, import_id, chunk}``                   :meth:`ImportPipeline.run_chunk`
 ``imports.rollback_chunk`` ``{tenant_id, import_id, chunk}``                   :meth:`ImportPipeline.rollback_chunk`
+``imports.sweep_expired``  ``{}`` (schedule: fan-out) or ``{tenant_id}``         :meth:`ImportService.sweep_expired`
 =========================  ==================================================  ============================
 """
 
@@ -72,3 +73,15 @@ def run_chunk_step(message: dict[str, Any]) -> None:
 def run_rollback_step(message: dict[str, Any]) -> None:
     """``imports.rollback_chunk``: undo one chunk."""
     get_import_pipeline().rollback_chunk(message["tenant_id"], message["import_id"], int(message["chunk"]))
+
+
+def run_sweep_step(message: dict[str, Any]) -> None:
+    """``imports.sweep_expired``: without ``tenant_id`` (the schedule's input) queue one step per tenant
+    with imports; with it, empty the preview rows of that tenant's expired imports."""
+    from leadtide.imports.service import get_import_service
+
+    tenant_id = message.get("tenant_id")
+    if tenant_id:
+        get_import_service().sweep_expired(str(tenant_id))
+    else:
+        get_import_service().sweep_all()

@@ -160,6 +160,10 @@ class ImportJob(BaseModel):
             "possible; the upload and the rollback data are deleted 30 days after the import"
         ),
     )
+    preview_removed_at: datetime | None = Field(
+        default=None,
+        description="when the file's first rows (preview) were removed from the import, after its retention",
+    )
 
 
 class ImportPage(BaseModel):
@@ -190,6 +194,10 @@ class ImportPreview(BaseModel):
     mapping_name: str | None = None
     issues: list[str] = Field(default_factory=list, description="file-level remarks (encoding, ragged rows)")
     rows: list[PreviewRow] = Field(default_factory=list)
+    rows_removed_at: datetime | None = Field(
+        default=None,
+        description="set when the rows were removed after the file's retention window (rows is then empty)",
+    )
 
 
 class MappingUpdate(BaseModel):

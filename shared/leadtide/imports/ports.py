@@ -9,7 +9,7 @@ import's de-duplication key.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -186,6 +186,22 @@ class ImportRepository(ABC):
         Raises:
             ImportNotFoundError.
         """
+
+    @abstractmethod
+    def iter_import_tenants(self) -> Iterator[str]:
+        """Every tenant that has at least one import record (the nightly sweep's fan-out)."""
+
+    @abstractmethod
+    def iter_unswept_before(self, tenant_id: str, id_before: str) -> Iterator[dict[str, Any]]:
+        """Records of the tenant whose import id sorts before ``id_before`` (created earlier: ids start
+        with the creation time) and that were not swept yet (no ``preview_swept_at``), oldest first."""
+
+    @abstractmethod
+    def sweep_doc(
+        self, tenant_id: str, import_id: str, doc: dict[str, Any], *, status: str, swept_at: datetime
+    ) -> bool:
+        """Replace the record's ``doc`` with ``doc`` and set ``preview_swept_at``, only if its status is
+        still ``status`` and it was not swept yet; False (nothing written) otherwise."""
 
     @abstractmethod
     def commit_chunk(

@@ -9,6 +9,7 @@ DynamoDB), so another tenant's import is simply not found.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from collections.abc import Callable, Sequence
@@ -44,6 +45,8 @@ from leadtide.models.errors import (
     UnprocessableError,
 )
 
+log = logging.getLogger(__name__)
+
 UPLOAD_URL_SECONDS = 3600
 REPORT_URL_SECONDS = 900
 MAX_PAGE_SIZE = 100
@@ -54,6 +57,20 @@ plans) are deleted this many days after they are written: bucket lifecycle rules
 ROLLBACK_MARGIN_DAYS = 1
 """Rollback closes this long before the earliest deletion, so that a rollback started at the last moment
 still finds its before-images while its chunk steps run (and are retried)."""
+SWEEP_KIND = "imports.sweep_expired"
+"""Jobs-queue kind of the nightly sweep: without ``tenant_id`` it fans out one step per tenant that has
+imports; with ``tenant_id`` it sweeps that tenant (:meth:`ImportService.sweep_expired`)."""
+FILE_CONTENT_KEYS = ("sample", "preview")
+"""Keys of an import record's ``doc`` that copy cells of the uploaded file (the first rows, raw and as
+they would import): emptied by the sweep once the file itself is gone. Everything else in ``doc`` holds
+column names, options, counts, the mapping or messages without cell values, and stays."""
+IN_FLIGHT = (
+    ImportStatus.ANALYSING,
+    ImportStatus.QUEUED,
+    ImportStatus.PROCESSING,
+    ImportStatus.ROLLING_BACK,
+)
+"""Statuses whose steps may still write ``doc``: the sweep waits ``ROLLBACK_MARGIN_DAYS`` more for them."""
 
 
 def data_kept_until(record: dict[str, Any]) -> datetime:
@@ -65,7 +82,15 @@ def data_kept_until(record: dict[str, Any]) -> datetime:
     ``started_at`` (an earlier moment, so still safe).
     """
     anchor: datetime = record.get("started_at") or record["created_at"]
-    return anchor + timedelta(days=IMPORT_RETENTION_DAYS - ROLLBACK_MARGIN_DAYS)
+    return anchor + _KEPT
+
+
+_KEPT = timedelta(days=IMPORT_RETENTION_DAYS - ROLLBACK_MARGIN_DAYS)
+
+
+def without_file_content(doc: dict[str, Any]) -> dict[str, Any]:
+    """``doc`` with every :data:`FILE_CONTENT_KEYS` entry emptied (kept as ``[]``, so readers see no rows)."""
+    return {**doc, **{key: [] for key in FILE_CONTENT_KEYS if key in doc}}
 
 
 def rollback_until(record: dict[str, Any]) -> datetime | None:
@@ -197,6 +222,7 @@ class ImportService:
             mapping_name=doc.get("mapping_name"),
             issues=doc.get("issues") or [],
             rows=[PreviewRow(**row) for row in doc.get("preview") or []],
+            rows_removed_at=record.get("preview_swept_at"),
         )
 
     # ------------------------------------------------------------------ mapping and start
@@ -324,6 +350,46 @@ class ImportService:
             )
         return self.get(principal, import_id)
 
+    # ------------------------------------------------------------------ retention sweep
+    def sweep_all(self) -> int:
+        """Queue one :data:`SWEEP_KIND` step per tenant that has imports; returns how many were queued."""
+        steps = [{"kind": SWEEP_KIND, "tenant_id": tenant} for tenant in self._repo.iter_import_tenants()]
+        if steps:
+            self._enqueue(steps)
+        return len(steps)
+
+    def sweep_expired(self, tenant_id: str, now: datetime | None = None) -> int:
+        """Empty the copied file rows (:data:`FILE_CONTENT_KEYS`) of the tenant's imports whose files are
+        no longer kept (``now`` >= :func:`data_kept_until`) and mark them ``preview_swept_at``; returns how
+        many records were swept.
+
+        Only records created before ``now`` minus the window are read (import ids start with the creation
+        time, and ``data_kept_until`` is at least that far after ``created_at``), and swept ones are
+        filtered out, so a second run writes nothing. An import still in an in-flight status
+        (:data:`IN_FLIGHT`) waits until its files are actually deleted (one more day), so it never
+        races the steps writing its ``doc``; a record whose status changed between read and write is
+        left for the next run. Idempotent (SQS may redeliver the step).
+        """
+        now = now or self._clock()
+        cutoff_ms = int((now - _KEPT).timestamp() * 1000)
+        swept = 0
+        for record in self._repo.iter_unswept_before(tenant_id, f"{cutoff_ms + 1:012x}"):
+            until = data_kept_until(record)
+            if now < until:
+                continue
+            if record["status"] in IN_FLIGHT and now < until + timedelta(days=ROLLBACK_MARGIN_DAYS):
+                continue
+            if self._repo.sweep_doc(
+                tenant_id,
+                record["import_id"],
+                without_file_content(record["doc"]),
+                status=record["status"],
+                swept_at=now,
+            ):
+                swept += 1
+        log.info("import preview sweep", extra={"tenant_id": tenant_id, "swept": swept})
+        return swept
+
     # ------------------------------------------------------------------ saved mappings
     def list_mappings(self, principal: Principal) -> SavedMappingList:
         """The tenant's saved mappings, by name."""
@@ -383,6 +449,7 @@ def job_view(
         error_report_available=bool(doc.get("error_rows")) and kept,
         rollback=rollback,
         rollback_until=until,
+        preview_removed_at=record.get("preview_swept_at"),
     )
 
 

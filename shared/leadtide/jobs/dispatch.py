@@ -27,6 +27,7 @@ JOB_HANDLERS: dict[str, str] = {
     "imports.plan": "leadtide.imports.jobs:run_plan_step",
     "imports.chunk": "leadtide.imports.jobs:run_chunk_step",
     "imports.rollback_chunk": "leadtide.imports.jobs:run_rollback_step",
+    "imports.sweep_expired": "leadtide.imports.jobs:run_sweep_step",
     "lists.add_by_filter": "leadtide.lists.service:run_add_by_filter",
     "lists.purge": "leadtide.lists.service:run_purge",
     "segments.rebuild": "leadtide.segments.service:run_rebuild",
