@@ -35,7 +35,7 @@ from __future__ import annotations
 import logging
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -56,14 +56,6 @@ def _dense(values: Any) -> np.ndarray:
     return np.asarray(values.toarray() if hasattr(values, "toarray") else values, dtype=np.float64)
 
 
-def _probe_rows(encoder: Any, column: int, values: Sequence[Any]) -> np.ndarray:
-    """Rows of the encoder's input, each column at its first category, column ``column`` set to ``values``."""
-    base = [cats[0] for cats in encoder.categories_]
-    probe = np.array([base] * len(values), dtype=object)
-    probe[:, column] = list(values)
-    return probe
-
-
 class _CategoryTable:
     """One categorical column -> one number per value (dict lookup; ``default`` for values not listed)."""
 
@@ -78,34 +70,37 @@ class _CategoryTable:
         return np.fromiter((get(v, default) for v in column), dtype=np.float64, count=len(column))
 
 
-def _ordinal_tables(encoder: Any) -> list[_CategoryTable]:
-    """Per column of a fitted ``OrdinalEncoder``: value -> code, from the encoder's own ``transform``."""
+def _lookup_tables(
+    encoder: Any, read: Callable[[Any, int], np.ndarray], unseen: Any = _UNSEEN
+) -> list[_CategoryTable]:
+    """One :class:`_CategoryTable` per input column of a fitted encoder, built by the encoder itself: each
+    column's probe rows hold every other column at its first category and this column at each of its
+    categories, then ``unseen``; ``read(encoder.transform(probe), column)`` gives one number per row (the
+    last one, for ``unseen``, is the table's default)."""
+    base = [cats[0] for cats in encoder.categories_]
+    dtype = object if any(cats.dtype == object for cats in encoder.categories_) else np.float64
     tables = []
-    for j, cats in enumerate(encoder.categories_):
-        values = [*cats, _UNSEEN]
-        codes = np.asarray(encoder.transform(_probe_rows(encoder, j, values))[:, j], dtype=np.float64)
-        tables.append(
-            _CategoryTable(dict(zip(cats.tolist(), codes[:-1].tolist(), strict=True)), float(codes[-1]))
-        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "unknown categories ... encoded as ...": intended
+        for j, cats in enumerate(encoder.categories_):
+            probe = np.array([base] * (len(cats) + 1), dtype=dtype)
+            probe[:, j] = [*cats.tolist(), unseen]
+            out = np.asarray(read(encoder.transform(probe), j), dtype=np.float64)
+            tables.append(
+                _CategoryTable(dict(zip(cats.tolist(), out[:-1].tolist(), strict=True)), float(out[-1]))
+            )
     return tables
 
 
-def _onehot_tables(encoder: Any, coef: np.ndarray) -> tuple[list[_CategoryTable], float]:
-    """Per column of a fitted ``OneHotEncoder``: value -> its one-hot block's contribution to the decision
-    function, relative to a base row; plus the base row's contribution (the constant)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "unknown categories ... encoded as infrequent / zeros": intended
-        base = float(_dense(encoder.transform(_probe_rows(encoder, 0, [encoder.categories_[0][0]]))) @ coef)
-        tables = []
-        for j, cats in enumerate(encoder.categories_):
-            values = [*cats, _UNSEEN]
-            contrib = _dense(encoder.transform(_probe_rows(encoder, j, values))) @ coef - base
-            tables.append(
-                _CategoryTable(
-                    dict(zip(cats.tolist(), contrib[:-1].tolist(), strict=True)), float(contrib[-1])
-                )
-            )
-    return tables, base
+def _column(out: Any, j: int) -> np.ndarray:
+    """Column ``j`` of an ``OrdinalEncoder`` output: the code of each probe row."""
+    return np.asarray(out[:, j])
+
+
+def _compose(outer: _CategoryTable, inner: _CategoryTable) -> _CategoryTable:
+    """``value -> inner(outer(value))`` (a code ``inner`` does not list, ``nan`` included, -> its default)."""
+    table = {value: inner.table.get(code, inner.default) for value, code in outer.table.items()}
+    return _CategoryTable(table, inner.table.get(outer.default, inner.default))
 
 
 class CompiledLeadModel:
@@ -133,20 +128,12 @@ class CompiledLeadModel:
         self.empty = steps["num"].empty_ if self.n_num else np.zeros(0, dtype=bool)
         self.boost_text = [steps[f"text:{name}"] for name in self.text_fields]
         # Categorical value -> the code the trees see: Leadtide's OrdinalEncoder, then the estimator's
-        # internal one (both applied to probes once, here).
+        # internal one (its codes are floats: -1 probes an unseen one).
         self.ordinal: list[_CategoryTable] = []
         if self.n_cat:
-            inner = trees._preprocessor.named_transformers_["encoder"]
-            for table in _ordinal_tables(steps["cat"]):
-                values = [*table.table, _UNSEEN]
-                codes = np.array([[table.table.get(v, table.default)] for v in values], dtype=np.float64)
-                column = len(self.ordinal)
-                probe = np.tile([c[0] for c in inner.categories_], (len(values), 1)).astype(np.float64)
-                probe[:, column] = codes[:, 0]
-                final = np.asarray(inner.transform(probe)[:, column], dtype=np.float64)
-                self.ordinal.append(
-                    _CategoryTable(dict(zip(values[:-1], final[:-1].tolist(), strict=True)), float(final[-1]))
-                )
+            inner = _lookup_tables(trees._preprocessor.named_transformers_["encoder"], _column, unseen=-1.0)
+            outer = _lookup_tables(steps["cat"], _column)
+            self.ordinal = [_compose(o, i) for o, i in zip(outer, inner, strict=True)]
         self.known_cat_bitsets, self.f_idx_map = trees._bin_mapper.make_known_categories_bitsets()
         self.predictors = [predictor for iteration in trees._predictors for predictor in iteration]
         self.baseline = float(np.ravel(trees._baseline_prediction)[0])
@@ -212,7 +199,12 @@ class _LinearMember:
             self.w_values, self.w_missing = folded[: owner.n_num], folded[owner.n_num :]
             self.constant -= float(mean @ folded)
         if owner.n_cat:
-            self.onehot, base = _onehot_tables(steps["cat"], coef[slices["cat"]])
+            # One-hot blocks are additive: each column's contribution is measured against the probe's base
+            # row (every column at its first category), whose own contribution goes into the constant.
+            encoder, w = steps["cat"], coef[slices["cat"]]
+            first = np.array([[cats[0] for cats in encoder.categories_]], dtype=object)
+            base = float((_dense(encoder.transform(first)) @ w)[0])
+            self.onehot = _lookup_tables(encoder, lambda out, _j: _dense(out) @ w - base)
             self.constant += base
         self.text = [steps[f"text:{name}"] for name in owner.text_fields]
         self.w_text = [coef[slices[f"text:{name}"]] for name in owner.text_fields]
