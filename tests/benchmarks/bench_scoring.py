@@ -164,10 +164,10 @@ def bench_rules(n: int) -> float:
     return n / statistics.median(runs)
 
 
-def bench_page_path(n: int) -> tuple[float, float, int]:
-    spec = template_model("b2b_saas")
-    model = ScoringModel(
-        **spec.model_dump(),
+def stored_model(spec: dict[str, Any]) -> ScoringModel:
+    """The tenant's active default scoring model ``spec`` as the store returns it."""
+    return ScoringModel(
+        **spec,
         model_id="b" * 32,
         tenant_id="bench",
         active=True,
@@ -175,6 +175,10 @@ def bench_page_path(n: int) -> tuple[float, float, int]:
         created_at=NOW,
         updated_at=NOW,
     )
+
+
+def bench_page_path(n: int) -> tuple[float, float, int]:
+    model = stored_model(template_model("b2b_saas").model_dump())
     inputs = synthetic_inputs(n)
     store = MemoryStore(inputs, model)
     service = ScoringService(None, NullEvents(), store=store, clock=lambda: NOW)  # type: ignore[arg-type]
@@ -340,15 +344,7 @@ def rules_plus_model(n: int) -> dict[str, Any] | str:
     rules_only = time.process_time() - t
 
     # (b) the page path with the predictor: night 1 (nothing stored), night 2 (one day later)
-    scoring = ScoringModel(
-        **{**spec_model.model_dump(), "predictive": {"enabled": True, "weight": 0.3}},
-        model_id="b" * 32,
-        tenant_id="bench",
-        active=True,
-        is_default=True,
-        created_at=NOW,
-        updated_at=NOW,
-    )
+    scoring = stored_model({**spec_model.model_dump(), "predictive": {"enabled": True, "weight": 0.3}})
     store = MemoryStore(inputs, scoring)
     predictor = RegistryConversionPredictor(_Registry(version), _Artifacts(artifact))
     predictor.model("bench", version)  # cold load outside the timing
