@@ -123,13 +123,14 @@ def preview_import(import_id: ImportId) -> ImportPreview:
     summary="Correct the column mapping of an import awaiting one (optionally save it by name)",
     responses={
         200: {"description": "The preview with the new mapping", "content": {JSON: {"model": ImportPreview}}},
-        **documented_errors(400, 401, 403, 404, 409, 422),
+        **documented_errors(400, 401, 403, 404, 409, 410, 422),
     },
 )
 def update_mapping(import_id: ImportId, update: Annotated[MappingUpdate, Body()]) -> ImportPreview:
     """`columns`: header -> target (`email`, `first_name`, `custom:<key>`...) or null to ignore a column.
     `save_as` stores it for later imports (`mapping_name`; it is also suggested automatically when a
-    file's headers match it exactly). Then `POST /imports/{import_id}/start`."""
+    file's headers match it exactly). Then `POST /imports/{import_id}/start`. 410 (`upload_expired`)
+    after the import's `start_until`: its uploaded file is deleted."""
     return _service().set_mapping(_principal(), _id(import_id), update)
 
 
@@ -138,11 +139,12 @@ def update_mapping(import_id: ImportId, update: Annotated[MappingUpdate, Body()]
     summary="Start processing an import awaiting its mapping or an explicit start",
     responses={
         202: {"description": "Queued", "content": {JSON: {"model": ImportJob}}},
-        **documented_errors(401, 403, 404, 409, 422),
+        **documented_errors(401, 403, 404, 409, 410, 422),
     },
 )
 def start_import(import_id: ImportId) -> Response[ImportJob]:
-    """409 unless the import is awaiting_mapping; 422 when its mapping is still unusable."""
+    """409 unless the import is awaiting_mapping; 422 when its mapping is still unusable; 410
+    (`upload_expired`) after its `start_until` (the uploaded file is deleted 30 days after the upload)."""
     job = _service().start(_principal(), _id(import_id))
     return Response(status_code=202, content_type=JSON, body=job)
 

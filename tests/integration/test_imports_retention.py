@@ -1,6 +1,7 @@
 """Import retention over the API on moto: the bucket built from the template carries the lifecycle rules
 for import files; GET /imports shows ``rollback_until``; POST rollback after it is a 410
-``rollback_expired`` that changes nothing, before it a 202 that rolls back."""
+``rollback_expired`` that changes nothing, before it a 202 that rolls back; an import left awaiting its
+mapping past ``start_until`` answers 410 ``upload_expired``."""
 
 from __future__ import annotations
 
@@ -70,3 +71,25 @@ def test_rollback_is_refused_after_rollback_until_and_works_before(stack, monkey
     done = stack.request("GET", f"/imports/{job['import_id']}", claims=claims(stack)).json()
     assert done["status"] == "rolled_back" and done["rollback_until"] is None
     assert table_items(stack) == before
+
+
+def test_an_import_left_awaiting_its_mapping_answers_410_after_start_until(stack, monkeypatch):
+    # Given an import awaiting its mapping
+    job = run_import(stack, "waiting.csv", DATA, {"auto_start": False})
+    assert job["status"] == "awaiting_mapping" and job["rollback_until"] is None
+    until = _at(job["start_until"])
+    assert until == _at(job["created_at"]) + timedelta(days=29)
+    # When it is started once its upload may be deleted
+    _freeze_import_clock(monkeypatch, until)
+    path = f"/imports/{job['import_id']}"
+    refused = stack.request("POST", f"{path}/start", claims=claims(stack))
+    remap = stack.request(
+        "PUT", f"{path}/mapping", json_body={"columns": job["mapping"]}, claims=claims(stack)
+    )
+    # Then both answer 410 upload_expired naming the date, and the import still waits, unchanged
+    for response in (refused, remap):
+        assert response.status == 410, response.text
+        error = response.json()["error"]
+        assert error["code"] == "upload_expired" and until.date().isoformat() in error["message"]
+    stack.settle()
+    assert stack.request("GET", path, claims=claims(stack)).json() == job

@@ -7,12 +7,13 @@ promise "nothing a rollback needs is deleted before ``rollback_until``" is check
 
 from __future__ import annotations
 
+import copy
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 
-from leadtide.imports.models import DedupeOptions
+from leadtide.imports.models import DedupeOptions, MappingUpdate
 from leadtide.imports.service import IMPORT_RETENTION_DAYS
 from leadtide.models.errors import ImportDataExpiredError, ImportStateError
 from leadtide_local.template import load_template
@@ -174,3 +175,45 @@ def test_imports_that_cannot_roll_back_show_no_rollback_until_and_keep_their_409
     h.clock.now += timedelta(days=IMPORT_RETENTION_DAYS * 2)
     with pytest.raises(ImportStateError):  # the state, not the retention, is the problem
         h.service.rollback(ADMIN, import_id)
+
+
+def test_an_import_awaiting_its_mapping_starts_until_start_until_even_after_s3_expired_what_it_could():
+    # Given an import left awaiting its mapping, a moment before start_until
+    h = harness()
+    import_id = h.upload(rows("Ada,Lovelace,ada@example.com,,"), auto_start=False)
+    until = h.job(import_id).start_until
+    created = h.job(import_id).created_at
+    assert until is not None and until - created == timedelta(days=IMPORT_RETENTION_DAYS - 1)
+    h.clock.now = until - timedelta(seconds=5)
+    # and S3 has expired whatever the lifecycle rules allow by then (and by the end of the margin)
+    h.artifacts.expire(until + timedelta(hours=23))
+    assert any(k.startswith("imports/") for k in h.artifacts.objects)  # the upload is still there
+    # When it is started
+    h.service.start(ADMIN, import_id)
+    h.run()
+    # Then it imports, and start_until is gone (it is no longer awaiting anything)
+    job = h.job(import_id)
+    assert (job.status, job.created, job.start_until) == ("completed", 1, None)
+
+
+def test_an_import_awaiting_its_mapping_past_start_until_answers_410_and_changes_nothing():
+    # Given an import awaiting its mapping whose start window has closed
+    h = harness()
+    import_id = h.upload(rows("Ada,Lovelace,ada@example.com,,"), auto_start=False)
+    until = h.job(import_id).start_until
+    assert until is not None
+    h.clock.now = until
+    record = copy.deepcopy(h.repo.get(ADMIN.tenant_id, import_id))
+    # When the mapping is changed or the import started
+    mapping = h.job(import_id).mapping
+    attempts = (
+        lambda: h.service.set_mapping(ADMIN, import_id, MappingUpdate(columns=mapping)),
+        lambda: h.service.start(ADMIN, import_id),
+    )
+    for attempt in attempts:
+        with pytest.raises(ImportDataExpiredError) as refused:
+            attempt()
+        # Then a 410 naming the date and what to do, and nothing changed or was queued
+        assert (refused.value.status_code, refused.value.code) == (410, "upload_expired")
+        assert until.isoformat() in refused.value.message and "new import" in refused.value.message
+    assert h.repo.get(ADMIN.tenant_id, import_id) == record and h.queue.steps == []

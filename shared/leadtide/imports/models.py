@@ -160,6 +160,14 @@ class ImportJob(BaseModel):
             "possible; the upload and the rollback data are deleted 30 days after the import"
         ),
     )
+    start_until: datetime | None = Field(
+        default=None,
+        description=(
+            "imports awaiting their mapping: the moment after which the mapping can no longer change and "
+            "the import can no longer start (410 upload_expired); the uploaded file is deleted 30 days "
+            "after the upload"
+        ),
+    )
     preview_removed_at: datetime | None = Field(
         default=None,
         description="when the file's first rows (preview) were removed from the import, after its retention",

@@ -99,6 +99,13 @@ def rollback_until(record: dict[str, Any]) -> datetime | None:
     return data_kept_until(record) if record["status"] in FINISHED else None
 
 
+def start_until(record: dict[str, Any]) -> datetime | None:
+    """When an import awaiting its mapping stops being startable: its uploaded file (written after
+    ``created_at``) is surely kept until :func:`data_kept_until`, and the plan step reads it. None for
+    imports in any other status (they are not started by hand)."""
+    return data_kept_until(record) if record["status"] == ImportStatus.AWAITING_MAPPING else None
+
+
 def new_import_id(now: datetime) -> str:
     """32 hex characters: 12 of milliseconds since the epoch (ids sort by creation time), 20 random."""
     return f"{int(now.timestamp() * 1000):012x}{secrets.token_hex(10)}"
@@ -231,12 +238,14 @@ class ImportService:
 
         Raises:
             ImportStateError (409): not awaiting a mapping. UnprocessableError (422): invalid mapping.
+            ImportDataExpiredError (410, code ``upload_expired``): :func:`start_until` has passed.
         """
         record = self._record(principal, import_id)
         if record["status"] != ImportStatus.AWAITING_MAPPING or "headers" not in record["doc"]:
             raise ImportStateError(
                 f"import {import_id} is {record['status']}: its mapping can no longer change"
             )
+        self._check_upload_kept(record)
         headers = record["doc"]["headers"]
         problem = self._pipeline.mapping_problem(record, headers, update.columns)
         if problem is not None:
@@ -268,12 +277,14 @@ class ImportService:
 
         Raises:
             ImportStateError (409): not awaiting a mapping. UnprocessableError (422): the mapping is unusable.
+            ImportDataExpiredError (410, code ``upload_expired``): :func:`start_until` has passed.
         """
         record = self._record(principal, import_id)
         if record["status"] != ImportStatus.AWAITING_MAPPING:
             raise ImportStateError(
                 f"import {import_id} is {record['status']}; only an import awaiting_mapping starts"
             )
+        self._check_upload_kept(record)
         columns = record["doc"].get("mapping")
         problem = (
             "no mapping yet"
@@ -294,6 +305,18 @@ class ImportService:
             raise ImportStateError(f"import {import_id} changed state meanwhile")
         self._enqueue([{"kind": "imports.plan", "tenant_id": principal.tenant_id, "import_id": import_id}])
         return self.get(principal, import_id)
+
+    def _check_upload_kept(self, record: dict[str, Any]) -> None:
+        """Raise ImportDataExpiredError (410, ``upload_expired``) once :func:`start_until` has passed."""
+        until = start_until(record)
+        if until is not None and self._clock() >= until:
+            raise ImportDataExpiredError(
+                f"import {record['import_id']} could be started until {until.isoformat()}; its uploaded "
+                f"file is deleted {IMPORT_RETENTION_DAYS} days after the upload: create a new import and "
+                "upload the file again",
+                code="upload_expired",
+                details=[{"field": "start_until", "problem": until.isoformat()}],
+            )
 
     # ------------------------------------------------------------------ error report and rollback
     def error_report(self, principal: Principal, import_id: str) -> ErrorReportLink:
@@ -449,6 +472,7 @@ def job_view(
         error_report_available=bool(doc.get("error_rows")) and kept,
         rollback=rollback,
         rollback_until=until,
+        start_until=start_until(record),
         preview_removed_at=record.get("preview_swept_at"),
     )
 

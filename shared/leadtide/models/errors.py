@@ -172,9 +172,9 @@ class ImportStateError(ConflictError):
 
 
 class ImportDataExpiredError(LeadtideError):
-    """The import's files needed for the action (rollback before-images, error report) are past their
-    retention (IMPORT_RETENTION_DAYS in leadtide.imports.service) (HTTP 410; the message names the date;
-    codes ``rollback_expired``, ``error_report_expired``)."""
+    """The import's files needed for the action (the upload, rollback before-images, error report) are
+    past their retention (IMPORT_RETENTION_DAYS in leadtide.imports.service) (HTTP 410; the message names
+    the date; codes ``upload_expired``, ``rollback_expired``, ``error_report_expired``)."""
 
     status_code = 410
     code = "import_data_expired"
