@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -106,16 +104,13 @@ def test_different_company_penalises_an_identical_name():
 def test_blocking_scales_and_keeps_recall_on_planted_duplicates():
     # Given 5,000 generated leads with planted duplicates
     records, planted = generate_leads(5000, seed=11)
-    start = time.perf_counter()
     finder = DuplicateFinder()
     pairs = finder.find(records)
-    elapsed = time.perf_counter() - start
     found = {(p.lead_a, p.lead_b) for p in pairs}
     # Then most planted pairs are found while comparing a small fraction of all pairs
     recall = len(found & planted) / len(planted)
     assert recall >= 0.95, recall
     assert finder.stats.pairs_compared < 0.02 * (5000 * 4999 / 2)
-    assert elapsed < 10
     strong = {(p.lead_a, p.lead_b) for p in pairs if p.score >= 90}
     assert len(strong & planted) / len(strong) >= 0.9
 

@@ -2,12 +2,12 @@
 
 import io
 import os
-import time
 from datetime import date, datetime
 
 import openpyxl
 import pytest
 
+from leadtide.imports import reading
 from leadtide.imports.reading import MAX_COLUMNS, ImportFileError, open_table
 
 
@@ -127,14 +127,29 @@ def test_unusable_files_raise_one_clear_422(data, name, phrase):
     assert phrase in caught.value.message
 
 
-def test_large_random_bytes_are_refused_quickly():
-    # Given 50 MB of random bytes named .csv
-    data = os.urandom(50 * 1024 * 1024)
-    # When it is opened, the refusal comes from a sample, not from decoding 50 MB
-    start = time.perf_counter()
+class _DecodeSpy(bytes):
+    """File bytes that record every decode of the whole file (slices are plain bytes)."""
+
+    decoded: list[str]
+
+    def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
+        self.decoded.append(encoding)
+        return super().decode(encoding, errors)
+
+
+def test_large_random_bytes_are_refused_from_samples_without_decoding_the_file(monkeypatch):
+    # Given 20 MB of random bytes named .csv, and a record of the samples looked at
+    data = _DecodeSpy(os.urandom(20 * 1024 * 1024))
+    data.decoded = []
+    looked: list[int] = []
+    samples = reading._samples
+    monkeypatch.setattr(reading, "_samples", lambda d: [looked.append(len(s)) or s for s in samples(d)])
+    # When it is opened
     with pytest.raises(ImportFileError, match="binary"):
         open_table(data, "leads.csv")
-    assert time.perf_counter() - start < 1.0
+    # Then the refusal came from at most three 64 KiB samples, and the file was never decoded
+    assert 0 < sum(looked) <= 3 * reading.SNIFF_BYTES
+    assert data.decoded == []
 
 
 def test_text_header_followed_by_binary_is_refused():
