@@ -9,7 +9,12 @@ from datetime import datetime
 
 from leadtide.lists.models import ListJobRecord, StaticList
 from leadtide.lists.ports import LeadRef, ListJobRepository, ListRepository
-from leadtide.models.errors import LeadNotFoundError, ListJobNotFoundError, ListNotFoundError
+from leadtide.models.errors import (
+    InvalidRequestError,
+    LeadNotFoundError,
+    ListJobNotFoundError,
+    ListNotFoundError,
+)
 from leadtide.models.leads import LeadSummary
 from tests.fakes import FakeLeadRepository
 
@@ -113,6 +118,17 @@ class FakeListJobRepository(ListJobRepository):
 
     def get(self, tenant_id, list_id, job_id):
         return self.jobs[self._key(tenant_id, list_id, job_id)].model_copy()
+
+    def list_jobs(self, tenant_id, list_id, *, limit, cursor):
+        """Newest first by job id (time-ordered); the cursor is the last job id of the page."""
+        ids = sorted((j for (t, i, j) in self.jobs if (t, i) == (tenant_id, list_id)), reverse=True)
+        if cursor is not None:
+            if cursor not in ids:
+                raise InvalidRequestError("cursor is not valid for this query")
+            ids = ids[ids.index(cursor) + 1 :]
+        page = ids[:limit]
+        more = len(ids) > limit
+        return [self.jobs[(tenant_id, list_id, j)].model_copy() for j in page], page[-1] if more else None
 
     def record_step(self, tenant_id, list_id, job_id, *, step, added, already_members, cursor, finished_at):
         key = self._key(tenant_id, list_id, job_id)

@@ -18,6 +18,7 @@ from leadtide.lists.models import (
     ListImportRequest,
     ListImportResult,
     ListJob,
+    ListJobPage,
     ListLeadsAdd,
     ListLeadsRemove,
     RemoveResult,
@@ -142,6 +143,26 @@ def add_leads(list_id: ListId, request: Annotated[ListLeadsAdd, Body()]) -> Resp
         assert request.filter is not None
         result = service.add_by_filter(principal, _list_id(list_id), request.filter)
     return Response(status_code=202 if result.queued else 200, content_type=JSON, body=result)
+
+
+@router.get(
+    "/lists/<list_id>/jobs",
+    summary="The background filter adds of a static list, newest first",
+    responses={
+        200: {"description": "One page of list jobs", "content": {JSON: {"model": ListJobPage}}},
+        **documented_errors(400, 401, 404, 422),
+    },
+)
+def list_list_jobs(
+    list_id: ListId,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[
+        str | None, Query(description="next_cursor of the previous page", max_length=2048)
+    ] = None,
+) -> ListJobPage:
+    """Each job as `GET /lists/{list_id}/jobs/{job_id}` shows it. Every role may read the jobs of a list
+    it can read; 404 once the list is deleted."""
+    return _service().list_jobs(_principal(), _list_id(list_id), limit=limit, cursor=cursor)
 
 
 @router.get(

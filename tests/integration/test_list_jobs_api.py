@@ -1,6 +1,7 @@
 """List jobs over the template's routes and the jobs queue: a filter add past the synchronous limit answers
-202 with a job, the Jobs worker finishes it, ``GET /lists/{list_id}/jobs/{job_id}`` follows it; a
-redelivered step counts once; a deleted list fails the job; tenants are isolated.
+202 with a job, the Jobs worker finishes it, ``GET /lists/{list_id}/jobs/{job_id}`` follows it and
+``GET /lists/{list_id}/jobs`` lists them; a redelivered step counts once; a deleted list fails the job;
+tenants are isolated.
 
 The synchronous limit and the step size are lowered so that ten leads take the background path."""
 
@@ -176,3 +177,41 @@ def test_a_list_deleted_meanwhile_fails_the_job(stack):
     assert stored.finished_at is not None
     assert _job(stack, list_id, job_id).status == 404  # like the list itself
     assert stack.queue_depth("JobsQueue") == 0
+
+
+def test_a_lists_jobs_are_listed_newest_first_in_pages(stack):
+    # Given three filter adds to one list that each went to the background, and a second list
+    for i in range(5):
+        _lead(stack, email=f"p{i}@example.com", status="Contacted")
+        _lead(stack, email=f"q{i}@example.com", status="Follow-up")
+    list_id, other_list = _list(stack), _list(stack)
+    job_ids = []
+    for status in ("Contacted", "Follow-up", "Contacted"):
+        res = _filter_add(stack, list_id, status)
+        assert res.status == 202, res.text
+        job_ids.append(res.json()["job_id"])
+    stack.settle()
+    path = f"/lists/{list_id}/jobs"
+
+    # When the list's jobs are read two at a time
+    first = stack.request("GET", path, query={"limit": 2}, claims=REP)
+    assert first.status == 200, first.text
+    second = stack.request("GET", path, query={"limit": 2, "cursor": first.json()["next_cursor"]}, claims=REP)
+
+    # Then newest first, each as GET /lists/{list_id}/jobs/{job_id} shows it, and the pages end
+    items = first.json()["items"] + second.json()["items"]
+    assert [j["job_id"] for j in items] == job_ids[::-1]
+    assert items == [_job(stack, list_id, j).json() for j in job_ids[::-1]]
+    assert [j["status"] for j in items] == ["completed"] * 3
+    assert second.json()["next_cursor"] is None
+    # Another list has none; another tenant gets 404; a cursor from elsewhere or garbage gets 400
+    assert stack.request("GET", f"/lists/{other_list}/jobs", claims=ADMIN).json() == {
+        "items": [],
+        "next_cursor": None,
+    }
+    other = stack.request("GET", path, claims=OTHER)
+    assert (other.status, other.json()["error"]["code"]) == (404, "list_not_found")
+    cursor = first.json()["next_cursor"]
+    for target, bad_cursor in ((path, "garbage"), (f"/lists/{other_list}/jobs", cursor)):
+        bad = stack.request("GET", target, query={"cursor": bad_cursor}, claims=ADMIN)
+        assert bad.status == 400, bad.text

@@ -234,3 +234,12 @@ def test_a_job_that_cannot_be_queued_is_failed_and_the_error_raised(env):
 
     (job,) = env.jobs.jobs.values()
     assert job.status == "failed" and "could not be queued" in (job.error or "")
+
+
+def test_a_deleted_lists_jobs_are_not_listed(env):
+    _contacted(env, 8)
+    job_id = env.service.add_by_filter(ADMIN, env.list_id, CONTACTED).job_id
+    assert [j.job_id for j in env.service.list_jobs(ADMIN, env.list_id).items] == [job_id]
+    env.service.delete_list(ADMIN, env.list_id)
+    with pytest.raises(ListNotFoundError):
+        env.service.list_jobs(ADMIN, env.list_id)

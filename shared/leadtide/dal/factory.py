@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from leadtide.dal.custom_fields import CustomFieldRepository
     from leadtide.dal.exports import ArtifactStorage, ExportRepository
     from leadtide.imports.ports import ImportArtifacts, ImportRepository, LeadBulkStore
-    from leadtide.leads.backfill import ProfileBackfillStore
+    from leadtide.leads.backfill import BackfillRunRepository, ProfileBackfillStore
     from leadtide.lists.ports import ListJobRepository, ListRepository
     from leadtide.scoring.store import ScoringStore
     from leadtide.segments.ports import SegmentRepository
@@ -235,6 +235,15 @@ def get_profile_backfill_store() -> ProfileBackfillStore:
     return DynamoProfileBackfillStore()
 
 
+@lru_cache(maxsize=1)
+def get_backfill_run_repository() -> BackfillRunRepository:
+    """Lead-profile backfill run records (``GET /admin/backfill/{run_id}``) in ``LEADS_TABLE``."""
+    from leadtide.dal.backfill_runs import DynamoBackfillRunRepository
+
+    _bind()
+    return DynamoBackfillRunRepository()
+
+
 def reset() -> None:
     """Forget every cached object and the settings (tests and the local runtime switch environments)."""
     for fn in (
@@ -262,6 +271,7 @@ def reset() -> None:
         get_lead_bulk_store,
         get_import_artifacts,
         get_profile_backfill_store,
+        get_backfill_run_repository,
         get_settings,
     ):
         fn.cache_clear()

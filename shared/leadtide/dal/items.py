@@ -17,6 +17,8 @@ LeadsTable
                                                                              created_sk=<added iso>#<lead_id>
     list job          pk=T#<tenant>#LISTJOBS             sk=<list_id>#<job_id> (time-ordered hex id) status,
                                                                              counters (ADD), steps, cursor
+    backfill run      pk=T#<tenant>#BACKFILL             sk=<run_id> (time-ordered hex id) status, counters (ADD),
+                                                                             attributes map, steps, cursor
     segment           pk=T#<tenant>#SEGMENTS             sk=SEG#<segment_id> rules, version, status, count (ADD)
     segment member    pk=T#<tenant>#SEG#<segment_id>     sk=L#<lead_id>      list_pk=<pk>,
                                                                              created_sk=<lead created iso>#<lead_id>
@@ -61,6 +63,7 @@ from pynamodb.attributes import (
     BooleanAttribute,
     JSONAttribute,
     ListAttribute,
+    MapAttribute,
     NumberAttribute,
     UnicodeAttribute,
     UnicodeSetAttribute,
@@ -470,6 +473,31 @@ class ListJobItem(_LeadsTableModel):
     error = UnicodeAttribute(null=True)
 
 
+class BackfillRunItem(_LeadsTableModel):
+    """A lead-profile backfill run (pk=T#<tenant>#BACKFILL, sk=<run_id>, time-ordered, so a Query lists
+    newest first). The counters (and each ``attribute_counts`` entry: attribute name -> profiles written)
+    grow in the UpdateItem that also moves ``steps`` (condition: ``status = running AND steps`` = the step
+    - 1), so a redelivered step counts once; ``cursor`` is where the next step starts; ``queued_step`` the
+    last step sent to the jobs queue."""
+
+    run_id = UnicodeAttribute()
+    status = UnicodeAttribute()
+    scanned = NumberAttribute(default=0)
+    updated = NumberAttribute(default=0)
+    up_to_date = NumberAttribute(default=0)
+    skipped_concurrent = NumberAttribute(default=0)
+    unreadable = NumberAttribute(default=0)
+    attribute_counts = MapAttribute[str, Any](default=dict)
+    steps = NumberAttribute(default=0)
+    queued_step = NumberAttribute(default=0)
+    attempts = NumberAttribute(default=0)
+    cursor = UnicodeAttribute(null=True)
+    started_by = UnicodeAttribute()
+    started_at = UTCDateTimeAttribute()
+    finished_at = UTCDateTimeAttribute(null=True)
+    error = UnicodeAttribute(null=True)
+
+
 class SegmentItem(_LeadsTableModel):
     """A dynamic segment (pk=T#<tenant>#SEGMENTS, sk=SEG#<segment_id>). ``version`` moves on every rule
     change; membership writes are conditioned on it. ``member_count`` moves (ADD) with each membership
@@ -704,6 +732,7 @@ LEADS_TABLE_MODELS: tuple[type[Model], ...] = (
     StaticListItem,
     ListMemberItem,
     ListJobItem,
+    BackfillRunItem,
     SegmentItem,
     SegmentMemberItem,
     CustomFieldItem,

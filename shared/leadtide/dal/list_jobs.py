@@ -15,6 +15,7 @@ from typing import Any
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from leadtide.dal.base import DynamoRepository
+from leadtide.dal.cursor import decode_cursor, encode_cursor
 from leadtide.dal.items import ListJobItem
 from leadtide.lists.models import ListJobRecord
 from leadtide.lists.ports import ListJobRepository
@@ -35,6 +36,28 @@ def list_job_sk(list_id: str, job_id: str) -> str:
 
 def _not_found(job_id: str) -> ListJobNotFoundError:
     return ListJobNotFoundError(f"list job {job_id} not found")
+
+
+def _record(tenant_id: str, item: ListJobItem) -> ListJobRecord:
+    return ListJobRecord(
+        tenant_id=tenant_id,
+        job_id=item.job_id,
+        list_id=item.list_id,
+        kind=item.kind,
+        status=item.status,
+        filter=dict(item.lead_filter or {}),
+        added=int(item.added or 0),
+        already_members=int(item.already_members or 0),
+        steps=int(item.steps or 0),
+        queued_step=int(item.queued_step or 0),
+        attempts=int(item.attempts or 0),
+        cursor=item.cursor,
+        created_by=item.created_by,
+        created_role=item.created_role,
+        created_at=item.created_at,
+        finished_at=item.finished_at,
+        error=item.error,
+    )
 
 
 class DynamoListJobRepository(DynamoRepository, ListJobRepository):
@@ -69,25 +92,22 @@ class DynamoListJobRepository(DynamoRepository, ListJobRepository):
             )
         except DoesNotExist:
             raise _not_found(job_id) from None
-        return ListJobRecord(
-            tenant_id=tenant_id,
-            job_id=item.job_id,
-            list_id=item.list_id,
-            kind=item.kind,
-            status=item.status,
-            filter=dict(item.lead_filter or {}),
-            added=int(item.added or 0),
-            already_members=int(item.already_members or 0),
-            steps=int(item.steps or 0),
-            queued_step=int(item.queued_step or 0),
-            attempts=int(item.attempts or 0),
-            cursor=item.cursor,
-            created_by=item.created_by,
-            created_role=item.created_role,
-            created_at=item.created_at,
-            finished_at=item.finished_at,
-            error=item.error,
+        return _record(tenant_id, item)
+
+    def list_jobs(
+        self, tenant_id: str, list_id: str, *, limit: int, cursor: str | None
+    ) -> tuple[list[ListJobRecord], str | None]:
+        scope = f"list_jobs:{list_id}"
+        start = decode_cursor(cursor, scope=scope, tenant_prefix=f"T#{tenant_id}")
+        results = ListJobItem.query(
+            list_jobs_pk(tenant_id),
+            ListJobItem.sk.startswith(list_job_sk(list_id, "")),
+            scan_index_forward=False,
+            limit=limit,
+            last_evaluated_key=start,
         )
+        records = [_record(tenant_id, item) for item in results]
+        return records, encode_cursor(results.last_evaluated_key, scope=scope)
 
     def record_step(
         self,

@@ -129,6 +129,15 @@ class ListJob(BaseModel):
     error: str | None = None
 
 
+class ListJobPage(BaseModel):
+    """``GET /lists/{list_id}/jobs``: one page of a list's background jobs, newest first."""
+
+    items: list[ListJob]
+    next_cursor: str | None = Field(
+        default=None, description="pass as cursor for the next page; null at the end"
+    )
+
+
 class ListJobRecord(ListJob):
     """A list job as stored (not an API shape): the requester's role (steps act with it), the inbox cursor
     where the next step starts, the step last applied (``steps``) and the step last queued, and the failed

@@ -108,6 +108,17 @@ class ListJobRepository(ABC):
         """The job with its current counters (strongly consistent). Raises ListJobNotFoundError."""
 
     @abstractmethod
+    def list_jobs(
+        self, tenant_id: str, list_id: str, *, limit: int, cursor: str | None
+    ) -> tuple[list[ListJobRecord], str | None]:
+        """One page of the list's jobs, newest first (job ids sort by creation time), and the cursor of the
+        next page (None at the end).
+
+        Raises:
+            InvalidRequestError: ``cursor`` is malformed, or from another list or tenant.
+        """
+
+    @abstractmethod
     def record_step(
         self,
         tenant_id: str,

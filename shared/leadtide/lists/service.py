@@ -35,6 +35,7 @@ from leadtide.lists.models import (
     ListImportRequest,
     ListImportResult,
     ListJob,
+    ListJobPage,
     ListJobRecord,
     RemoveResult,
     StaticList,
@@ -308,6 +309,24 @@ class ListService:
         if self._jobs is None:
             raise ListJobNotFoundError(f"list job {job_id} not found")
         return self._jobs.get(principal.tenant_id, list_id, job_id).view()
+
+    def list_jobs(
+        self, principal: Principal, list_id: str, *, limit: int = 20, cursor: str | None = None
+    ) -> ListJobPage:
+        """The list's background filter adds, newest first, ``limit`` (1-100) per page (any role, like the
+        list).
+
+        Raises:
+            ListNotFoundError (404): the list is not in the caller's tenant, or was deleted.
+            InvalidRequestError (400): ``cursor`` is malformed or from another list.
+        """
+        self._lists.get_list(principal.tenant_id, list_id)
+        if self._jobs is None:
+            return ListJobPage(items=[])
+        records, next_cursor = self._jobs.list_jobs(
+            principal.tenant_id, list_id, limit=max(1, min(limit, 100)), cursor=cursor
+        )
+        return ListJobPage(items=[r.view() for r in records], next_cursor=next_cursor)
 
     def run_job_step(self, tenant_id: str, list_id: str, job_id: str, step: int) -> None:
         """Job step ``lists.add_by_filter`` number ``step`` (1, 2, ...) of a list job.

@@ -198,6 +198,12 @@ class ListJobNotFoundError(NotFoundError):
     code = "list_job_not_found"
 
 
+class BackfillRunNotFoundError(NotFoundError):
+    """No profile backfill run with that id in the tenant (HTTP 404)."""
+
+    code = "backfill_run_not_found"
+
+
 class SegmentNotFoundError(NotFoundError):
     """No segment with that id in the tenant (HTTP 404)."""
 
