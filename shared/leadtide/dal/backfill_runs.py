@@ -10,14 +10,14 @@ DynamoDB's ADD takes top-level attributes only) and moves ``steps`` forward, con
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from functools import cached_property
 from typing import Any
 
 from pynamodb.attributes import MapAttribute
-from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.exceptions import DoesNotExist
 
+from leadtide.dal import stepped_jobs
 from leadtide.dal.base import DynamoRepository
 from leadtide.dal.cursor import decode_cursor, encode_cursor
 from leadtide.dal.exports import query_newest_first
@@ -26,13 +26,16 @@ from leadtide.leads.backfill import BackfillCounts, BackfillRunRepository
 from leadtide.models.backfill import BackfillRunRecord
 from leadtide.models.errors import BackfillRunNotFoundError
 
-_CONDITION_FAILED = "ConditionalCheckFailedException"
 _SCOPE = "backfill_runs"
 
 
 def backfill_runs_pk(tenant_id: str) -> str:
     """Partition of the tenant's backfill runs."""
     return f"T#{tenant_id}#BACKFILL"
+
+
+def _key(tenant_id: str, run_id: str) -> tuple[str, str]:
+    return backfill_runs_pk(tenant_id), run_id
 
 
 def _not_found(run_id: str) -> BackfillRunNotFoundError:
@@ -164,53 +167,23 @@ class DynamoBackfillRunRepository(DynamoRepository, BackfillRunRepository):
                 ExpressionAttributeValues=values,
             )
         except ClientError as err:
-            if err.response.get("Error", {}).get("Code") != _CONDITION_FAILED:
+            if err.response.get("Error", {}).get("Code") != stepped_jobs.CONDITION_FAILED:
                 raise
             self.get(tenant_id, run_id)  # raises BackfillRunNotFoundError when the run is gone
             return False
         return True
 
     def mark_queued(self, tenant_id: str, run_id: str, step: int) -> None:
-        self._update(
-            tenant_id, run_id, [BackfillRunItem.queued_step.set(step)], BackfillRunItem.queued_step < step
-        )
+        stepped_jobs.mark_queued(BackfillRunItem, _key(tenant_id, run_id), step, lambda: _not_found(run_id))
 
     def note_attempt(self, tenant_id: str, run_id: str) -> int:
-        item = BackfillRunItem(backfill_runs_pk(tenant_id), run_id)
-        try:
-            item.update(actions=[BackfillRunItem.attempts.add(1)], condition=BackfillRunItem.pk.exists())
-        except UpdateError as err:
-            if err.cause_response_code == _CONDITION_FAILED:
-                raise _not_found(run_id) from None
-            raise
-        return int(item.attempts or 0)
+        return stepped_jobs.note_attempt(BackfillRunItem, _key(tenant_id, run_id), lambda: _not_found(run_id))
 
     def fail(self, tenant_id: str, run_id: str, *, error: str, finished_at: datetime) -> bool:
-        return self._update(
-            tenant_id,
-            run_id,
-            [
-                BackfillRunItem.status.set("failed"),
-                BackfillRunItem.error.set(error[:1000]),
-                BackfillRunItem.finished_at.set(finished_at),
-                BackfillRunItem.cursor.remove(),
-            ],
-            BackfillRunItem.status == "running",
+        return stepped_jobs.fail(
+            BackfillRunItem,
+            _key(tenant_id, run_id),
+            error=error,
+            finished_at=finished_at,
+            not_found=lambda: _not_found(run_id),
         )
-
-    def _update(self, tenant_id: str, run_id: str, actions: Sequence[Any], condition: Any) -> bool:
-        """One conditional UpdateItem on an existing run: False when ``condition`` does not hold.
-
-        Raises:
-            BackfillRunNotFoundError: the run does not exist.
-        """
-        try:
-            BackfillRunItem(backfill_runs_pk(tenant_id), run_id).update(
-                actions=[*actions], condition=BackfillRunItem.pk.exists() & condition
-            )
-        except UpdateError as err:
-            if err.cause_response_code != _CONDITION_FAILED:
-                raise
-            self.get(tenant_id, run_id)
-            return False
-        return True

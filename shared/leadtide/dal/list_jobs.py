@@ -12,16 +12,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.exceptions import DoesNotExist
 
+from leadtide.dal import stepped_jobs
 from leadtide.dal.base import DynamoRepository
 from leadtide.dal.cursor import decode_cursor, encode_cursor
 from leadtide.dal.items import ListJobItem
 from leadtide.lists.models import ListJobRecord
 from leadtide.lists.ports import ListJobRepository
 from leadtide.models.errors import ListJobNotFoundError
-
-_CONDITION_FAILED = "ConditionalCheckFailedException"
 
 
 def list_jobs_pk(tenant_id: str) -> str:
@@ -32,6 +31,10 @@ def list_jobs_pk(tenant_id: str) -> str:
 def list_job_sk(list_id: str, job_id: str) -> str:
     """Sort key of a list job: the list id first, so one list's jobs are a ``begins_with`` Query."""
     return f"{list_id}#{job_id}"
+
+
+def _key(tenant_id: str, list_id: str, job_id: str) -> tuple[str, str]:
+    return list_jobs_pk(tenant_id), list_job_sk(list_id, job_id)
 
 
 def _not_found(job_id: str) -> ListJobNotFoundError:
@@ -130,56 +133,29 @@ class DynamoListJobRepository(DynamoRepository, ListJobRepository):
         ]
         if finished_at is not None:
             actions += [ListJobItem.status.set("completed"), ListJobItem.finished_at.set(finished_at)]
-        return self._update(
-            tenant_id,
-            list_id,
-            job_id,
+        return stepped_jobs.update_if(
+            ListJobItem,
+            _key(tenant_id, list_id, job_id),
             actions,
             (ListJobItem.status == "running") & (ListJobItem.steps == step - 1),
+            lambda: _not_found(job_id),
         )
 
     def mark_queued(self, tenant_id: str, list_id: str, job_id: str, step: int) -> None:
-        self._update(
-            tenant_id, list_id, job_id, [ListJobItem.queued_step.set(step)], ListJobItem.queued_step < step
+        stepped_jobs.mark_queued(
+            ListJobItem, _key(tenant_id, list_id, job_id), step, lambda: _not_found(job_id)
         )
 
     def note_attempt(self, tenant_id: str, list_id: str, job_id: str) -> int:
-        item = ListJobItem(list_jobs_pk(tenant_id), list_job_sk(list_id, job_id))
-        try:
-            item.update(actions=[ListJobItem.attempts.add(1)], condition=ListJobItem.pk.exists())
-        except UpdateError as err:
-            if err.cause_response_code == _CONDITION_FAILED:
-                raise _not_found(job_id) from None
-            raise
-        return int(item.attempts or 0)
-
-    def fail(self, tenant_id: str, list_id: str, job_id: str, *, error: str, finished_at: datetime) -> bool:
-        return self._update(
-            tenant_id,
-            list_id,
-            job_id,
-            [
-                ListJobItem.status.set("failed"),
-                ListJobItem.error.set(error[:1000]),
-                ListJobItem.finished_at.set(finished_at),
-                ListJobItem.cursor.remove(),
-            ],
-            ListJobItem.status == "running",
+        return stepped_jobs.note_attempt(
+            ListJobItem, _key(tenant_id, list_id, job_id), lambda: _not_found(job_id)
         )
 
-    def _update(self, tenant_id: str, list_id: str, job_id: str, actions: list[Any], condition: Any) -> bool:
-        """One conditional UpdateItem on an existing job: False when ``condition`` does not hold.
-
-        Raises:
-            ListJobNotFoundError: the job does not exist.
-        """
-        try:
-            ListJobItem(list_jobs_pk(tenant_id), list_job_sk(list_id, job_id)).update(
-                actions=actions, condition=ListJobItem.pk.exists() & condition
-            )
-        except UpdateError as err:
-            if err.cause_response_code != _CONDITION_FAILED:
-                raise
-            self.get(tenant_id, list_id, job_id)  # raises ListJobNotFoundError when the job is gone
-            return False
-        return True
+    def fail(self, tenant_id: str, list_id: str, job_id: str, *, error: str, finished_at: datetime) -> bool:
+        return stepped_jobs.fail(
+            ListJobItem,
+            _key(tenant_id, list_id, job_id),
+            error=error,
+            finished_at=finished_at,
+            not_found=lambda: _not_found(job_id),
+        )
