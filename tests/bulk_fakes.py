@@ -218,6 +218,21 @@ class RecordingEnqueue:
         return taken
 
 
+class FlakyEnqueue(RecordingEnqueue):
+    """Records messages; raises instead on the calls listed in ``fail_on`` (1 = the first call)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+        self.fail_on: set[int] = set()
+
+    def __call__(self, messages):
+        self.calls += 1
+        if self.calls in self.fail_on:
+            raise RuntimeError("SQS is unavailable")
+        super().__call__(messages)
+
+
 def add_lead(repo, tenant_id: str = "t1", **fields: Any):
     """Store a lead in a FakeLeadRepository (created ``fields["n"]`` seconds after a fixed time) and return it."""
     import uuid

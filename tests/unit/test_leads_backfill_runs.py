@@ -25,6 +25,7 @@ from leadtide.models.auth import Principal
 from leadtide.models.backfill import BackfillRunRecord
 from leadtide.models.common import Role
 from leadtide.models.errors import BackfillRunNotFoundError, ForbiddenError, InvalidRequestError
+from tests.bulk_fakes import FlakyEnqueue
 from tests.unit.test_leads_backfill import FakeBackfillStore
 
 ADMIN = Principal("t1", "boss", Role.ADMIN)
@@ -89,21 +90,6 @@ class FakeRunRepository(BackfillRunRepository):
         return True
 
 
-class Queue:
-    """Stands in for ``enqueue_jobs``; raises on the calls listed in ``fail_on`` (1 = the first call)."""
-
-    def __init__(self) -> None:
-        self.messages: list[dict[str, Any]] = []
-        self.calls = 0
-        self.fail_on: set[int] = set()
-
-    def __call__(self, messages):
-        self.calls += 1
-        if self.calls in self.fail_on:
-            raise RuntimeError("SQS is unavailable")
-        self.messages.extend(dict(m) for m in messages)
-
-
 class Env:
     def __init__(self, profiles: int = 7, lacking: set[int] | None = None) -> None:
         self.store = FakeBackfillStore()
@@ -113,7 +99,7 @@ class Env:
             stored = {"search_text": fresh["search_text"]} if i in lacking else dict(fresh)
             self.store.add(f"{i:032d}", stored=stored, fresh=fresh)
         self.runs = FakeRunRepository()
-        self.queue = Queue()
+        self.queue = FlakyEnqueue()
         self.clock = iter(T0 + timedelta(minutes=n) for n in range(1000))
         self.service = LeadBackfillService(
             self.store, runs=self.runs, enqueue=self.queue, clock=lambda: next(self.clock)

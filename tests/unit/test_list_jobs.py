@@ -11,28 +11,13 @@ from leadtide.lists.service import ADD_BY_FILTER_JOB, MAX_STEP_ATTEMPTS, ListSer
 from leadtide.models.auth import Principal
 from leadtide.models.common import LeadStatus, Role
 from leadtide.models.errors import ListJobNotFoundError, ListNotFoundError
-from tests.bulk_fakes import RecordingEnqueue, add_lead
+from tests.bulk_fakes import FlakyEnqueue, add_lead
 from tests.list_fakes import FakeListJobRepository, FakeListRepository
 
 ADMIN = Principal("t1", "boss", Role.ADMIN)
 OTHER_TENANT = Principal("t2", "boss", Role.ADMIN)
 SYNC, STEP = 3, 2
 CONTACTED = LeadFilter(status=LeadStatus.CONTACTED)
-
-
-class FlakyEnqueue(RecordingEnqueue):
-    """Records messages; raises instead on the calls listed in ``fail_on`` (1 = the first call)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.calls = 0
-        self.fail_on: set[int] = set()
-
-    def __call__(self, messages):
-        self.calls += 1
-        if self.calls in self.fail_on:
-            raise RuntimeError("SQS is unavailable")
-        super().__call__(messages)
 
 
 class Env:
