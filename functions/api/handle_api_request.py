@@ -6,13 +6,17 @@ The tenant, user and role come from the JWT claims API Gateway's authorizer veri
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime
 from functools import lru_cache
 from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -23,6 +27,8 @@ from leadtide.api.errors import (
     JSON,
     documented_errors,
     domain_error_response,
+    undecodable_body_response,
+    unsupported_media_type_response,
     validation_error_response,
 )
 from leadtide.leads.service import MAX_PAGE_SIZE, get_lead_service
@@ -99,6 +105,20 @@ def _domain_error(err: LeadtideError) -> Response:
 @app.exception_handler(RequestValidationError)
 def _validation_error(err: RequestValidationError) -> Response:
     return validation_error_response(err)
+
+
+@app.exception_handler(RequestUnsupportedContentType)
+def _unsupported_media_type(err: RequestUnsupportedContentType) -> Response:
+    return unsupported_media_type_response(app.current_event.headers.get("content-type", ""))
+
+
+@app.exception_handler(UnicodeDecodeError)
+def _undecodable_body(err: UnicodeDecodeError) -> Response:
+    event = app.current_event
+    response = undecodable_body_response(event.body, event.is_base64_encoded)
+    if response is None:
+        raise err  # not the request body: a bug, so API Gateway's 500
+    return response
 
 
 # ---------------------------------------------------------------------------------------------- leads
@@ -326,7 +346,7 @@ def openapi_json() -> str:
     """The OpenAPI 3 document of this API, generated from the routes above (committed as docs/openapi.json)."""
     from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, HTTPBearer
 
-    return app.get_openapi_json_schema(
+    document = app.get_openapi_json_schema(
         title="Leadtide API",
         version="0.1.0",
         description="Lead management for small, seasonal sales teams. Every error is "
@@ -342,6 +362,22 @@ def openapi_json() -> str:
         },
         security=[{"cognito": []}],
     )
+    return _with_unsupported_media_type(document)
+
+
+def _with_unsupported_media_type(document: str) -> str:
+    """Every operation with a JSON body may answer 415 (:func:`_unsupported_media_type`): listed once here
+    rather than in each route's ``responses``."""
+    schema = json.loads(document)
+    (entry,) = documented_errors(415).values()
+    reference = {"$ref": "#/components/schemas/ErrorResponse"}
+    for path_item in schema["paths"].values():
+        for operation in path_item.values():
+            if isinstance(operation, dict) and "requestBody" in operation:
+                operation["responses"].setdefault(
+                    "415", {"description": entry["description"], "content": {JSON: {"schema": reference}}}
+                )
+    return json.dumps(schema)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

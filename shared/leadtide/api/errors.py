@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -55,6 +56,30 @@ def validation_error_response(err: RequestValidationError) -> Response:
     return error_response(422, "validation_failed", f"invalid value for {names}", details)
 
 
+def unsupported_media_type_response(content_type: str) -> Response:
+    """415 for a JSON route called with another body type (Powertools raises
+    ``RequestUnsupportedContentType``; this gives it the error document)."""
+    problem = f"Content-Type {content_type or '(none)'} is not accepted; send application/json"
+    return error_response(
+        415, "unsupported_media_type", problem, [{"field": "content-type", "problem": problem}]
+    )
+
+
+def undecodable_body_response(body: str | None, is_base64: bool) -> Response | None:
+    """400 ``malformed_json`` when the request body (base64-decoded when API Gateway encoded it) is not
+    UTF-8 text, so no JSON can be read from it; None when it decodes (the error came from elsewhere)."""
+    if not body:
+        return None
+    try:
+        raw = base64.b64decode(body) if is_base64 else body.encode("utf-8", "surrogatepass")
+        raw.decode("utf-8")
+    except (UnicodeError, ValueError) as err:
+        return error_response(
+            400, "malformed_json", "request body is not UTF-8 text", [{"field": "body", "problem": str(err)}]
+        )
+    return None
+
+
 def documented_errors(*codes: int) -> dict[int, dict[str, Any]]:
     """OpenAPI ``responses`` entries for the given error status codes, all with :class:`ErrorResponse`."""
     descriptions = {
@@ -64,6 +89,7 @@ def documented_errors(*codes: int) -> dict[int, dict[str, Any]]:
         404: "Not found in this tenant",
         409: "Conflicts with an existing record",
         410: "Gone: the data the action needs is past its retention",
+        415: "The body is not application/json",
         422: "A value failed validation",
     }
     return {c: {"description": descriptions[c], "content": {JSON: {"model": ErrorResponse}}} for c in codes}

@@ -352,7 +352,7 @@ class DynamoLeadRepository(DynamoRepository, LeadRepository):
         range_cond = None
         filt: list[Condition] = []
         if query.created_from or query.created_to:
-            lo = iso(query.created_from) if query.created_from else ""
+            lo = iso(query.created_from) if query.created_from else "0000"  # a key bound cannot be empty
             hi = (iso(query.created_to) if query.created_to else "9999") + "#~"
             if query.sort == "created":
                 range_cond = LeadItem.created_sk.between(lo, hi)

@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from leadtide.models.common import ChannelType, Grade, LeadStatus
+from leadtide.models.errors import UnprocessableError
 from leadtide.models.messages import (
     AdReferral,
     DeliveryStatus,
@@ -281,6 +282,9 @@ class LeadQuery:
     ``owner_id`` may be a user id or the literal ``"unassigned"``; ``visible_to`` restricts the result to
     leads owned by that user or unassigned (the rep rule). ``search`` matches name, email, phone or company
     (case-insensitive substring). ``created_from``/``created_to`` are inclusive bounds.
+
+    Raises:
+        UnprocessableError (422): ``created_from`` is after ``created_to``.
     """
 
     status: str | None = None
@@ -295,3 +299,8 @@ class LeadQuery:
     limit: int = 25
     cursor: str | None = None
     visible_to: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.created_from and self.created_to and self.created_from > self.created_to:
+            problem = "created_from is after created_to"
+            raise UnprocessableError(problem, details=[{"field": "created_from", "problem": problem}])

@@ -1,0 +1,130 @@
+"""Every template route answers a client's mistake with a 4xx, never a 5xx.
+
+Each route of template.yaml (the API, the webhooks and the public forms) is called, as an admin of an
+empty tenant, with bodies and parameters a broken client might send: malformed JSON, JSON of the wrong
+shape, unknown fields, wrong types in each documented body field, path ids of the wrong form, and query
+parameters out of range, of the wrong type or very long. No call may answer 5xx; documented API routes
+must answer a status their OpenAPI entry lists. Nothing here depends on what a route does, so a route
+added later is covered without a new test.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+from tests.integration.conftest import ROUTES
+
+ADMIN = {"sub": "u-fuzz", "custom:tenant_id": "fuzz", "custom:role": "admin"}
+SPEC = json.loads((REPO_ROOT / "docs" / "openapi.json").read_text())
+PATH_VALUES = ("0" * 32, "not-an-id", "x" * 600, "%00")
+BODIES: tuple[bytes, ...] = (b"{oops", b"[]", b'"text"', b"{}", b'{"unexpected": 1}', b"\xff\xfe")
+QUERY_VALUES = ("-1", "abc", "x" * 3000, "")
+WRONG_TYPES: tuple[Any, ...] = (None, 12345678901234567890, "x" * 5000, [1], {"a": {}})
+
+
+def _operation(method: str, path: str) -> dict[str, Any] | None:
+    return SPEC["paths"].get(path, {}).get(method.lower())
+
+
+def _paths(path: str) -> list[str]:
+    """The route's path with each of PATH_VALUES in every parameter (``{proxy+}`` included)."""
+    names = [part for part in path.split("/") if part.startswith("{")]
+    if not names:
+        return [path]
+    filled = []
+    for value in PATH_VALUES:
+        concrete = path
+        for name in names:
+            concrete = concrete.replace(name, value)
+        filled.append(concrete)
+    return filled
+
+
+def _body_fields(operation: dict[str, Any] | None) -> list[str]:
+    """Top-level property names of the operation's JSON body schema (through one $ref)."""
+    if not operation or "requestBody" not in operation:
+        return []
+    schema = operation["requestBody"].get("content", {}).get("application/json", {}).get("schema", {})
+    ref = schema.get("$ref")
+    if ref:
+        schema = SPEC["components"]["schemas"][ref.rsplit("/", 1)[1]]
+    return sorted(schema.get("properties", {}))
+
+
+def _query_names(operation: dict[str, Any] | None) -> list[str]:
+    return [p["name"] for p in (operation or {}).get("parameters", []) if p.get("in") == "query"]
+
+
+def _cases(route) -> list[tuple[str, dict[str, Any]]]:
+    """(path, request keyword arguments) of every bad request tried on one route."""
+    method = "POST" if route.method == "ANY" else route.method
+    operation = _operation(method, route.path)
+    cases: list[tuple[str, dict[str, Any]]] = []
+    for path in _paths(route.path):
+        cases.append((path, {}))
+        if method in ("POST", "PUT", "PATCH"):
+            json_headers = {"content-type": "application/json"}
+            cases += [(path, {"body": body, "headers": json_headers}) for body in BODIES]
+            cases.append((path, {"body": b"a=1&b", "headers": {"content-type": "text/plain"}}))
+    path = _paths(route.path)[0]
+    for field in _body_fields(operation):
+        cases += [(path, {"json_body": {field: value}}) for value in WRONG_TYPES]
+    for name in _query_names(operation):
+        cases += [(path, {"query": {name: value}}) for value in QUERY_VALUES]
+    return [(method, path, kwargs) for path, kwargs in cases]  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=lambda r: f"{r.method} {r.path}")
+def test_bad_input_never_gets_a_5xx(stack, route):
+    failures = []
+    for method, path, kwargs in _cases(route):
+        try:
+            response = stack.request(method, path, claims=ADMIN, **kwargs)
+        except Exception as err:  # an uncaught exception is API Gateway's 500
+            failures.append(f"{method} {path} {kwargs}: raised {err!r}"[:500])
+            continue
+        documented = _operation(method, route.path)
+        if response.status >= 500:
+            failures.append(f"{method} {path} {kwargs}: {response.status} {response.text[:300]}")
+        elif documented is not None and str(response.status) not in documented["responses"]:
+            failures.append(f"{method} {path} {kwargs}: undocumented {response.status} {response.text[:200]}")
+    assert not failures, "\n".join(failures[:20])
+
+
+def test_undecodable_and_non_json_bodies_get_the_error_document(stack):
+    # A body that is not UTF-8, and a body sent as text/plain, to a JSON route
+    binary = stack.request(
+        "POST", "/leads", body=b'{"name": "\xff"}', headers={"content-type": "application/json"}, claims=ADMIN
+    )
+    text = stack.request(
+        "POST", "/leads", body=b'{"name": "Ana"}', headers={"content-type": "text/plain"}, claims=ADMIN
+    )
+    # Then 400 malformed_json and 415 unsupported_media_type, in the one error shape, naming the problem
+    assert (binary.status, binary.json()["error"]["code"]) == (400, "malformed_json")
+    assert (text.status, text.json()["error"]["code"]) == (415, "unsupported_media_type")
+    assert "text/plain" in text.json()["error"]["message"]
+
+
+def test_created_date_bounds_alone_work_and_reversed_bounds_are_a_422(stack):
+    created_lead = stack.request(
+        "POST", "/leads", json_body={"name": "Ana", "email": "ana@example.com"}, claims=ADMIN
+    )
+    assert created_lead.status == 201, created_lead.text
+    lead = created_lead.json()
+    created = lead["created_at"]
+    for query, found in (
+        ({"created_to": created}, [lead["lead_id"]]),
+        ({"created_to": "2000-01-01T00:00:00Z"}, []),
+        ({"created_from": created}, [lead["lead_id"]]),
+        ({"created_to": created, "sort": "score"}, [lead["lead_id"]]),
+    ):
+        page = stack.request("GET", "/leads", query=query, claims=ADMIN)
+        assert page.status == 200, (query, page.text)
+        assert [row["lead_id"] for row in page.json()["items"]] == found, query
+    reversed_bounds = {"created_from": "2025-02-01T00:00:00Z", "created_to": "2025-01-01T00:00:00Z"}
+    res = stack.request("GET", "/leads", query=reversed_bounds, claims=ADMIN)
+    assert (res.status, res.json()["error"]["details"][0]["field"]) == (422, "created_from")
