@@ -82,8 +82,8 @@ def test_generated_files_are_refused_clearly_or_counted_once_and_roll_back_exact
         return
     job = h.job(import_id)
     if job.status == "failed":
-        assert job.error  # a whole-file problem found while planning, named
-        event("failed while planning")
+        assert job.error  # a whole-file problem (found by the analysis or the plan step), named
+        event("failed as a whole")
         return
     assert job.status in ("completed", "completed_with_errors"), job
     event(f"{job.status}, {'some' if job.created else 'no'} leads created")
