@@ -175,7 +175,7 @@ def test_undecodable_and_non_json_bodies_get_the_error_document(stack):
     assert "text/plain" in text.json()["error"]["message"]
 
 
-def test_created_date_bounds_alone_work_and_reversed_bounds_are_a_422(stack):
+def test_created_date_bounds_alone_or_mixed_work_and_reversed_bounds_are_a_422(stack):
     created_lead = stack.request(
         "POST", "/leads", json_body={"name": "Ana", "email": "ana@example.com"}, claims=ADMIN
     )
@@ -191,6 +191,27 @@ def test_created_date_bounds_alone_work_and_reversed_bounds_are_a_422(stack):
         page = stack.request("GET", "/leads", query=query, claims=ADMIN)
         assert page.status == 200, (query, page.text)
         assert [row["lead_id"] for row in page.json()["items"]] == found, query
-    reversed_bounds = {"created_from": "2025-02-01T00:00:00Z", "created_to": "2025-01-01T00:00:00Z"}
-    res = stack.request("GET", "/leads", query=reversed_bounds, claims=ADMIN)
-    assert (res.status, res.json()["error"]["details"][0]["field"]) == (422, "created_from")
+    # A naive bound (taken as UTC) beside an aware one works (it was a TypeError, a 500)
+    mixed = {"created_from": "2000-01-01T00:00:00", "created_to": created}
+    assert [
+        r["lead_id"] for r in stack.request("GET", "/leads", query=mixed, claims=ADMIN).json()["items"]
+    ] == [lead["lead_id"]]
+    # Reversed bounds, aware or mixed, are a 422 naming created_from wherever filters are accepted
+    for reversed_bounds in (
+        {"created_from": "2025-02-01T00:00:00Z", "created_to": "2025-01-01T00:00:00Z"},
+        {"created_from": "2025-02-01T00:00:00", "created_to": "2025-01-01T00:00:00+00:00"},
+    ):
+        res = stack.request("GET", "/leads", query=reversed_bounds, claims=ADMIN)
+        assert (res.status, res.json()["error"]["details"][0]["field"]) == (422, "created_from"), res.text
+        list_id = stack.request("POST", "/lists", json_body={"name": "L"}, claims=ADMIN).json()["list_id"]
+        for method, path, body in (
+            ("POST", "/exports", {"format": "csv", **reversed_bounds}),
+            (
+                "POST",
+                "/bulk-actions",
+                {"selection": {"filter": reversed_bounds}, "action": "add_tags", "params": {"tags": ["x"]}},
+            ),
+            ("POST", f"/lists/{list_id}/leads", {"filter": reversed_bounds}),
+        ):
+            res = stack.request(method, path, json_body=body, claims=ADMIN)
+            assert res.status == 422 and "created_from is after created_to" in res.text, (path, res.text)

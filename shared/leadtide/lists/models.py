@@ -7,7 +7,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from leadtide.models.common import ChannelType, Grade, LeadStatus
+from leadtide.models.selection import (
+    LeadFilter,  # the GET /leads filters, shared with exports and bulk actions
+)
 
 MAX_IDS_PER_REQUEST = 1000
 MAX_CSV_BYTES = 1_000_000
@@ -47,20 +49,6 @@ class StaticListUpdate(BaseModel):
 
     name: str | None = Field(default=None, min_length=1, max_length=120)
     description: str | None = Field(default=None, max_length=1000)
-
-
-class LeadFilter(BaseModel):
-    """The filters of ``GET /leads`` (AND), used to add every matching lead to a list."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    status: LeadStatus | None = None
-    source: ChannelType | None = None
-    owner: str | None = Field(default=None, max_length=128, description="user id, 'me' or 'unassigned'")
-    grade: Grade | None = None
-    created_from: datetime | None = None
-    created_to: datetime | None = None
-    q: str | None = Field(default=None, max_length=100)
 
 
 class ListLeadsAdd(BaseModel):

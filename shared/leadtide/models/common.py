@@ -53,15 +53,27 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def as_utc(ts: datetime) -> datetime:
+    """``ts`` as an aware UTC datetime; a naive datetime is taken to be UTC (as API clients mean it)."""
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+
+
+def created_bounds_problem(created_from: datetime | None, created_to: datetime | None) -> str | None:
+    """``"created_from is after created_to"`` when both creation-time bounds are given in that (reversed)
+    order, naive or aware; None otherwise. DynamoDB refuses a BETWEEN with reversed bounds."""
+    if created_from and created_to and as_utc(created_from) > as_utc(created_to):
+        return "created_from is after created_to"
+    return None
+
+
 def iso(ts: datetime) -> str:
     """Format an aware datetime as ISO-8601 UTC with millisecond precision and a ``Z`` suffix.
 
     The fixed width makes the strings sort chronologically, which DynamoDB sort keys rely on. A naive
     datetime is taken to be UTC.
     """
-    if ts.tzinfo is None:
-        ts = ts.replace(tzinfo=UTC)
-    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
+    ts = as_utc(ts)
+    return ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
 
 
 def display_name(first: str | None, last: str | None) -> str | None:

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from leadtide.models.common import ChannelType, Grade, LeadStatus
+from leadtide.models.common import ChannelType, Grade, LeadStatus, created_bounds_problem
 from leadtide.models.selection import LeadFilter, LeadSelection
 
 ExportFormat = Literal["csv", "xlsx", "json"]
@@ -43,6 +43,9 @@ class ExportCreate(BaseModel):
         filters = [name for name in _FILTER_FIELDS if getattr(self, name) is not None]
         if self.selection is not None and filters:
             raise ValueError(f"give a selection or filters, not both (filters given: {', '.join(filters)})")
+        problem = created_bounds_problem(self.created_from, self.created_to)
+        if problem:
+            raise ValueError(problem)
         return self
 
     def resolved_selection(self) -> LeadSelection:

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from leadtide.models.common import ChannelType, Grade, LeadStatus
+from leadtide.models.common import ChannelType, Grade, LeadStatus, created_bounds_problem
 from leadtide.models.errors import UnprocessableError
 from leadtide.models.messages import (
     AdReferral,
@@ -301,6 +301,6 @@ class LeadQuery:
     visible_to: str | None = None
 
     def __post_init__(self) -> None:
-        if self.created_from and self.created_to and self.created_from > self.created_to:
-            problem = "created_from is after created_to"
+        problem = created_bounds_problem(self.created_from, self.created_to)
+        if problem:
             raise UnprocessableError(problem, details=[{"field": "created_from", "problem": problem}])

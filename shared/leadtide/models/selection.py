@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from leadtide.models.common import ChannelType, Grade, LeadStatus
+from leadtide.models.common import ChannelType, Grade, LeadStatus, created_bounds_problem
 from leadtide.models.leads import LEAD_ID_PATTERN
 
 MAX_SELECTED_IDS = 10_000
@@ -32,6 +32,13 @@ class LeadFilter(BaseModel):
     created_from: datetime | None = None
     created_to: datetime | None = None
     q: str | None = Field(default=None, max_length=100)
+
+    @model_validator(mode="after")
+    def _bounds_in_order(self) -> LeadFilter:
+        problem = created_bounds_problem(self.created_from, self.created_to)
+        if problem:
+            raise ValueError(problem)
+        return self
 
 
 class LeadSelection(BaseModel):
