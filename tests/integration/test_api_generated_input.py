@@ -1,13 +1,14 @@
 """Generated, nearly valid input to the routes whose bodies carry the most structure: the condition
-language (segment previews and segments), the scoring-model rules, lead profiles and tracked events.
+language (segment previews and segments), the scoring-model rules, lead profiles, tracked events, and bulk
+actions, exports and merges over the tenant's leads.
 Hypothesis builds condition trees from the real field names, mostly with an operator of the field's type and
 a value of the operator's shape (so many are valid and reach the evaluation), scoring models with mostly
 well-formed rules (the valid ones are activated), lead bodies of arbitrary text, and batches of events that
 are mostly valid (recorded, then re-scored by the Scoring worker) and otherwise anything. Each answer must
 be a success or a 4xx in the error document, never a 5xx; every event of a batch is accounted for, and no
-re-score ends in the dead-letter queue. ``LEADTIDE_GENERATED_EXAMPLES`` raises the 60 examples per test for
-an exploratory run (3,000 each for the first three and 1,500 for the events ran clean when this was
-written)."""
+re-score, export or bulk step ends in a dead-letter queue. ``LEADTIDE_GENERATED_EXAMPLES`` raises the 60
+examples per test for an exploratory run (3,000 each for the first three, 1,500 for the events and 1,000 for
+the bulk actions, exports and merges ran clean when this was written)."""
 
 from __future__ import annotations
 
