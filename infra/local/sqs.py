@@ -295,16 +295,17 @@ class SqsEventSourceMapping(QueuePoller):
                 event = {"Records": [record for _, record in keep]}
             ids = [m["MessageId"] for m in messages]
             self._count(len(messages), 0)
-            _log.debug(
-                "%s: invoking with %d message(s) from %s (id, receive count): %s",
-                self.name,
-                len(messages),
-                self.queue.name,
-                [
-                    (m["MessageId"], (m.get("Attributes") or {}).get("ApproximateReceiveCount"))
-                    for m in messages
-                ],
-            )
+            if _log.isEnabledFor(logging.DEBUG):  # the id list is built only when someone reads it
+                _log.debug(
+                    "%s: invoking with %d message(s) from %s (id, receive count): %s",
+                    self.name,
+                    len(messages),
+                    self.queue.name,
+                    [
+                        (m["MessageId"], (m.get("Attributes") or {}).get("ApproximateReceiveCount"))
+                        for m in messages
+                    ],
+                )
             try:
                 result = self.invoke(self.function_logical_id, event)
             except Exception:

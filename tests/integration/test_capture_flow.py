@@ -8,6 +8,16 @@ from leadtide.capture.signatures import meta_signature, twilio_signature
 
 ADMIN = {"sub": "u-admin", "custom:tenant_id": "acme", "custom:role": "admin"}
 APP_SECRET = "0123456789abcdef0123456789abcdef"
+QUOTE_FORM = {
+    "type": "web_form",
+    "name": "Quote",
+    "fields": [
+        {"name": "name", "required": True},
+        {"name": "email", "type": "email", "required": True},
+        {"name": "phone", "type": "phone"},
+        {"name": "message", "type": "textarea"},
+    ],
+}
 
 
 def _connect(stack, body):
@@ -187,16 +197,7 @@ def test_twilio_and_web_form(stack):
     assert bad.status == 401
     form = _connect(
         stack,
-        {
-            "type": "web_form",
-            "name": "Quote",
-            "fields": [
-                {"name": "name", "required": True},
-                {"name": "email", "type": "email", "required": True},
-                {"name": "phone", "type": "phone"},
-                {"name": "message", "type": "textarea"},
-            ],
-        },
+        QUOTE_FORM,
     )
     sub = stack.request(
         "POST",

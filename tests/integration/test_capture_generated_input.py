@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from leadtide.capture.signatures import meta_signature
+from tests.integration.test_capture_flow import QUOTE_FORM
 
 ADMIN = {"sub": "u-gen", "custom:tenant_id": "gen", "custom:role": "admin"}
 APP_SECRET = "0123456789abcdef0123456789abcdef"
@@ -138,16 +139,7 @@ def test_generated_form_submissions_are_answered_and_processed(stack, submission
         created = stack.request(
             "POST",
             "/channels",
-            json_body={
-                "type": "web_form",
-                "name": "Quote",
-                "fields": [
-                    {"name": "name", "required": True},
-                    {"name": "email", "type": "email", "required": True},
-                    {"name": "phone", "type": "phone"},
-                    {"name": "message", "type": "textarea"},
-                ],
-            },
+            json_body=QUOTE_FORM,
             claims=ADMIN,
         )
         assert created.status == 201, created.text
