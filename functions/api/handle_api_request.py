@@ -48,9 +48,12 @@ from leadtide.models.leads import (
     LeadUpdate,
     NoteCreate,
 )
+from leadtide.models.text import loads_valid_text
 from leadtide.observability import logger, metrics
 
-app = APIGatewayHttpResolver(enable_validation=True)
+# Every JSON body is read by one loader that refuses lone surrogates (422 naming the field), before any
+# request model sees it: the text rule of leadtide.models.text holds for every route and field at once.
+app = APIGatewayHttpResolver(enable_validation=True, json_body_deserializer=loads_valid_text)
 
 # Feature areas live in sibling modules, one Powertools router each (``<area>_routes.py``), included
 # here: app.include_router(<area>_routes.router).

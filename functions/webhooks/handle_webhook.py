@@ -20,6 +20,7 @@ from leadtide.api.errors import JSON, domain_error_response, error_response
 from leadtide.capture.receive import get_webhook_receiver
 from leadtide.models.common import ChannelType
 from leadtide.models.errors import LeadtideError, MalformedPayloadError, NotFoundError
+from leadtide.models.text import loads_valid_text
 from leadtide.observability import logger, metrics
 from leadtide.settings import get_settings
 
@@ -139,7 +140,7 @@ def submit_form(form_id: str) -> Response:
     text = _text_body()
     if content_type == "application/json":
         try:
-            fields = json.loads(text)
+            fields = loads_valid_text(text)  # a lone surrogate is a 422 naming the field
         except ValueError as err:
             raise MalformedPayloadError(f"body is not valid JSON: {err}") from None
         if not isinstance(fields, dict):

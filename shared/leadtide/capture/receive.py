@@ -34,6 +34,7 @@ from leadtide.models.errors import (
     NotFoundError,
 )
 from leadtide.models.messages import IngestEnvelope
+from leadtide.models.text import replace_invalid_text
 
 log = logging.getLogger(__name__)
 
@@ -189,9 +190,10 @@ def _shape_errors_as_400(channel_type: ChannelType) -> Iterator[None]:
 
 def _json(raw_body: bytes) -> Any:
     try:
-        return json.loads(raw_body)
+        payload = json.loads(raw_body)
     except (ValueError, UnicodeDecodeError) as err:
         raise MalformedPayloadError(f"body is not valid JSON: {err}") from None
+    return replace_invalid_text(payload)  # a signed delivery is kept: lone surrogates become U+FFFD
 
 
 @lru_cache(maxsize=1)

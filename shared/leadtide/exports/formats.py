@@ -13,7 +13,9 @@
   directions, unlike one large array. Keys are the column keys; lists and numbers keep their JSON types.
 
 Common to all: tags and multi-select values are joined with ``"; "`` (CSV, XLSX), times are ISO-8601 UTC
-(``2024-03-01T09:30:00.000Z``), booleans ``true``/``false``, empty values empty.
+(``2024-03-01T09:30:00.000Z``), booleans ``true``/``false``, empty values empty. Text stored before lone
+surrogates were refused at the boundary (``leadtide.models.text``) is written with U+FFFD in their place,
+so one such value cannot fail a tenant's every export.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from leadtide.models.common import iso
 from leadtide.models.errors import UnprocessableError
 from leadtide.models.exports import ExportFormat
 from leadtide.models.leads import Lead
+from leadtide.models.text import encode_utf8, replace_surrogates
 
 NOT_EXPORTED: frozenset[str] = frozenset(
     {
@@ -194,7 +197,7 @@ class CsvRowWriter:
     def _emit(self, rows: list[list[str]]) -> None:
         buffer = io.StringIO()
         csv.writer(buffer, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL).writerows(rows)
-        self._stream.write(buffer.getvalue().encode("utf-8"))
+        self._stream.write(encode_utf8(buffer.getvalue()))
 
     def _cell(self, value: Any) -> str:
         if isinstance(value, int | float) and not isinstance(value, bool):
@@ -224,7 +227,7 @@ class JsonLinesRowWriter:
             for lead in leads
         ]
         if lines:
-            self._stream.write(("\n".join(lines) + "\n").encode("utf-8"))
+            self._stream.write(encode_utf8("\n".join(lines) + "\n"))
         return len(lines)
 
     def close(self) -> None:
@@ -252,7 +255,7 @@ class XlsxRowWriter:
             return None
         if isinstance(value, int | float) and not isinstance(value, bool):
             return value
-        text = ILLEGAL_CHARACTERS_RE.sub("", text_value(value))[:_XLSX_MAX_CELL]
+        text = replace_surrogates(ILLEGAL_CHARACTERS_RE.sub("", text_value(value)))[:_XLSX_MAX_CELL]
         cell = WriteOnlyCell(self._sheet, value=text)
         cell.data_type = "s"  # openpyxl makes "=..." a formula; an exported value is always text
         return cell

@@ -46,6 +46,15 @@ class UnprocessableError(LeadtideError):
     code = "validation_failed"
 
 
+class InvalidTextError(UnprocessableError):
+    """A string of the request is not valid Unicode text: it holds a lone UTF-16 surrogate (HTTP 422).
+
+    ``details`` names each field (``custom_fields.note``); see :mod:`leadtide.models.text`.
+    """
+
+    code = "invalid_text"
+
+
 class UnauthenticatedError(LeadtideError):
     """No verifiable identity: missing claims, bad signature on a webhook (HTTP 401)."""
 
