@@ -130,3 +130,42 @@ def test_leads_store_checked_custom_values(stack):
         "topics": ["Surf", "Sun"],
     }
     assert stack.request("GET", f"/leads/{lead_id}", claims=admin).json()["custom_fields"]["budget"] == 2000
+
+
+def test_patterns_run_on_re2_refused_at_definition_and_linear_on_values(stack):
+    admin = _admin(stack)
+    # Patterns RE2 cannot compile are a 422 naming `pattern`, on create and on change
+    for pattern in ("(a)b\\1", "a(?=b)", "(?<=x)a"):
+        bad = stack.request(
+            "POST",
+            "/custom-fields",
+            json_body={"key": "code", "label": "Code", "type": "text", "pattern": pattern},
+            claims=admin,
+        )
+        assert bad.status == 422, bad.text
+        assert [d["field"] for d in bad.json()["error"]["details"]] == ["pattern"], bad.text
+    # Given the patterns the nested-quantifier screen let through (exponential in Python's re)
+    _create_field(stack, admin, key="code", label="Code", type="text", pattern="^(a|a)*$", max_length=10000)
+    changed = stack.request("PATCH", "/custom-fields/code", json_body={"pattern": "a\\Z"}, claims=admin)
+    assert changed.status == 422 and changed.json()["error"]["details"][0]["field"] == "pattern", changed.text
+    assert (
+        stack.request("PATCH", "/custom-fields/code", json_body={"pattern": "^((a+))+$"}, claims=admin).status
+        == 200
+    )
+    # When a lead is sent a 10,000-character adversarial value, then a matching one
+    refused = stack.request(
+        "POST",
+        "/leads",
+        json_body={"email": "a@example.com", "custom_fields": {"code": "a" * 9_999 + "!"}},
+        claims=admin,
+    )
+    accepted = stack.request(
+        "POST",
+        "/leads",
+        json_body={"email": "b@example.com", "custom_fields": {"code": "a" * 10_000}},
+        claims=admin,
+    )
+    # Then the answers are correct (a 422 naming the field, then 201), from the linear-time matcher
+    assert refused.status == 422, refused.text
+    assert refused.json()["error"]["details"][0]["field"] == "custom_fields.code"
+    assert accepted.status == 201 and accepted.json()["custom_fields"]["code"] == "a" * 10_000

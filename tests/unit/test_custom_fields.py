@@ -6,7 +6,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from leadtide.customfields import patterns
 from leadtide.customfields.models import (
+    STORED,
+    TEXT_MAX_LENGTH_LIMIT,
     CustomFieldDefinition,
     CustomFieldUpdate,
     CustomFieldValueError,
@@ -94,7 +97,10 @@ def _define(**data) -> CustomFieldDefinition:
         ({"key": "plan", "type": "dropdown", "options": ["Pro", "pro"]}, "options", "unique"),
         ({"key": "plan", "type": "multi_select", "options": ["a;b"]}, "options", "';'"),
         ({"key": "code", "type": "text", "pattern": "([a-z]"}, "pattern", "not a valid regular expression"),
-        ({"key": "code", "type": "text", "pattern": "(a+)+$"}, "pattern", "nested quantifier"),
+        ({"key": "code", "type": "text", "pattern": "(a)b\\1"}, "pattern", "invalid escape sequence: \\1"),
+        ({"key": "code", "type": "text", "pattern": "a(?=b)"}, "pattern", "lookarounds"),
+        ({"key": "code", "type": "text", "pattern": "(?<!x)a"}, "pattern", "RE2 syntax"),
+        ({"key": "code", "type": "text", "pattern": "a\\Z"}, "pattern", "not supported"),
         ({"key": "code", "type": "text", "pattern": "x" * 201}, "pattern", "at most 200"),
         ({"key": "code", "type": "number", "pattern": "\\d+"}, "definition", "text fields"),
         ({"key": "budget", "type": "number", "min": 10, "max": 1}, "definition", "greater than max"),
@@ -298,3 +304,45 @@ def test_lead_create_and_update_check_custom_fields(repo, events, service):
     with pytest.raises(InvalidCustomFieldValueError, match="unknown custom fields: nope"):
         leads.update_lead(ADMIN, lead.lead_id, LeadUpdate(custom_fields={"nope": 1}))
     assert repo.get_lead("t1", lead.lead_id).custom_fields == {"budget": 2500, "plan": "Pro"}
+
+
+# ---------------------------------------------------------------------------------------------- patterns
+@pytest.mark.parametrize("pattern", ["^(a|a)*$", "^((a+))+$", "(a+)+", "(\\w*)*x", "^(a|aa)+$"])
+def test_catastrophic_patterns_are_accepted_and_matched_in_linear_time(pattern):
+    # Given patterns that backtrack exponentially in Python's re (28 characters took 17.7 s)
+    field = _define(key="code", type="text", pattern=pattern, max_length=TEXT_MAX_LENGTH_LIMIT)
+    # Then they are matched by RE2, whose automaton is linear in the value's length whatever the pattern
+    assert patterns.ENGINE == "re2"
+    assert type(patterns.compile_pattern(pattern)).__module__ == "re2"
+    adversarial = "a" * 9_999 + "!"
+    with pytest.raises(CustomFieldValueError, match="does not match the pattern"):
+        field.coerce(adversarial)
+    if "x" not in pattern:
+        assert field.coerce("a" * 10_000) == "a" * 10_000
+
+
+def test_pattern_syntax_shared_with_python_re_still_works():
+    field = _define(key="code", type="text", pattern="(?i)[a-z]{2,3}-(?P<n>\\d+)(?:/x)?")
+    assert field.coerce("AB-12/x") == "AB-12/x"
+    with pytest.raises(CustomFieldValueError, match="does not match"):
+        field.coerce("AB-12/y")
+    # \\d is ASCII digits in RE2 (documented): Arabic-Indic digits do not match
+    with pytest.raises(CustomFieldValueError):
+        _define(key="n", type="text", pattern="\\d+").coerce("\u0661\u0662")
+
+
+def test_a_stored_pattern_re2_refuses_is_read_and_refuses_values_by_name():
+    # Given a definition stored before patterns ran on RE2 (Python's re accepted a lookahead)
+    stored = CustomFieldDefinition.model_validate(
+        {"key": "code", "label": "Code", "type": "text", "pattern": "a(?=b)b"}, context={STORED: True}
+    )
+    # Then reading it works, a value is refused with the reason, and changing it needs a valid pattern
+    with pytest.raises(CustomFieldValueError, match="not supported any more"):
+        stored.coerce("ab")
+    with pytest.raises(InvalidCustomFieldError):
+        _define(key="code", type="text", pattern="a(?=b)b")
+
+
+def test_text_values_with_a_lone_surrogate_are_refused_by_name():
+    with pytest.raises(CustomFieldValueError, match=r"Custom field 'note'.*lone UTF-16 surrogate"):
+        _define(key="note", type="text").coerce("hi \ud800")

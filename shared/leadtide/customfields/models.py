@@ -7,7 +7,7 @@ turns what people type or what a CSV/Excel cell holds into the stored value:
 type            accepted input                                              stored as
 ==============  ==========================================================  ==============================
 text            any string (stripped); ``max_length`` (default 1,000),      ``str``
-                ``pattern`` (full match)
+                ``pattern`` (full match, RE2 syntax, linear time)
 number          int/float, ``"1,234.5"``, ``"1.234,5"``, ``"$1,200"``,      ``int`` when integral else
                 ``"12%"`` is refused; ``min``/``max`` inclusive              ``float``
 date            date/datetime, ISO ``2024-03-01`` (time part dropped),      ISO date ``"2024-03-01"``
@@ -35,11 +35,21 @@ import re
 from collections.abc import Callable
 from datetime import date, datetime
 from enum import StrEnum
-from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from leadtide.customfields.patterns import UnsupportedPatternError, compile_pattern, pattern_problem
+from leadtide.models.text import has_lone_surrogate
 
 KEY_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
 MAX_PATTERN_LENGTH = 200
@@ -48,6 +58,14 @@ MAX_OPTION_LENGTH = 100
 DEFAULT_TEXT_MAX_LENGTH = 1000
 TEXT_MAX_LENGTH_LIMIT = 10000
 MAX_URL_LENGTH = 2048
+PATTERN_DESCRIPTION = (
+    "text only: a regular expression the whole value must match, in RE2 syntax "
+    "(https://github.com/google/re2/wiki/Syntax), matched in linear time; backreferences, lookarounds and "
+    "\\Z are refused; \\d, \\w and \\s are ASCII only"
+)
+STORED = "stored"
+"""Validation context key: ``model_validate(doc, context={STORED: True})`` reads a stored definition, whose
+rules were checked when it was written (a pattern RE2 refuses is then reported per value, not per read)."""
 
 
 class CustomFieldType(StrEnum):
@@ -81,9 +99,6 @@ def shown(raw: object, limit: int = 60) -> str:
     text = repr(raw) if not isinstance(raw, str) else "'" + raw + "'"
     return text if len(text) <= limit else text[: limit - 4] + "...'"
 
-
-# Nested quantifiers such as (a+)+ or (\w*)* backtrack exponentially: refused at definition time.
-_NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)\s*[+*{]")
 
 _TRUE = frozenset({"true", "t", "yes", "y", "1", "x", "on", "checked", "✓", "✔", "si", "sí", "oui", "ja"})
 _FALSE = frozenset({"false", "f", "no", "n", "0", "off", "unchecked", "", "non", "nein"})
@@ -218,20 +233,15 @@ def normalize_url(text: str) -> str | None:
     return value
 
 
-@lru_cache(maxsize=1024)
-def _compiled(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
-
-
 class CustomFieldDefinition(BaseModel):
     """A tenant's custom field: ``key`` (slug, unique per tenant), ``label``, ``type`` and its rules.
 
-    Rules by type: ``max_length`` and ``pattern`` (a Python regular expression the whole value must
-    match, at most 200 characters, no nested quantifiers) for text; ``min``/``max`` (numbers for number
-    fields, ISO dates for date fields, inclusive) for number and date; ``options`` (1-200 unique
-    values, case-insensitively) for dropdown and multi_select. ``required`` makes a value mandatory
-    when a lead is created. Built-in fields (``builtin: true``) exist for every tenant and cannot be
-    changed or deleted.
+    Rules by type: ``max_length`` and ``pattern`` (a regular expression in RE2 syntax the whole value must
+    match, at most 200 characters; matched in linear time, see :mod:`leadtide.customfields.patterns`) for
+    text; ``min``/``max`` (numbers for number fields, ISO dates for date fields, inclusive) for number and
+    date; ``options`` (1-200 unique values, case-insensitively) for dropdown and multi_select.
+    ``required`` makes a value mandatory when a lead is created. Built-in fields (``builtin: true``) exist
+    for every tenant and cannot be changed or deleted.
 
     Invalid definitions raise pydantic's ``ValidationError`` (a 422 through the API; use
     ``leadtide.customfields.service.parse_definition`` to get an ``InvalidCustomFieldError``).
@@ -244,7 +254,7 @@ class CustomFieldDefinition(BaseModel):
     type: CustomFieldType
     description: str | None = Field(default=None, max_length=500)
     required: bool = False
-    pattern: str | None = Field(default=None, max_length=MAX_PATTERN_LENGTH, description="text only")
+    pattern: str | None = Field(default=None, max_length=MAX_PATTERN_LENGTH, description=PATTERN_DESCRIPTION)
     min: float | date | None = Field(default=None, description="number or date fields, inclusive")
     max: float | date | None = Field(default=None, description="number or date fields, inclusive")
     options: list[str] | None = Field(default=None, description="dropdown and multi_select only")
@@ -279,15 +289,14 @@ class CustomFieldDefinition(BaseModel):
 
     @field_validator("pattern")
     @classmethod
-    def _pattern(cls, pattern: str | None) -> str | None:
+    def _pattern(cls, pattern: str | None, info: ValidationInfo) -> str | None:
         if pattern is None or pattern == "":
             return None
-        try:
-            re.compile(pattern)
-        except re.error as err:
-            raise ValueError(f"pattern is not a valid regular expression: {err}") from None
-        if _NESTED_QUANTIFIER.search(pattern):
-            raise ValueError("pattern has a nested quantifier such as (a+)+, which can take exponential time")
+        if isinstance(info.context, dict) and info.context.get(STORED):
+            return pattern  # checked when it was defined; one RE2 refuses is reported per value
+        problem = pattern_problem(pattern)
+        if problem:
+            raise ValueError(problem)
         return pattern
 
     @model_validator(mode="after")
@@ -344,7 +353,11 @@ class CustomFieldDefinition(BaseModel):
         key = self.key
         if kind == CustomFieldType.TEXT:
             limit = self.max_length or DEFAULT_TEXT_MAX_LENGTH
-            regex = _compiled(self.pattern) if self.pattern else None
+            try:
+                regex = compile_pattern(self.pattern) if self.pattern else None
+                unusable = None
+            except UnsupportedPatternError as err:  # a definition stored before patterns ran on RE2
+                regex, unusable = None, str(err)
 
             def text(raw: Any) -> str:
                 if isinstance(raw, bool) or not isinstance(raw, str | int | float):
@@ -352,6 +365,16 @@ class CustomFieldDefinition(BaseModel):
                 value = raw.strip() if isinstance(raw, str) else str(raw)
                 if len(value) > limit:
                     raise CustomFieldValueError(key, f"is longer than {limit} characters ({len(value)})")
+                if isinstance(raw, str) and has_lone_surrogate(value):
+                    raise CustomFieldValueError(
+                        key, "is not valid Unicode text (it holds a lone UTF-16 surrogate)"
+                    )
+                if unusable is not None:
+                    raise CustomFieldValueError(
+                        key,
+                        f"its pattern {self.pattern} is not supported any more ({unusable}); an admin must "
+                        "change it (RE2 syntax) before values can be checked",
+                    )
                 if regex is not None and not regex.fullmatch(value):
                     raise self._fail(value, f"does not match the pattern {self.pattern}")
                 return value
@@ -482,7 +505,7 @@ class CustomFieldUpdate(BaseModel):
     label: str | None = Field(default=None, min_length=1, max_length=100)
     description: str | None = Field(default=None, max_length=500)
     required: bool | None = None
-    pattern: str | None = Field(default=None, max_length=MAX_PATTERN_LENGTH)
+    pattern: str | None = Field(default=None, max_length=MAX_PATTERN_LENGTH, description=PATTERN_DESCRIPTION)
     min: float | date | None = None
     max: float | date | None = None
     options: list[str] | None = None

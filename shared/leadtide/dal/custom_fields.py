@@ -9,7 +9,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from datetime import datetime
 
-from leadtide.customfields.models import CustomFieldDefinition
+from leadtide.customfields.models import STORED, CustomFieldDefinition
 from leadtide.models.errors import ConflictError, CustomFieldNotFoundError
 
 
@@ -66,7 +66,7 @@ class DynamoCustomFieldRepository(CustomFieldRepository):
         from leadtide.dal.items import CustomFieldItem
 
         items = CustomFieldItem.query(custom_fields_pk(tenant_id), CustomFieldItem.sk.startswith("F#"))
-        return [CustomFieldDefinition.model_validate(item.doc) for item in items]
+        return [CustomFieldDefinition.model_validate(item.doc, context={STORED: True}) for item in items]
 
     def get(self, tenant_id: str, key: str) -> CustomFieldDefinition:
         from pynamodb.exceptions import DoesNotExist
@@ -79,7 +79,7 @@ class DynamoCustomFieldRepository(CustomFieldRepository):
             )
         except DoesNotExist:
             raise _missing_error(key) from None
-        return CustomFieldDefinition.model_validate(item.doc)
+        return CustomFieldDefinition.model_validate(item.doc, context={STORED: True})
 
     def create(self, tenant_id: str, definition: CustomFieldDefinition, now: datetime) -> None:
         from pynamodb.exceptions import PutError
