@@ -22,7 +22,7 @@ from leadtide.dal.ports import (
     LeadRepository,
     SecretStore,
 )
-from leadtide.models.channels import Channel, ChannelRoute
+from leadtide.models.channels import Channel, ChannelRoute, ChannelStatus
 from leadtide.models.common import ChannelType
 from leadtide.models.errors import (
     ChannelConflictError,
@@ -287,14 +287,21 @@ class FakeLeadRepository(LeadRepository):
 
 
 class FakeChannelRepository(ChannelRepository):
+    """Channels in memory with the DynamoDB repository's rules: a web form has its route; a provider channel
+    is its tenant's claim on the account (one per tenant; other tenants' claims do not conflict)."""
+
     def __init__(self) -> None:
         self.channels: dict[tuple[str, str], tuple[Channel, str, str | None, str | None]] = {}
         self.routes: dict[tuple[str, str], ChannelRoute] = {}
+        self.claims: dict[tuple[str, str], dict[str, ChannelRoute]] = {}
         self.tokens: dict[tuple[str, str], ChannelRoute] = {}
 
     def create(self, tenant_id, channel, route_key, route, verify_token_hash):
-        if (str(channel.type), route_key) in self.routes:
+        where = (str(channel.type), route_key)
+        if channel.type == ChannelType.WEB_FORM and where in self.routes:
             raise ChannelConflictError("already connected")
+        if channel.type != ChannelType.WEB_FORM and tenant_id in self.claims.get(where, {}):
+            raise ChannelConflictError("already connected to a channel of this tenant")
         if verify_token_hash and (str(channel.type), verify_token_hash) in self.tokens:
             raise ChannelConflictError("verify_token already used")
         self.channels[(tenant_id, channel.channel_id)] = (
@@ -303,7 +310,10 @@ class FakeChannelRepository(ChannelRepository):
             verify_token_hash,
             route.secret_name,
         )
-        self.routes[(str(channel.type), route_key)] = route
+        if channel.type == ChannelType.WEB_FORM:
+            self.routes[where] = route
+        else:
+            self.claims.setdefault(where, {})[tenant_id] = route
         if verify_token_hash:
             self.tokens[(str(channel.type), verify_token_hash)] = route
 
@@ -320,11 +330,33 @@ class FakeChannelRepository(ChannelRepository):
         channel, route_key, token_hash, _ = self.get(tenant_id, channel_id)
         del self.channels[(tenant_id, channel_id)]
         self.routes.pop((str(channel.type), route_key), None)
+        self.claims.get((str(channel.type), route_key), {}).pop(tenant_id, None)
         if token_hash:
             self.tokens.pop((str(channel.type), token_hash), None)
 
     def find_route(self, channel_type: ChannelType, route_key: str):
         return self.routes.get((str(channel_type), route_key))
+
+    def find_claims(self, channel_type, route_key):
+        claims = list(self.claims.get((str(channel_type), route_key), {}).values())
+        active = sorted((c for c in claims if c.status == ChannelStatus.ACTIVE), key=lambda c: c.activated_at)
+        pending = sorted((c for c in claims if c.status != ChannelStatus.ACTIVE), key=lambda c: c.claimed_at)
+        return [c.model_copy() for c in active + pending]
+
+    def activate(self, claim, now):
+        stored = self.claims.get((str(claim.channel_type), claim.route_key), {}).get(claim.tenant_id)
+        if stored is None or stored.channel_id != claim.channel_id or stored.status != ChannelStatus.PENDING:
+            return False
+        self.claims[(str(claim.channel_type), claim.route_key)][claim.tenant_id] = stored.model_copy(
+            update={"status": ChannelStatus.ACTIVE, "activated_at": now}
+        )
+        key = (claim.tenant_id, claim.channel_id)
+        channel, *rest = self.channels[key]
+        self.channels[key] = (
+            channel.model_copy(update={"status": ChannelStatus.ACTIVE, "activated_at": now}),
+            *rest,
+        )
+        return True
 
     def find_route_by_verify_token(self, channel_type, token_hash):
         return self.tokens.get((str(channel_type), token_hash))

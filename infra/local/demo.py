@@ -1,9 +1,11 @@
 """``make demo``: the main job end to end on the local stack, from real provider deliveries to scored leads.
 
 Steps: start the local stack (moto's server + the template's HTTP API), connect one channel of each kind
-over the API as an admin, replay the documented WhatsApp Cloud API, Instagram and Twilio sample deliveries
-(signed with the demo channels' secrets; the pywa delivery with its own, real signature), submit the web
-form, let the queues deliver (ingest -> lead events -> scoring), then print the leads and exit.
+over the API as an admin (WhatsApp, Instagram and Twilio channels start ``pending``), replay the documented
+WhatsApp Cloud API, Instagram and Twilio sample deliveries (signed with the demo channels' secrets; the
+pywa delivery with its own, real signature: each channel's first signed delivery is captured and makes it
+``active``), submit the web form, let the queues deliver (ingest -> lead events -> scoring), then print
+the leads and exit.
 """
 
 from __future__ import annotations
@@ -109,7 +111,8 @@ def run(stack: LocalStack) -> list[dict[str, Any]]:
         )
         form_id = created.get("form_id") or form_id
         print(
-            f"  connected  {body['type']:10} {created.get('name') or '':22} webhook {created['webhook_path']}"
+            f"  connected  {body['type']:10} {created.get('name') or '':22} {created['status']:8} "
+            f"webhook {created['webhook_path']}"
         )
 
     print("2. Meta's verification handshake")
@@ -181,6 +184,14 @@ def run(stack: LocalStack) -> list[dict[str, Any]]:
     )
     _check(response, 200, "Twilio delivery")
     print(f"  delivered  {'Twilio WhatsApp inbound (ProfileName)':55} -> {response.status_code}")
+
+    listed = _check(requests.get(f"{base}/channels", headers=admin, timeout=30), 200, "list channels")
+    print("  channel status after the first signed deliveries:")
+    for channel in listed["items"]:
+        print(f"    {channel['type']:10} {channel.get('name') or '':22} {channel['status']}")
+    pending = [c["name"] for c in listed["items"] if c["status"] != "active"]
+    if pending:
+        raise DemoError(f"channels still pending after their signed deliveries: {pending}")
 
     print("4. A web-form submission")
     submission = {

@@ -11,5 +11,8 @@ def test_demo_captures_scores_and_grades_a_lead_from_every_channel(capsys):
     for channel in ("whatsapp", "instagram", "twilio", "web_form"):
         assert f" {channel} " in out
     assert "rejected" in out and "invalid_signature" in out
+    # Provider channels connect pending; their first signed delivery activated each of them
+    assert out.count(" pending ") == 4 and "channel status after the first signed deliveries" in out
+    assert out.count(" active\n") == 5
     assert "Why Maya Okafor is hot" in out
     assert "5 total" in out  # the duplicate delivery made no second lead

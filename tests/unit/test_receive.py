@@ -9,6 +9,7 @@ from leadtide.capture.signatures import meta_signature, twilio_signature
 from leadtide.channels.service import ChannelService
 from leadtide.models.auth import Principal
 from leadtide.models.channels import (
+    ChannelStatus,
     InstagramChannelCreate,
     TwilioChannelCreate,
     WebFormChannelCreate,
@@ -17,6 +18,7 @@ from leadtide.models.channels import (
 from leadtide.models.common import ChannelType, Role
 from leadtide.models.errors import (
     ChannelConflictError,
+    ChannelUnavailableError,
     ForbiddenError,
     InvalidSignatureError,
     MalformedPayloadError,
@@ -79,20 +81,149 @@ def test_secrets_go_to_the_secret_store_never_into_the_channel(channels, stores)
     assert "s" * 32 not in stored and "verify-me-please" not in stored
 
 
-def test_only_admins_manage_channels_and_accounts_connect_once(channels):
+def test_only_admins_manage_channels_and_a_tenant_connects_an_account_once(channels):
     req = InstagramChannelCreate(
         type="instagram", account_id="17841400000", verify_token="token-123", app_secret="x" * 32
     )
     with pytest.raises(ForbiddenError):
         channels.connect(Principal("acme", "u2", Role.MANAGER), req)
-    channels.connect(ADMIN, req)
-    with pytest.raises(ChannelConflictError):
+    first = channels.connect(ADMIN, req)
+    assert first.status == ChannelStatus.PENDING and first.activated_at is None
+    # The same tenant cannot connect the account twice (told which of its own channels has it) ...
+    with pytest.raises(ChannelConflictError, match=first.channel_id):
         channels.connect(
-            Principal("globex", "u9", Role.ADMIN),
+            ADMIN,
             InstagramChannelCreate(
-                type="instagram", account_id="17841400000", verify_token="other-token", app_secret="y" * 32
+                type="instagram", account_id="17841400000", verify_token="token-456", app_secret="z" * 32
             ),
         )
+    # ... but another tenant's connection of it is not a conflict (it waits for its own signed delivery).
+    # Before claims, this was a 409 that told globex that some tenant had the account.
+    other = channels.connect(
+        Principal("globex", "u9", Role.ADMIN),
+        InstagramChannelCreate(
+            type="instagram", account_id="17841400000", verify_token="other-token", app_secret="y" * 32
+        ),
+    )
+    assert other.status == ChannelStatus.PENDING
+
+
+A_SECRET, B_SECRET = "a" * 32, "b" * 32
+TENANT_A, TENANT_B = Principal("acme", "u-a", Role.ADMIN), Principal("globex", "u-b", Role.ADMIN)
+
+
+def _whatsapp_text(phone_number_id: str, message_id: str = "wamid.1") -> bytes:
+    return json.dumps(
+        {
+            "object": "whatsapp_business_account",
+            "entry": [
+                {
+                    "id": "102290129340398",
+                    "changes": [
+                        {
+                            "field": "messages",
+                            "value": {
+                                "messaging_product": "whatsapp",
+                                "metadata": {
+                                    "display_phone_number": "15550783881",
+                                    "phone_number_id": phone_number_id,
+                                },
+                                "contacts": [{"profile": {"name": "Kerry"}, "wa_id": "16505551234"}],
+                                "messages": [
+                                    {
+                                        "from": "16505551234",
+                                        "id": message_id,
+                                        "timestamp": "1749416383",
+                                        "type": "text",
+                                        "text": {"body": "Do you have boards for rent?"},
+                                    }
+                                ],
+                            },
+                        }
+                    ],
+                }
+            ],
+        }
+    ).encode()
+
+
+def _connect_whatsapp(channels, principal, secret, token):
+    return channels.connect(
+        principal,
+        WhatsAppChannelCreate(
+            type="whatsapp", phone_number_id="1122334455667", verify_token=token, app_secret=secret
+        ),
+    )
+
+
+def test_squatting_blocks_nobody_and_receives_nothing(channels, receiver, stores):
+    _, _, queue = stores
+    # Given tenant B connects tenant A's phone_number_id first, then A connects it
+    squat = _connect_whatsapp(channels, TENANT_B, B_SECRET, "b-verify-token")
+    owned = _connect_whatsapp(channels, TENANT_A, A_SECRET, "a-verify-token")
+    assert squat.status == owned.status == ChannelStatus.PENDING
+    # When Meta delivers a message for the number, signed with A's app secret
+    body = _whatsapp_text("1122334455667")
+    assert receiver.receive_meta(ChannelType.WHATSAPP, body, meta_signature(body, A_SECRET)) == 1
+    # Then it is captured for A (the proving delivery itself), and A's channel is active
+    (queued,) = queue.json()
+    assert (queued["command"]["tenant_id"], queued["command"]["channel_id"]) == ("acme", owned.channel_id)
+    (a_channel,) = channels.list(TENANT_A)
+    assert a_channel.status == ChannelStatus.ACTIVE and a_channel.activated_at is not None
+    # and B's connection stays pending and receives nothing
+    (b_channel,) = channels.list(TENANT_B)
+    assert b_channel.status == ChannelStatus.PENDING
+    second = _whatsapp_text("1122334455667", "wamid.2")
+    receiver.receive_meta(ChannelType.WHATSAPP, second, meta_signature(second, A_SECRET))
+    assert [m["command"]["tenant_id"] for m in queue.json()] == ["acme", "acme"]
+    # Nothing B was answered names A: its channel documents hold only its own ids
+    seen_by_b = json.dumps([c.model_dump(mode="json") for c in channels.list(TENANT_B)])
+    assert "acme" not in seen_by_b and owned.channel_id not in seen_by_b
+
+
+def test_a_squatter_signing_its_own_forgery_only_fills_its_own_tenant(channels, receiver, stores):
+    _, _, queue = stores
+    squat = _connect_whatsapp(channels, TENANT_B, B_SECRET, "b-verify-token")
+    # B knows its own secret, so it can sign a delivery naming A's number: that activates only B's claim
+    forged = _whatsapp_text("1122334455667", "wamid.forged")
+    receiver.receive_meta(ChannelType.WHATSAPP, forged, meta_signature(forged, B_SECRET))
+    assert channels.list(TENANT_B)[0].status == ChannelStatus.ACTIVE
+    # A can still connect (no conflict, nothing said about B), and A's real deliveries go to A alone
+    owned = _connect_whatsapp(channels, TENANT_A, A_SECRET, "a-verify-token")
+    real = _whatsapp_text("1122334455667", "wamid.real")
+    receiver.receive_meta(ChannelType.WHATSAPP, real, meta_signature(real, A_SECRET))
+    assert [(m["command"]["tenant_id"], m["command"]["channel_id"]) for m in queue.json()] == [
+        ("globex", squat.channel_id),
+        ("acme", owned.channel_id),
+    ]
+    assert channels.list(TENANT_A)[0].status == ChannelStatus.ACTIVE
+    # A signature no claim's secret verifies is still a 401; an unclaimed account still a 403
+    with pytest.raises(InvalidSignatureError):
+        receiver.receive_meta(ChannelType.WHATSAPP, real, meta_signature(real, "c" * 32))
+    other = _whatsapp_text("99999999999")
+    with pytest.raises(ForbiddenError):
+        receiver.receive_meta(ChannelType.WHATSAPP, other, meta_signature(other, A_SECRET))
+    assert len(queue.bodies) == 2
+
+
+def test_the_verification_handshake_works_for_pending_channels_but_proves_nothing(channels, receiver):
+    _connect_whatsapp(channels, TENANT_B, B_SECRET, "b-verify-token")
+    query = {"hub.mode": "subscribe", "hub.challenge": "42", "hub.verify_token": "b-verify-token"}
+    # Meta sends the handshake before any delivery, so a pending channel must answer it ...
+    assert receiver.verify_subscription(ChannelType.WHATSAPP, query) == "42"
+    # ... but the token is the connecting tenant's own and names no account: the channel stays pending
+    assert channels.list(TENANT_B)[0].status == ChannelStatus.PENDING
+
+
+def test_a_full_account_cannot_be_connected_and_the_answer_names_nobody(channels, monkeypatch):
+    monkeypatch.setattr("leadtide.channels.service.MAX_CLAIMS_PER_ACCOUNT", 2)
+    for n in range(2):
+        _connect_whatsapp(channels, Principal(f"tenant{n}", "u", Role.ADMIN), f"{n}" * 32, f"token-{n}-xyz")
+    with pytest.raises(ChannelUnavailableError) as caught:
+        _connect_whatsapp(channels, TENANT_A, A_SECRET, "a-verify-token")
+    err = caught.value
+    assert (err.status_code, err.message) == (409, "this whatsapp account cannot be connected")
+    assert "tenant" not in json.dumps(err.details) and "tenant" not in err.message
 
 
 def test_real_signed_whatsapp_delivery_is_verified_and_queued(channels, receiver, stores, shared_data):

@@ -94,8 +94,15 @@ def _policy_text(function: str) -> str:
     [
         (
             "WebhooksFunction",
-            ["ChannelsTable", "IngestQueue", "GetSecretValue"],
-            ["LeadsTable", "DynamoDBCrudPolicy", "CreateSecret", "EventBridgePutEventsPolicy"],
+            ["ChannelsTable", "IngestQueue", "GetSecretValue", "dynamodb:UpdateItem"],
+            [
+                "LeadsTable",
+                "DynamoDBCrudPolicy",
+                "CreateSecret",
+                "EventBridgePutEventsPolicy",
+                "dynamodb:PutItem",
+                "dynamodb:DeleteItem",
+            ],
         ),
         (
             "IngestWorkerFunction",

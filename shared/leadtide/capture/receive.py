@@ -22,9 +22,9 @@ from leadtide.capture.signatures import verify_meta_signature, verify_twilio_sig
 from leadtide.capture.twilio import parse_twilio, twilio_routing_key
 from leadtide.capture.web_form import parse_form_submission
 from leadtide.capture.whatsapp import parse_whatsapp, whatsapp_routing_keys
+from leadtide.channels.routing import ChannelRouter
 from leadtide.channels.verify_tokens import verify_token_hash
 from leadtide.dal.ports import ChannelRepository, CommandQueue, SecretStore
-from leadtide.models.channels import ChannelRoute
 from leadtide.models.common import ChannelType, utc_now
 from leadtide.models.errors import (
     ForbiddenError,
@@ -54,6 +54,7 @@ class WebhookReceiver:
     ):
         self._channels = channels
         self._secrets = secrets
+        self._router = ChannelRouter(channels, secrets)
         self._queue = ingest_queue
         self._region = default_region
 
@@ -87,8 +88,11 @@ class WebhookReceiver:
 
         Raises:
             MalformedPayloadError (400): not JSON or not the provider's shape.
-            InvalidSignatureError (401): X-Hub-Signature-256 missing or wrong for the owning channel.
+            InvalidSignatureError (401): X-Hub-Signature-256 missing, or verified by no channel's secret.
             ForbiddenError (403): the payload names an account no channel is connected to.
+
+        Each account is routed to the channel whose secret verifies the signature, and a pending channel
+        is activated by it (``leadtide.channels.routing``).
         """
         if channel_type not in _META_TYPES:
             raise ValueError(channel_type)
@@ -96,14 +100,17 @@ class WebhookReceiver:
             raise InvalidSignatureError("X-Hub-Signature-256 header is missing")
         payload = _json(raw_body)
         keys_of = whatsapp_routing_keys if channel_type == ChannelType.WHATSAPP else instagram_routing_keys
-        routes = self._routes(channel_type, keys_of(payload))
-        for secret_name in {r.secret_name for r in routes.values()}:
-            app_secret = self._secret(secret_name, "app_secret")
-            verify_meta_signature(raw_body, signature, app_secret)
+        routes = self._router.resolve(
+            channel_type,
+            keys_of(payload),
+            "app_secret",
+            lambda app_secret: verify_meta_signature(raw_body, signature, app_secret),
+        )
         parse = parse_whatsapp if channel_type == ChannelType.WHATSAPP else parse_instagram
         with _shape_errors_as_400(channel_type):
             commands = parse(payload, routes)
         self._enqueue(commands)
+        self._router.activate(routes)  # a pending channel this delivery proved is now active
         return len(commands)
 
     # ------------------------------------------------------------------ Twilio
@@ -116,12 +123,17 @@ class WebhookReceiver:
         if not signature:
             raise InvalidSignatureError("X-Twilio-Signature header is missing")
         flat = dict(params)
-        route = self._routes(ChannelType.TWILIO, {twilio_routing_key(flat)})
-        (only,) = route.values()
-        verify_twilio_signature(url, list(params), signature, self._secret(only.secret_name, "auth_token"))
+        routes = self._router.resolve(
+            ChannelType.TWILIO,
+            {twilio_routing_key(flat)},
+            "auth_token",
+            lambda auth_token: verify_twilio_signature(url, list(params), signature, auth_token),
+        )
+        (only,) = routes.values()
         with _shape_errors_as_400(ChannelType.TWILIO):
             commands = parse_twilio(flat, only, received_at=utc_now())
         self._enqueue(commands)
+        self._router.activate(routes)  # a pending channel this delivery proved is now active
         return len(commands)
 
     # ------------------------------------------------------------------ forms
@@ -148,31 +160,6 @@ class WebhookReceiver:
         return submission_id, True
 
     # ------------------------------------------------------------------ helpers
-    def _routes(self, channel_type: ChannelType, keys: set[str]) -> dict[str, ChannelRoute]:
-        routes: dict[str, ChannelRoute] = {}
-        for key in sorted(keys):
-            route = self._channels.find_route(channel_type, key)
-            if route is None or not route.secret_name:
-                raise ForbiddenError(
-                    f"no {channel_type} channel is connected for account {key}", code="unknown_channel"
-                )
-            routes[key] = route
-        if not routes:
-            raise MalformedPayloadError(f"the {channel_type} delivery names no account to deliver to")
-        return routes
-
-    def _secret(self, secret_name: str | None, field: str) -> str:
-        try:
-            value = self._secrets.get(secret_name or "").get(field)
-        except KeyError:
-            value = None
-        if not value:
-            log.error("channel secret %s has no %s", secret_name, field)
-            raise ForbiddenError(
-                "channel credentials are unavailable; reconnect the channel", code="unknown_channel"
-            )
-        return value
-
     def _enqueue(self, commands: Sequence[Any]) -> None:
         self._queue.send([IngestEnvelope(command=c).model_dump_json() for c in commands])
 

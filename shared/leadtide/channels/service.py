@@ -14,15 +14,26 @@ from leadtide.models.channels import (
     Channel,
     ChannelCreate,
     ChannelRoute,
+    ChannelStatus,
     InstagramChannelCreate,
     TwilioChannelCreate,
     WebFormChannelCreate,
     WhatsAppChannelCreate,
 )
 from leadtide.models.common import ChannelType, Role, utc_now
-from leadtide.models.errors import ForbiddenError, UnprocessableError
+from leadtide.models.errors import (
+    ChannelConflictError,
+    ChannelUnavailableError,
+    ForbiddenError,
+    UnprocessableError,
+)
 
 log = logging.getLogger(__name__)
+
+MAX_CLAIMS_PER_ACCOUNT = 10
+"""Connections (claims) one provider account may have across all tenants (one per tenant). A delivery
+whose signature matches no active claim is checked against each claim's secret, so this bounds the work an
+unverifiable delivery causes; filling it takes that many tenants."""
 
 WEBHOOK_PATHS = {
     ChannelType.WHATSAPP: "/webhooks/whatsapp",
@@ -48,9 +59,17 @@ class ChannelService:
     def connect(self, principal: Principal, request: ChannelCreate) -> Channel:
         """Connect a channel; returns it without secrets.
 
+        A WhatsApp, Instagram or Twilio channel starts ``pending``: it is a claim on the provider account
+        that receives only deliveries signed with its own secret, the first of which activates it
+        (``leadtide.channels.routing``). Other tenants' claims on the same account neither block the
+        connection nor are mentioned. A web form is ``active`` at once.
+
         Raises:
             ForbiddenError (403): caller is not an admin.
-            ChannelConflictError (409): the account or verify token is already connected.
+            ChannelConflictError (409): this tenant already has a channel on the account (named), or the
+                verify token is already used.
+            ChannelUnavailableError (409): the account already has :data:`MAX_CLAIMS_PER_ACCOUNT` claims;
+                the answer says only that it cannot be connected.
             UnprocessableError (422): e.g. the Twilio phone number is not a valid number.
         """
         _require_admin(principal)
@@ -64,6 +83,7 @@ class ChannelService:
             "name": request.name,
             "created_at": now,
             "created_by": principal.user_id,
+            "status": ChannelStatus.PENDING,
         }
         if isinstance(request, WhatsAppChannelCreate | InstagramChannelCreate):
             ctype = ChannelType(request.type)
@@ -75,8 +95,8 @@ class ChannelService:
                 "verify_token": request.verify_token.get_secret_value(),
             }
             token_hash = verify_token_hash(secret_value["verify_token"])
-            extra = {"phone_number_id": key} if ctype == ChannelType.WHATSAPP else {"account_id": key}
-            channel = Channel(type=ctype, webhook_path=WEBHOOK_PATHS[ctype], **base, **extra)
+            field = "phone_number_id" if ctype == ChannelType.WHATSAPP else "account_id"
+            channel = Channel(type=ctype, webhook_path=WEBHOOK_PATHS[ctype], **base, **{field: key})
             route_key = key
         elif isinstance(request, TwilioChannelCreate):
             try:
@@ -94,6 +114,7 @@ class ChannelService:
                 **base,
             )
             route_key = f"{request.account_sid}:{number}"
+            field = "phone_number"
         else:
             assert isinstance(request, WebFormChannelCreate)
             channel = Channel(
@@ -102,9 +123,12 @@ class ChannelService:
                 form_id=channel_id,
                 fields=request.fields,
                 honeypot_field=request.honeypot_field,
-                **base,
+                **{**base, "status": ChannelStatus.ACTIVE, "activated_at": now},
             )
             route_key = channel_id
+            field = None
+        if field is not None:
+            self._check_claimable(tenant, channel.type, route_key, field)
         secret_name = None
         if secret_value is not None:
             secret_name = f"{self._prefix}/{tenant}/channels/{channel_id}"
@@ -116,6 +140,10 @@ class ChannelService:
             secret_name=secret_name,
             form_fields=channel.fields,
             honeypot_field=channel.honeypot_field,
+            route_key=route_key,
+            status=channel.status,
+            claimed_at=now,
+            activated_at=channel.activated_at,
         )
         try:
             self._channels.create(tenant, channel, route_key, route, token_hash)
@@ -125,6 +153,23 @@ class ChannelService:
             raise
         log.info("channel %s (%s) connected", channel_id, channel.type)
         return channel
+
+    def _check_claimable(self, tenant: str, channel_type: ChannelType, route_key: str, field: str) -> None:
+        """Refuse a second channel of this tenant on the account (naming its own channel), and an account
+        already claimed :data:`MAX_CLAIMS_PER_ACCOUNT` times (saying nothing about who claims it)."""
+        claims = self._channels.find_claims(channel_type, route_key)
+        own = next((c for c in claims if c.tenant_id == tenant), None)
+        if own is not None:
+            raise ChannelConflictError(
+                f"this {channel_type} account is already connected to channel {own.channel_id} of this tenant",
+                details=[{"field": field, "problem": f"already connected (channel {own.channel_id})"}],
+            )
+        if len(claims) >= MAX_CLAIMS_PER_ACCOUNT:
+            log.warning("a %s account reached %d claims; connect refused", channel_type, len(claims))
+            raise ChannelUnavailableError(
+                f"this {channel_type} account cannot be connected",
+                details=[{"field": field, "problem": "cannot be connected"}],
+            )
 
     def list(self, principal: Principal) -> list[Channel]:
         """Every channel of the caller's tenant. Raises ForbiddenError unless admin."""

@@ -530,18 +530,33 @@ class SegmentMemberItem(_LeadsTableModel):
 
 
 class ChannelItem(_ChannelsTableModel):
-    """A tenant's channel (pk=T#<tenant>, sk=C#<channel_id>); ``doc`` is the public ``Channel`` model."""
+    """A tenant's channel (pk=T#<tenant>, sk=C#<channel_id>); ``doc`` is the public ``Channel`` model as
+    connected. ``status``/``activated_at`` (absent on channels from before activation: active) override the
+    doc's once a signed delivery activates it; ``claim_sk`` is the sort key of its route item (absent:
+    ``ROUTE``)."""
 
     doc = JSONAttribute()
     route_key = UnicodeAttribute()
     verify_token_hash = UnicodeAttribute(null=True)
     secret_name = UnicodeAttribute(null=True)
+    status = UnicodeAttribute(null=True)
+    activated_at = UnicodeAttribute(null=True)
+    claim_sk = UnicodeAttribute(null=True)
 
 
 class ChannelRouteItem(_ChannelsTableModel):
-    """Routing entry for webhooks (pk=R#<type>#<key>); ``doc`` is a ``ChannelRoute``."""
+    """Routing entry for webhooks (pk=R#<type>#<key>); ``doc`` is a ``ChannelRoute``.
+
+    sk ``ROUTE``: a web form's route (and a provider channel connected before claims). sk ``C#<tenant>``:
+    one tenant's claim on a provider account, with ``channel_id``, ``status`` (pending/active),
+    ``claimed_at`` and ``activated_at`` beside the doc so activation is one conditional update.
+    """
 
     doc = JSONAttribute()
+    channel_id = UnicodeAttribute(null=True)
+    status = UnicodeAttribute(null=True)
+    claimed_at = UnicodeAttribute(null=True)
+    activated_at = UnicodeAttribute(null=True)
 
 
 class VerifyTokenItem(_ChannelsTableModel):

@@ -201,8 +201,12 @@ class ChannelRepository(ABC):
     ) -> None:
         """Store channel + route (+ verify-token lookup) atomically.
 
+        A web form gets its route (``find_route``); a provider channel gets the tenant's *claim* on the
+        account (``find_claims``): other tenants' claims on the same account neither block it nor are told.
+
         Raises:
-            ChannelConflictError: the provider account (route key) or verify token is already connected.
+            ChannelConflictError: this tenant already claims the provider account, or the verify token is
+                already used.
         """
 
     @abstractmethod
@@ -219,7 +223,18 @@ class ChannelRepository(ABC):
 
     @abstractmethod
     def find_route(self, channel_type: ChannelType, route_key: str) -> ChannelRoute | None:
-        """The route for a provider account id (phone_number_id, Instagram id, Twilio sid:number, form id)."""
+        """The route of a web form (by form id); None when there is none."""
+
+    @abstractmethod
+    def find_claims(self, channel_type: ChannelType, route_key: str) -> Sequence[ChannelRoute]:
+        """Every tenant's claim on a provider account (phone_number_id, Instagram account id,
+        ``<AccountSid>:<E.164 number>``), each with ``route_key`` and ``status``: active claims first (the
+        earliest activated first), then pending ones (the earliest claimed first). Strongly consistent."""
+
+    @abstractmethod
+    def activate(self, claim: ChannelRoute, now: datetime) -> bool:
+        """Make a pending claim and its channel active (one transaction); False when it no longer is pending
+        (activated concurrently, or disconnected)."""
 
     @abstractmethod
     def find_route_by_verify_token(self, channel_type: ChannelType, token_hash: str) -> ChannelRoute | None:

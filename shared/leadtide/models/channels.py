@@ -135,12 +135,35 @@ ChannelCreate = Annotated[
 """Body of ``POST /channels``: one of the four shapes, chosen by ``type``."""
 
 
+class ChannelStatus(StrEnum):
+    """Whether a channel has proved it owns its provider account.
+
+    A WhatsApp, Instagram or Twilio channel is ``pending`` when connected: anyone can type an account id,
+    so it receives only deliveries signed with its own secret, and the first such delivery (captured like
+    any other) makes it ``active``. Web forms are ``active`` at once (their id is Leadtide's own).
+    """
+
+    PENDING = "pending"
+    ACTIVE = "active"
+
+
 class Channel(BaseModel):
     """A connected channel as the API returns it. Secrets are never included."""
 
     channel_id: str
     type: ChannelType
     name: str | None = None
+    status: ChannelStatus = Field(
+        default=ChannelStatus.ACTIVE,
+        description=(
+            "pending: connected, waiting for the first delivery signed with this channel's secret (which "
+            "is captured and activates it); active: a signed delivery proved the account (web forms: at "
+            "once)"
+        ),
+    )
+    activated_at: datetime | None = Field(
+        default=None, description="when the first verified delivery (or, for a form, the connect) arrived"
+    )
     created_at: datetime
     created_by: str | None = None
     webhook_path: str = Field(description="path the provider must call (after the API's base URL)")
@@ -162,6 +185,9 @@ class ChannelList(BaseModel):
 class ChannelRoute(BaseModel):
     """How the Webhooks function finds the tenant and secret for a delivery (stored in the channels table).
 
+    For a provider account (phone_number_id, Instagram account id, ``<AccountSid>:<E.164 number>``) it is
+    one tenant's *claim* on the account: several tenants may claim one account id, and a delivery goes to
+    the claim whose secret verifies its signature (``status`` says whether one already has).
     ``secret_name`` names a Secrets Manager secret holding JSON such as
     ``{"app_secret": ..., "verify_token": ...}`` or ``{"auth_token": ...}``.
     """
@@ -172,3 +198,7 @@ class ChannelRoute(BaseModel):
     secret_name: str | None = None
     form_fields: list[FormField] | None = None
     honeypot_field: str | None = None
+    route_key: str | None = Field(default=None, description="the provider account id the claim is on")
+    status: ChannelStatus = ChannelStatus.ACTIVE
+    claimed_at: datetime | None = None
+    activated_at: datetime | None = None

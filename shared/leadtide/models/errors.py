@@ -135,9 +135,17 @@ class DuplicateLeadError(ConflictError):
 
 
 class ChannelConflictError(ConflictError):
-    """Another channel already owns the provider account (phone number id, Instagram id, ...) (HTTP 409)."""
+    """The caller's own tenant already has a channel on the provider account, or the verify token is taken
+    (HTTP 409)."""
 
     code = "channel_conflict"
+
+
+class ChannelUnavailableError(ConflictError):
+    """The provider account cannot be connected (HTTP 409). Deliberately says nothing more: in particular
+    never whether, or which, other tenant holds a connection to it."""
+
+    code = "channel_unavailable"
 
 
 class ModelVersionNotFoundError(NotFoundError):
