@@ -91,7 +91,12 @@ def _post(stack, params: list[tuple[str, str]]):
 
 def _media_item(media_type: str, mime_type: str) -> list[dict[str, Any]]:
     return [
-        {"media_type": media_type, "provider_media_id": "ME" + "5" * 32, "mime_type": mime_type, "url": MEDIA_URL}
+        {
+            "media_type": media_type,
+            "provider_media_id": "ME" + "5" * 32,
+            "mime_type": mime_type,
+            "url": MEDIA_URL,
+        }
     ]
 
 
@@ -104,7 +109,12 @@ CASES: list[tuple[str, list[tuple[str, str]], dict[str, Any]]] = [
     (
         "image",
         _inbound("image", **_media("image/jpeg", body="The kitchen today")),
-        {"kind": "media", "raw_type": "image", "text": "The kitchen today", "media": _media_item("image", "image/jpeg")},
+        {
+            "kind": "media",
+            "raw_type": "image",
+            "text": "The kitchen today",
+            "media": _media_item("image", "image/jpeg"),
+        },
     ),
     (
         "video",
@@ -173,12 +183,18 @@ CASES: list[tuple[str, list[tuple[str, str]], dict[str, Any]]] = [
     ),
     (
         "button (template quick reply)",
-        _inbound("button", Body="Yes, call me", NumMedia="0", ButtonText="Yes, call me", ButtonPayload="BOOK_CALL"),
+        _inbound(
+            "button", Body="Yes, call me", NumMedia="0", ButtonText="Yes, call me", ButtonPayload="BOOK_CALL"
+        ),
         {
             "kind": "interactive",
             "raw_type": "button",
             "text": "Yes, call me",
-            "interactive": {"reply_type": "template_button", "reply_id": "BOOK_CALL", "title": "Yes, call me"},
+            "interactive": {
+                "reply_type": "template_button",
+                "reply_id": "BOOK_CALL",
+                "title": "Yes, call me",
+            },
         },
     ),
     (
@@ -227,7 +243,9 @@ def test_a_second_message_type_appends_to_the_same_lead(stack) -> None:
     _connect(stack)
     assert _post(stack, CASES[0][1]).status == 200
     # When the same sender shares a location (a new MessageSid, no Body)
-    location = [(k, "SM" + "6" * 32 if k in ("MessageSid", "SmsSid", "SmsMessageSid") else v) for k, v in CASES[8][1]]
+    location = [
+        (k, "SM" + "6" * 32 if k in ("MessageSid", "SmsSid", "SmsMessageSid") else v) for k, v in CASES[8][1]
+    ]
     assert _post(stack, location).status == 200
     stack.settle()
     # Then the lead's timeline holds both, the location with its coordinates and address

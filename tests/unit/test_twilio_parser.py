@@ -25,6 +25,7 @@ from leadtide.models.messages import (
     DeliveryStatusUpdate,
     InboundMessage,
     InteractiveReply,
+    Location,
     Media,
     MessageKind,
     SenderIdentity,
@@ -81,7 +82,9 @@ def test_real_voice_params_are_neither_message_nor_status(shared_data: Path) -> 
     doc = json.loads((shared_data / "webhooks" / "twilio_signature_basic.json").read_text())
     # When parsed as messaging, Then it is rejected saying what is expected
     with pytest.raises(
-        MalformedPayloadError, match=r"neither an inbound message \(Body or NumMedia\) nor a status callback"
+        MalformedPayloadError,
+        match=r"^neither an inbound message \(Body, NumMedia, MessageType, Latitude/Longitude, "
+        r"ButtonText/ButtonPayload or ListId/ListTitle\) nor a status callback \(MessageStatus\)$",
     ):
         parse_twilio(doc["params"], ROUTE, received_at=RECEIVED)
 
@@ -218,10 +221,166 @@ def test_inbound_click_to_whatsapp_referral() -> None:
 def test_inbound_location() -> None:
     # Given a shared location (empty Body)
     message = parse_one(params("twilio_whatsapp_inbound_location.json"))
-    # Then LOCATION with "Label, Address" as text
+    # Then LOCATION with "Label, Address" as text and the place kept whole for the timeline
     assert isinstance(message, InboundMessage)
     assert message.kind == MessageKind.LOCATION
     assert message.text == "Meta Headquarters, 1 Hacker Way, Menlo Park, CA 94025"
+    assert message.location == Location(
+        latitude=37.483872693672,
+        longitude=-122.14900441942,
+        name="Meta Headquarters",
+        address="1 Hacker Way, Menlo Park, CA 94025",
+    )
+    assert message.raw_type == "location"
+
+
+@pytest.mark.parametrize("dropped", [("Body",), ("Body", "NumMedia"), ("Body", "NumMedia", "MessageType")])
+def test_inbound_location_without_body_is_still_a_message(dropped: tuple[str, ...]) -> None:
+    # Given a shared location without Body (and without NumMedia / MessageType)
+    p = params("twilio_whatsapp_inbound_location.json")
+    for name in dropped:
+        del p[name]
+    # When routed and parsed, Then it is an inbound LOCATION from the lead to the business
+    assert twilio_routing_key(p) == f"{ACCOUNT}:+14155238886"
+    message = parse_one(p)
+    assert isinstance(message, InboundMessage)
+    assert message.kind == MessageKind.LOCATION
+    assert message.sender.phone == "+16505551234"
+    assert message.location is not None and message.location.latitude == 37.483872693672
+    assert message.raw_type == "location"
+
+
+def test_message_content_wins_over_a_message_status() -> None:
+    # Given a location that also carries MessageStatus (a message parameter is present)
+    p = params("twilio_whatsapp_inbound_location.json") | {"MessageStatus": "received"}
+    del p["Body"]
+    # When routed and parsed, Then it is still the lead's message (To is the business)
+    assert twilio_routing_key(p) == f"{ACCOUNT}:+14155238886"
+    message = parse_one(p)
+    assert isinstance(message, InboundMessage) and message.kind == MessageKind.LOCATION
+
+
+def test_status_callback_with_num_media_stays_a_status() -> None:
+    # Given a status callback that also carries NumMedia (no message-only parameter), as handled before
+    p = params("twilio_whatsapp_status_read.json") | {"NumMedia": "0"}
+    # When parsed, Then it is a status update, routed by From
+    assert twilio_routing_key(p) == f"{ACCOUNT}:+14155238886"
+    update = parse_one(p)
+    assert isinstance(update, DeliveryStatusUpdate) and update.status == DeliveryStatus.READ
+
+
+def _inbound(message_type: str, **extra: str) -> dict[str, str]:
+    base = {
+        "AccountSid": ACCOUNT,
+        "MessageSid": "MM" + "1" * 32,
+        "From": "whatsapp:+16505551234",
+        "To": "whatsapp:+14155238886",
+        "ProfileName": "Sheena Nelson",
+        "MessageType": message_type,
+    }
+    return base | extra
+
+
+MEDIA_URL = f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT}/Messages/MM{'1' * 32}/Media/ME{'2' * 32}"
+
+
+def _one_media(content_type: str, body: str = "") -> dict[str, str]:
+    return {"Body": body, "NumMedia": "1", "MediaUrl0": MEDIA_URL, "MediaContentType0": content_type}
+
+
+@pytest.mark.parametrize(
+    ("p", "kind", "text", "media_type"),
+    [
+        (_inbound("text", Body="hello", NumMedia="0"), MessageKind.TEXT, "hello", None),
+        (_inbound("image", **_one_media("image/jpeg", "look")), MessageKind.MEDIA, "look", "image"),
+        (_inbound("video", **_one_media("video/mp4")), MessageKind.MEDIA, None, "video"),
+        (_inbound("audio", **_one_media("audio/ogg; codecs=opus")), MessageKind.MEDIA, None, "audio"),
+        (
+            _inbound("document", **_one_media("application/pdf", "plan.pdf")),
+            MessageKind.MEDIA,
+            "plan.pdf",
+            "document",
+        ),
+        (_inbound("document", **_one_media("image/jpeg")), MessageKind.MEDIA, None, "document"),
+        (_inbound("sticker", **_one_media("image/webp")), MessageKind.MEDIA, None, "sticker"),
+        (_inbound("video", Body="", NumMedia="1", MediaUrl0=MEDIA_URL), MessageKind.MEDIA, None, "video"),
+        (_inbound("contacts", **_one_media("text/vcard")), MessageKind.CONTACTS, None, "contacts"),
+        (_inbound("contacts", **_one_media("text/x-vcard")), MessageKind.CONTACTS, None, "contacts"),
+    ],
+)
+def test_each_media_message_type(
+    p: dict[str, str], kind: MessageKind, text: str | None, media_type: str | None
+) -> None:
+    # Given an inbound message of that MessageType
+    message = parse_one(p)
+    # Then its kind, text and media item (URL and content type kept) follow the type
+    assert isinstance(message, InboundMessage)
+    assert (message.kind, message.text, message.raw_type) == (kind, text, p["MessageType"])
+    if media_type is None:
+        assert message.media == ()
+    else:
+        (item,) = message.media
+        assert (item.media_type, item.url, item.mime_type) == (
+            media_type,
+            MEDIA_URL,
+            p.get("MediaContentType0"),
+        )
+        assert item.provider_media_id == "ME" + "2" * 32
+
+
+def test_a_vcard_without_message_type_is_contacts() -> None:
+    # Given a vCard media item and no MessageType
+    p = _inbound("contacts", **_one_media("text/vcard"))
+    del p["MessageType"]
+    # Then CONTACTS, typed from the content type
+    message = parse_one(p)
+    assert isinstance(message, InboundMessage)
+    assert (message.kind, message.raw_type, message.media[0].media_type) == (
+        MessageKind.CONTACTS,
+        "contacts",
+        "contacts",
+    )
+
+
+@pytest.mark.parametrize(
+    ("p", "reply"),
+    [
+        (
+            _inbound("button", Body="Yes", ButtonText="Yes", ButtonPayload="YES"),
+            InteractiveReply(reply_type="template_button", reply_id="YES", title="Yes"),
+        ),
+        (
+            _inbound("interactive", ButtonText="Morning", ButtonPayload="slot_am"),
+            InteractiveReply(reply_type="button_reply", reply_id="slot_am", title="Morning"),
+        ),
+        (
+            _inbound("interactive", Body="Morning", ButtonPayload="slot_am"),
+            InteractiveReply(reply_type="button_reply", reply_id="slot_am", title="Morning"),
+        ),
+        (
+            _inbound("interactive", ListId="rooms_2", ListTitle="2 bedrooms"),
+            InteractiveReply(reply_type="list_reply", reply_id="rooms_2", title="2 bedrooms"),
+        ),
+        (
+            _inbound("interactive", Body="2 bedrooms", ListId="rooms_2"),
+            InteractiveReply(reply_type="list_reply", reply_id="rooms_2", title="2 bedrooms"),
+        ),
+    ],
+)
+def test_button_and_interactive_replies(p: dict[str, str], reply: InteractiveReply) -> None:
+    # Given a button or interactive reply (with or without Body)
+    message = parse_one(p)
+    # Then INTERACTIVE with the reply type Cloud API uses for the same tap, its id and title
+    assert isinstance(message, InboundMessage)
+    assert (message.kind, message.interactive, message.text) == (MessageKind.INTERACTIVE, reply, reply.title)
+
+
+def test_unknown_message_type_without_content_is_unsupported() -> None:
+    # Given a MessageType this parser does not know and nothing else
+    message = parse_one(_inbound("reaction"))
+    # Then UNSUPPORTED, the type kept for the timeline
+    assert isinstance(message, InboundMessage)
+    assert (message.kind, message.raw_type, message.text) == (MessageKind.UNSUPPORTED, "reaction", None)
 
 
 def test_inbound_location_without_label_uses_coordinates() -> None:
@@ -348,7 +507,18 @@ def test_status_with_non_numeric_error_code_keeps_it_as_text() -> None:
         ({"NumMedia": "two"}, "parameter NumMedia must be an integer from 0 to 100, got 'two'"),
         ({"NumMedia": "-1"}, "parameter NumMedia must be an integer from 0 to 100, got '-1'"),
         ({"NumMedia": "3"}, "parameter MediaUrl2 is missing"),
-        ({"Latitude": "north", "Longitude": "1"}, "parameter Latitude must be a number, got 'north'"),
+        (
+            {"Latitude": "north", "Longitude": "1"},
+            "parameter Latitude must be a number from -90 to 90, got 'north'",
+        ),
+        (
+            {"Latitude": "1", "Longitude": "180.5"},
+            "parameter Longitude must be a number from -180 to 180, got '180.5'",
+        ),
+        (
+            {"Latitude": "nan", "Longitude": "1"},
+            "parameter Latitude must be a number from -90 to 90, got 'nan'",
+        ),
         ({"Latitude": "1"}, "parameter Longitude is missing"),
         ({"Body": ["a", "b"]}, "parameter Body is sent 2 times; expected once"),
     ],

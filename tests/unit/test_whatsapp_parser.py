@@ -27,6 +27,7 @@ from leadtide.models.messages import (
     Direction,
     InboundMessage,
     InteractiveReply,
+    Location,
     Media,
     MessageKind,
     SenderIdentity,
@@ -240,6 +241,15 @@ def test_location_with_and_without_name() -> None:
     assert named.text == "Meta Headquarters, 1 Hacker Way, Menlo Park, CA 94025"
     assert bare.text == "37.4851,-122.1483"
     assert bare.occurred_at == at(1749416390)
+    # And the coordinates, name, address and url are kept for the timeline, as for Twilio locations
+    assert named.location == Location(
+        latitude=37.483872693672,
+        longitude=-122.14900441942,
+        name="Meta Headquarters",
+        address="1 Hacker Way, Menlo Park, CA 94025",
+        url="https://www.meta.com",
+    )
+    assert bare.location == Location(latitude=37.4851, longitude=-122.1483)
 
 
 def test_contacts_summarised() -> None:
@@ -529,6 +539,11 @@ def test_malformed_envelope_names_the_path(payload: Any, problem: str) -> None:
         (
             lambda m: m.update(type="location", location={"latitude": "north", "longitude": 1.5}),
             "entry[0].changes[0].value.messages[0].location.latitude must be a number, got 'north'",
+        ),
+        (
+            lambda m: m.update(type="location", location={"latitude": 12, "longitude": -181}),
+            "entry[0].changes[0].value.messages[0].location.longitude must be a number from -180 to 180, "
+            "got -181",
         ),
         (
             lambda m: m.update(type="interactive", interactive={"button_reply": {"id": "x"}}),

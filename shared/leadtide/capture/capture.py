@@ -160,6 +160,7 @@ class CaptureService:
             text=message.text,
             media=list(message.media),
             interactive=message.interactive,
+            location=message.location,
             referral=message.referral,
             reply_to_provider_message_id=message.reply_to_provider_message_id,
             forwarded=message.forwarded,

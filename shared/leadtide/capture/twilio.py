@@ -8,6 +8,33 @@ Which parameter is the business number depends on the direction: ``To`` for an i
 ``From`` for a status callback of an outbound message (there ``To`` is the lead). ``twilio_routing_key``
 handles both, so one lookup finds the channel for every request Twilio makes.
 
+Which request is which: a status callback has ``MessageStatus`` and none of the parameters only a
+message carries (``Body``, ``Latitude``/``Longitude``, ``ButtonText``/``ButtonPayload``,
+``ListId``/``ListTitle``); anything else carrying one of those, ``NumMedia`` or ``MessageType`` is an
+inbound message. Twilio sends ``Body`` and ``NumMedia`` with most inbound messages, but a shared location
+or a reply button may come without them, and it is still a message from the lead.
+
+The message's content follows what the request carries, ``MessageType`` refining it (the same kinds and
+activity fields as ``leadtide.capture.whatsapp`` gives the Cloud API's types):
+
+=============================  ===========================================================================
+``MessageType``                InboundMessage
+=============================  ===========================================================================
+``text``                       TEXT, ``text`` = ``Body``
+``image`` ``video`` ``audio``  MEDIA, one ``Media`` per ``MediaUrl{N}`` with its URL and
+``document`` ``sticker``       ``MediaContentType{N}`` (``media_type`` from the content type; ``sticker`` /
+                               ``document`` as the MessageType says), ``text`` = ``Body`` (the caption)
+``contacts``                   CONTACTS; the vCard is a ``text/vcard`` media item (``media_type``
+                               ``contacts``) to fetch from its URL
+``location``                   LOCATION, ``location`` = ``Latitude``, ``Longitude``, ``Label`` (name),
+                               ``Address``; ``text`` = "Label, Address", else "lat,lon"
+``button``                     INTERACTIVE ``template_button`` (a template's quick reply): ``reply_id`` =
+                               ``ButtonPayload``, ``title`` = ``ButtonText``
+``interactive``                INTERACTIVE ``button_reply`` (``ButtonText``/``ButtonPayload``) or
+                               ``list_reply`` (``ListId``/``ListTitle``)
+other or absent                the same, from the parameters present; nothing usable -> UNSUPPORTED
+=============================  ===========================================================================
+
 Twilio sends no event time: ``occurred_at`` is when Leadtide received the request.
 
 Source: Twilio Docs, "Messaging webhooks" -> "Twilio's request to your incoming message webhook URL"
@@ -35,6 +62,7 @@ from leadtide.models.messages import (
     DeliveryStatusUpdate,
     InboundMessage,
     InteractiveReply,
+    Location,
     Media,
     MessageKind,
     SenderIdentity,
@@ -50,6 +78,12 @@ _STATUS_MAP = {
 # Statuses of a message coming *in* to the business: the business number is To, as for inbound messages.
 _INBOUND_STATUSES = frozenset({"receiving", "received"})
 _MESSAGE_ID_PARAMS = ("MessageSid", "SmsMessageSid", "SmsSid")
+# Parameters only an inbound message carries: their presence means "a message", even beside MessageStatus.
+_MESSAGE_ONLY_PARAMS = ("Body", "Latitude", "Longitude", "ButtonText", "ButtonPayload", "ListId", "ListTitle")
+# ... and these too mark an inbound message when there is no MessageStatus.
+_INBOUND_PARAMS = (*_MESSAGE_ONLY_PARAMS, "NumMedia", "MessageType")
+_MEDIA_MESSAGE_TYPES = frozenset({"image", "video", "audio", "document", "sticker"})
+_VCARD_TYPES = frozenset({"text/vcard", "text/x-vcard", "text/directory"})
 _MAX_MEDIA = 100
 _REFERRAL_PARAMS = (
     "ReferralSourceUrl",
@@ -87,7 +121,8 @@ def _strip_channel(address: str) -> str:
 
 
 def _is_status_callback(params: Mapping[str, Any]) -> bool:
-    return _get(params, "MessageStatus") is not None and "Body" not in params
+    """``MessageStatus`` and no parameter only a message carries (see the module docstring)."""
+    return _get(params, "MessageStatus") is not None and not any(n in params for n in _MESSAGE_ONLY_PARAMS)
 
 
 def twilio_routing_key(params: Mapping[str, str]) -> str:
@@ -125,20 +160,26 @@ def parse_twilio(
     "message": ErrorMessage},)`` when Twilio gives an ``ErrorCode``; ``queued``/``accepted``/``sending``/
     ``receiving``/``received`` and other values -> ``[]``. The recipient is ``To``.
 
-    Inbound message (``Body`` or ``NumMedia`` present): id from ``MessageSid``/``SmsMessageSid``/
-    ``SmsSid``; ``SenderIdentity(phone=From without "whatsapp:", name=ProfileName)``; kind by precedence
-    ``Latitude``/``Longitude`` -> LOCATION (text ``Label, Address`` else ``"lat,lon"``),
-    ``ButtonText``/``ButtonPayload`` -> INTERACTIVE ``template_button``, ``NumMedia`` > 0 -> MEDIA
-    (``MediaUrl{N}``/``MediaContentType{N}``), ``Body`` -> TEXT, else UNSUPPORTED. ``Referral*`` ->
-    ``AdReferral``; ``OriginalRepliedMessageSid`` -> reply-to; ``Forwarded``/``FrequentlyForwarded`` ->
-    ``forwarded``. ``raw_type`` is Twilio's ``MessageType`` when sent.
+    Inbound message (any of ``Body``, ``NumMedia``, ``MessageType``, ``Latitude``/``Longitude``,
+    ``ButtonText``/``ButtonPayload``, ``ListId``/``ListTitle``): id from ``MessageSid``/
+    ``SmsMessageSid``/``SmsSid``; ``SenderIdentity(phone=From without "whatsapp:", name=ProfileName)``;
+    kind by precedence ``Latitude``/``Longitude`` -> LOCATION (``location`` = coordinates, ``Label`` as
+    name, ``Address``; text ``Label, Address`` else ``"lat,lon"``), ``ListId``/``ListTitle`` ->
+    INTERACTIVE ``list_reply``, ``ButtonText``/``ButtonPayload`` -> INTERACTIVE ``template_button``
+    (``button_reply`` when ``MessageType`` is ``interactive``), ``NumMedia`` > 0 -> CONTACTS when
+    ``MessageType`` is ``contacts`` or every item is a vCard, else MEDIA (``MediaUrl{N}``/
+    ``MediaContentType{N}``; text = ``Body``), ``Body`` -> TEXT, else UNSUPPORTED (the table in the
+    module docstring). ``Referral*`` -> ``AdReferral``; ``OriginalRepliedMessageSid`` -> reply-to;
+    ``Forwarded``/``FrequentlyForwarded`` -> ``forwarded``. ``raw_type`` is Twilio's ``MessageType``
+    when sent.
 
     ``occurred_at`` is ``received_at`` (Twilio sends no timestamp); it must be timezone-aware.
 
     Raises:
         MalformedPayloadError: (HTTP 400) neither kind of request, no message id, no ``From`` (inbound) /
             ``To`` (status), ``NumMedia`` not a non-negative integer, a ``MediaUrl{N}`` missing, or
-            ``Latitude``/``Longitude`` not numbers; the message names the parameter.
+            ``Latitude``/``Longitude`` one without the other, not numbers or out of range (-90..90,
+            -180..180); the message names the parameter.
         ValueError: ``received_at`` is naive.
 
     Source: twilio.com/docs/messaging/guides/webhook-request; twilio.com/docs/whatsapp/api;
@@ -156,9 +197,10 @@ def parse_twilio(
     if _is_status_callback(params):
         update = _status(params, common)
         return [update] if update is not None else []
-    if "Body" not in params and "NumMedia" not in params:
+    if not any(name in params for name in _INBOUND_PARAMS):
         raise MalformedPayloadError(
-            "neither an inbound message (Body or NumMedia) nor a status callback (MessageStatus)"
+            "neither an inbound message (Body, NumMedia, MessageType, Latitude/Longitude, "
+            "ButtonText/ButtonPayload or ListId/ListTitle) nor a status callback (MessageStatus)"
         )
     return [_inbound(params, common)]
 
@@ -192,23 +234,46 @@ def _status(params: Mapping[str, Any], common: dict[str, Any]) -> DeliveryStatus
     )
 
 
-def _number(params: Mapping[str, Any], name: str) -> str:
+def _coordinate(params: Mapping[str, Any], name: str, bound: int) -> tuple[str, float]:
+    """A coordinate parameter as sent and as a float in ``[-bound, bound]``."""
     value = _require(params, name)
     try:
-        ok = math.isfinite(float(value))
+        number = float(value)
     except ValueError:
-        ok = False
-    if not ok:
-        raise MalformedPayloadError(f"parameter {name} must be a number, got {value[:32]!r}")
-    return value
+        number = math.nan
+    if not -bound <= number <= bound:  # NaN fails too
+        raise MalformedPayloadError(
+            f"parameter {name} must be a number from -{bound} to {bound}, got {value[:32]!r}"
+        )
+    return value, number
 
 
-def _media_type(content_type: str | None) -> str:
-    major = (content_type or "").split("/", 1)[0].lower()
-    return major if major in ("image", "video", "audio") else "document"
+def _location(params: Mapping[str, Any]) -> tuple[Location, str]:
+    """The shared location and its timeline text ("Label, Address", else "lat,lon" as sent)."""
+    lat_text, latitude = _coordinate(params, "Latitude", 90)
+    lon_text, longitude = _coordinate(params, "Longitude", 180)
+    name, address = _get(params, "Label"), _get(params, "Address")
+    location = Location(latitude=latitude, longitude=longitude, name=name, address=address)
+    return location, ", ".join(p for p in (name, address) if p) or f"{lat_text},{lon_text}"
 
 
-def _media(params: Mapping[str, Any]) -> tuple[Media, ...]:
+def _media_type(content_type: str | None, message_type: str | None) -> str:
+    """``media_type`` of one item: ``contacts`` for a vCard; ``sticker``/``document`` when the MessageType
+    says so (a sticker is an image/webp, a document may be any file, an image sent as a file too); else
+    the content type's ``image``/``video``/``audio``; without a content type the MessageType's; else
+    ``document``."""
+    mime = (content_type or "").split(";", 1)[0].strip().lower()
+    if mime in _VCARD_TYPES or message_type == "contacts":
+        return "contacts"
+    if message_type in ("document", "sticker"):
+        return message_type
+    major = mime.split("/", 1)[0]
+    if major in ("image", "video", "audio"):
+        return major
+    return message_type if not mime and message_type in _MEDIA_MESSAGE_TYPES else "document"
+
+
+def _media(params: Mapping[str, Any], message_type: str | None) -> tuple[Media, ...]:
     raw = _get(params, "NumMedia") or "0"
     if not raw.isdigit() or int(raw) > _MAX_MEDIA:
         raise MalformedPayloadError(
@@ -221,7 +286,7 @@ def _media(params: Mapping[str, Any]) -> tuple[Media, ...]:
         last = urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1]
         media.append(
             Media(
-                media_type=_media_type(content_type),
+                media_type=_media_type(content_type, message_type),
                 provider_media_id=last if last.startswith("ME") else None,
                 mime_type=content_type,
                 url=url,
@@ -248,44 +313,54 @@ def _flag(params: Mapping[str, Any], name: str) -> bool:
     return (_get(params, name) or "").lower() == "true"
 
 
+def _content(params: Mapping[str, Any], message_type: str | None) -> dict[str, Any]:
+    """Kind-specific InboundMessage fields (kind, text, media, interactive, location) and the derived
+    ``raw_type`` for a request without ``MessageType``."""
+    body = _get(params, "Body")
+    media = _media(params, message_type)
+    if _get(params, "Latitude") is not None or _get(params, "Longitude") is not None:
+        location, text = _location(params)
+        return {"kind": MessageKind.LOCATION, "text": text, "location": location, "raw_type": "location"}
+    list_id, list_title = _get(params, "ListId"), _get(params, "ListTitle")
+    if list_id is not None or list_title is not None:
+        title = list_title or body
+        reply = InteractiveReply(reply_type="list_reply", reply_id=list_id, title=title)
+        return {
+            "kind": MessageKind.INTERACTIVE,
+            "text": title,
+            "interactive": reply,
+            "raw_type": "interactive",
+        }
+    button_text, button_payload = _get(params, "ButtonText"), _get(params, "ButtonPayload")
+    if button_text is not None or button_payload is not None:
+        title = button_text or body
+        # MessageType "button": a template's quick reply (Cloud API type "button"); "interactive": a reply
+        # button of a session message (Cloud API interactive.button_reply).
+        reply_type = "button_reply" if message_type == "interactive" else "template_button"
+        reply = InteractiveReply(reply_type=reply_type, reply_id=button_payload, title=title)
+        return {"kind": MessageKind.INTERACTIVE, "text": title, "interactive": reply, "raw_type": "button"}
+    if media:
+        if all(m.media_type == "contacts" for m in media):
+            return {"kind": MessageKind.CONTACTS, "text": body, "media": media, "raw_type": "contacts"}
+        return {"kind": MessageKind.MEDIA, "text": body, "media": media, "raw_type": media[0].media_type}
+    if body is not None:
+        return {"kind": MessageKind.TEXT, "text": body, "raw_type": "text"}
+    return {"kind": MessageKind.UNSUPPORTED, "raw_type": "unknown"}
+
+
 def _inbound(params: Mapping[str, Any], common: dict[str, Any]) -> InboundMessage:
     message_id = _message_id(params)
     sender = SenderIdentity(phone=_strip_channel(_require(params, "From")), name=_get(params, "ProfileName"))
-    body = _get(params, "Body")
-    media = _media(params)
-    interactive = None
-    text: str | None
-    button_text, button_payload = _get(params, "ButtonText"), _get(params, "ButtonPayload")
-
-    if _get(params, "Latitude") is not None or _get(params, "Longitude") is not None:
-        latitude, longitude = _number(params, "Latitude"), _number(params, "Longitude")
-        described = [p for p in (_get(params, "Label"), _get(params, "Address")) if p]
-        kind, text, derived_type = (
-            MessageKind.LOCATION,
-            ", ".join(described) or f"{latitude},{longitude}",
-            "location",
-        )
-    elif button_text is not None or button_payload is not None:
-        title = button_text or body
-        interactive = InteractiveReply(reply_type="template_button", reply_id=button_payload, title=title)
-        kind, text, derived_type = MessageKind.INTERACTIVE, title, "button"
-    elif media:
-        kind, text, derived_type = MessageKind.MEDIA, body, media[0].media_type
-    elif body is not None:
-        kind, text, derived_type = MessageKind.TEXT, body, "text"
-    else:
-        kind, text, derived_type = MessageKind.UNSUPPORTED, None, "unknown"
-
+    raw_type = _get(params, "MessageType")
+    fields = _content(params, raw_type.lower() if raw_type else None)
+    derived_type = fields.pop("raw_type")
     return InboundMessage(
         **common,
         provider_message_id=message_id,
         sender=sender,
-        kind=kind,
-        text=text,
-        media=media,
-        interactive=interactive,
         reply_to_provider_message_id=_get(params, "OriginalRepliedMessageSid"),
         forwarded=_flag(params, "Forwarded") or _flag(params, "FrequentlyForwarded"),
         referral=_referral(params),
-        raw_type=_get(params, "MessageType") or derived_type,
+        raw_type=raw_type or derived_type,
+        **fields,
     )

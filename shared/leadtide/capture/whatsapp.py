@@ -48,6 +48,7 @@ from leadtide.models.messages import (
     DeliveryStatusUpdate,
     InboundMessage,
     InteractiveReply,
+    Location,
     Media,
     MessageKind,
     SenderIdentity,
@@ -102,12 +103,12 @@ def parse_whatsapp(
     order: for each change, its ``messages[]`` then its ``statuses[]``.
 
     Messages, by ``type``: ``text`` -> TEXT; ``image``/``video``/``audio`` (voice notes too)/``document``/
-    ``sticker`` -> MEDIA (text = caption); ``location`` -> LOCATION (text = "name, address", else
-    "lat,lon"); ``contacts`` -> CONTACTS (text = names and phones); ``interactive`` (button_reply,
-    list_reply, nfm_reply) and ``button`` (template quick reply, reply_type ``template_button``) ->
-    INTERACTIVE (text = title); ``reaction`` -> REACTION (text = emoji, reply-to = reacted message);
-    ``order``/``system`` -> TEXT summary; ``unsupported``/``unknown``/anything else -> UNSUPPORTED.
-    ``context.id`` becomes ``reply_to_provider_message_id``, ``context.forwarded`` /
+    ``sticker`` -> MEDIA (text = caption); ``location`` -> LOCATION (``location`` = coordinates, name,
+    address, url; text = "name, address", else "lat,lon"); ``contacts`` -> CONTACTS (text = names and phones);
+    ``interactive`` (button_reply, list_reply, nfm_reply) and ``button`` (template quick reply, reply_type
+    ``template_button``) -> INTERACTIVE (text = title); ``reaction`` -> REACTION (text = emoji, reply-to =
+    reacted message); ``order``/``system`` -> TEXT summary; ``unsupported``/``unknown``/anything else ->
+    UNSUPPORTED. ``context.id`` becomes ``reply_to_provider_message_id``, ``context.forwarded`` /
     ``frequently_forwarded`` ``forwarded``; ``referral`` (click-to-WhatsApp ad) an ``AdReferral``.
     ``occurred_at`` is the message ``timestamp`` (epoch seconds, a string) as aware UTC.
 
@@ -263,24 +264,34 @@ def _media(message: dict[str, Any], raw_type: str, path: str) -> dict[str, Any]:
     return {"kind": MessageKind.MEDIA, "text": caption, "media": (media,)}
 
 
-def _coordinate(location: dict[str, Any], key: str, path: str) -> str:
+def _coordinate(location: dict[str, Any], key: str, path: str, bound: int) -> tuple[str, float]:
+    """A coordinate as sent (for the text) and as a float in ``[-bound, bound]``."""
     value = location.get(key)
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise MalformedPayloadError(
             f"{path}.{key} is missing" if value is None else f"{path}.{key} must be a number"
         )
     try:
-        float(value)
+        number = float(value)
     except ValueError:
         raise MalformedPayloadError(f"{path}.{key} must be a number, got {value!r}") from None
-    return str(value)
+    if not -bound <= number <= bound:  # NaN fails too
+        raise MalformedPayloadError(f"{path}.{key} must be a number from -{bound} to {bound}, got {value!r}")
+    return str(value), number
 
 
 def _location(location: dict[str, Any], path: str) -> dict[str, Any]:
-    latitude = _coordinate(location, "latitude", path)
-    longitude = _coordinate(location, "longitude", path)
-    described = [p for p in (opt_str(location, "name", path), opt_str(location, "address", path)) if p]
-    return {"kind": MessageKind.LOCATION, "text": ", ".join(described) or f"{latitude},{longitude}"}
+    lat_text, latitude = _coordinate(location, "latitude", path, 90)
+    lon_text, longitude = _coordinate(location, "longitude", path, 180)
+    name, address = opt_str(location, "name", path), opt_str(location, "address", path)
+    place = Location(
+        latitude=latitude, longitude=longitude, name=name, address=address, url=opt_str(location, "url", path)
+    )
+    return {
+        "kind": MessageKind.LOCATION,
+        "text": ", ".join(p for p in (name, address) if p) or f"{lat_text},{lon_text}",
+        "location": place,
+    }
 
 
 def _contacts(cards: list[Any], path: str) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from leadtide.models.messages import (
     DeliveryStatus,
     Direction,
     InteractiveReply,
+    Location,
     Media,
     MessageKind,
 )
@@ -213,6 +214,7 @@ class Activity(BaseModel):
     text: str | None = None
     media: list[Media] = Field(default_factory=list)
     interactive: InteractiveReply | None = None
+    location: Location | None = None
     referral: AdReferral | None = None
     reply_to_provider_message_id: str | None = None
     forwarded: bool = False

@@ -77,6 +77,18 @@ class InteractiveReply(_Frozen):
     description: str | None = None
 
 
+class Location(_Frozen):
+    """A shared location pin: WGS 84 decimal degrees, with the place's name and address when the sender
+    picked a place (WhatsApp Cloud API ``location.{latitude, longitude, name, address, url}``; Twilio
+    ``Latitude``, ``Longitude``, ``Label``, ``Address``)."""
+
+    latitude: float = Field(ge=-90, le=90)
+    longitude: float = Field(ge=-180, le=180)
+    name: str | None = None  # Cloud API ``name``, Twilio ``Label``
+    address: str | None = None
+    url: str | None = None  # Cloud API ``url`` of the place, when sent
+
+
 class AdReferral(_Frozen):
     """Click-to-WhatsApp / Instagram ad referral carried by the first message after an ad click."""
 
@@ -107,6 +119,7 @@ class InboundMessage(_Frozen):
     text: str | None = None
     media: tuple[Media, ...] = ()
     interactive: InteractiveReply | None = None
+    location: Location | None = None  # kind LOCATION
     reply_to_provider_message_id: str | None = None  # WhatsApp ``context.id``, Instagram ``reply_to.mid``
     forwarded: bool = False
     referral: AdReferral | None = None
