@@ -485,6 +485,20 @@ def test_file_level_problems_fail_the_import_with_a_clear_error():
     assert not h.store.leads
 
 
+def test_an_xlsx_decompression_bomb_fails_the_import_naming_the_limit():
+    # Given a 3.5 MB workbook whose shared strings inflate to 1.5 GiB (issue 10, defect 17)
+    from tests.xlsx_bombs import shared_strings_bomb
+
+    h = Harness()
+    # When it is uploaded as an import
+    import_id = h.upload(shared_strings_bomb(1536 << 20), filename="crm.xlsx")
+    # Then the import fails with the limit in its error, no step is queued and nothing is written
+    job = h.job(import_id)
+    assert job.status == "failed"
+    assert "at most 512 MiB" in (job.error or "") and "uncompressed" in (job.error or ""), job.error
+    assert not h.queue.steps and not h.store.leads
+
+
 def test_header_only_file_fails_and_preview_shows_first_rows():
     h = Harness()
     only_header = h.upload(HEADER)
