@@ -40,6 +40,14 @@ class Settings(BaseSettings):
     default_phone_region: str = "US"
     # How long a channel secret read from Secrets Manager is reused, in seconds.
     secret_cache_seconds: int = 300
+    # XLSX imports: limits checked before openpyxl parses a workbook (leadtide.imports.reading.XlsxLimits;
+    # README "Imports"). The sum of the ZIP members' uncompressed sizes, in bytes; the largest
+    # uncompressed/compressed ratio of a member over 1 MiB; the shared-string table (which openpyxl holds
+    # in memory whole) in uncompressed bytes and in strings.
+    import_xlsx_max_uncompressed_bytes: int = Field(default=512 * 1024 * 1024, gt=0)
+    import_xlsx_max_compression_ratio: float = Field(default=100.0, gt=1)
+    import_xlsx_max_shared_strings_bytes: int = Field(default=128 * 1024 * 1024, gt=0)
+    import_xlsx_max_shared_strings: int = Field(default=2_000_000, gt=0)
 
 
 @lru_cache(maxsize=1)

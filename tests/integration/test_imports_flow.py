@@ -207,6 +207,29 @@ def test_malformed_files_fail_clearly_or_give_row_level_rejections(stack):
     assert "row_number,reasons" in report.splitlines()[0] and "many@example.com" in report
 
 
+def test_an_xlsx_decompression_bomb_fails_with_the_limit_and_a_settings_limit_applies(stack, monkeypatch):
+    from leadtide.imports.jobs import get_import_pipeline
+    from leadtide.settings import get_settings
+    from tests.xlsx_bombs import many_shared_strings, shared_strings_bomb
+
+    # Given the reported bomb: 3.5 MB on disk, 1.5 GiB of shared strings (issue 10, defect 17)
+    job = run_import(stack, "crm.xlsx", shared_strings_bomb(1536 << 20))
+    # Then the import fails naming the limit, and nothing is written
+    assert job["status"] == "failed" and "at most 512 MiB uncompressed" in job["error"], job
+    # Given a lower string limit set in the Jobs worker's environment
+    monkeypatch.setenv("IMPORT_XLSX_MAX_SHARED_STRINGS", "1000")
+    get_settings.cache_clear()
+    get_import_pipeline.cache_clear()
+    try:
+        job = run_import(stack, "many.xlsx", many_shared_strings(2000))
+    finally:
+        get_settings.cache_clear()
+        get_import_pipeline.cache_clear()
+    # Then a workbook over it fails naming it
+    assert job["status"] == "failed" and "more than 1,000 strings" in job["error"], job
+    assert stack.request("GET", "/leads", claims=claims(stack)).json()["items"] == []
+
+
 def test_tenants_are_isolated_and_reps_cannot_import(stack):
     created = start_import(stack, "x.csv")
     import_id = created["import_id"]

@@ -26,7 +26,7 @@ from leadtide.leads.service import LeadService
 from leadtide.models.auth import Principal
 from leadtide.models.common import ChannelType, Grade, LeadStatus, Role
 from leadtide.models.leads import Lead, LeadCreate, ScoreFactor
-from leadtide.models.scoring import PredictionFactor
+from leadtide.models.scoring import GradeOverride, PredictionFactor
 from tests.fakes import FakeEventPublisher, FakeLeadRepository
 from tests.import_fakes import FakeArtifacts, FakeImportRepository, FakeLeadBulkStore, RecordingQueue
 from tests.unit.test_custom_fields import FakeCustomFieldRepository
@@ -183,6 +183,9 @@ _scalar = st.one_of(
     st.floats(allow_nan=False, allow_infinity=False),
     _text,
 )
+_instant = st.datetimes(
+    min_value=datetime(1970, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
+)
 
 
 @settings(max_examples=150, deadline=None)
@@ -196,11 +199,27 @@ _scalar = st.one_of(
     fit=st.one_of(st.none(), st.floats(0, 100, allow_nan=False)),
     tags=st.lists(_text, max_size=3),
     custom=st.dictionaries(_text, st.one_of(_scalar, st.lists(_scalar, max_size=3)), max_size=4),
+    custom_times=st.dictionaries(
+        _text, st.one_of(_instant, st.lists(_instant, min_size=1, max_size=2)), max_size=2
+    ),
     nested=st.booleans(),
+    override_at=st.one_of(st.none(), _instant),
     message_count=st.integers(0, 10**6),
 )
 def test_direct_encoding_equals_the_lead_repositorys_for_any_lead(
-    name, email, company, status, grade, score, fit, tags, custom, nested, message_count
+    name,
+    email,
+    company,
+    status,
+    grade,
+    score,
+    fit,
+    tags,
+    custom,
+    custom_times,
+    nested,
+    override_at,
+    message_count,
 ):
     extra = {}
     if nested:
@@ -208,6 +227,10 @@ def test_direct_encoding_equals_the_lead_repositorys_for_any_lead(
             "score_breakdown": [ScoreFactor(factor="f", label="F", points=4.5)],
             "prediction_factors": [PredictionFactor(field="x", label="X", impact=-0.25)],
         }
+    if override_at is not None:  # a datetime inside a JSON attribute (issue 10, defect 1)
+        extra["grade_override"] = GradeOverride(grade=Grade.HOT, reason="fair", by="u1", at=override_at)
+    custom = {**custom, **custom_times}  # datetimes inside custom_fields, as code may set them
+    plain = not nested and override_at is None and not custom_times
     lead = _lead(
         name=name,
         email=email,
@@ -225,12 +248,19 @@ def test_direct_encoding_equals_the_lead_repositorys_for_any_lead(
     expected = DynamoLeadRepository._lead_item(lead).serialize()
     assert encode_lead(LeadWrite(lead=lead)) == expected
     assert dal_imports._encode_general(lead) == expected
-    if not nested:  # the direct path takes every lead without nested models
+    if plain:  # the direct path takes every lead without nested models or non-JSON values
         assert dal_imports._encode_direct(lead) == expected
     else:
         with pytest.raises(dal_imports._General):
             dal_imports._encode_direct(lead)
-    assert _lead_from_item(LeadItem.from_raw_data(encode_lead(LeadWrite(lead=lead)))) == lead
+    # the stored lead reads back as the lead's own JSON form: a grade override's time as the datetime it
+    # was, a datetime in custom_fields as its ISO-8601 text (what the API returns for it)
+    stored = _lead_from_item(LeadItem.from_raw_data(encode_lead(LeadWrite(lead=lead))))
+    assert stored == Lead.model_validate_json(lead.model_dump_json())
+    if plain:
+        assert stored == lead
+    if override_at is not None:
+        assert stored.grade_override is not None and stored.grade_override.at == override_at
 
 
 def test_an_import_update_keeps_the_lists_and_segments_of_the_stored_lead():

@@ -16,6 +16,7 @@ from leadtide.models.auth import Principal
 from leadtide.models.common import ChannelType, LeadStatus, Role
 from leadtide.models.errors import ForbiddenError, ImportNotFoundError, ImportStateError, UnprocessableError
 from leadtide.models.leads import Lead
+from leadtide.models.scoring import GradeOverride
 from tests.fakes import FakeEventPublisher
 from tests.import_fakes import FakeArtifacts, FakeImportRepository, FakeLeadBulkStore, RecordingQueue
 
@@ -185,6 +186,34 @@ def test_update_overwrite_replaces_values_and_moves_identities():
     assert h.store.identities[(T, "phone", "+14155550101")] == lead.lead_id
     assert (T, "phone", "+14155550199") not in h.store.identities
     assert h.job(import_id).updated == 1
+
+
+def test_update_onto_a_lead_with_a_grade_override_keeps_the_override():
+    # Given a lead whose grade was pinned by hand, stored as the scoring API stores an override (its JSON
+    # dump: ``at`` as ISO text), so reading it back gives a GradeOverride holding a datetime
+    h = Harness()
+    lead = h.existing("f" * 32, email="ada@example.com", first_name="Augusta", grade="cold")
+    override = GradeOverride(
+        grade="hot", reason="Met at the fair", by="boss", at=datetime(2025, 2, 1, tzinfo=UTC)
+    )
+    raw = h.store.leads[(T, lead.lead_id)]
+    raw["grade"] = {"S": "hot"}
+    raw["grade_override"] = {"S": json.dumps(override.model_dump(mode="json"))}
+    # When an import updates it
+    import_id = h.upload(
+        rows("Ada,Lovelace,ada@example.com,,Analytical"),
+        dedupe=DedupeOptions(strategy="update", update_mode="overwrite"),
+    )
+    h.run()
+    # Then the row updates the lead (the chunk does not fail) and the override is kept exactly
+    job = h.job(import_id)
+    assert (job.status, job.updated, job.failed) == ("completed", 1, 0)
+    updated = h.store.lead(T, lead.lead_id)
+    assert (updated.first_name, updated.company) == ("Ada", "Analytical")
+    assert updated.grade_override == override and updated.grade == "hot"
+    assert json.loads(h.store.leads[(T, lead.lead_id)]["grade_override"]["S"]) == override.model_dump(
+        mode="json"
+    )
 
 
 def test_update_never_steals_an_identity_of_another_lead():
@@ -454,6 +483,20 @@ def test_file_level_problems_fail_the_import_with_a_clear_error():
         assert job.error
     assert "50 MB" in (h.job(too_big).error or "")
     assert not h.store.leads
+
+
+def test_an_xlsx_decompression_bomb_fails_the_import_naming_the_limit():
+    # Given a 3.5 MB workbook whose shared strings inflate to 1.5 GiB (issue 10, defect 17)
+    from tests.xlsx_bombs import shared_strings_bomb
+
+    h = Harness()
+    # When it is uploaded as an import
+    import_id = h.upload(shared_strings_bomb(1536 << 20), filename="crm.xlsx")
+    # Then the import fails with the limit in its error, no step is queued and nothing is written
+    job = h.job(import_id)
+    assert job.status == "failed"
+    assert "at most 512 MiB" in (job.error or "") and "uncompressed" in (job.error or ""), job.error
+    assert not h.queue.steps and not h.store.leads
 
 
 def test_header_only_file_fails_and_preview_shows_first_rows():

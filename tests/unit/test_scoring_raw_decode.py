@@ -138,3 +138,29 @@ def test_items_the_fast_path_cannot_read_get_pynamodbs_result_or_error(bad):
             LEADS.decode(raw)
     else:
         assert LEADS.decode(raw) == expected
+
+
+def test_the_fast_path_decodes_the_dal_json_attributes_itself():
+    # Given the item classes whose JSON attributes are JSONValueAttributes (leadtide.dal.jsoncodec)
+    # Then their decoders stay on the fast path rather than handing every item to PynamoDB
+    assert not LEADS._slow and not ENGAGEMENT._slow
+    # and a datetime written inside a JSON attribute reads back as its ISO text, as PynamoDB reads it
+    item = LeadItem(
+        "T#t1#L#1",
+        "PROFILE",
+        list_pk="T#t1",
+        created_sk="c",
+        activity_sk="a",
+        score_sk="s",
+        lead_id="1",
+        tenant_id="t1",
+        source_channel="manual",
+        status="New",
+        created_at=T0,
+        updated_at=T0,
+        last_activity_at=T0,
+    )
+    item.grade_override = {"grade": "hot", "reason": "fair", "by": "u1", "at": T0}
+    raw = item.serialize()
+    assert LEADS.decode(raw)["grade_override"]["at"] == "2026-01-01T00:00:00Z"
+    assert LEADS.decode(raw) == LeadItem.from_raw_data(raw).attribute_values

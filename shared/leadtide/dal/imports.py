@@ -40,6 +40,7 @@ from leadtide.dal.items import (
     marker_pk,
     stats_pk,
 )
+from leadtide.dal.jsoncodec import dumps as json_dumps
 from leadtide.dal.leads import (
     PROFILE,
     _lead_from_item,
@@ -365,7 +366,7 @@ def _attribute_encoders() -> dict[str, Any]:
         if isinstance(attr, UTCDateTimeAttribute):
             encoders[name] = lambda v: {"S": _serialize_datetime(v)}
         elif isinstance(attr, JSONAttribute):
-            encoders[name] = lambda v: {"S": json.dumps(v)}
+            encoders[name] = lambda v: {"S": json_dumps(v)}  # leadtide.dal.jsoncodec: datetimes too
         elif isinstance(attr, NumberAttribute):
             encoders[name] = lambda v: {"N": json.dumps(v)}
         elif isinstance(attr, BooleanAttribute):
@@ -497,7 +498,7 @@ def _encode_direct(lead: Any) -> dict[str, Any]:
         if (value := fields[name]) is not None:
             if type(value) is not dict or not _plain_map(value):
                 raise _General
-            item[name] = {"S": json.dumps(value)}
+            item[name] = {"S": json_dumps(value)}
     for name in _BY_KIND[_NESTED]:
         if (value := fields[name]) is not None:
             if type(value) is not list or value:

@@ -61,7 +61,6 @@ from typing import Any
 from pynamodb.attributes import (
     BinaryAttribute,
     BooleanAttribute,
-    JSONAttribute,
     ListAttribute,
     MapAttribute,
     NumberAttribute,
@@ -71,6 +70,8 @@ from pynamodb.attributes import (
 )
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
+
+from leadtide.dal.jsoncodec import JSONValueAttribute
 
 
 def lead_pk(tenant_id: str, lead_id: str) -> str:
@@ -240,15 +241,15 @@ class LeadItem(_LeadsTableModel):
     job_title = UnicodeAttribute(null=True)
     source_channel = UnicodeAttribute()
     source_channel_id = UnicodeAttribute(null=True)
-    referral = JSONAttribute(null=True)
+    referral = JSONValueAttribute(null=True)
     status = UnicodeAttribute()
     owner_id = UnicodeAttribute(null=True)
     score = NumberAttribute(null=True)
     grade = UnicodeAttribute(null=True)
-    score_breakdown = JSONAttribute(null=True)
+    score_breakdown = JSONValueAttribute(null=True)
     scored_at = UTCDateTimeAttribute(null=True)
     tags = ListAttribute(of=UnicodeAttribute, null=True)
-    custom_fields = JSONAttribute(null=True)
+    custom_fields = JSONValueAttribute(null=True)
     message_count = NumberAttribute(default=0)
     last_message_preview = UnicodeAttribute(null=True)
     import_id = UnicodeAttribute(null=True)  # provenance: the import that created the lead
@@ -262,15 +263,15 @@ class LeadItem(_LeadsTableModel):
     fit_score = NumberAttribute(null=True)
     engagement_score = NumberAttribute(null=True)
     conversion_probability = NumberAttribute(null=True)
-    prediction_factors = JSONAttribute(null=True)
+    prediction_factors = JSONValueAttribute(null=True)
     prediction_model_version = UnicodeAttribute(null=True)
     scoring_model_id = UnicodeAttribute(null=True)
-    grade_override = JSONAttribute(null=True)
+    grade_override = JSONValueAttribute(null=True)
     # Activity by behaviour event type, denormalised from the engagement record (leadtide.dal.engagement)
     # for the condition language's activity.<type> / activity_count.<type> fields: {type: ISO instant of
     # the latest occurrence}, {type: all-time count}, and the engagement record version they reflect.
-    last_engaged = JSONAttribute(null=True)
-    engaged_counts = JSONAttribute(null=True)
+    last_engaged = JSONValueAttribute(null=True)
+    engaged_counts = JSONValueAttribute(null=True)
     engaged_version = NumberAttribute(null=True)
     search_text = UnicodeAttribute(null=True)
     created_at = UTCDateTimeAttribute()
@@ -282,7 +283,7 @@ class ActivityItem(_LeadsTableModel):
     """A timeline entry (sk=A#<iso>#<id>). The entry itself is ``doc``; delivery state is kept beside it so
     status callbacks update it without a read."""
 
-    doc = JSONAttribute()
+    doc = JSONValueAttribute()
     provider_message_id = UnicodeAttribute(null=True)
     delivery_status = UnicodeAttribute(null=True)
     delivery_status_at = UTCDateTimeAttribute(null=True)
@@ -297,17 +298,17 @@ class ScoreHistoryItem(_LeadsTableModel):
     previous_score = NumberAttribute(null=True)
     previous_grade = UnicodeAttribute(null=True)
     cause = UnicodeAttribute()
-    breakdown = JSONAttribute(null=True)
+    breakdown = JSONValueAttribute(null=True)
     scored_at = UTCDateTimeAttribute()
     # Scoring models (leadtide.scoring); sk=S#<iso>#<8 hex> for entries written by them.
     cause_event_id = UnicodeAttribute(null=True)
     cause_event_type = UnicodeAttribute(null=True)
-    previous_breakdown = JSONAttribute(null=True)
+    previous_breakdown = JSONValueAttribute(null=True)
     fit_score = NumberAttribute(null=True)
     engagement_score = NumberAttribute(null=True)
     conversion_probability = NumberAttribute(null=True)
     scoring_model_id = UnicodeAttribute(null=True)
-    override = JSONAttribute(null=True)
+    override = JSONValueAttribute(null=True)
 
 
 class IdentityItem(_LeadsTableModel):
@@ -328,7 +329,7 @@ class MessageMarkerItem(_LeadsTableModel):
     activity_sk = UnicodeAttribute(null=True)
     delivery_status = UnicodeAttribute(null=True)
     delivery_status_at = UTCDateTimeAttribute(null=True)
-    delivery_errors = JSONAttribute(null=True)
+    delivery_errors = JSONValueAttribute(null=True)
     status_history: ListAttribute[Any] = ListAttribute(null=True)  # [{status, at}] oldest first
     retracted = BooleanAttribute(null=True)
 
@@ -346,7 +347,7 @@ class ExportItem(_LeadsTableModel):
     status = UnicodeAttribute()
     requested_by = UnicodeAttribute()
     attempts = NumberAttribute(default=0)
-    doc = JSONAttribute()
+    doc = JSONValueAttribute()
     # An explicit selection's lead ids, 16 bytes each (10,000 ids = 160 KB, within the 400 KB item limit).
     lead_ids = BinaryAttribute(null=True, legacy_encoding=False)
 
@@ -364,7 +365,7 @@ class BulkActionItem(_LeadsTableModel):
     succeeded = NumberAttribute(default=0)
     failed = NumberAttribute(default=0)
     skipped = NumberAttribute(default=0)
-    doc = JSONAttribute()
+    doc = JSONValueAttribute()
     lead_ids = BinaryAttribute(null=True, legacy_encoding=False)  # as ExportItem.lead_ids
 
 
@@ -376,7 +377,7 @@ class BulkChunkItem(_LeadsTableModel):
     succeeded = NumberAttribute(default=0)
     failed = NumberAttribute(default=0)
     skipped = NumberAttribute(default=0)
-    outcomes = JSONAttribute(null=True)
+    outcomes = JSONValueAttribute(null=True)
 
 
 class ImportItem(_LeadsTableModel):
@@ -401,7 +402,7 @@ class ImportItem(_LeadsTableModel):
     rolled_back_deleted = NumberAttribute(default=0)
     rolled_back_restored = NumberAttribute(default=0)
     rollback_conflicts = NumberAttribute(default=0)
-    doc = JSONAttribute()
+    doc = JSONValueAttribute()
     preview_swept_at = UTCDateTimeAttribute(null=True)  # file rows removed from doc after retention
 
 
@@ -412,15 +413,15 @@ class ImportChunkItem(_LeadsTableModel):
 
     state = UnicodeAttribute(null=True)
     attempts = NumberAttribute(default=0)
-    outcome = JSONAttribute(null=True)
+    outcome = JSONValueAttribute(null=True)
 
 
 class ImportMappingItem(_LeadsTableModel):
     """A saved column mapping (pk=T#<tenant>#IMPORTMAPS, sk=<name>): ``columns`` header -> target and the
     ``headers`` of the file it was saved from (an identical header row suggests it automatically)."""
 
-    columns = JSONAttribute()
-    headers = JSONAttribute()
+    columns = JSONValueAttribute()
+    headers = JSONValueAttribute()
     saved_by = UnicodeAttribute()
     saved_at = UTCDateTimeAttribute()
 
@@ -459,7 +460,7 @@ class ListJobItem(_LeadsTableModel):
     job_id = UnicodeAttribute()
     kind = UnicodeAttribute()
     status = UnicodeAttribute()
-    lead_filter = JSONAttribute()
+    lead_filter = JSONValueAttribute()
     added = NumberAttribute(default=0)
     already_members = NumberAttribute(default=0)
     steps = NumberAttribute(default=0)
@@ -506,8 +507,8 @@ class SegmentItem(_LeadsTableModel):
     segment_id = UnicodeAttribute()
     name = UnicodeAttribute()
     description = UnicodeAttribute(null=True)
-    include = JSONAttribute()
-    exclude = JSONAttribute(null=True)
+    include = JSONValueAttribute()
+    exclude = JSONValueAttribute(null=True)
     version = NumberAttribute()
     status = UnicodeAttribute()
     time_dependent = BooleanAttribute(default=False)
@@ -535,7 +536,7 @@ class ChannelItem(_ChannelsTableModel):
     doc's once a signed delivery activates it; ``claim_sk`` is the sort key of its route item (absent:
     ``ROUTE``)."""
 
-    doc = JSONAttribute()
+    doc = JSONValueAttribute()
     route_key = UnicodeAttribute()
     verify_token_hash = UnicodeAttribute(null=True)
     secret_name = UnicodeAttribute(null=True)
@@ -552,7 +553,7 @@ class ChannelRouteItem(_ChannelsTableModel):
     ``claimed_at`` and ``activated_at`` beside the doc so activation is one conditional update.
     """
 
-    doc = JSONAttribute()
+    doc = JSONValueAttribute()
     channel_id = UnicodeAttribute(null=True)
     status = UnicodeAttribute(null=True)
     claimed_at = UnicodeAttribute(null=True)
@@ -562,14 +563,14 @@ class ChannelRouteItem(_ChannelsTableModel):
 class VerifyTokenItem(_ChannelsTableModel):
     """Meta verify-token lookup (pk=V#<type>#<sha256 of token>); ``doc`` is a ``ChannelRoute``."""
 
-    doc = JSONAttribute()
+    doc = JSONValueAttribute()
 
 
 class ModelVersionItem(_LeadsTableModel):
     """A model version in the registry (pk=T#<tenant>#MLM or MLSTARTER, sk=V#<version>); ``doc`` is the
     public ``models.ml.ModelVersion``; ``status`` is kept beside it for conditional transitions."""
 
-    doc = JSONAttribute()
+    doc = JSONValueAttribute()
     status = UnicodeAttribute()
 
 
@@ -596,7 +597,7 @@ class ModelOutcomeItem(_LeadsTableModel):
 class CustomFieldItem(_LeadsTableModel):
     """A tenant's custom field definition (pk=T#<tenant>#CF, sk=F#<key>); ``doc`` is the definition."""
 
-    doc = JSONAttribute()
+    doc = JSONValueAttribute()
     version = NumberAttribute(default=1)
     created_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()
@@ -613,7 +614,7 @@ class MlTenantItem(_LeadsTableModel):
 class ScoringModelItem(_LeadsTableModel):
     """A scoring model (pk=T#<tenant>#SCORING, sk=M#<model_id>); ``doc`` is the ``ScoringModel``."""
 
-    doc = JSONAttribute()
+    doc = JSONValueAttribute()
     version = NumberAttribute(default=1)
 
 
@@ -631,8 +632,8 @@ class EngagementItem(_LeadsTableModel):
     ``counts`` = ``{event_type: all-time total}``. Written with an optimistic ``version`` condition.
     """
 
-    occ = JSONAttribute(null=True)
-    counts = JSONAttribute(null=True)
+    occ = JSONValueAttribute(null=True)
+    counts = JSONValueAttribute(null=True)
     last_event_at = UTCDateTimeAttribute(null=True)
     version = NumberAttribute(default=0)
 
@@ -695,7 +696,7 @@ class MergeRecordItem(_LeadsTableModel):
     ``doc`` is the public record; ``before`` the zlib-compressed JSON before-images (profiles as raw items,
     identities, timeline keys), or ``before_key`` the S3 key holding them when too large for an item."""
 
-    doc = JSONAttribute()
+    doc = JSONValueAttribute()
     status = UnicodeAttribute()
     before = BinaryAttribute(null=True, legacy_encoding=False)
     before_key = UnicodeAttribute(null=True)
@@ -711,12 +712,12 @@ class MergeEngagementItem(_LeadsTableModel):
     ``folded_version``/``folded_counts``, its record's version and counts right after the last fold."""
 
     role = UnicodeAttribute()
-    occ = JSONAttribute(null=True)
-    counts = JSONAttribute(null=True)
+    occ = JSONValueAttribute(null=True)
+    counts = JSONValueAttribute(null=True)
     last_event_at = UTCDateTimeAttribute(null=True)
     version = NumberAttribute(null=True)
     folded_version = NumberAttribute(null=True)
-    folded_counts = JSONAttribute(null=True)
+    folded_counts = JSONValueAttribute(null=True)
 
 
 LEADS_TABLE_MODELS: tuple[type[Model], ...] = (

@@ -33,8 +33,10 @@ def get_import_pipeline() -> ImportPipeline:
         get_import_repository,
         get_lead_bulk_store,
     )
+    from leadtide.imports.reading import XlsxLimits
     from leadtide.imports.validation import MxChecker
     from leadtide.jobs.dispatch import enqueue_jobs
+    from leadtide.settings import get_settings
 
     return ImportPipeline(
         get_import_repository(),
@@ -43,6 +45,7 @@ def get_import_pipeline() -> ImportPipeline:
         get_event_publisher(),
         enqueue_jobs,
         lambda tenant_id: list(get_custom_field_service().list_definitions(tenant_id)),
+        xlsx_limits=XlsxLimits.from_settings(get_settings()),
         mx_checker=MxChecker(),
     )
 

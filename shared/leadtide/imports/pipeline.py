@@ -186,7 +186,9 @@ class ImportPipeline:
         events: lead event publisher. enqueue: queues job steps (``enqueue_jobs``).
         custom_fields: ``tenant_id -> [CustomFieldDefinition]``.
         mx_checker: optional :class:`leadtide.imports.validation.MxChecker` (MX checks when asked).
-        clock: current UTC time.
+        clock: current UTC time. chunk_rows: rows per chunk step.
+        xlsx_limits: :class:`leadtide.imports.reading.XlsxLimits` a workbook must pass before it is
+            parsed (the factories pass the settings'; None: its defaults).
     """
 
     def __init__(
@@ -201,6 +203,7 @@ class ImportPipeline:
         mx_checker: Any = None,
         clock: Callable[[], datetime] = utc_now,
         chunk_rows: int = CHUNK_ROWS,
+        xlsx_limits: Any = None,
     ):
         self.repo = repo
         self.store = store
@@ -211,6 +214,7 @@ class ImportPipeline:
         self.mx_checker = mx_checker
         self.clock = clock
         self.chunk_rows = chunk_rows
+        self.xlsx_limits = xlsx_limits  # leadtide.imports.reading.XlsxLimits; None: its defaults
 
     # ------------------------------------------------------------------ helpers
     def _fail(
@@ -254,7 +258,7 @@ class ImportPipeline:
         data = self.artifacts.get(record["doc"]["source_key"])
         if len(data) > MAX_FILE_BYTES:
             raise _ImportFailed(_too_large(len(data)))
-        return open_table(data, record["doc"]["filename"])
+        return open_table(data, record["doc"]["filename"], xlsx_limits=self.xlsx_limits)
 
     # ------------------------------------------------------------------ 1. analyse
     def analyse(self, tenant_id: str, import_id: str, key: str, size: int | None) -> None:

@@ -16,6 +16,9 @@ Excel
     gives its cached value), the first sheet, or the sheet with most rows when the first is empty.
     Dates become ISO strings (``2024-03-01``, or ``2024-03-01T09:30:00`` with a time), whole numbers
     lose the spurious ``.0``, booleans become ``TRUE``/``FALSE``. Legacy ``.xls`` is refused.
+    Before openpyxl parses anything, the workbook must pass :class:`XlsxLimits` (decompression bombs):
+    checked from the ZIP central directory (member count, declared uncompressed sizes, compression
+    ratios) and a streaming count of the shared-string table, which openpyxl would otherwise load whole.
 
 In both formats: spreadsheet error and null markers (``#N/A``, ``#VALUE!``, ``#REF!``, ``NULL``,
 ``n/a`` ...: :data:`NULL_MARKERS`) read as empty; fully blank rows are skipped; short rows are padded
@@ -108,13 +111,16 @@ class Table:
     sheet: str | None = None
 
 
-def open_table(data: bytes, filename: str) -> Table:
+def open_table(data: bytes, filename: str, *, xlsx_limits: XlsxLimits | None = None) -> Table:
     """Open an uploaded file as a :class:`Table` (see the module docstring for the rules).
 
     ``filename`` only helps tell XLSX from CSV (the content decides when they disagree).
+    ``xlsx_limits``: the decompression limits of a workbook (default: :class:`XlsxLimits`'s defaults,
+    which are the settings' defaults).
 
     Raises:
-        ImportFileError: the file is unusable as a whole; the message names the reason.
+        ImportFileError: the file is unusable as a whole, or a workbook exceeds ``xlsx_limits``; the
+            message names the reason (and the limit).
     """
     if not data or (len(data) <= SNIFF_BYTES and not data.strip()):
         raise ImportFileError("the file is empty")
@@ -122,7 +128,7 @@ def open_table(data: bytes, filename: str) -> Table:
     if data.startswith(_XLS_MAGIC) or name.endswith(".xls"):
         raise ImportFileError("legacy Excel .xls files are not supported: save the sheet as .xlsx or CSV")
     if data.startswith(b"PK\x03\x04") or name.endswith((".xlsx", ".xlsm")):
-        return _open_xlsx(data)
+        return _open_xlsx(data, xlsx_limits or XlsxLimits())
     return _open_csv(data)
 
 
@@ -319,6 +325,180 @@ def _headers(raw: list[Any]) -> tuple[list[str], list[str]]:
 
 
 # ---------------------------------------------------------------------------------------------- XLSX
+_MiB = 1 << 20
+MAX_XLSX_PARTS = 10_000
+"""ZIP members a workbook may have (a real one has tens; each member costs ``zipfile`` an object)."""
+MAX_XLSX_MANIFEST_BYTES = 4 * _MiB
+"""Uncompressed size of ``[Content_Types].xml``, parsed whole to find the shared-string table (real
+ones are a few KB)."""
+RATIO_GRACE_BYTES = _MiB
+"""Members up to this uncompressed size are not held to the compression ratio (tiny parts compress
+erratically and cannot hurt)."""
+_SHARED_STRINGS_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"
+_STRING_ITEM = re.compile(rb"<(?:[A-Za-z_][\w.-]{0,63}:)?si[\s/>]")
+"""The start tag of a shared-string item (``<si>``, ``<si/>``, a prefixed ``<x:si>``); ``<`` cannot occur
+in XML character data, so a count of these is at least what openpyxl's parser would build."""
+_STRING_ITEM_MAX = 70
+_SCAN_CHUNK = _MiB
+
+
+@dataclass(frozen=True)
+class XlsxLimits:
+    """Limits on an XLSX workbook, checked before it is parsed (:func:`check_xlsx_limits`).
+
+    An XLSX file is a ZIP of XML parts; deflate compresses repetitive XML up to ~1000:1, so a file under
+    the upload limit can inflate to gigabytes (the reported workbook: 3.3 MB holding 1.5 GB of shared
+    strings, which raised the Jobs worker from 1.1 to 2.4 GB). openpyxl's read-only mode streams the
+    sheets but loads the shared-string table whole, as a list of Python strings.
+
+    - ``max_uncompressed_bytes``: the sum of every member's uncompressed size (bytes).
+    - ``max_compression_ratio``: uncompressed / compressed size of any member larger than
+      :data:`RATIO_GRACE_BYTES` (real sheets compress ~5-20:1; Apache POI's ``ZipSecureFile`` refuses
+      beyond 100:1 by default, its "minimum inflate ratio" 0.01).
+    - ``max_shared_strings_bytes``: the shared-string table's uncompressed size (bytes).
+    - ``max_shared_strings``: the entries (``<si>``) of the shared-string table.
+
+    The defaults are the settings' defaults (``IMPORT_XLSX_MAX_*``, :mod:`leadtide.settings`).
+    """
+
+    max_uncompressed_bytes: int = 512 * _MiB
+    max_compression_ratio: float = 100.0
+    max_shared_strings_bytes: int = 128 * _MiB
+    max_shared_strings: int = 2_000_000
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> XlsxLimits:
+        """The limits a :class:`leadtide.settings.Settings` configures (``IMPORT_XLSX_MAX_*``)."""
+        return cls(
+            max_uncompressed_bytes=settings.import_xlsx_max_uncompressed_bytes,
+            max_compression_ratio=settings.import_xlsx_max_compression_ratio,
+            max_shared_strings_bytes=settings.import_xlsx_max_shared_strings_bytes,
+            max_shared_strings=settings.import_xlsx_max_shared_strings,
+        )
+
+
+def _size(n: float) -> str:
+    if n >= _MiB:
+        return f"{n / _MiB:,.0f} MiB"
+    if n >= 1024:
+        return f"{n / 1024:,.0f} KiB"
+    return f"{n:,.0f} bytes"
+
+
+_TOO_BIG_HINT = "; save the sheet as CSV, or split it"
+
+
+def check_xlsx_limits(data: bytes, limits: XlsxLimits) -> None:
+    """Refuse a workbook that would inflate beyond ``limits`` before anything parses it.
+
+    Reads only the ZIP central directory (sizes as declared there: Python's ``zipfile``, which openpyxl
+    reads through, stops a member at its declared size and fails its CRC if the data is longer), the
+    small ``[Content_Types].xml`` (to find the shared-string table as openpyxl does) and the
+    shared-string table as a stream, counting its entries without building them: memory stays at one
+    1 MiB chunk whatever the workbook holds.
+
+    Raises:
+        ImportFileError: not a ZIP, or a limit is exceeded (the message names the size and the limit).
+    """
+    import zipfile
+
+    # Each central directory entry starts with this signature: an upper bound on the member count that
+    # is known before zipfile builds an object per entry.
+    if data.count(b"PK\x01\x02") > MAX_XLSX_PARTS:
+        raise ImportFileError(f"the workbook holds more than {MAX_XLSX_PARTS:,} files" + _TOO_BIG_HINT)
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError) as err:
+        raise ImportFileError(f"the file is not a readable XLSX workbook ({type(err).__name__})") from None
+    with archive:
+        members = archive.infolist()
+        total = sum(m.file_size for m in members)
+        if total > limits.max_uncompressed_bytes:
+            raise ImportFileError(
+                f"the workbook is {_size(total)} uncompressed; at most {_size(limits.max_uncompressed_bytes)}"
+                " uncompressed is accepted" + _TOO_BIG_HINT
+            )
+        for member in members:
+            if member.file_size <= RATIO_GRACE_BYTES:
+                continue
+            ratio = member.file_size / member.compress_size if member.compress_size else float("inf")
+            if ratio > limits.max_compression_ratio:
+                raise ImportFileError(
+                    f"the workbook part {member.filename} is compressed {ratio:,.0f}:1; at most "
+                    f"{limits.max_compression_ratio:,.0f}:1 is accepted (a decompression bomb?)"
+                )
+        strings = _shared_strings_member(archive)
+        if strings is None:
+            return
+        if strings.file_size > limits.max_shared_strings_bytes:
+            raise ImportFileError(
+                f"the workbook's shared-string table is {_size(strings.file_size)} uncompressed; at most "
+                f"{_size(limits.max_shared_strings_bytes)} is accepted" + _TOO_BIG_HINT
+            )
+        count = _count_string_items(archive, strings, stop_after=limits.max_shared_strings)
+        if count > limits.max_shared_strings:
+            raise ImportFileError(
+                f"the workbook's shared-string table holds more than {limits.max_shared_strings:,} strings"
+                + _TOO_BIG_HINT
+            )
+
+
+def _shared_strings_member(archive: Any) -> Any:
+    """The ZipInfo of the shared-string table, found as openpyxl finds it (the part whose content type
+    in ``[Content_Types].xml`` is sharedStrings), or None (no table, or no readable manifest: openpyxl
+    then reports the workbook as unreadable)."""
+    import zipfile
+
+    from openpyxl.packaging.manifest import Manifest
+    from openpyxl.xml.functions import fromstring
+
+    try:
+        manifest = archive.getinfo("[Content_Types].xml")
+    except KeyError:
+        return None
+    if manifest.file_size > MAX_XLSX_MANIFEST_BYTES:
+        raise ImportFileError(
+            f"the workbook's [Content_Types].xml is {_size(manifest.file_size)}; at most "
+            f"{_size(MAX_XLSX_MANIFEST_BYTES)} is accepted"
+        )
+    try:
+        part = Manifest.from_tree(fromstring(archive.read(manifest))).find(_SHARED_STRINGS_TYPE)
+    except (zipfile.BadZipFile, OSError, ValueError, TypeError, KeyError, SyntaxError):
+        return None
+    if part is None:
+        return None
+    try:
+        return archive.getinfo(part.PartName[1:])
+    except KeyError:
+        return None
+
+
+def _count_string_items(archive: Any, member: Any, *, stop_after: int) -> int:
+    """Shared-string items (``<si>`` start tags) in ``member``, read as a stream in 1 MiB chunks;
+    counting stops once past ``stop_after``. A part that does not decompress counts what was read
+    (openpyxl then reports the workbook as unreadable)."""
+    import zipfile
+
+    count = 0
+    carry = b""
+    try:
+        with archive.open(member) as stream:
+            while chunk := stream.read(_SCAN_CHUNK):
+                buffer = carry + chunk
+                # a tag starting in the last _STRING_ITEM_MAX bytes may be cut: count it next round
+                limit = len(buffer) - _STRING_ITEM_MAX
+                for match in _STRING_ITEM.finditer(buffer):
+                    if match.start() >= limit:
+                        break
+                    count += 1
+                carry = buffer[max(limit, 0) :]
+                if count > stop_after:
+                    return count
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return count
+    return count + len(_STRING_ITEM.findall(carry))
+
+
 def _xlsx_cell(value: Any) -> str:
     if value is None:
         return ""
@@ -342,9 +522,10 @@ def _xlsx_cell(value: Any) -> str:
     return str(value).strip()
 
 
-def _open_xlsx(data: bytes) -> Table:
+def _open_xlsx(data: bytes, limits: XlsxLimits) -> Table:
     import zipfile
 
+    check_xlsx_limits(data, limits)
     try:
         import openpyxl
         from openpyxl.utils.exceptions import InvalidFileException

@@ -487,7 +487,9 @@ def get_import_service() -> ImportService:
         get_import_repository,
         get_lead_bulk_store,
     )
+    from leadtide.imports.reading import XlsxLimits
     from leadtide.jobs.dispatch import enqueue_jobs
+    from leadtide.settings import get_settings
 
     pipeline = ImportPipeline(
         get_import_repository(),
@@ -496,5 +498,6 @@ def get_import_service() -> ImportService:
         get_event_publisher(),
         enqueue_jobs,
         lambda tenant_id: list(get_custom_field_service().list_definitions(tenant_id)),
+        xlsx_limits=XlsxLimits.from_settings(get_settings()),
     )
     return ImportService(get_import_repository(), get_import_artifacts(), pipeline, enqueue_jobs)
