@@ -10,8 +10,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from leadtide.bulk.collections import CustomFieldCatalog, CustomFieldColumn, LeadCollections
-from leadtide.dal.bulk import BulkActionRepository
-from leadtide.dal.exports import ArtifactStorage, ExportRepository
+from leadtide.bulk.ports import BulkActionRepository
+from leadtide.exports.ports import ArtifactStorage, ExportRepository
 from leadtide.models.auth import Principal
 from leadtide.models.bulk import BulkActionRecord, ChunkOutcome, LeadOutcome
 from leadtide.models.errors import (

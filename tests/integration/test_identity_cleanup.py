@@ -281,7 +281,7 @@ def test_an_identity_of_a_missing_lead_is_free_for_capture(stack):
 @pytest.mark.parametrize("count", [120])
 def test_a_survivor_owning_more_keys_than_one_transaction_is_deleted_whole(stack, count):
     from leadtide.dal.factory import get_lead_repository
-    from leadtide.dal.ports import LeadChanges
+    from leadtide.leads.ports import LeadChanges
 
     lead = _create(stack, email="big@example.com")
     repo = get_lead_repository()

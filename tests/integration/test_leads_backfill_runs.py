@@ -14,7 +14,8 @@ import pytest
 
 from leadtide.dal.backfill_runs import DynamoBackfillRunRepository
 from leadtide.dal.factory import get_backfill_run_repository
-from leadtide.leads.backfill import BackfillCounts, LeadBackfillService
+from leadtide.leads.backfill import LeadBackfillService
+from leadtide.leads.ports import BackfillCounts
 from leadtide.models.backfill import BackfillRunRecord
 from tests.integration.test_leads_backfill import ADMIN, MANAGER, OTHER, _create, _strip
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from leadtide.dal.factory import get_scoring_store
 from leadtide.dal.items import EngagementItem, LeadItem, lead_pk
 from leadtide.dal.scoring_models import ENGAGEMENT, engagement_to_input, lead_values
-from leadtide.scoring.store import Occurrence
+from leadtide.scoring.ports import Occurrence
 
 T0 = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
 

@@ -167,7 +167,7 @@ def test_a_late_writer_never_regresses_the_profile_summary(stack):
     from leadtide.dal.engagement import store_engaged
     from leadtide.dal.factory import get_scoring_store
     from leadtide.dal.items import LeadItem
-    from leadtide.scoring.store import Occurrence
+    from leadtide.scoring.ports import Occurrence
 
     lead_id = _lead(stack, "race@example.com")
     pk = f"T#acme#L#{lead_id}"

@@ -28,11 +28,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from leadtide.bulk.collections import LeadCollections
+from leadtide.bulk.ports import BulkActionRepository
 from leadtide.bulk.selection import SelectionResolver, is_visible
-from leadtide.dal.bulk import BulkActionRepository
-from leadtide.dal.exports import ArtifactStorage
-from leadtide.dal.ports import LeadRepository
+from leadtide.exports.ports import ArtifactStorage
 from leadtide.exports.service import DOWNLOAD_URL_SECONDS, ExportService, principal_of_record
+from leadtide.leads.ports import LeadRepository
 from leadtide.leads.service import LeadService
 from leadtide.models.auth import Principal
 from leadtide.models.bulk import (

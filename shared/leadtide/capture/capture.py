@@ -10,8 +10,8 @@ from functools import lru_cache
 from typing import Any
 
 from leadtide.capture.identity import IdentityKey, identity_keys
-from leadtide.dal.ports import EventPublisher, IdentityKind, IdentityTakenError, LeadRepository
-from leadtide.models.common import ChannelType, display_name, iso, utc_now
+from leadtide.leads.ports import IdentityTakenError, LeadRepository
+from leadtide.models.common import ChannelType, IdentityKind, display_name, iso, utc_now
 from leadtide.models.errors import DuplicateDeliveryError, LeadNotFoundError
 from leadtide.models.events import LeadEvent, LeadEventType
 from leadtide.models.leads import Activity, ActivityType, Lead
@@ -21,6 +21,7 @@ from leadtide.models.messages import (
     InboundMessage,
     MessageRetraction,
 )
+from leadtide.ports import EventPublisher
 
 log = logging.getLogger(__name__)
 

@@ -22,9 +22,9 @@ from leadtide.capture.signatures import verify_meta_signature, verify_twilio_sig
 from leadtide.capture.twilio import parse_twilio, twilio_routing_key
 from leadtide.capture.web_form import parse_form_submission
 from leadtide.capture.whatsapp import parse_whatsapp, whatsapp_routing_keys
+from leadtide.channels.ports import ChannelRepository
 from leadtide.channels.routing import ChannelRouter
 from leadtide.channels.verify_tokens import verify_token_hash
-from leadtide.dal.ports import ChannelRepository, CommandQueue, SecretStore
 from leadtide.models.common import ChannelType, utc_now
 from leadtide.models.errors import (
     ForbiddenError,
@@ -35,6 +35,7 @@ from leadtide.models.errors import (
 )
 from leadtide.models.messages import IngestEnvelope
 from leadtide.models.text import replace_invalid_text
+from leadtide.ports import CommandQueue, SecretStore
 
 log = logging.getLogger(__name__)
 

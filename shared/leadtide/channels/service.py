@@ -7,8 +7,8 @@ import uuid
 from functools import lru_cache
 
 from leadtide.capture.identity import normalize_phone
+from leadtide.channels.ports import ChannelRepository
 from leadtide.channels.verify_tokens import verify_token_hash
-from leadtide.dal.ports import ChannelRepository, SecretStore
 from leadtide.models.auth import Principal
 from leadtide.models.channels import (
     Channel,
@@ -27,6 +27,7 @@ from leadtide.models.errors import (
     ForbiddenError,
     UnprocessableError,
 )
+from leadtide.ports import SecretStore
 
 log = logging.getLogger(__name__)
 

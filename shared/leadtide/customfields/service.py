@@ -27,7 +27,7 @@ from leadtide.models.common import utc_now
 from leadtide.models.errors import CustomFieldNotFoundError, ForbiddenError, UnprocessableError
 
 if TYPE_CHECKING:
-    from leadtide.dal.custom_fields import CustomFieldRepository
+    from leadtide.customfields.ports import CustomFieldRepository
 
 CACHE_SECONDS = 30.0
 MAX_CUSTOM_FIELDS = 100

@@ -5,20 +5,22 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from leadtide.dal.ports import ChannelRepository, CommandQueue, EventPublisher, LeadRepository, SecretStore
+from leadtide.channels.ports import ChannelRepository
+from leadtide.leads.ports import LeadRepository
 from leadtide.ml.ports import ArtifactStore, ModelRegistryRepository, TrainingDataSource
+from leadtide.ports import CommandQueue, EventPublisher, SecretStore
 from leadtide.settings import get_settings
 
 if TYPE_CHECKING:
-    from leadtide.dal.bulk import BulkActionRepository
-    from leadtide.dal.custom_fields import CustomFieldRepository
-    from leadtide.dal.exports import ArtifactStorage, ExportRepository
+    from leadtide.bulk.ports import BulkActionRepository
+    from leadtide.customfields.ports import CustomFieldRepository
+    from leadtide.exports.ports import ArtifactStorage, ExportRepository
     from leadtide.imports.ports import ImportArtifacts, ImportRepository, LeadBulkStore
-    from leadtide.leads.backfill import BackfillRunRepository, ProfileBackfillStore
+    from leadtide.leads.ports import BackfillRunRepository, ProfileBackfillStore
     from leadtide.lists.ports import ListJobRepository, ListRepository
-    from leadtide.scoring.store import ScoringStore
+    from leadtide.scoring.ports import ScoringStore
     from leadtide.segments.ports import SegmentRepository
-    from leadtide.tracking.store import TrackingStore
+    from leadtide.tracking.ports import TrackingStore
 
 
 def _bind() -> None:

@@ -3,10 +3,10 @@ separate them again on undo. Pure functions (no storage); the DynamoDB side is
 :mod:`leadtide.dal.merge_engagement`.
 
 An engagement record (``sk=ENGAGEMENT``, :class:`leadtide.dal.items.EngagementItem`) holds, per behaviour
-event type, the newest :data:`~leadtide.scoring.store.MAX_OCCURRENCES_PER_TYPE` occurrences as
+event type, the newest :data:`~leadtide.scoring.ports.MAX_OCCURRENCES_PER_TYPE` occurrences as
 ``[epoch seconds, dedupe id]`` pairs, oldest first, and all-time counts. The dedupe id (``ev:<event id>``
 for tracked events, ``msg:<provider message id>`` for captured messages, see
-:func:`leadtide.scoring.store.merge_occurrences`) is an occurrence's identity.
+:func:`leadtide.scoring.ports.merge_occurrences`) is an occurrence's identity.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from leadtide.scoring.store import MAX_OCCURRENCES_PER_TYPE
+from leadtide.scoring.ports import MAX_OCCURRENCES_PER_TYPE
 
 
 @dataclass

@@ -34,7 +34,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from leadtide.dal.ports import EventPublisher
 from leadtide.duplicates.ports import (
     DuplicateRepository,
     LeadSnapshot,
@@ -66,6 +65,7 @@ from leadtide.models.errors import (
 )
 from leadtide.models.events import LeadEvent, LeadEventType
 from leadtide.models.leads import Activity, ActivityType, Lead
+from leadtide.ports import EventPublisher
 
 # Merges whose timelines hold more entries than this finish on the jobs queue rather than in the request.
 SYNC_TIMELINE_LIMIT = 500

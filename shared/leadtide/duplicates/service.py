@@ -13,7 +13,6 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
-from leadtide.dal.ports import LeadRepository
 from leadtide.duplicates.matching import DuplicateFinder
 from leadtide.duplicates.ports import (
     DuplicateRepository,
@@ -22,6 +21,7 @@ from leadtide.duplicates.ports import (
     MergeStore,
     ReplaceOutcome,
 )
+from leadtide.leads.ports import LeadRepository
 from leadtide.models.auth import Principal
 from leadtide.models.common import utc_now
 from leadtide.models.duplicates import DuplicatePage, DuplicatePairView, PairStatus, ScanAccepted

@@ -20,8 +20,8 @@ from typing import Any
 
 from leadtide.bulk.collections import CustomFieldCatalog
 from leadtide.bulk.selection import SelectionResolver
-from leadtide.dal.exports import ArtifactStorage, ExportRepository
 from leadtide.exports.formats import CONTENT_TYPES, EXTENSIONS, columns_for, row_writer
+from leadtide.exports.ports import ArtifactStorage, ExportRepository
 from leadtide.models.auth import Principal
 from leadtide.models.common import Role, utc_now
 from leadtide.models.errors import ForbiddenError, LeadtideError

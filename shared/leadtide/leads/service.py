@@ -14,15 +14,9 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from leadtide.capture.identity import normalize_email, normalize_phone
-from leadtide.dal.ports import (
-    EventPublisher,
-    IdentityKind,
-    IdentityTakenError,
-    LeadChanges,
-    LeadRepository,
-)
+from leadtide.leads.ports import IdentityTakenError, LeadChanges, LeadRepository
 from leadtide.models.auth import Principal
-from leadtide.models.common import ChannelType, LeadStatus, display_name, iso, utc_now
+from leadtide.models.common import ChannelType, IdentityKind, LeadStatus, display_name, iso, utc_now
 from leadtide.models.errors import DuplicateLeadError, ForbiddenError, UnprocessableError
 from leadtide.models.events import LeadEvent, LeadEventType
 from leadtide.models.leads import (
@@ -38,6 +32,7 @@ from leadtide.models.leads import (
     LeadUpdate,
     NoteCreate,
 )
+from leadtide.ports import EventPublisher
 
 if TYPE_CHECKING:
     from leadtide.customfields.service import CustomFieldService

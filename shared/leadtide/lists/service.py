@@ -28,7 +28,7 @@ from functools import lru_cache
 from typing import Any
 
 from leadtide.capture.identity import normalize_email, normalize_phone
-from leadtide.dal.ports import EventPublisher, IdentityKind, LeadRepository
+from leadtide.leads.ports import LeadRepository
 from leadtide.lists.models import (
     AddResult,
     LeadFilter,
@@ -45,7 +45,7 @@ from leadtide.lists.models import (
 )
 from leadtide.lists.ports import ListJobRepository, ListRepository
 from leadtide.models.auth import Principal
-from leadtide.models.common import Role, iso, utc_now
+from leadtide.models.common import IdentityKind, Role, iso, utc_now
 from leadtide.models.errors import (
     ForbiddenError,
     LeadNotFoundError,
@@ -57,6 +57,7 @@ from leadtide.models.errors import (
 from leadtide.models.events import LeadEvent, LeadEventType
 from leadtide.models.exports import time_ordered_id
 from leadtide.models.leads import LEAD_ID_PATTERN, LeadPage, LeadQuery
+from leadtide.ports import EventPublisher
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from leadtide.dal.ports import CommandQueue, LeadRepository
+from leadtide.leads.ports import LeadRepository
 from leadtide.ml.ports import STARTER_SCOPE, ModelRegistryRepository, PointerConflictError, artifact_key
 from leadtide.models.auth import Principal
 from leadtide.models.common import LeadStatus, Role, utc_now
@@ -46,6 +46,7 @@ from leadtide.models.ml import (
     PromotionResult,
     TrainAccepted,
 )
+from leadtide.ports import CommandQueue
 
 log = logging.getLogger(__name__)
 

@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from leadtide.dal.ports import CommandQueue, LeadRepository
+from leadtide.leads.ports import LeadRepository
 from leadtide.ml.ports import (
     STARTER_SCOPE,
     ArtifactStore,
@@ -55,6 +55,7 @@ from leadtide.models.common import LeadStatus, utc_now
 from leadtide.models.errors import InsufficientTrainingDataError, ModelVersionNotFoundError
 from leadtide.models.leads import Lead
 from leadtide.models.ml import ModelMetrics, ModelOrigin, ModelPointer, ModelStatus, ModelVersion
+from leadtide.ports import CommandQueue
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
-from leadtide.dal.ports import EventPublisher, LeadRepository
+from leadtide.leads.ports import LeadRepository
 from leadtide.models.auth import Principal
 from leadtide.models.common import iso, utc_now
 from leadtide.models.errors import ForbiddenError, UnprocessableError
@@ -33,9 +33,10 @@ from leadtide.models.scoring import (
     ScoringModelSpec,
     ScoringTemplateList,
 )
+from leadtide.ports import EventPublisher
+from leadtide.scoring.ports import ScoringStore
 from leadtide.scoring.rules import parse_spec
 from leadtide.scoring.service import CAUSE_MODEL_CHANGED
-from leadtide.scoring.store import ScoringStore
 from leadtide.scoring.templates import list_templates, template_spec
 
 RESCORE_TENANT_JOB = "scoring.rescore_tenant"

@@ -23,16 +23,16 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from leadtide.dal.ports import CommandQueue, EventPublisher, LeadRepository
+from leadtide.leads.ports import LeadRepository
 from leadtide.models.common import ChannelType, Grade, iso, utc_now
 from leadtide.models.errors import LeadNotFoundError
 from leadtide.models.events import LeadEvent, LeadEventType
 from leadtide.models.leads import Lead, ScoreFactor
 from leadtide.models.scoring import Prediction, ScoreHistoryEntry, ScoringModel
+from leadtide.ports import CommandQueue, EventPublisher
 from leadtide.scoring.engagement import LOOKBACK_DAYS, ScoreResult, score_lead
-from leadtide.scoring.ports import ConversionPredictor
+from leadtide.scoring.ports import ConversionPredictor, Occurrence, ScoringInput, ScoringStore
 from leadtide.scoring.rules import CompiledModel, RuleScore
-from leadtide.scoring.store import Occurrence, ScoringInput, ScoringStore
 
 log = logging.getLogger(__name__)
 

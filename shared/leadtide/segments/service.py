@@ -32,12 +32,12 @@ from functools import lru_cache
 from typing import Any
 
 from leadtide.conditions import CompiledCondition, ConditionError, compile_rules, to_epoch
-from leadtide.dal.ports import EventPublisher
 from leadtide.models.auth import Principal
 from leadtide.models.common import iso, utc_now
 from leadtide.models.errors import ForbiddenError, SegmentNotFoundError, UnprocessableError
 from leadtide.models.events import LeadEvent, LeadEventType
 from leadtide.models.leads import LeadPage
+from leadtide.ports import EventPublisher
 from leadtide.segments.models import (
     Segment,
     SegmentCollection,

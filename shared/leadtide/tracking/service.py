@@ -26,9 +26,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from leadtide.capture.identity import normalize_email, normalize_phone
-from leadtide.dal.ports import EventPublisher, IdentityKind, LeadRepository
+from leadtide.leads.ports import LeadRepository
 from leadtide.models.auth import Principal
-from leadtide.models.common import Role, iso, utc_now
+from leadtide.models.common import IdentityKind, Role, iso, utc_now
 from leadtide.models.errors import (
     ForbiddenError,
     LeadNotFoundError,
@@ -48,7 +48,8 @@ from leadtide.models.tracking import (
     TrackedEventIn,
     TrackEventsResult,
 )
-from leadtide.tracking.store import EventToRecord, TrackingStore
+from leadtide.ports import EventPublisher
+from leadtide.tracking.ports import EventToRecord, TrackingStore
 
 API_KEY_PREFIX = "lt_live_"
 _KEY_ID_LEN = 16
