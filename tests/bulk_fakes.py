@@ -9,8 +9,7 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from leadtide.bulk.collections import CustomFieldCatalog, CustomFieldColumn, LeadCollections
-from leadtide.bulk.ports import BulkActionRepository
+from leadtide.bulk.ports import BulkActionRepository, CustomFieldCatalog, CustomFieldColumn, LeadCollections
 from leadtide.exports.ports import ArtifactStorage, ExportRepository
 from leadtide.models.auth import Principal
 from leadtide.models.bulk import BulkActionRecord, ChunkOutcome, LeadOutcome

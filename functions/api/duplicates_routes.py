@@ -25,6 +25,7 @@ from leadtide.models.duplicates import (
     ScanAccepted,
 )
 from leadtide.models.errors import DuplicatePairNotFoundError, MergeNotFoundError
+from leadtide.wiring import get_wiring
 
 router = APIGatewayHttpRouter()
 
@@ -39,15 +40,13 @@ def _principal() -> Principal:
 
 
 def _duplicates():  # lazy: keeps the Api cold start small
-    from leadtide.duplicates.service import get_duplicate_service
 
-    return get_duplicate_service()
+    return get_wiring().duplicate_service
 
 
 def _merges():
-    from leadtide.duplicates.merge import get_merge_service
 
-    return get_merge_service()
+    return get_wiring().merge_service
 
 
 def _merge_id(merge_id: str) -> str:

@@ -17,6 +17,7 @@ from leadtide.api.context import principal_of
 from leadtide.api.errors import JSON, documented_errors
 from leadtide.models.errors import MalformedPayloadError
 from leadtide.models.tracking import ApiKeyCreate, ApiKeyCreated, ApiKeyList, TrackEventsResult
+from leadtide.wiring import get_wiring
 
 router = APIGatewayHttpRouter()
 
@@ -28,9 +29,8 @@ _EVENTS_BODY = (
 
 
 def _tracking() -> Any:
-    from leadtide.tracking.service import get_tracking_service
 
-    return get_tracking_service()
+    return get_wiring().tracking_service
 
 
 def _body() -> Any:

@@ -18,6 +18,7 @@ from leadtide.api.errors import JSON, documented_errors
 from leadtide.models.auth import Principal
 from leadtide.models.errors import ExportNotFoundError
 from leadtide.models.exports import Export, ExportCreate, ExportList
+from leadtide.wiring import get_wiring
 
 router = APIGatewayHttpRouter()
 
@@ -42,9 +43,8 @@ def create_export(request: Annotated[ExportCreate, Body()]) -> Response[Export]:
     at the top level; every lead you can see when neither is given. Columns: `fields`, or every lead field
     and every custom field (headed by its label). CSV is UTF-8 with a BOM and formula-safe cells; JSON is
     JSON Lines. Follow `GET /exports/{export_id}` for the download link."""
-    from leadtide.exports.service import get_export_service
 
-    export = get_export_service().create(_principal(), request)
+    export = get_wiring().export_service.create(_principal(), request)
     return Response(status_code=202, content_type=JSON, body=export)
 
 
@@ -63,9 +63,8 @@ def list_exports(
     ] = None,
 ) -> ExportList:
     """Admins and managers see every export of the tenant; reps their own. No download links here."""
-    from leadtide.exports.service import get_export_service
 
-    return get_export_service().history(_principal(), limit=limit, cursor=cursor)
+    return get_wiring().export_service.history(_principal(), limit=limit, cursor=cursor)
 
 
 @router.get(
@@ -79,8 +78,7 @@ def list_exports(
 def get_export(export_id: ExportId) -> Export:
     """`status` is queued, running, completed or failed; `download.url` (completed only) is a presigned
     link valid until `download.expires_at` — ask again for a fresh one."""
-    from leadtide.exports.service import get_export_service
 
     if not _ID.match(export_id):
         raise ExportNotFoundError(f"export {export_id} not found")
-    return get_export_service().get(_principal(), export_id)
+    return get_wiring().export_service.get(_principal(), export_id)

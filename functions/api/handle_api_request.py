@@ -31,7 +31,7 @@ from leadtide.api.errors import (
     unsupported_media_type_response,
     validation_error_response,
 )
-from leadtide.leads.service import MAX_PAGE_SIZE, get_lead_service
+from leadtide.leads.service import MAX_PAGE_SIZE
 from leadtide.models.auth import Principal
 from leadtide.models.channels import Channel, ChannelCreate, ChannelList
 from leadtide.models.common import ChannelType, Grade, LeadStatus
@@ -50,6 +50,7 @@ from leadtide.models.leads import (
 )
 from leadtide.models.text import loads_valid_text
 from leadtide.observability import logger, metrics
+from leadtide.wiring import get_wiring
 
 # Every JSON body is read by one loader that refuses lone surrogates (422 naming the field), before any
 # request model sees it: the text rule of leadtide.models.text holds for every route and field at once.
@@ -168,7 +169,7 @@ def list_leads(
         limit=limit,
         cursor=cursor,
     )
-    return get_lead_service().list_leads(principal, query)
+    return get_wiring().lead_service.list_leads(principal, query)
 
 
 @app.post(
@@ -182,7 +183,7 @@ def list_leads(
 def create_lead(lead: Annotated[LeadCreate, Body()]) -> Response[Lead]:
     """Email and phone are normalised (lower-case, E.164) and must not belong to another lead of the tenant
     (409 names it). Reps become the owner."""
-    created = get_lead_service().create_lead(_principal(), lead)
+    created = get_wiring().lead_service.create_lead(_principal(), lead)
     return _created(created)
 
 
@@ -196,7 +197,7 @@ def create_lead(lead: Annotated[LeadCreate, Body()]) -> Response[Lead]:
 )
 def get_lead(lead_id: LeadId) -> Lead:
     """The full profile: contact details, source, status, owner, score, grade, score breakdown, tags."""
-    return get_lead_service().get_lead(_principal(), _lead_id(lead_id))
+    return get_wiring().lead_service.get_lead(_principal(), _lead_id(lead_id))
 
 
 @app.patch(
@@ -210,7 +211,7 @@ def get_lead(lead_id: LeadId) -> Lead:
 def update_lead(lead_id: LeadId, changes: Annotated[LeadUpdate, Body()]) -> Lead:
     """Only the fields sent change; `null` clears one. Status and owner changes go on the timeline and
     publish `lead.updated`."""
-    return get_lead_service().update_lead(_principal(), _lead_id(lead_id), changes)
+    return get_wiring().lead_service.update_lead(_principal(), _lead_id(lead_id), changes)
 
 
 @app.delete(
@@ -222,7 +223,7 @@ def delete_lead(lead_id: LeadId) -> Response[None]:
     """Deletes the lead, its timeline and every identity key pointing at it (its own, those of leads
     merged into it, imported unique custom fields), so those emails/phones/values are free again. 409 when
     the lead kept changing while being deleted (retry)."""
-    get_lead_service().delete_lead(_principal(), _lead_id(lead_id))
+    get_wiring().lead_service.delete_lead(_principal(), _lead_id(lead_id))
     return Response(status_code=204, body="")
 
 
@@ -240,7 +241,9 @@ def list_activities(
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> ActivityPage:
     """Messages in and out, notes, status and owner changes, oldest first."""
-    return get_lead_service().list_activities(_principal(), _lead_id(lead_id), limit=limit, cursor=cursor)
+    return get_wiring().lead_service.list_activities(
+        _principal(), _lead_id(lead_id), limit=limit, cursor=cursor
+    )
 
 
 @app.post(
@@ -253,7 +256,7 @@ def list_activities(
 )
 def add_note(lead_id: LeadId, note: Annotated[NoteCreate, Body()]) -> Response[Activity]:
     """The note joins the timeline with the caller as author."""
-    created = get_lead_service().add_note(_principal(), _lead_id(lead_id), note)
+    created = get_wiring().lead_service.add_note(_principal(), _lead_id(lead_id), note)
     return _created(created)
 
 
@@ -267,7 +270,7 @@ def add_note(lead_id: LeadId, note: Annotated[NoteCreate, Body()]) -> Response[A
 )
 def dashboard_summary() -> DashboardSummary:
     """Counters kept in the same write as the change that moves them."""
-    return get_lead_service().dashboard(_principal())
+    return get_wiring().lead_service.dashboard(_principal())
 
 
 # ---------------------------------------------------------------------------------------------- channels
@@ -282,9 +285,8 @@ def dashboard_summary() -> DashboardSummary:
 def create_channel(channel: Annotated[ChannelCreate, Body()]) -> Response[Channel]:
     """WhatsApp Cloud API, Instagram, Twilio WhatsApp or a web form. Secrets are stored in AWS Secrets
     Manager and never returned."""
-    from leadtide.channels.service import get_channel_service  # only channel routes need it
 
-    created = get_channel_service().connect(_principal(), channel)
+    created = get_wiring().channel_service.connect(_principal(), channel)
     return _created(created)
 
 
@@ -298,9 +300,8 @@ def create_channel(channel: Annotated[ChannelCreate, Body()]) -> Response[Channe
 )
 def list_channels() -> ChannelList:
     """Every channel of the caller's tenant, without secrets."""
-    from leadtide.channels.service import get_channel_service  # only channel routes need it
 
-    return ChannelList(items=get_channel_service().list(_principal()))
+    return ChannelList(items=get_wiring().channel_service.list(_principal()))
 
 
 @app.delete(
@@ -310,9 +311,8 @@ def list_channels() -> ChannelList:
 )
 def delete_channel(channel_id: ChannelId) -> Response[None]:
     """Removes the channel and its routing; its secret is scheduled for deletion."""
-    from leadtide.channels.service import get_channel_service  # only channel routes need it
 
-    get_channel_service().disconnect(_principal(), channel_id)
+    get_wiring().channel_service.disconnect(_principal(), channel_id)
     return Response(status_code=204, body="")
 
 

@@ -29,6 +29,7 @@ from leadtide.imports.models import (
 )
 from leadtide.models.auth import Principal
 from leadtide.models.errors import ImportNotFoundError
+from leadtide.wiring import get_wiring
 
 router = APIGatewayHttpRouter()
 
@@ -48,9 +49,8 @@ def _id(import_id: str) -> str:
 
 
 def _service():  # type: ignore[no-untyped-def]
-    from leadtide.imports.service import get_import_service
 
-    return get_import_service()
+    return get_wiring().import_service
 
 
 @router.post(

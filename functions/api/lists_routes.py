@@ -30,6 +30,7 @@ from leadtide.lists.models import (
 from leadtide.models.auth import Principal
 from leadtide.models.errors import ListJobNotFoundError, ListNotFoundError
 from leadtide.models.leads import LeadPage
+from leadtide.wiring import get_wiring
 
 router = APIGatewayHttpRouter()
 
@@ -49,9 +50,8 @@ def _list_id(list_id: str) -> str:
 
 
 def _service():  # lazy import keeps the Api cold start small
-    from leadtide.lists.service import get_list_service
 
-    return get_list_service()
+    return get_wiring().list_service
 
 
 @router.post(

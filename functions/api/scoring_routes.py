@@ -28,6 +28,7 @@ from leadtide.models.scoring import (
     ScoringTemplateList,
     is_valid_model_id,
 )
+from leadtide.wiring import get_wiring
 
 router = APIGatewayHttpRouter()
 
@@ -53,9 +54,8 @@ def _lead_id(lead_id: str) -> str:
 
 
 def _admin() -> Any:
-    from leadtide.scoring.admin import get_scoring_admin_service
 
-    return get_scoring_admin_service()
+    return get_wiring().scoring_admin_service
 
 
 @router.get(

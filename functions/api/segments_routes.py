@@ -23,6 +23,7 @@ from leadtide.segments.models import (
     SegmentPreviewRequest,
     SegmentUpdate,
 )
+from leadtide.wiring import get_wiring
 
 router = APIGatewayHttpRouter()
 
@@ -41,9 +42,8 @@ def _segment_id(segment_id: str) -> str:
 
 
 def _service():  # lazy import keeps the Api cold start small
-    from leadtide.segments.service import get_segment_service
 
-    return get_segment_service()
+    return get_wiring().segment_service
 
 
 @router.post(

@@ -10,6 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from leadtide.observability import logger, metrics
 from leadtide.scoring.worker import score_message
+from leadtide.wiring import get_wiring
 
 processor = BatchProcessor(event_type=EventType.SQS)
 _scored_in_batch: set[tuple[str, str]] = set()
@@ -17,7 +18,7 @@ _scored_in_batch: set[tuple[str, str]] = set()
 
 def score_record(record: SQSRecord) -> None:
     """Score one record's lead or page; raises so a failing record is retried."""
-    score_message(record.body, _scored_in_batch)
+    score_message(record.body, _scored_in_batch, get_wiring())
 
 
 @logger.inject_lambda_context

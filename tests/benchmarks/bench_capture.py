@@ -33,6 +33,7 @@ import botocore.client
 REPO = Path(__file__).resolve().parents[2]
 MARK_START, MARK_END = "<!-- bench:capture -->", "<!-- /bench:capture -->"
 sys.path.insert(0, str(REPO))
+from leadtide.wiring import get_wiring  # noqa: E402
 from tests.benchmarks.sections import write_section  # noqa: E402
 
 SECRET = "bench-app-secret-0123456789"
@@ -243,11 +244,9 @@ def bench_capture(stack, deliveries: int) -> dict:
                 bodies.append(m["Body"])
                 sqs.delete_message(QueueUrl=ingest_url, ReceiptHandle=m["ReceiptHandle"])
 
-    from leadtide.capture.capture import get_capture_service
-
     # Warm both functions once (cold start is measured separately).
     stack.invoke("WebhooksFunction", _whatsapp_event(stack, _text_delivery("19995550000", "wamid.warm")))
-    capture = get_capture_service()
+    capture = get_wiring().capture_service
     for body in take_ingest_bodies():
         capture.capture(IngestEnvelope.model_validate_json(body).command)
 

@@ -6,7 +6,6 @@ import logging
 import uuid
 from dataclasses import dataclass
 from enum import StrEnum
-from functools import lru_cache
 from typing import Any
 
 from leadtide.capture.identity import IdentityKey, identity_keys
@@ -259,14 +258,3 @@ def _custom_fields(message: InboundMessage) -> dict[str, Any]:
     """Form answers that are not lead attributes become custom fields on the new lead."""
     skip = {"first_name", "last_name", "name", "email", "phone", "company", "job_title", "message"}
     return {k: v for k, v in message.form_fields.items() if k not in skip}
-
-
-@lru_cache(maxsize=1)
-def get_capture_service() -> CaptureService:
-    """The process-wide service over DynamoDB and EventBridge (built on first use)."""
-    from leadtide.dal.factory import get_event_publisher, get_lead_repository
-    from leadtide.settings import get_settings
-
-    return CaptureService(
-        get_lead_repository(), get_event_publisher(), default_region=get_settings().default_phone_region
-    )

@@ -14,7 +14,6 @@ import logging
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from functools import lru_cache
 from typing import Any
 
 from leadtide.capture.instagram import instagram_routing_keys, parse_instagram
@@ -182,17 +181,3 @@ def _json(raw_body: bytes) -> Any:
     except (ValueError, UnicodeDecodeError) as err:
         raise MalformedPayloadError(f"body is not valid JSON: {err}") from None
     return replace_invalid_text(payload)  # a signed delivery is kept: lone surrogates become U+FFFD
-
-
-@lru_cache(maxsize=1)
-def get_webhook_receiver() -> WebhookReceiver:
-    """The process-wide receiver over DynamoDB, Secrets Manager and SQS (built on first use)."""
-    from leadtide.dal.factory import get_channel_repository, get_ingest_queue, get_secret_store
-    from leadtide.settings import get_settings
-
-    return WebhookReceiver(
-        get_channel_repository(),
-        get_secret_store(),
-        get_ingest_queue(),
-        default_region=get_settings().default_phone_region,
-    )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from functools import lru_cache
 
 from leadtide.capture.identity import normalize_phone
 from leadtide.channels.ports import ChannelRepository
@@ -188,14 +187,3 @@ class ChannelService:
         self._channels.delete(principal.tenant_id, channel_id)
         if secret_name:
             self._secrets.delete(secret_name)
-
-
-@lru_cache(maxsize=1)
-def get_channel_service() -> ChannelService:
-    """The process-wide channel service (built on first use)."""
-    from leadtide.dal.factory import get_channel_repository, get_secret_store
-    from leadtide.settings import get_settings
-
-    return ChannelService(
-        get_channel_repository(), get_secret_store(), secrets_prefix=get_settings().secrets_prefix
-    )

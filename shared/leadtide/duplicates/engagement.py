@@ -12,22 +12,11 @@ for tracked events, ``msg:<provider message id>`` for captured messages, see
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from leadtide.duplicates.ports import EngagementRecord
 from leadtide.scoring.ports import MAX_OCCURRENCES_PER_TYPE
-
-
-@dataclass
-class EngagementRecord:
-    """One lead's engagement record: ``occ`` = ``{event_type: [[epoch seconds, dedupe id], ...]}``,
-    ``counts`` = ``{event_type: all-time count}``, the latest event instant and the optimistic version."""
-
-    occ: dict[str, list[list[Any]]] = field(default_factory=dict)
-    counts: dict[str, int] = field(default_factory=dict)
-    last_event_at: datetime | None = None
-    version: int = 0
 
 
 def _ids(occ: Mapping[str, Sequence[Sequence[Any]]]) -> dict[str, set[str]]:

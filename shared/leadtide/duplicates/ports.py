@@ -216,3 +216,14 @@ class CandidatePair:
     lead_b: str
     score: int
     reasons: list[str] = field(default_factory=list)
+
+
+@dataclass
+class EngagementRecord:
+    """One lead's engagement record: ``occ`` = ``{event_type: [[epoch seconds, dedupe id], ...]}``,
+    ``counts`` = ``{event_type: all-time count}``, the latest event instant and the optimistic version."""
+
+    occ: dict[str, list[list[Any]]] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    last_event_at: datetime | None = None
+    version: int = 0

@@ -35,8 +35,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict
 from datetime import datetime
-from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from leadtide.leads.ports import (
     BackfillCounts,
@@ -51,6 +50,9 @@ from leadtide.models.backfill import BackfillAccepted, BackfillRun, BackfillRunL
 from leadtide.models.common import Role, utc_now
 from leadtide.models.errors import BackfillRunNotFoundError, ForbiddenError, InvalidRequestError
 from leadtide.models.exports import time_ordered_id
+
+if TYPE_CHECKING:
+    from leadtide.wiring import Wiring
 
 log = logging.getLogger(__name__)
 
@@ -360,17 +362,6 @@ def run_backfill_with(service: LeadBackfillService, message: Mapping[str, Any]) 
         service._enqueue([follow])
 
 
-def run_backfill(message: dict[str, Any]) -> None:
+def run_backfill(message: dict[str, Any], wiring: Wiring) -> None:
     """Jobs-queue step ``leads.backfill`` (see :func:`run_backfill_with`)."""
-    run_backfill_with(get_backfill_service(), message)
-
-
-@lru_cache(maxsize=1)
-def get_backfill_service() -> LeadBackfillService:
-    """The process-wide backfill service over DynamoDB and the jobs queue (built on first use)."""
-    from leadtide.dal.factory import get_backfill_run_repository, get_profile_backfill_store
-    from leadtide.jobs.dispatch import enqueue_jobs
-
-    return LeadBackfillService(
-        get_profile_backfill_store(), runs=get_backfill_run_repository(), enqueue=enqueue_jobs
-    )
+    run_backfill_with(wiring.backfill_service, message)

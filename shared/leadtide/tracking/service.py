@@ -20,7 +20,6 @@ import secrets
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
-from functools import lru_cache
 from typing import Any
 
 from pydantic import ValidationError
@@ -324,17 +323,3 @@ def _require_admin(principal: Principal) -> None:
 
 def _str_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) else None
-
-
-@lru_cache(maxsize=1)
-def get_tracking_service() -> TrackingService:
-    """The process-wide tracking service (built on first use)."""
-    from leadtide.dal.factory import get_event_publisher, get_lead_repository, get_tracking_store
-    from leadtide.settings import get_settings
-
-    return TrackingService(
-        get_lead_repository(),
-        get_tracking_store(),
-        get_event_publisher(),
-        default_region=get_settings().default_phone_region,
-    )
