@@ -203,7 +203,7 @@ class FakeCustomFields(CustomFieldCatalog):
 
 
 class RecordingEnqueue:
-    """Stands in for ``enqueue_jobs``: keeps the job steps so a test can run them (and re-run them)."""
+    """Stands in for ``Wiring.enqueue_jobs``: keeps the job steps so a test can run them (and re-run them)."""
 
     def __init__(self) -> None:
         self.messages: list[dict[str, Any]] = []

@@ -183,7 +183,7 @@ class ImportPipeline:
 
     Args:
         repo: import records and markers. store: bulk lead access. artifacts: S3 files.
-        events: lead event publisher. enqueue: queues job steps (``enqueue_jobs``).
+        events: lead event publisher. enqueue: queues job steps (``Wiring.enqueue_jobs``).
         custom_fields: ``tenant_id -> [CustomFieldDefinition]``.
         mx_checker: optional :class:`leadtide.imports.validation.MxChecker` (MX checks when asked).
         clock: current UTC time.

@@ -1,8 +1,9 @@
-"""The port through which predictive (ML) scoring plugs into the scoring service.
+"""Ports of scoring: the store of scoring models, engagement records and scores (:class:`ScoringStore`,
+DynamoDB in :mod:`leadtide.dal.scoring_models`, in-memory fakes in the tests), and the port through which
+predictive (ML) scoring plugs in (:class:`ConversionPredictor`).
 
-The ML side (``leadtide.ml``) implements :class:`ConversionPredictor` and exposes a factory
-``leadtide.ml.<module>.get_conversion_predictor() -> ConversionPredictor | None``; the scoring service
-imports it lazily and runs without ML when the import fails or the factory returns None.
+The ML side (``leadtide.ml``) implements :class:`ConversionPredictor`; the wiring hands it to the scoring
+service, or None where ``leadtide.ml``'s dependencies are not installed (rules scoring runs without ML).
 """
 
 from __future__ import annotations
