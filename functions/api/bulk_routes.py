@@ -13,9 +13,8 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from leadtide.api.context import principal_of
+from leadtide.api.context import current_principal
 from leadtide.api.errors import JSON, documented_errors
-from leadtide.models.auth import Principal
 from leadtide.models.bulk import BulkAction, BulkActionCreate, BulkActionList
 from leadtide.models.errors import BulkActionNotFoundError
 from leadtide.wiring import get_wiring
@@ -24,10 +23,6 @@ router = APIGatewayHttpRouter()
 
 BulkActionId = Annotated[str, Path(description="bulk action id (32 hex characters)")]
 _ID = re.compile(r"^[0-9a-f]{32}$")
-
-
-def _principal() -> Principal:
-    return principal_of(router.current_event)
 
 
 @router.post(
@@ -44,7 +39,7 @@ def create_bulk_action(request: Annotated[BulkActionCreate, Body()]) -> Response
     Each lead goes through the same rules as `PATCH`/`DELETE /leads/{lead_id}`: reps acting on another
     user's lead get it reported as failed (forbidden); leads deleted meanwhile are skipped (not found)."""
 
-    action = get_wiring().bulk_action_service.create(_principal(), request)
+    action = get_wiring().bulk_action_service.create(current_principal(router), request)
     return Response(status_code=202, content_type=JSON, body=action)
 
 
@@ -64,7 +59,7 @@ def list_bulk_actions(
 ) -> BulkActionList:
     """Admins and managers see every bulk action of the tenant; reps their own. No reports here."""
 
-    return get_wiring().bulk_action_service.history(_principal(), limit=limit, cursor=cursor)
+    return get_wiring().bulk_action_service.history(current_principal(router), limit=limit, cursor=cursor)
 
 
 @router.get(
@@ -82,4 +77,4 @@ def get_bulk_action(bulk_action_id: BulkActionId) -> BulkAction:
 
     if not _ID.match(bulk_action_id):
         raise BulkActionNotFoundError(f"bulk action {bulk_action_id} not found")
-    return get_wiring().bulk_action_service.get(_principal(), bulk_action_id)
+    return get_wiring().bulk_action_service.get(current_principal(router), bulk_action_id)

@@ -13,9 +13,8 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from leadtide.api.context import principal_of
+from leadtide.api.context import current_principal
 from leadtide.api.errors import JSON, documented_errors
-from leadtide.models.auth import Principal
 from leadtide.models.ml import (
     ChallengerRequest,
     ModelPointer,
@@ -36,10 +35,6 @@ ModelVersionId = Annotated[
 ]
 
 
-def _principal() -> Principal:
-    return principal_of(router.current_event)
-
-
 @router.post(
     "/scoring-models/<model_id>/train",
     summary="Train a new predictive model version on the tenant's converted and lost leads",
@@ -56,7 +51,7 @@ def train_model_version(
     background; the first model of a tenant becomes its champion."""
 
     accepted = get_wiring().model_registry_service.request_training(
-        _principal(), model_id, starter=bool(request and request.starter)
+        current_principal(router), model_id, starter=bool(request and request.starter)
     )
     return Response(status_code=202, content_type=JSON, body=accepted)
 
@@ -73,7 +68,7 @@ def list_model_versions(model_id: ScoringModelId) -> ModelVersionList:
     """Held-out metrics from training (ROC AUC, PR AUC, Brier, ECE) and running metrics on the outcomes of
     the leads each version scored; `pointer` names the champion, the challenger and its traffic share."""
 
-    return get_wiring().model_registry_service.list_versions(_principal(), model_id)
+    return get_wiring().model_registry_service.list_versions(current_principal(router), model_id)
 
 
 @router.get(
@@ -88,7 +83,7 @@ def get_model_version(model_id: ScoringModelId, model_version: ModelVersionId) -
     """Metrics, features, training date range, artifact key, library versions, the comparison with the
     champion of its training time and live performance."""
 
-    return get_wiring().model_registry_service.get_version(_principal(), model_id, model_version)
+    return get_wiring().model_registry_service.get_version(current_principal(router), model_id, model_version)
 
 
 @router.post(
@@ -110,7 +105,7 @@ def promote_model_version(
 
     body = request or PromoteRequest()
     return get_wiring().model_registry_service.promote(
-        _principal(), model_id, model_version, force=body.force, reason=body.reason
+        current_principal(router), model_id, model_version, force=body.force, reason=body.reason
     )
 
 
@@ -129,5 +124,5 @@ def set_model_challenger(
     lead keeps its model; `model_version: null` stops the challenger."""
 
     return get_wiring().model_registry_service.set_challenger(
-        _principal(), model_id, request.model_version, request.traffic_percent
+        current_principal(router), model_id, request.model_version, request.traffic_percent
     )

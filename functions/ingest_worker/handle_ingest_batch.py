@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from leadtide.models.messages import IngestEnvelope
-from leadtide.observability import logger, metrics
+from leadtide.observability import logger, metrics, traced
 from leadtide.wiring import get_wiring
 
 processor = BatchProcessor(event_type=EventType.SQS)
@@ -28,6 +28,7 @@ def capture_record(record: SQSRecord) -> str:
 
 @logger.inject_lambda_context
 @metrics.log_metrics
+@traced
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     """SQS event source mapping entry point (FunctionResponseTypes: ReportBatchItemFailures)."""
     return process_partial_response(

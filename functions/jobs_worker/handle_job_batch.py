@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from leadtide.jobs.dispatch import run_job
-from leadtide.observability import logger, metrics
+from leadtide.observability import logger, metrics, traced
 from leadtide.wiring import get_wiring
 
 processor = BatchProcessor(event_type=EventType.SQS)
@@ -23,6 +23,7 @@ def run_record(record: SQSRecord) -> None:
 
 @logger.inject_lambda_context
 @metrics.log_metrics
+@traced
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     """SQS event source mapping entry point (FunctionResponseTypes: ReportBatchItemFailures).
 

@@ -8,7 +8,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from leadtide.observability import logger, metrics
+from leadtide.observability import logger, metrics, traced
 from leadtide.scoring.worker import score_message
 from leadtide.wiring import get_wiring
 
@@ -23,6 +23,7 @@ def score_record(record: SQSRecord) -> None:
 
 @logger.inject_lambda_context
 @metrics.log_metrics
+@traced
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     """SQS event source mapping entry point (FunctionResponseTypes: ReportBatchItemFailures)."""
     _scored_in_batch.clear()

@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from leadtide.ml.train_job import parse_training_message
-from leadtide.observability import logger, metrics
+from leadtide.observability import logger, metrics, traced
 from leadtide.wiring import get_wiring
 
 processor = BatchProcessor(event_type=EventType.SQS)
@@ -25,6 +25,7 @@ def run_record(record: SQSRecord) -> None:
 
 @logger.inject_lambda_context
 @metrics.log_metrics
+@traced
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     """SQS event source mapping (ReportBatchItemFailures), or the schedule's Input as the event."""
     if "Records" in event:

@@ -20,7 +20,7 @@ from leadtide.api.errors import JSON, domain_error_response, error_response
 from leadtide.models.common import ChannelType
 from leadtide.models.errors import LeadtideError, MalformedPayloadError, NotFoundError
 from leadtide.models.text import loads_valid_text
-from leadtide.observability import logger, metrics
+from leadtide.observability import logger, metrics, traced
 from leadtide.settings import get_settings
 from leadtide.wiring import get_wiring
 
@@ -165,6 +165,7 @@ def _not_found(_: Exception) -> Response:
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @metrics.log_metrics
+@traced
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     """API Gateway HTTP API (payload 2.0) entry point for the public webhook routes."""
     return app.resolve(event, context)

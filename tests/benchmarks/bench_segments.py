@@ -401,7 +401,7 @@ def bench_refresh(leads: list[dict], tenant: str) -> list[dict]:
         import boto3
 
         resources = create_resources(template)
-        os.environ.update(function_environment(template, "ApiFunction", resources))
+        os.environ.update(function_environment(template, "CollectionsApiFunction", resources))
         forget_process_caches()
         table = os.environ["LEADS_TABLE"]
         client = boto3.client("dynamodb")
@@ -504,7 +504,7 @@ def bench_moto(leads: list[dict], tenant: str, one_shard: list[dict] | None = No
         import boto3
 
         resources = create_resources(template)
-        os.environ.update(function_environment(template, "ApiFunction", resources))
+        os.environ.update(function_environment(template, "CollectionsApiFunction", resources))
         forget_process_caches()
         table = os.environ["LEADS_TABLE"]
         client = boto3.client("dynamodb")
