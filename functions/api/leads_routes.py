@@ -14,11 +14,11 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from leadtide.api.app import created
 from leadtide.api.context import current_principal
 from leadtide.api.errors import JSON, documented_errors
-from leadtide.leads.service import MAX_PAGE_SIZE
 from leadtide.models.common import ChannelType, Grade, LeadStatus
 from leadtide.models.errors import LeadNotFoundError
 from leadtide.models.leads import (
     LEAD_ID_PATTERN,
+    MAX_PAGE_SIZE,
     Activity,
     ActivityPage,
     DashboardSummary,

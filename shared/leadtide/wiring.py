@@ -20,8 +20,6 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from leadtide.settings import Settings, get_settings
-
 if TYPE_CHECKING:
     from leadtide.bulk.ports import BulkActionRepository, CustomFieldCatalog, LeadCollections
     from leadtide.bulk.service import BulkActionService
@@ -53,6 +51,7 @@ if TYPE_CHECKING:
     from leadtide.scoring.service import ScoringService
     from leadtide.segments.ports import SegmentRepository
     from leadtide.segments.service import SegmentService
+    from leadtide.settings import Settings
     from leadtide.tracking.ports import TrackingStore
     from leadtide.tracking.service import TrackingService
 
@@ -77,7 +76,13 @@ class Wiring:
         )
         if unknown:
             raise TypeError(f"Wiring has no component named {', '.join(unknown)}")
-        self.settings = settings if settings is not None else get_settings()
+        if settings is None:
+            from leadtide.settings import (
+                get_settings,  # pydantic-settings: loaded by the first wiring, not import
+            )
+
+            settings = get_settings()
+        self.settings = settings
         # A cached_property reads the instance dict first: an override is simply the already-built value.
         self.__dict__.update(overrides)
 
@@ -594,10 +599,12 @@ def reset() -> None:
     The one reset of the process: the local stack calls it when it points the process at moto (and back),
     tests when they switch environment. What the next :func:`get_wiring` builds reads the environment anew.
     """
+    import sys
+
     global _current
     _current = None
-    get_settings.cache_clear()
-    import sys
+    if "leadtide.settings" in sys.modules:
+        sys.modules["leadtide.settings"].get_settings.cache_clear()
 
     if "leadtide.dal.items" in sys.modules:
         from leadtide.dal.items import forget_connections

@@ -36,8 +36,6 @@ from leadtide.ports import EventPublisher
 if TYPE_CHECKING:
     from leadtide.customfields.service import CustomFieldService
 
-MAX_PAGE_SIZE = 100
-
 
 class LeadService:
     """Lead use cases over a :class:`LeadRepository` and an :class:`EventPublisher`."""
