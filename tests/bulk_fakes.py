@@ -9,9 +9,8 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from leadtide.bulk.collections import CustomFieldCatalog, CustomFieldColumn, LeadCollections
-from leadtide.dal.bulk import BulkActionRepository
-from leadtide.dal.exports import ArtifactStorage, ExportRepository
+from leadtide.bulk.ports import BulkActionRepository, CustomFieldCatalog, CustomFieldColumn, LeadCollections
+from leadtide.exports.ports import ArtifactStorage, ExportRepository
 from leadtide.models.auth import Principal
 from leadtide.models.bulk import BulkActionRecord, ChunkOutcome, LeadOutcome
 from leadtide.models.errors import (
@@ -204,7 +203,7 @@ class FakeCustomFields(CustomFieldCatalog):
 
 
 class RecordingEnqueue:
-    """Stands in for ``enqueue_jobs``: keeps the job steps so a test can run them (and re-run them)."""
+    """Stands in for ``Wiring.enqueue_jobs``: keeps the job steps so a test can run them (and re-run them)."""
 
     def __init__(self) -> None:
         self.messages: list[dict[str, Any]] = []

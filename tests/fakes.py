@@ -12,18 +12,10 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from leadtide.dal.ports import (
-    ChannelRepository,
-    CommandQueue,
-    EventPublisher,
-    IdentityKind,
-    IdentityTakenError,
-    LeadChanges,
-    LeadRepository,
-    SecretStore,
-)
+from leadtide.channels.ports import ChannelRepository
+from leadtide.leads.ports import IdentityTakenError, LeadChanges, LeadRepository
 from leadtide.models.channels import Channel, ChannelRoute, ChannelStatus
-from leadtide.models.common import ChannelType
+from leadtide.models.common import ChannelType, IdentityKind
 from leadtide.models.errors import (
     ChannelConflictError,
     ChannelNotFoundError,
@@ -35,6 +27,7 @@ from leadtide.models.errors import (
 from leadtide.models.events import LeadEvent
 from leadtide.models.leads import Activity, DashboardSummary, Lead, LeadQuery
 from leadtide.models.messages import DeliveryStatus
+from leadtide.ports import CommandQueue, EventPublisher, SecretStore
 
 _RANK = {"sent": 1, "delivered": 2, "read": 3}
 

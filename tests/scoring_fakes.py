@@ -14,8 +14,8 @@ from leadtide.models.errors import (
 from leadtide.models.leads import Lead
 from leadtide.models.scoring import ScoreHistoryEntry, ScoringModel
 from leadtide.models.tracking import ApiKey
-from leadtide.scoring.store import Occurrence, ScoringInput, ScoringStore, merge_occurrences
-from leadtide.tracking.store import TrackingStore
+from leadtide.scoring.ports import Occurrence, ScoringInput, ScoringStore, merge_occurrences
+from leadtide.tracking.ports import TrackingStore
 from tests.fakes import FakeLeadRepository
 
 

@@ -9,9 +9,10 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from leadtide.api.context import principal_of
+from leadtide.api.context import current_principal
 from leadtide.api.errors import JSON, documented_errors
 from leadtide.models.backfill import BackfillAccepted, BackfillRun, BackfillRunList
+from leadtide.wiring import get_wiring
 
 router = APIGatewayHttpRouter()
 
@@ -35,9 +36,8 @@ def start_backfill() -> Response[BackfillAccepted]:
     needed. Follow the run at `status_url` (`GET /admin/backfill/{run_id}`, also the `Location` header):
     status running, completed or failed, and its totals (scanned, updated, up_to_date, skipped_concurrent,
     unreadable, attributes written). 403 for managers and reps."""
-    from leadtide.leads.backfill import get_backfill_service
 
-    accepted = get_backfill_service().start(principal_of(router.current_event))
+    accepted = get_wiring().backfill_service.start(current_principal(router))
     return Response(
         status_code=202, content_type=JSON, body=accepted, headers={"Location": accepted.status_url}
     )
@@ -59,9 +59,8 @@ def list_backfill_runs(
 ) -> BackfillRunList:
     """Every run of the caller's tenant with its status and totals, newest first; `next_cursor` pages on
     (400 for a malformed cursor or one from another tenant). 403 for managers and reps."""
-    from leadtide.leads.backfill import get_backfill_service
 
-    return get_backfill_service().list_runs(principal_of(router.current_event), limit=limit, cursor=cursor)
+    return get_wiring().backfill_service.list_runs(current_principal(router), limit=limit, cursor=cursor)
 
 
 @router.get(
@@ -77,6 +76,5 @@ def get_backfill_run(run_id: RunId) -> BackfillRun:
     step that failed three times; profiles updated before stay updated). The counts are totals over the
     pages done so far, each page counted once. 404 for an unknown run or another tenant's; 403 for
     managers and reps."""
-    from leadtide.leads.backfill import get_backfill_service
 
-    return get_backfill_service().get_run(principal_of(router.current_event), run_id)
+    return get_wiring().backfill_service.get_run(current_principal(router), run_id)

@@ -13,20 +13,16 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from leadtide.api.context import principal_of
+from leadtide.api.context import current_principal
 from leadtide.api.errors import JSON, documented_errors
-from leadtide.models.auth import Principal
 from leadtide.models.bulk import BulkAction, BulkActionCreate, BulkActionList
 from leadtide.models.errors import BulkActionNotFoundError
+from leadtide.wiring import get_wiring
 
 router = APIGatewayHttpRouter()
 
 BulkActionId = Annotated[str, Path(description="bulk action id (32 hex characters)")]
 _ID = re.compile(r"^[0-9a-f]{32}$")
-
-
-def _principal() -> Principal:
-    return principal_of(router.current_event)
 
 
 @router.post(
@@ -42,9 +38,8 @@ def create_bulk_action(request: Annotated[BulkActionCreate, Body()]) -> Response
     add_to_list/remove_from_list {list_id}, export {format, fields?}, delete {} (admins and managers).
     Each lead goes through the same rules as `PATCH`/`DELETE /leads/{lead_id}`: reps acting on another
     user's lead get it reported as failed (forbidden); leads deleted meanwhile are skipped (not found)."""
-    from leadtide.bulk.service import get_bulk_action_service
 
-    action = get_bulk_action_service().create(_principal(), request)
+    action = get_wiring().bulk_action_service.create(current_principal(router), request)
     return Response(status_code=202, content_type=JSON, body=action)
 
 
@@ -63,9 +58,8 @@ def list_bulk_actions(
     ] = None,
 ) -> BulkActionList:
     """Admins and managers see every bulk action of the tenant; reps their own. No reports here."""
-    from leadtide.bulk.service import get_bulk_action_service
 
-    return get_bulk_action_service().history(_principal(), limit=limit, cursor=cursor)
+    return get_wiring().bulk_action_service.history(current_principal(router), limit=limit, cursor=cursor)
 
 
 @router.get(
@@ -80,8 +74,7 @@ def get_bulk_action(bulk_action_id: BulkActionId) -> BulkAction:
     """Counts (total, processed, succeeded, failed, skipped) and `report.failures`: the first 1,000 leads
     that failed or were skipped with the reason, plus `report.download` (a CSV of all of them) when there
     are more."""
-    from leadtide.bulk.service import get_bulk_action_service
 
     if not _ID.match(bulk_action_id):
         raise BulkActionNotFoundError(f"bulk action {bulk_action_id} not found")
-    return get_bulk_action_service().get(_principal(), bulk_action_id)
+    return get_wiring().bulk_action_service.get(current_principal(router), bulk_action_id)

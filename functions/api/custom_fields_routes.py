@@ -12,7 +12,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from leadtide.api.context import principal_of
+from leadtide.api.context import current_principal
 from leadtide.api.errors import JSON, documented_errors
 from leadtide.customfields.models import (
     KEY_PATTERN,
@@ -20,15 +20,11 @@ from leadtide.customfields.models import (
     CustomFieldList,
     CustomFieldUpdate,
 )
-from leadtide.models.auth import Principal
+from leadtide.wiring import get_wiring
 
 router = APIGatewayHttpRouter()
 
 FieldKey = Annotated[str, Path(description="custom field key (slug)", max_length=40)]
-
-
-def _principal() -> Principal:
-    return principal_of(router.current_event)
 
 
 def _key(key: str) -> str:
@@ -51,10 +47,9 @@ def _key(key: str) -> str:
 )
 def list_custom_fields() -> CustomFieldList:
     """Every role reads the definitions: built-in fields (read-only), then the tenant's own by key."""
-    from leadtide.customfields.service import get_custom_field_service
 
-    principal = _principal()
-    return CustomFieldList(items=get_custom_field_service().list_definitions(principal.tenant_id))
+    principal = current_principal(router)
+    return CustomFieldList(items=get_wiring().custom_field_service.list_definitions(principal.tenant_id))
 
 
 @router.post(
@@ -70,9 +65,8 @@ def create_custom_field(
 ) -> Response[CustomFieldDefinition]:
     """Types: text, number, date, dropdown, multi_select, checkbox, url, email, phone. Rules are checked
     here (a bad pattern, empty or repeated options, min above max: 422) and on every value later."""
-    from leadtide.customfields.service import get_custom_field_service
 
-    created = get_custom_field_service().create(_principal(), definition)
+    created = get_wiring().custom_field_service.create(current_principal(router), definition)
     return Response(status_code=201, content_type=JSON, body=created)
 
 
@@ -86,9 +80,8 @@ def create_custom_field(
 )
 def get_custom_field(key: FieldKey) -> CustomFieldDefinition:
     """Built-in fields are found too."""
-    from leadtide.customfields.service import get_custom_field_service
 
-    return get_custom_field_service().get(_principal(), _key(key))
+    return get_wiring().custom_field_service.get(current_principal(router), _key(key))
 
 
 @router.patch(
@@ -103,9 +96,8 @@ def update_custom_field(
     key: FieldKey, changes: Annotated[CustomFieldUpdate, Body()]
 ) -> CustomFieldDefinition:
     """Key and type never change. Values already on leads are not re-checked; new values are."""
-    from leadtide.customfields.service import get_custom_field_service
 
-    return get_custom_field_service().update(_principal(), _key(key), changes)
+    return get_wiring().custom_field_service.update(current_principal(router), _key(key), changes)
 
 
 @router.delete(
@@ -115,7 +107,6 @@ def update_custom_field(
 )
 def delete_custom_field(key: FieldKey) -> Response[None]:
     """Values already on leads are kept but no longer checked; built-in fields cannot be deleted."""
-    from leadtide.customfields.service import get_custom_field_service
 
-    get_custom_field_service().delete(_principal(), _key(key))
+    get_wiring().custom_field_service.delete(current_principal(router), _key(key))
     return Response(status_code=204, body="")

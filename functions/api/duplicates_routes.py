@@ -11,9 +11,8 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from leadtide.api.context import principal_of
+from leadtide.api.context import current_principal
 from leadtide.api.errors import JSON, documented_errors
-from leadtide.models.auth import Principal
 from leadtide.models.duplicates import (
     DuplicatePage,
     DuplicatePairView,
@@ -25,6 +24,7 @@ from leadtide.models.duplicates import (
     ScanAccepted,
 )
 from leadtide.models.errors import DuplicatePairNotFoundError, MergeNotFoundError
+from leadtide.wiring import get_wiring
 
 router = APIGatewayHttpRouter()
 
@@ -32,22 +32,6 @@ PairId = Annotated[str, Path(description="pair id: `<lead_a>-<lead_b>` (two lead
 MergeId = Annotated[str, Path(description="merge id (32 hex characters)")]
 _PAIR = re.compile(r"^[0-9a-f]{32}-[0-9a-f]{32}$")
 _MERGE = re.compile(r"^[0-9a-f]{32}$")
-
-
-def _principal() -> Principal:
-    return principal_of(router.current_event)
-
-
-def _duplicates():  # lazy: keeps the Api cold start small
-    from leadtide.duplicates.service import get_duplicate_service
-
-    return get_duplicate_service()
-
-
-def _merges():
-    from leadtide.duplicates.merge import get_merge_service
-
-    return get_merge_service()
 
 
 def _merge_id(merge_id: str) -> str:
@@ -67,7 +51,7 @@ def _merge_id(merge_id: str) -> str:
 def scan_duplicates() -> Response[ScanAccepted]:
     """Queues a detection job; when it ends, its pairs replace the open ones (dismissed pairs stay
     dismissed). Scans also run nightly."""
-    accepted = _duplicates().request_scan(_principal())
+    accepted = get_wiring().duplicate_service.request_scan(current_principal(router))
     return Response(status_code=202, content_type=JSON, body=accepted)
 
 
@@ -89,8 +73,8 @@ def list_duplicates(
 ) -> DuplicatePage:
     """Each pair has a score (100: same email, phone or Instagram account) and the reasons. Reps only see
     pairs of leads they can see."""
-    return _duplicates().list_pairs(
-        _principal(), min_score=min_score, status=status, limit=limit, cursor=cursor
+    return get_wiring().duplicate_service.list_pairs(
+        current_principal(router), min_score=min_score, status=status, limit=limit, cursor=cursor
     )
 
 
@@ -106,7 +90,7 @@ def dismiss_duplicate(pair_id: PairId) -> DuplicatePairView:
     """A dismissed pair is never re-opened by later scans."""
     if not _PAIR.match(pair_id):
         raise DuplicatePairNotFoundError(f"duplicate pair {pair_id} not found")
-    return _duplicates().dismiss(_principal(), pair_id)
+    return get_wiring().duplicate_service.dismiss(current_principal(router), pair_id)
 
 
 @router.post(
@@ -123,7 +107,7 @@ def merge_leads(request: Annotated[MergeRequest, Body()]) -> MergeResult:
     list memberships, deletes the merged profiles, and records the merge for undo. Admins and managers;
     reps only when they own every lead involved. `status` is `moving` when a long timeline finishes in
     the background."""
-    return _merges().merge(_principal(), request)
+    return get_wiring().merge_service.merge(current_principal(router), request)
 
 
 @router.get(
@@ -139,7 +123,7 @@ def list_merges(
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> MergeRecordPage:
     """Every merge of the tenant (reps: the merges they made), with its status."""
-    return _merges().list_merges(_principal(), limit=limit, cursor=cursor)
+    return get_wiring().merge_service.list_merges(current_principal(router), limit=limit, cursor=cursor)
 
 
 @router.get(
@@ -152,7 +136,7 @@ def list_merges(
 )
 def get_merge(merge_id: MergeId) -> MergeDetail:
     """The record and the survivor's and merged leads' profiles before the merge."""
-    return _merges().get_merge(_principal(), _merge_id(merge_id))
+    return get_wiring().merge_service.get_merge(current_principal(router), _merge_id(merge_id))
 
 
 @router.post(
@@ -167,4 +151,4 @@ def undo_merge(merge_id: MergeId) -> MergeResult:
     """Restores the merged leads (profiles, identities, timeline entries) and the survivor's profile
     exactly. 409 when the survivor's fields were edited since the merge (undo would discard the edit) or
     the merge is not completed; messages received since stay on the survivor (`undo_notes` in history)."""
-    return _merges().undo(_principal(), _merge_id(merge_id))
+    return get_wiring().merge_service.undo(current_principal(router), _merge_id(merge_id))

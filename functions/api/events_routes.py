@@ -13,10 +13,11 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from leadtide.api.context import principal_of
+from leadtide.api.context import current_principal
 from leadtide.api.errors import JSON, documented_errors
 from leadtide.models.errors import MalformedPayloadError
 from leadtide.models.tracking import ApiKeyCreate, ApiKeyCreated, ApiKeyList, TrackEventsResult
+from leadtide.wiring import get_wiring
 
 router = APIGatewayHttpRouter()
 
@@ -25,12 +26,6 @@ _EVENTS_BODY = (
     'One event `{"event_id", "type", "lead": {"lead_id" | "email" | "phone"}, "occurred_at", "properties"}` '
     'or `{"events": [...]}` with up to 500.'
 )
-
-
-def _tracking() -> Any:
-    from leadtide.tracking.service import get_tracking_service
-
-    return get_tracking_service()
 
 
 def _body() -> Any:
@@ -54,7 +49,7 @@ def track_events(
     """Admins and managers. Idempotent per `event_id`; each event is validated on its own and reported in
     `rejected` (with its index) when it is invalid or names an unknown lead. Accepted events join the
     lead's timeline and re-score it shortly after."""
-    return _tracking().track_as(principal_of(router.current_event), _body())
+    return get_wiring().tracking_service.track_as(current_principal(router), _body())
 
 
 @router.post(
@@ -71,7 +66,7 @@ def track_events_with_key(
 ) -> TrackEventsResult:
     """Same body and answer as `POST /events`; authenticate with `Authorization: Bearer lt_live_...` or
     `X-Api-Key: lt_live_...` (created with `POST /api-keys`)."""
-    service = _tracking()
+    service = get_wiring().tracking_service
     tenant_id = service.authenticate(dict(router.current_event.headers or {}))
     return service.track(tenant_id, _body())
 
@@ -86,7 +81,7 @@ def track_events_with_key(
 )
 def create_api_key(request: Annotated[ApiKeyCreate, Body()]) -> Response[ApiKeyCreated]:
     """Only a SHA-256 hash is stored; keep the `key` from this answer."""
-    created = _tracking().create_api_key(principal_of(router.current_event), request)
+    created = get_wiring().tracking_service.create_api_key(current_principal(router), request)
     return Response(status_code=201, content_type=JSON, body=created)
 
 
@@ -100,7 +95,7 @@ def create_api_key(request: Annotated[ApiKeyCreate, Body()]) -> Response[ApiKeyC
 )
 def list_api_keys() -> ApiKeyList:
     """Names, prefixes, creation and revocation times; never the keys."""
-    return _tracking().list_api_keys(principal_of(router.current_event))
+    return get_wiring().tracking_service.list_api_keys(current_principal(router))
 
 
 @router.delete(
@@ -110,5 +105,5 @@ def list_api_keys() -> ApiKeyList:
 )
 def revoke_api_key(key_id: KeyId) -> Response[None]:
     """Requests with the key are refused (401) from now on."""
-    _tracking().revoke_api_key(principal_of(router.current_event), key_id)
+    get_wiring().tracking_service.revoke_api_key(current_principal(router), key_id)
     return Response(status_code=204, body="")

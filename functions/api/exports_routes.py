@@ -13,20 +13,16 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from leadtide.api.context import principal_of
+from leadtide.api.context import current_principal
 from leadtide.api.errors import JSON, documented_errors
-from leadtide.models.auth import Principal
 from leadtide.models.errors import ExportNotFoundError
 from leadtide.models.exports import Export, ExportCreate, ExportList
+from leadtide.wiring import get_wiring
 
 router = APIGatewayHttpRouter()
 
 ExportId = Annotated[str, Path(description="export id (32 hex characters)")]
 _ID = re.compile(r"^[0-9a-f]{32}$")
-
-
-def _principal() -> Principal:
-    return principal_of(router.current_event)
 
 
 @router.post(
@@ -42,9 +38,8 @@ def create_export(request: Annotated[ExportCreate, Body()]) -> Response[Export]:
     at the top level; every lead you can see when neither is given. Columns: `fields`, or every lead field
     and every custom field (headed by its label). CSV is UTF-8 with a BOM and formula-safe cells; JSON is
     JSON Lines. Follow `GET /exports/{export_id}` for the download link."""
-    from leadtide.exports.service import get_export_service
 
-    export = get_export_service().create(_principal(), request)
+    export = get_wiring().export_service.create(current_principal(router), request)
     return Response(status_code=202, content_type=JSON, body=export)
 
 
@@ -63,9 +58,8 @@ def list_exports(
     ] = None,
 ) -> ExportList:
     """Admins and managers see every export of the tenant; reps their own. No download links here."""
-    from leadtide.exports.service import get_export_service
 
-    return get_export_service().history(_principal(), limit=limit, cursor=cursor)
+    return get_wiring().export_service.history(current_principal(router), limit=limit, cursor=cursor)
 
 
 @router.get(
@@ -79,8 +73,7 @@ def list_exports(
 def get_export(export_id: ExportId) -> Export:
     """`status` is queued, running, completed or failed; `download.url` (completed only) is a presigned
     link valid until `download.expires_at` — ask again for a fresh one."""
-    from leadtide.exports.service import get_export_service
 
     if not _ID.match(export_id):
         raise ExportNotFoundError(f"export {export_id} not found")
-    return get_export_service().get(_principal(), export_id)
+    return get_wiring().export_service.get(current_principal(router), export_id)

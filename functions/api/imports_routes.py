@@ -14,7 +14,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from leadtide.api.context import principal_of
+from leadtide.api.context import current_principal
 from leadtide.api.errors import JSON, documented_errors
 from leadtide.imports.models import (
     IMPORT_ID_PATTERN,
@@ -27,8 +27,8 @@ from leadtide.imports.models import (
     MappingUpdate,
     SavedMappingList,
 )
-from leadtide.models.auth import Principal
 from leadtide.models.errors import ImportNotFoundError
+from leadtide.wiring import get_wiring
 
 router = APIGatewayHttpRouter()
 
@@ -37,20 +37,10 @@ MappingName = Annotated[str, Path(description="saved mapping name", max_length=6
 _ID = re.compile(IMPORT_ID_PATTERN)
 
 
-def _principal() -> Principal:
-    return principal_of(router.current_event)
-
-
 def _id(import_id: str) -> str:
     if not _ID.match(import_id):
         raise ImportNotFoundError(f"import {import_id} not found")
     return import_id
-
-
-def _service():  # type: ignore[no-untyped-def]
-    from leadtide.imports.service import get_import_service
-
-    return get_import_service()
 
 
 @router.post(
@@ -68,7 +58,7 @@ def create_import(request: Annotated[ImportCreate, Body()]) -> Response[ImportCr
     `update_mode` fill_empty/overwrite, or create). Give `mapping` (header -> field) or `mapping_name`
     (a saved mapping), or let Leadtide propose one. With `auto_start` (default) a valid mapping starts
     processing at once; otherwise the import waits in `awaiting_mapping`."""
-    created = _service().create(_principal(), request)
+    created = get_wiring().import_service.create(current_principal(router), request)
     return Response(status_code=201, content_type=JSON, body=created)
 
 
@@ -87,7 +77,7 @@ def list_imports(
     ] = None,
 ) -> ImportPage:
     """Every import of the tenant with its status and counts."""
-    return _service().history(_principal(), limit=limit, cursor=cursor)
+    return get_wiring().import_service.history(current_principal(router), limit=limit, cursor=cursor)
 
 
 @router.get(
@@ -102,7 +92,7 @@ def get_import(import_id: ImportId) -> ImportJob:
     """`status`: awaiting_upload, analysing, awaiting_mapping (see `error` for why), queued, processing,
     completed, completed_with_errors, failed (see `error`), rolling_back, rolled_back. Counts: created,
     updated, skipped (existing leads left as they were), failed (rejected rows and rows of failed chunks)."""
-    return _service().get(_principal(), _id(import_id))
+    return get_wiring().import_service.get(current_principal(router), _id(import_id))
 
 
 @router.get(
@@ -115,7 +105,7 @@ def get_import(import_id: ImportId) -> ImportJob:
 )
 def preview_import(import_id: ImportId) -> ImportPreview:
     """Available once the upload was analysed (409 before)."""
-    return _service().preview(_principal(), _id(import_id))
+    return get_wiring().import_service.preview(current_principal(router), _id(import_id))
 
 
 @router.put(
@@ -131,7 +121,7 @@ def update_mapping(import_id: ImportId, update: Annotated[MappingUpdate, Body()]
     `save_as` stores it for later imports (`mapping_name`; it is also suggested automatically when a
     file's headers match it exactly). Then `POST /imports/{import_id}/start`. 410 (`upload_expired`)
     after the import's `start_until`: its uploaded file is deleted."""
-    return _service().set_mapping(_principal(), _id(import_id), update)
+    return get_wiring().import_service.set_mapping(current_principal(router), _id(import_id), update)
 
 
 @router.post(
@@ -145,7 +135,7 @@ def update_mapping(import_id: ImportId, update: Annotated[MappingUpdate, Body()]
 def start_import(import_id: ImportId) -> Response[ImportJob]:
     """409 unless the import is awaiting_mapping; 422 when its mapping is still unusable; 410
     (`upload_expired`) after its `start_until` (the uploaded file is deleted 30 days after the upload)."""
-    job = _service().start(_principal(), _id(import_id))
+    job = get_wiring().import_service.start(current_principal(router), _id(import_id))
     return Response(status_code=202, content_type=JSON, body=job)
 
 
@@ -164,7 +154,7 @@ def error_report(import_id: ImportId) -> ErrorReportLink:
     """The CSV has `row_number`, `reasons` and the row's original columns. 404 when no row was rejected.
     Existing leads skipped by the strategy are not errors. 410 (`error_report_expired`) once the import's
     files are past their retention (30 days)."""
-    return _service().error_report(_principal(), _id(import_id))
+    return get_wiring().import_service.error_report(current_principal(router), _id(import_id))
 
 
 @router.post(
@@ -180,7 +170,7 @@ def rollback_import(import_id: ImportId) -> Response[ImportJob]:
     values back, even if someone changed them after the import (`rollback.changed_since_import` counts
     them). 409 unless the import is completed or completed_with_errors; 410 (`rollback_expired`, naming
     the date) after the import's `rollback_until`: its before-images are deleted with its files."""
-    job = _service().rollback(_principal(), _id(import_id))
+    job = get_wiring().import_service.rollback(current_principal(router), _id(import_id))
     return Response(status_code=202, content_type=JSON, body=job)
 
 
@@ -194,7 +184,7 @@ def rollback_import(import_id: ImportId) -> Response[ImportJob]:
 )
 def list_mappings() -> SavedMappingList:
     """Mappings saved with `PUT /imports/{import_id}/mapping` (`save_as`)."""
-    return _service().list_mappings(_principal())
+    return get_wiring().import_service.list_mappings(current_principal(router))
 
 
 @router.delete(
@@ -204,5 +194,5 @@ def list_mappings() -> SavedMappingList:
 )
 def delete_mapping(name: MappingName) -> Response[None]:
     """Imports that used it keep their own copy of the mapping."""
-    _service().delete_mapping(_principal(), name)
+    get_wiring().import_service.delete_mapping(current_principal(router), name)
     return Response(status_code=204, body="")

@@ -11,7 +11,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from leadtide.api.context import principal_of
+from leadtide.api.context import current_principal
 from leadtide.api.errors import JSON, documented_errors
 from leadtide.lists.models import (
     AddResult,
@@ -27,9 +27,9 @@ from leadtide.lists.models import (
     StaticListCreate,
     StaticListUpdate,
 )
-from leadtide.models.auth import Principal
 from leadtide.models.errors import ListJobNotFoundError, ListNotFoundError
 from leadtide.models.leads import LeadPage
+from leadtide.wiring import get_wiring
 
 router = APIGatewayHttpRouter()
 
@@ -38,20 +38,10 @@ JobId = Annotated[str, Path(description="list job id (32 hex characters), from t
 _ID = re.compile(r"^[0-9a-f]{32}$")
 
 
-def _principal() -> Principal:
-    return principal_of(router.current_event)
-
-
 def _list_id(list_id: str) -> str:
     if not _ID.match(list_id):
         raise ListNotFoundError(f"list {list_id} not found")
     return list_id
-
-
-def _service():  # lazy import keeps the Api cold start small
-    from leadtide.lists.service import get_list_service
-
-    return get_list_service()
 
 
 @router.post(
@@ -64,7 +54,7 @@ def _service():  # lazy import keeps the Api cold start small
 )
 def create_list(request: Annotated[StaticListCreate, Body()]) -> Response[StaticList]:
     """An empty, named list of leads; every role may create one."""
-    created = _service().create_list(_principal(), request)
+    created = get_wiring().list_service.create_list(current_principal(router), request)
     return Response(status_code=201, content_type=JSON, body=created)
 
 
@@ -78,7 +68,7 @@ def create_list(request: Annotated[StaticListCreate, Body()]) -> Response[Static
 )
 def list_lists() -> StaticListCollection:
     """Every list, most recently updated first, with `count` and `updated_at`."""
-    return _service().list_lists(_principal())
+    return get_wiring().list_service.list_lists(current_principal(router))
 
 
 @router.get(
@@ -91,7 +81,7 @@ def list_lists() -> StaticListCollection:
 )
 def get_list(list_id: ListId) -> StaticList:
     """Name, description, lead count, creator and times."""
-    return _service().get_list(_principal(), _list_id(list_id))
+    return get_wiring().list_service.get_list(current_principal(router), _list_id(list_id))
 
 
 @router.patch(
@@ -104,7 +94,7 @@ def get_list(list_id: ListId) -> StaticList:
 )
 def update_list(list_id: ListId, changes: Annotated[StaticListUpdate, Body()]) -> StaticList:
     """Admins, managers and the list's creator."""
-    return _service().update_list(_principal(), _list_id(list_id), changes)
+    return get_wiring().list_service.update_list(current_principal(router), _list_id(list_id), changes)
 
 
 @router.delete(
@@ -114,7 +104,7 @@ def update_list(list_id: ListId, changes: Annotated[StaticListUpdate, Body()]) -
 )
 def delete_list(list_id: ListId) -> Response[None]:
     """Admins, managers and the list's creator. Memberships of a large list are removed in the background."""
-    _service().delete_list(_principal(), _list_id(list_id))
+    get_wiring().list_service.delete_list(current_principal(router), _list_id(list_id))
     return Response(status_code=204, body="")
 
 
@@ -135,8 +125,8 @@ def add_leads(list_id: ListId, request: Annotated[ListLeadsAdd, Body()]) -> Resp
     see; others are reported in `not_visible`. A filter matching more than 500 leads answers 202 with the
     counts of the first 500 and a `job_id`; the rest is added on the jobs queue, followed with
     `GET /lists/{list_id}/jobs/{job_id}`."""
-    service = _service()
-    principal = _principal()
+    service = get_wiring().list_service
+    principal = current_principal(router)
     if request.lead_ids is not None:
         result = service.add_leads(principal, _list_id(list_id), request.lead_ids)
     else:
@@ -162,7 +152,9 @@ def list_list_jobs(
 ) -> ListJobPage:
     """Each job as `GET /lists/{list_id}/jobs/{job_id}` shows it. Every role may read the jobs of a list
     it can read; 404 once the list is deleted."""
-    return _service().list_jobs(_principal(), _list_id(list_id), limit=limit, cursor=cursor)
+    return get_wiring().list_service.list_jobs(
+        current_principal(router), _list_id(list_id), limit=limit, cursor=cursor
+    )
 
 
 @router.get(
@@ -179,7 +171,7 @@ def get_list_job(list_id: ListId, job_id: JobId) -> ListJob:
     leads. Every role may read the jobs of a list it can read; 404 once the list is deleted."""
     if not _ID.match(job_id):
         raise ListJobNotFoundError(f"list job {job_id} not found")
-    return _service().get_job(_principal(), _list_id(list_id), job_id)
+    return get_wiring().list_service.get_job(current_principal(router), _list_id(list_id), job_id)
 
 
 @router.delete(
@@ -192,7 +184,9 @@ def get_list_job(list_id: ListId, job_id: JobId) -> ListJob:
 )
 def remove_leads(list_id: ListId, request: Annotated[ListLeadsRemove, Body()]) -> RemoveResult:
     """`lead_ids` (up to 1,000); reps only remove leads they can see."""
-    return _service().remove_leads(_principal(), _list_id(list_id), request.lead_ids)
+    return get_wiring().list_service.remove_leads(
+        current_principal(router), _list_id(list_id), request.lead_ids
+    )
 
 
 @router.get(
@@ -211,7 +205,9 @@ def list_leads(
     ] = None,
 ) -> LeadPage:
     """Inbox rows. Reps see only their own and unassigned leads (a page may be short, with a cursor)."""
-    return _service().list_leads(_principal(), _list_id(list_id), limit=limit, cursor=cursor)
+    return get_wiring().list_service.list_leads(
+        current_principal(router), _list_id(list_id), limit=limit, cursor=cursor
+    )
 
 
 @router.post(
@@ -225,4 +221,4 @@ def list_leads(
 def import_csv(list_id: ListId, request: Annotated[ListImportRequest, Body()]) -> ListImportResult:
     """CSV text up to 1 MB (20,000 rows). Values are normalised as capture does (lower-case email,
     E.164 phone) and matched to leads by identity; counts of matched, unmatched and invalid rows."""
-    return _service().import_csv(_principal(), _list_id(list_id), request)
+    return get_wiring().list_service.import_csv(current_principal(router), _list_id(list_id), request)

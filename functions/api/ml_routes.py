@@ -13,9 +13,8 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from leadtide.api.context import principal_of
+from leadtide.api.context import current_principal
 from leadtide.api.errors import JSON, documented_errors
-from leadtide.models.auth import Principal
 from leadtide.models.ml import (
     ChallengerRequest,
     ModelPointer,
@@ -26,6 +25,7 @@ from leadtide.models.ml import (
     TrainAccepted,
     TrainRequest,
 )
+from leadtide.wiring import get_wiring
 
 router = APIGatewayHttpRouter()
 
@@ -33,10 +33,6 @@ ScoringModelId = Annotated[str, Path(description="scoring model id", max_length=
 ModelVersionId = Annotated[
     str, Path(description="model version, e.g. 20261121T143000Z-1a2b3c", max_length=64)
 ]
-
-
-def _principal() -> Principal:
-    return principal_of(router.current_event)
 
 
 @router.post(
@@ -53,10 +49,9 @@ def train_model_version(
     """Checks the minimum data first (30 converted and 30 lost leads): with fewer, 422 gives the counts and
     whether the starter model can be adopted (`{"starter": true}`, new tenants only). Training runs in the
     background; the first model of a tenant becomes its champion."""
-    from leadtide.ml.registry import get_model_registry_service
 
-    accepted = get_model_registry_service().request_training(
-        _principal(), model_id, starter=bool(request and request.starter)
+    accepted = get_wiring().model_registry_service.request_training(
+        current_principal(router), model_id, starter=bool(request and request.starter)
     )
     return Response(status_code=202, content_type=JSON, body=accepted)
 
@@ -72,9 +67,8 @@ def train_model_version(
 def list_model_versions(model_id: ScoringModelId) -> ModelVersionList:
     """Held-out metrics from training (ROC AUC, PR AUC, Brier, ECE) and running metrics on the outcomes of
     the leads each version scored; `pointer` names the champion, the challenger and its traffic share."""
-    from leadtide.ml.registry import get_model_registry_service
 
-    return get_model_registry_service().list_versions(_principal(), model_id)
+    return get_wiring().model_registry_service.list_versions(current_principal(router), model_id)
 
 
 @router.get(
@@ -88,9 +82,8 @@ def list_model_versions(model_id: ScoringModelId) -> ModelVersionList:
 def get_model_version(model_id: ScoringModelId, model_version: ModelVersionId) -> ModelVersion:
     """Metrics, features, training date range, artifact key, library versions, the comparison with the
     champion of its training time and live performance."""
-    from leadtide.ml.registry import get_model_registry_service
 
-    return get_model_registry_service().get_version(_principal(), model_id, model_version)
+    return get_wiring().model_registry_service.get_version(current_principal(router), model_id, model_version)
 
 
 @router.post(
@@ -109,11 +102,10 @@ def promote_model_version(
     """Allowed when the version's ROC AUC beat the current champion's on the same recent held-out outcomes
     with a paired-bootstrap 95 % interval above 0; otherwise 409 with the comparison. `force: true` with a
     `reason` lets an admin promote anyway."""
-    from leadtide.ml.registry import get_model_registry_service
 
     body = request or PromoteRequest()
-    return get_model_registry_service().promote(
-        _principal(), model_id, model_version, force=body.force, reason=body.reason
+    return get_wiring().model_registry_service.promote(
+        current_principal(router), model_id, model_version, force=body.force, reason=body.reason
     )
 
 
@@ -130,8 +122,7 @@ def set_model_challenger(
 ) -> ModelPointer:
     """The challenger scores `traffic_percent` (1-50) % of leads, chosen by a stable hash of the lead id, so a
     lead keeps its model; `model_version: null` stops the challenger."""
-    from leadtide.ml.registry import get_model_registry_service
 
-    return get_model_registry_service().set_challenger(
-        _principal(), model_id, request.model_version, request.traffic_percent
+    return get_wiring().model_registry_service.set_challenger(
+        current_principal(router), model_id, request.model_version, request.traffic_percent
     )

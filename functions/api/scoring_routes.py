@@ -7,15 +7,14 @@ activation, re-scores the tenant's leads in the background.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from leadtide.api.context import principal_of
+from leadtide.api.context import current_principal
 from leadtide.api.errors import JSON, documented_errors
-from leadtide.models.auth import Principal
 from leadtide.models.errors import LeadNotFoundError, ScoringModelNotFoundError
 from leadtide.models.leads import LEAD_ID_PATTERN, Lead
 from leadtide.models.scoring import (
@@ -28,16 +27,13 @@ from leadtide.models.scoring import (
     ScoringTemplateList,
     is_valid_model_id,
 )
+from leadtide.wiring import get_wiring
 
 router = APIGatewayHttpRouter()
 
 ModelId = Annotated[str, Path(description="scoring model id (32 hex characters)", max_length=64)]
 LeadId = Annotated[str, Path(description="lead id (32 hex characters)")]
 _LEAD_ID = re.compile(LEAD_ID_PATTERN)
-
-
-def _principal() -> Principal:
-    return principal_of(router.current_event)
 
 
 def _model_id(model_id: str) -> str:
@@ -52,12 +48,6 @@ def _lead_id(lead_id: str) -> str:
     return lead_id
 
 
-def _admin() -> Any:
-    from leadtide.scoring.admin import get_scoring_admin_service
-
-    return get_scoring_admin_service()
-
-
 @router.get(
     "/scoring-models/templates",
     summary="Ready-made scoring models to start from",
@@ -69,8 +59,8 @@ def _admin() -> Any:
 def list_scoring_templates() -> ScoringTemplateList:
     """b2b_saas, agency, ecommerce_high_ticket, financial_services_insurance, fitness_memberships, each
     with its full rules (create one with `POST /scoring-models {"template": "b2b_saas"}`)."""
-    principal_of(router.current_event)
-    return _admin().templates()
+    current_principal(router)
+    return get_wiring().scoring_admin_service.templates()
 
 
 @router.get(
@@ -83,7 +73,7 @@ def list_scoring_templates() -> ScoringTemplateList:
 )
 def list_scoring_models() -> ScoringModelList:
     """The active default model first; `active` marks models that score leads."""
-    return _admin().list_models(_principal())
+    return get_wiring().scoring_admin_service.list_models(current_principal(router))
 
 
 @router.post(
@@ -98,7 +88,7 @@ def create_scoring_model(request: Annotated[ScoringModelCreate, Body()]) -> Resp
     """Fit rules on profile fields, behaviour rules on event types, group caps, decay and grade
     thresholds. Every problem is a 422 naming its path (e.g. `fit_rules[2].op`). New models are inactive
     until `POST /scoring-models/{id}/activate`."""
-    created = _admin().create_model(_principal(), request)
+    created = get_wiring().scoring_admin_service.create_model(current_principal(router), request)
     return Response(status_code=201, content_type=JSON, body=created)
 
 
@@ -112,7 +102,7 @@ def create_scoring_model(request: Annotated[ScoringModelCreate, Body()]) -> Resp
 )
 def get_scoring_model(model_id: ModelId) -> ScoringModel:
     """The model's rules, state (`active`, `is_default`) and version."""
-    return _admin().get_model(_principal(), _model_id(model_id))
+    return get_wiring().scoring_admin_service.get_model(current_principal(router), _model_id(model_id))
 
 
 @router.put(
@@ -126,7 +116,9 @@ def get_scoring_model(model_id: ModelId) -> ScoringModel:
 def replace_scoring_model(model_id: ModelId, spec: Annotated[ScoringModelSpec, Body()]) -> ScoringModel:
     """The whole definition is replaced and validated as on create; an active model's leads are
     re-scored in the background (history cause "model changed")."""
-    return _admin().replace_model(_principal(), _model_id(model_id), spec.model_dump(mode="json"))
+    return get_wiring().scoring_admin_service.replace_model(
+        current_principal(router), _model_id(model_id), spec.model_dump(mode="json")
+    )
 
 
 @router.delete(
@@ -136,7 +128,7 @@ def replace_scoring_model(model_id: ModelId, spec: Annotated[ScoringModelSpec, B
 )
 def delete_scoring_model(model_id: ModelId) -> Response[None]:
     """The active default cannot be deleted (409): activate another model first."""
-    _admin().delete_model(_principal(), _model_id(model_id))
+    get_wiring().scoring_admin_service.delete_model(current_principal(router), _model_id(model_id))
     return Response(status_code=204, body="")
 
 
@@ -151,7 +143,7 @@ def delete_scoring_model(model_id: ModelId) -> Response[None]:
 def activate_scoring_model(model_id: ModelId) -> ScoringModel:
     """A model without `segment_id` becomes the tenant's one default model (replacing the previous one);
     a segment model starts scoring its segment's leads. The tenant is re-scored in the background."""
-    return _admin().activate_model(_principal(), _model_id(model_id))
+    return get_wiring().scoring_admin_service.activate_model(current_principal(router), _model_id(model_id))
 
 
 # ---------------------------------------------------------------------------------------------- per lead
@@ -166,7 +158,9 @@ def activate_scoring_model(model_id: ModelId) -> ScoringModel:
 def set_grade_override(lead_id: LeadId, request: Annotated[GradeOverrideRequest, Body()]) -> Lead:
     """The override is the displayed grade until cleared; re-scoring keeps updating the score and the
     computed grade. Recorded on the timeline and in the score history."""
-    return _admin().set_grade_override(_principal(), _lead_id(lead_id), request)
+    return get_wiring().scoring_admin_service.set_grade_override(
+        current_principal(router), _lead_id(lead_id), request
+    )
 
 
 @router.delete(
@@ -179,7 +173,9 @@ def set_grade_override(lead_id: LeadId, request: Annotated[GradeOverrideRequest,
 )
 def clear_grade_override(lead_id: LeadId) -> Lead:
     """The displayed grade is the computed one again."""
-    return _admin().clear_grade_override(_principal(), _lead_id(lead_id))
+    return get_wiring().scoring_admin_service.clear_grade_override(
+        current_principal(router), _lead_id(lead_id)
+    )
 
 
 @router.get(
@@ -197,4 +193,6 @@ def score_history(
 ) -> ScoreHistoryPage:
     """Each entry: before/after score, grade and breakdown, and the cause ("event: email_clicked" with the
     event id, "nightly decay", "model changed", "manual override", "profile changed: job_title")."""
-    return _admin().score_history(_principal(), _lead_id(lead_id), limit=limit, cursor=cursor)
+    return get_wiring().scoring_admin_service.score_history(
+        current_principal(router), _lead_id(lead_id), limit=limit, cursor=cursor
+    )

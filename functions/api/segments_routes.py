@@ -10,9 +10,8 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from leadtide.api.context import principal_of
+from leadtide.api.context import current_principal
 from leadtide.api.errors import JSON, documented_errors
-from leadtide.models.auth import Principal
 from leadtide.models.errors import SegmentNotFoundError
 from leadtide.models.leads import LeadPage
 from leadtide.segments.models import (
@@ -23,6 +22,7 @@ from leadtide.segments.models import (
     SegmentPreviewRequest,
     SegmentUpdate,
 )
+from leadtide.wiring import get_wiring
 
 router = APIGatewayHttpRouter()
 
@@ -30,20 +30,10 @@ SegmentId = Annotated[str, Path(description="segment id (32 hex characters)")]
 _ID = re.compile(r"^[0-9a-f]{32}$")
 
 
-def _principal() -> Principal:
-    return principal_of(router.current_event)
-
-
 def _segment_id(segment_id: str) -> str:
     if not _ID.match(segment_id):
         raise SegmentNotFoundError(f"segment {segment_id} not found")
     return segment_id
-
-
-def _service():  # lazy import keeps the Api cold start small
-    from leadtide.segments.service import get_segment_service
-
-    return get_segment_service()
 
 
 @router.post(
@@ -58,7 +48,7 @@ def create_segment(request: Annotated[SegmentCreate, Body()]) -> Response[Segmen
     """`include` and optional `exclude` condition trees (exclude wins). Invalid rules get a 422 naming the
     node, e.g. `include.all[2].op`. Members are computed on the jobs queue; the segment is then `ready`
     and stays current as leads change."""
-    created = _service().create(_principal(), request)
+    created = get_wiring().segment_service.create(current_principal(router), request)
     return Response(status_code=201, content_type=JSON, body=created)
 
 
@@ -72,7 +62,7 @@ def create_segment(request: Annotated[SegmentCreate, Body()]) -> Response[Segmen
 )
 def list_segments() -> SegmentCollection:
     """Every segment, most recently updated first."""
-    return _service().list_segments(_principal())
+    return get_wiring().segment_service.list_segments(current_principal(router))
 
 
 @router.post(
@@ -86,7 +76,7 @@ def list_segments() -> SegmentCollection:
 def preview_segment(request: Annotated[SegmentPreviewRequest, Body()]) -> SegmentPreview:
     """Evaluates every lead of the tenant (reps: the leads they can see), reading only the fields the rules
     use. Returns `count`, up to `sample_size` (<= 50) newest matching leads, `evaluated` and `elapsed_ms`."""
-    return _service().preview(_principal(), request)
+    return get_wiring().segment_service.preview(current_principal(router), request)
 
 
 @router.get(
@@ -99,7 +89,7 @@ def preview_segment(request: Annotated[SegmentPreviewRequest, Body()]) -> Segmen
 )
 def get_segment(segment_id: SegmentId) -> Segment:
     """Rules, version, status (building/ready), member count, fields used."""
-    return _service().get(_principal(), _segment_id(segment_id))
+    return get_wiring().segment_service.get(current_principal(router), _segment_id(segment_id))
 
 
 @router.patch(
@@ -113,7 +103,7 @@ def get_segment(segment_id: SegmentId) -> Segment:
 def update_segment(segment_id: SegmentId, changes: Annotated[SegmentUpdate, Body()]) -> Segment:
     """Admins, managers and the segment's creator. A rule change moves `version`, sets `building` and
     recomputes members in the background; leads that enter or leave publish segment events."""
-    return _service().update(_principal(), _segment_id(segment_id), changes)
+    return get_wiring().segment_service.update(current_principal(router), _segment_id(segment_id), changes)
 
 
 @router.delete(
@@ -123,7 +113,7 @@ def update_segment(segment_id: SegmentId, changes: Annotated[SegmentUpdate, Body
 )
 def delete_segment(segment_id: SegmentId) -> Response[None]:
     """Admins, managers and the segment's creator."""
-    _service().delete(_principal(), _segment_id(segment_id))
+    get_wiring().segment_service.delete(current_principal(router), _segment_id(segment_id))
     return Response(status_code=204, body="")
 
 
@@ -143,4 +133,6 @@ def list_segment_leads(
     ] = None,
 ) -> LeadPage:
     """Inbox rows. Reps see only their own and unassigned leads (a page may be short, with a cursor)."""
-    return _service().list_leads(_principal(), _segment_id(segment_id), limit=limit, cursor=cursor)
+    return get_wiring().segment_service.list_leads(
+        current_principal(router), _segment_id(segment_id), limit=limit, cursor=cursor
+    )

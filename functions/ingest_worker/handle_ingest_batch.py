@@ -10,9 +10,9 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from leadtide.capture.capture import get_capture_service
 from leadtide.models.messages import IngestEnvelope
-from leadtide.observability import logger, metrics
+from leadtide.observability import logger, metrics, traced
+from leadtide.wiring import get_wiring
 
 processor = BatchProcessor(event_type=EventType.SQS)
 
@@ -20,7 +20,7 @@ processor = BatchProcessor(event_type=EventType.SQS)
 def capture_record(record: SQSRecord) -> str:
     """Capture one queued command; raises (so the record is retried) on any failure."""
     envelope = IngestEnvelope.model_validate_json(record.body)
-    result = get_capture_service().capture(envelope.command)
+    result = get_wiring().capture_service.capture(envelope.command)
     metrics.add_metric(name=f"Capture_{result.outcome}", unit="Count", value=1)
     logger.debug("captured", extra={"outcome": result.outcome, "lead_id": result.lead_id})
     return str(result.outcome)
@@ -28,6 +28,7 @@ def capture_record(record: SQSRecord) -> str:
 
 @logger.inject_lambda_context
 @metrics.log_metrics
+@traced
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     """SQS event source mapping entry point (FunctionResponseTypes: ReportBatchItemFailures)."""
     return process_partial_response(

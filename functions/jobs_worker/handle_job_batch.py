@@ -10,18 +10,20 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from leadtide.jobs.dispatch import run_job
-from leadtide.observability import logger, metrics
+from leadtide.observability import logger, metrics, traced
+from leadtide.wiring import get_wiring
 
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
 def run_record(record: SQSRecord) -> None:
     """Run the job step a record carries; raises so a failing step is retried, then dead-lettered."""
-    run_job(json.loads(record.body))
+    run_job(json.loads(record.body), get_wiring())
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
+@traced
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     """SQS event source mapping entry point (FunctionResponseTypes: ReportBatchItemFailures).
 
@@ -29,7 +31,7 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
     without ``Records`` and runs as one job step (raising makes the scheduler retry it).
     """
     if "Records" not in event and "kind" in event:
-        run_job(event)
+        run_job(event, get_wiring())
         return {"ran": event["kind"]}
     return process_partial_response(
         event=event, record_handler=run_record, processor=processor, context=context

@@ -17,12 +17,12 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from leadtide.api.errors import JSON, domain_error_response, error_response
-from leadtide.capture.receive import get_webhook_receiver
 from leadtide.models.common import ChannelType
 from leadtide.models.errors import LeadtideError, MalformedPayloadError, NotFoundError
 from leadtide.models.text import loads_valid_text
-from leadtide.observability import logger, metrics
+from leadtide.observability import logger, metrics, traced
 from leadtide.settings import get_settings
+from leadtide.wiring import get_wiring
 
 app = APIGatewayHttpResolver()
 _FORM_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -68,7 +68,7 @@ def _accepted(count: int) -> Response:
 # ---------------------------------------------------------------------------------------------- Meta
 def _verify(channel_type: ChannelType) -> Response:
     params = app.current_event.query_string_parameters or {}
-    challenge = get_webhook_receiver().verify_subscription(channel_type, params)
+    challenge = get_wiring().webhook_receiver.verify_subscription(channel_type, params)
     return Response(status_code=200, content_type="text/plain", body=challenge)
 
 
@@ -87,7 +87,7 @@ def verify_instagram() -> Response:
 @app.post("/webhooks/whatsapp")
 def receive_whatsapp() -> Response:
     """A WhatsApp Cloud API delivery: verify X-Hub-Signature-256, parse, queue; 200 once queued."""
-    count = get_webhook_receiver().receive_meta(
+    count = get_wiring().webhook_receiver.receive_meta(
         ChannelType.WHATSAPP, _raw_body(), _header("x-hub-signature-256")
     )
     return _accepted(count)
@@ -96,7 +96,7 @@ def receive_whatsapp() -> Response:
 @app.post("/webhooks/instagram")
 def receive_instagram() -> Response:
     """An Instagram Messaging delivery: verify X-Hub-Signature-256, parse, queue; 200 once queued."""
-    count = get_webhook_receiver().receive_meta(
+    count = get_wiring().webhook_receiver.receive_meta(
         ChannelType.INSTAGRAM, _raw_body(), _header("x-hub-signature-256")
     )
     return _accepted(count)
@@ -124,7 +124,7 @@ def receive_twilio() -> Response:
     if content_type != "application/x-www-form-urlencoded":
         raise MalformedPayloadError("Twilio webhooks must be application/x-www-form-urlencoded")
     params = parse_qsl(_text_body(), keep_blank_values=True)
-    count = get_webhook_receiver().receive_twilio(_public_url(), params, _header("x-twilio-signature"))
+    count = get_wiring().webhook_receiver.receive_twilio(_public_url(), params, _header("x-twilio-signature"))
     metrics.add_metric(name="WebhookCommandsQueued", unit="Count", value=count)
     return Response(status_code=200, content_type="text/xml", body=_EMPTY_TWIML)
 
@@ -149,7 +149,7 @@ def submit_form(form_id: str) -> Response:
         fields = {k: v[0] if len(v) == 1 else v for k, v in parse_qs(text, keep_blank_values=True).items()}
     else:
         raise MalformedPayloadError("send the form as application/json or application/x-www-form-urlencoded")
-    submission_id, _stored = get_webhook_receiver().submit_form(form_id, fields)
+    submission_id, _stored = get_wiring().webhook_receiver.submit_form(form_id, fields)
     # A honeypot hit gets the same answer as a person, so bots learn nothing.
     return Response(
         status_code=201,
@@ -165,6 +165,7 @@ def _not_found(_: Exception) -> Response:
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @metrics.log_metrics
+@traced
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     """API Gateway HTTP API (payload 2.0) entry point for the public webhook routes."""
     return app.resolve(event, context)

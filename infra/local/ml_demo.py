@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from leadtide.wiring import get_wiring
+
 DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
@@ -48,10 +50,9 @@ def seed_leads(leads: list[Any]) -> None:
     """
     from collections import Counter
 
-    from leadtide.dal.factory import get_lead_repository
     from leadtide.dal.items import CounterItem, LeadItem, stats_pk
 
-    repo = get_lead_repository()  # binds the item classes to the configured table
+    repo = get_wiring().lead_repository  # binds the item classes to the configured table
     counts: Counter[tuple[str, str]] = Counter()
     with LeadItem.batch_write() as batch:
         for lead in leads:
@@ -77,8 +78,6 @@ def import_sample(tenant: str, data_dir: Path, rows: int, open_leads: int) -> tu
 
 def run_tenant(stack: Any, tenant: str, data_dir: Path, rows: int, scoring_model_id: str) -> int:
     """Import, train through the API, print the registry entry, then score open leads."""
-    from leadtide.dal.factory import get_artifact_store
-    from leadtide.ml.predictor import get_conversion_predictor
     from leadtide.settings import get_settings
 
     token = stack.token(tenant, "admin", "ml-demo")
@@ -109,12 +108,12 @@ def run_tenant(stack: Any, tenant: str, data_dir: Path, rows: int, scoring_model
         )
     )
     key = entry["artifact_key"]
-    data = get_artifact_store().get(key)
+    data = get_wiring().artifact_store.get(key)
     bucket = get_settings().artifacts_bucket
     print(f"   artifact s3://{bucket}/{key} ({len(data):,} bytes)")
 
     print("4. Predictions for open leads (champion/challenger predictor)")
-    predictor = get_conversion_predictor()
+    predictor = get_wiring().conversion_predictor
     if predictor is None:
         print("   no predictor (ARTIFACTS_BUCKET unset)", file=sys.stderr)
         return 1
@@ -137,11 +136,12 @@ def run_tenant(stack: Any, tenant: str, data_dir: Path, rows: int, scoring_model
 def run_starter(data_dir: Path) -> int:
     """Train and store the starter model; print its registry entry."""
     from leadtide.ml.samples import xeducation_leads
-    from leadtide.ml.train_job import get_training_job
 
     leads = list(xeducation_leads(data_dir, "_starter"))
     print(f"Training the starter model on {len(leads)} X Education leads (generic lead fields only)...")
-    version = get_training_job().train_starter(leads, source="X Education leads (internal use; no licence)")
+    version = get_wiring().training_job.train_starter(
+        leads, source="X Education leads (internal use; no licence)"
+    )
     print(f"stored {version.artifact_key}")
     print(json.dumps(version.metrics.model_dump() if version.metrics else {}, indent=2))
     return 0

@@ -1,4 +1,4 @@
-"""Print the Api function's OpenAPI document (``make openapi`` writes it to docs/openapi.json)."""
+"""Print the API's OpenAPI document (``make openapi`` writes it to docs/openapi.json)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,11 @@ from leadtide_local.template import repo_root
 
 
 def api_openapi_json() -> str:
-    """Import the Api handler from functions/api and return its generated OpenAPI JSON (indented, sorted)."""
-    module = import_isolated(repo_root() / "functions" / "api", "handle_api_request", "leadtide_api_handler")
+    """Import the Api docs handler from functions/api and return the generated OpenAPI JSON of every API
+    area (indented, sorted)."""
+    module = import_isolated(
+        repo_root() / "functions" / "api", "handle_api_docs", "leadtide_api_docs_handler"
+    )
     return json.dumps(json.loads(module.openapi_json()), indent=2, sort_keys=True) + "\n"
 
 

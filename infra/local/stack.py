@@ -136,31 +136,16 @@ def _configure_logging(quiet: bool) -> None:
 
 
 def forget_process_caches() -> None:
-    """Forget what the process cached from the previous environment (another endpoint or moto).
-
-    The domain package builds clients, repositories and settings lazily and caches them
-    (``functools.lru_cache`` at module level, as STYLE.md prescribes), and PynamoDB caches a connection,
-    with its endpoint, on each model class. When the runtime points the process at a new endpoint (on
-    start) or gives it back (on stop), those would keep talking to the old one. This clears every
-    module-level functools cache in ``leadtide.*`` modules already imported, and every PynamoDB model's
-    cached connection. Nothing is imported here.
-    """
-    for name, module in list(sys.modules.items()):
-        if module is None or not (name == "leadtide" or name.startswith("leadtide.")):
-            continue
-        for value in list(vars(module).values()):
-            clear = getattr(value, "cache_clear", None)
-            if callable(clear) and getattr(value, "__module__", None) == name:
-                clear()
-    models = sys.modules.get("pynamodb.models")
-    base = getattr(models, "Model", None)
-    if base is not None:
-        pending = list(base.__subclasses__())
-        while pending:
-            model = pending.pop()
-            pending.extend(model.__subclasses__())
-            if model.__dict__.get("_connection") is not None:
-                model._connection = None
+    """Forget what the process built from the previous environment (another endpoint or moto): the
+    domain's one reset, :func:`leadtide.wiring.reset` (the wiring with its clients and services, the
+    settings, PynamoDB's cached connections). Nothing is imported when the domain was not loaded yet."""
+    wiring = sys.modules.get("leadtide.wiring")
+    if wiring is not None:
+        wiring.reset()
+    else:
+        settings = sys.modules.get("leadtide.settings")
+        if settings is not None:
+            settings.get_settings.cache_clear()
 
 
 def build_pollers(

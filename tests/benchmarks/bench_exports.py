@@ -89,9 +89,10 @@ class _S3Stub:
 
 
 def run_once(fmt: str, count: int) -> dict[str, Any]:
-    from leadtide.bulk.collections import CustomFieldColumn
+    from leadtide.bulk.ports import CustomFieldColumn
     from leadtide.bulk.selection import SelectionResolver
-    from leadtide.dal.exports import ArtifactStorage, S3MultipartUpload
+    from leadtide.dal.exports import S3MultipartUpload
+    from leadtide.exports.ports import ArtifactStorage
     from leadtide.exports.service import ExportService
     from leadtide.models.auth import Principal
     from leadtide.models.common import Role

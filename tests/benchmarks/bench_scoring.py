@@ -48,9 +48,9 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(REPO / "shared"), str(REPO)]
 
 from leadtide.models.scoring import ScoringModel  # noqa: E402
+from leadtide.scoring.ports import ScoringInput, ScoringStore  # noqa: E402
 from leadtide.scoring.rules import CompiledModel  # noqa: E402
 from leadtide.scoring.service import PAGE_SIZE, ScoringService  # noqa: E402
-from leadtide.scoring.store import ScoringInput, ScoringStore  # noqa: E402
 from leadtide.scoring.templates import template_model  # noqa: E402
 
 MARK_START, MARK_END = "<!-- bench:scoring -->", "<!-- /bench:scoring -->"

@@ -36,6 +36,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(REPO), str(REPO / "shared")]
 MARK_START, MARK_END = "<!-- bench:segments -->", "<!-- /bench:segments -->"
+from leadtide.wiring import get_wiring  # noqa: E402
 from tests.benchmarks.sections import write_section  # noqa: E402
 
 NOW = datetime(2024, 6, 15, 12, tzinfo=UTC)
@@ -400,7 +401,7 @@ def bench_refresh(leads: list[dict], tenant: str) -> list[dict]:
         import boto3
 
         resources = create_resources(template)
-        os.environ.update(function_environment(template, "ApiFunction", resources))
+        os.environ.update(function_environment(template, "CollectionsApiFunction", resources))
         forget_process_caches()
         table = os.environ["LEADS_TABLE"]
         client = boto3.client("dynamodb")
@@ -410,9 +411,8 @@ def bench_refresh(leads: list[dict], tenant: str) -> list[dict]:
                     table: [{"PutRequest": {"Item": _to_ddb(x)}} for x in leads[start : start + 25]]
                 }
             )
-        from leadtide.segments.service import get_segment_service
 
-        svc = get_segment_service()
+        svc = get_wiring().segment_service
         svc._clock = lambda: NOW
         svc._field_types = lambda tenant_id: None
         # refresh cost per lead event, for N segments (segments created straight in the table, ready)
@@ -504,7 +504,7 @@ def bench_moto(leads: list[dict], tenant: str, one_shard: list[dict] | None = No
         import boto3
 
         resources = create_resources(template)
-        os.environ.update(function_environment(template, "ApiFunction", resources))
+        os.environ.update(function_environment(template, "CollectionsApiFunction", resources))
         forget_process_caches()
         table = os.environ["LEADS_TABLE"]
         client = boto3.client("dynamodb")
@@ -556,9 +556,8 @@ def bench_moto(leads: list[dict], tenant: str, one_shard: list[dict] | None = No
         from leadtide.models.auth import Principal
         from leadtide.models.common import Role
         from leadtide.segments.models import SegmentPreviewRequest
-        from leadtide.segments.service import get_segment_service
 
-        svc = get_segment_service()
+        svc = get_wiring().segment_service
         svc._clock = lambda: NOW  # fixed "now" for the generated data
         svc._field_types = lambda tenant_id: None  # the generated custom fields have no definitions
         repo = svc._segments

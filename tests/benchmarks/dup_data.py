@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 
-from leadtide.duplicates.matching import MatchRecord
+from leadtide.duplicates.ports import MatchRecord
 
 FIRST = [
     "James",

@@ -237,7 +237,7 @@ def stack(monkeypatch) -> Stack:
     moto_patches.install()  # as the local stack: transactions roll back per item, not per table
     with mock_aws():
         resources = create_resources(TEMPLATE)
-        for name, value in function_environment(TEMPLATE, "ApiFunction", resources).items():
+        for name, value in function_environment(TEMPLATE, "LeadsApiFunction", resources).items():
             monkeypatch.setenv(name, value)
         reset_process_caches()
         yield Stack(resources)

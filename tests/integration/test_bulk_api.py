@@ -4,6 +4,7 @@ side effects (timeline, events, dashboard counters), partial success, chunk rede
 import pytest
 
 from leadtide.jobs.dispatch import run_job
+from leadtide.wiring import Wiring
 
 ADMIN = {"sub": "u-admin", "custom:tenant_id": "acme", "custom:role": "admin"}
 REP = {"sub": "u-rep", "custom:tenant_id": "acme", "custom:role": "rep"}
@@ -116,18 +117,13 @@ def test_a_redelivered_chunk_step_changes_no_count(stack, team, monkeypatch):
         params={"status": "Lost"},
     )
     captured: list[dict] = []
-    import leadtide.jobs.dispatch as dispatch
-
-    monkeypatch.setattr(dispatch, "enqueue_jobs", lambda messages: captured.extend(messages))
-    from leadtide.bulk import service as bulk_service
-
-    bulk_service.get_bulk_action_service.cache_clear()
-    run_job({"kind": "bulk.plan", "tenant_id": "acme", "bulk_action_id": action["bulk_action_id"]})
+    wiring = Wiring(enqueue_jobs=captured.extend)
+    run_job({"kind": "bulk.plan", "tenant_id": "acme", "bulk_action_id": action["bulk_action_id"]}, wiring)
     (chunk,) = [m for m in captured if m["kind"] == "bulk.chunk"]
     # When: the same step runs twice (SQS redelivery)
-    run_job(chunk)
+    run_job(chunk, wiring)
     first = _get(stack, action["bulk_action_id"])
-    run_job(chunk)
+    run_job(chunk, wiring)
     second = _get(stack, action["bulk_action_id"])
     # Then: counts, status and timeline are unchanged by the second run
     assert first == second

@@ -22,15 +22,15 @@ from leadtide.dal import scoring_models as dal_scoring
 from leadtide.dal.imports import DynamoLeadBulkStore
 from leadtide.dal.items import identity_pk, lead_pk
 from leadtide.dal.leads import PROFILE, STALE_CLAIM_SECONDS, DynamoLeadRepository
-from leadtide.dal.ports import LeadChanges
 from leadtide.dal.scoring_models import DynamoScoringStore
 from leadtide.dal.tracking import DynamoTrackingStore
 from leadtide.imports.ports import LeadWrite, WriteConflict
+from leadtide.leads.ports import LeadChanges
 from leadtide.models.common import ChannelType
 from leadtide.models.leads import Activity, ActivityType, Lead
-from leadtide.scoring.store import Occurrence
+from leadtide.scoring.ports import Occurrence
 from leadtide.settings import get_settings
-from leadtide.tracking.store import EventToRecord
+from leadtide.tracking.ports import EventToRecord
 from tests.integration.test_imports_flow import run_import
 
 ADMIN = {"sub": "u-admin", "custom:tenant_id": "t1", "custom:role": "admin"}

@@ -12,6 +12,7 @@ import pytest
 
 from leadtide.dal.items import identity_pk
 from leadtide.settings import get_settings
+from leadtide.wiring import get_wiring
 
 ADMIN = {"sub": "u-admin", "custom:tenant_id": "t1", "custom:role": "admin"}
 
@@ -280,11 +281,10 @@ def test_an_identity_of_a_missing_lead_is_free_for_capture(stack):
 
 @pytest.mark.parametrize("count", [120])
 def test_a_survivor_owning_more_keys_than_one_transaction_is_deleted_whole(stack, count):
-    from leadtide.dal.factory import get_lead_repository
-    from leadtide.dal.ports import LeadChanges
+    from leadtide.leads.ports import LeadChanges
 
     lead = _create(stack, email="big@example.com")
-    repo = get_lead_repository()
+    repo = get_wiring().lead_repository
     keys = [("email", f"alias{n}@example.com") for n in range(count)]
     for start in range(0, count, 40):
         repo.update_lead("t1", lead, LeadChanges(add_identities=keys[start : start + 40]))  # type: ignore[arg-type]

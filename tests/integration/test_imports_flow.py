@@ -208,8 +208,7 @@ def test_malformed_files_fail_clearly_or_give_row_level_rejections(stack):
 
 
 def test_an_xlsx_decompression_bomb_fails_with_the_limit_and_a_settings_limit_applies(stack, monkeypatch):
-    from leadtide.imports.jobs import get_import_pipeline
-    from leadtide.settings import get_settings
+    from leadtide.wiring import reset
     from tests.xlsx_bombs import many_shared_strings, shared_strings_bomb
 
     # Given the reported bomb: 3.5 MB on disk, 1.5 GiB of shared strings (issue 10, defect 17)
@@ -218,13 +217,12 @@ def test_an_xlsx_decompression_bomb_fails_with_the_limit_and_a_settings_limit_ap
     assert job["status"] == "failed" and "at most 512 MiB uncompressed" in job["error"], job
     # Given a lower string limit set in the Jobs worker's environment
     monkeypatch.setenv("IMPORT_XLSX_MAX_SHARED_STRINGS", "1000")
-    get_settings.cache_clear()
-    get_import_pipeline.cache_clear()
+    reset()  # the next wiring reads the new settings
     try:
         job = run_import(stack, "many.xlsx", many_shared_strings(2000))
     finally:
-        get_settings.cache_clear()
-        get_import_pipeline.cache_clear()
+        monkeypatch.delenv("IMPORT_XLSX_MAX_SHARED_STRINGS")
+        reset()
     # Then a workbook over it fails naming it
     assert job["status"] == "failed" and "more than 1,000 strings" in job["error"], job
     assert stack.request("GET", "/leads", claims=claims(stack)).json()["items"] == []

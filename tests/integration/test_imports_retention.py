@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 import boto3
 
+from leadtide.wiring import get_wiring
 from tests.integration.test_imports_flow import claims, run_import, table_items
 
 DATA = b"First Name,Email\nAda,ada@example.com\nBob,bob@example.com\nBad,not-an-email\n"
@@ -19,9 +20,8 @@ def _at(stamp: str) -> datetime:
 
 
 def _freeze_import_clock(monkeypatch, moment: datetime) -> None:
-    from leadtide.imports.service import get_import_service
 
-    monkeypatch.setattr(get_import_service(), "_clock", lambda: moment)
+    monkeypatch.setattr(get_wiring().import_service, "_clock", lambda: moment)
 
 
 def test_local_bucket_gets_the_import_lifecycle_rules(stack):

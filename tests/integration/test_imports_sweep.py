@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 import boto3
 
+from leadtide.wiring import get_wiring
 from tests.integration.conftest import SPECS, FakeContext, handler_of
 from tests.integration.test_imports_flow import claims, run_import
 
@@ -45,14 +46,13 @@ def test_nightly_sweep_empties_expired_previews_and_the_api_still_answers(stack,
     doc = json.loads(item["doc"]["S"])
     assert doc["sample"] and doc["preview"] and "ada@example.com" in item["doc"]["S"]
     # When the sweep runs just before the later one's retention window ends, it is not swept
-    from leadtide.imports.service import get_import_service
 
     until = max(_at(job["rollback_until"]), _at(other["rollback_until"]))
-    monkeypatch.setattr(get_import_service(), "_clock", lambda: until - timedelta(seconds=1))
+    monkeypatch.setattr(get_wiring().import_service, "_clock", lambda: until - timedelta(seconds=1))
     _fire_nightly_sweep(stack)
     assert "ada@example.com" in _item(stack, "t2", other["import_id"])["doc"]["S"]
     # When it runs just after
-    monkeypatch.setattr(get_import_service(), "_clock", lambda: until + timedelta(seconds=1))
+    monkeypatch.setattr(get_wiring().import_service, "_clock", lambda: until + timedelta(seconds=1))
     _fire_nightly_sweep(stack)
     # Then both tenants' records hold no rows of the file, but keep headers, mapping and counts
     for tenant, import_id in (("t1", job["import_id"]), ("t2", other["import_id"])):
@@ -78,6 +78,6 @@ def test_nightly_sweep_empties_expired_previews_and_the_api_still_answers(stack,
     assert preview.json()["rows_removed_at"] is not None
     # When it runs again, nothing changes
     swept_item = _item(stack, "t1", job["import_id"])
-    monkeypatch.setattr(get_import_service(), "_clock", lambda: until + timedelta(days=2))
+    monkeypatch.setattr(get_wiring().import_service, "_clock", lambda: until + timedelta(days=2))
     _fire_nightly_sweep(stack)
     assert _item(stack, "t1", job["import_id"]) == swept_item

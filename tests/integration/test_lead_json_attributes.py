@@ -13,10 +13,10 @@ from datetime import UTC, datetime
 
 import requests
 
-from leadtide.dal.factory import get_lead_repository
 from leadtide.models.common import ChannelType, Grade
 from leadtide.models.leads import Lead
 from leadtide.models.scoring import GradeOverride
+from leadtide.wiring import get_wiring
 
 T = "t1"
 AT = datetime(2026, 3, 1, 9, 0, 0, 123456, tzinfo=UTC)
@@ -61,7 +61,7 @@ def _lead_with_datetimes_in_json(email: str) -> Lead:
         updated_at=AT,
         last_activity_at=AT,
     )
-    repo = get_lead_repository()
+    repo = get_wiring().lead_repository
     repo.create_lead(lead, [("email", email)])
     return repo.get_lead(T, lead.lead_id)
 

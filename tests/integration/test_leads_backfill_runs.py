@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 
 from leadtide.dal.backfill_runs import DynamoBackfillRunRepository
-from leadtide.dal.factory import get_backfill_run_repository
-from leadtide.leads.backfill import BackfillCounts, LeadBackfillService
+from leadtide.leads.backfill import LeadBackfillService
+from leadtide.leads.ports import BackfillCounts
 from leadtide.models.backfill import BackfillRunRecord
+from leadtide.wiring import get_wiring
 from tests.integration.test_leads_backfill import ADMIN, MANAGER, OTHER, _create, _strip
 
 
@@ -125,7 +126,7 @@ def test_another_tenants_run_and_unknown_runs_are_404(stack):
 
 def test_a_step_recorded_twice_counts_once_in_dynamodb(stack):
     # Given a running run (written by the DynamoDB repository itself)
-    repo = get_backfill_run_repository()
+    repo = get_wiring().backfill_run_repository
     assert isinstance(repo, DynamoBackfillRunRepository)
     now = datetime(2025, 3, 1, tzinfo=UTC)
     record = BackfillRunRecord(

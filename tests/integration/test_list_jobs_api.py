@@ -9,9 +9,8 @@ import math
 
 import pytest
 
-from leadtide.dal.factory import get_list_job_repository
-from leadtide.jobs.dispatch import enqueue_jobs
 from leadtide.lists import service as lists_service
+from leadtide.wiring import get_wiring
 
 ADMIN = {"sub": "u-admin", "custom:tenant_id": "acme", "custom:role": "admin"}
 REP = {"sub": "u-rep", "custom:tenant_id": "acme", "custom:role": "rep"}
@@ -113,7 +112,7 @@ def test_a_redelivered_step_is_counted_once(stack):
     assert (done["status"], done["added"]) == ("completed", 7)
 
     # Given every step of the job delivered once more (as SQS may)
-    enqueue_jobs(
+    get_wiring().enqueue_jobs(
         [
             {
                 "kind": "lists.add_by_filter",
@@ -132,7 +131,7 @@ def test_a_redelivered_step_is_counted_once(stack):
     assert stack.request("GET", f"/lists/{list_id}", claims=ADMIN).json()["count"] == 7
 
     # And the store itself refuses a step already applied (the UpdateItem's condition)
-    jobs = get_list_job_repository()
+    jobs = get_wiring().list_job_repository
     applied = jobs.record_step(
         "acme", list_id, job_id, step=done["steps"], added=5, already_members=5, cursor=None, finished_at=None
     )
@@ -145,7 +144,7 @@ def test_record_step_moves_counters_atomically_in_order(stack):
         _lead(stack, email=f"m{i}@example.com", status="Contacted")
     list_id = _list(stack)
     job_id = _filter_add(stack, list_id).json()["job_id"]
-    jobs = get_list_job_repository()
+    jobs = get_wiring().list_job_repository
     start = jobs.get("acme", list_id, job_id)
     assert start.status == "running" and start.cursor and start.queued_step == 1
 
@@ -172,7 +171,7 @@ def test_a_list_deleted_meanwhile_fails_the_job(stack):
 
     stack.settle()
 
-    stored = get_list_job_repository().get("acme", list_id, job_id)
+    stored = get_wiring().list_job_repository.get("acme", list_id, job_id)
     assert stored.status == "failed" and stored.error == f"list {list_id} not found"
     assert stored.finished_at is not None
     assert _job(stack, list_id, job_id).status == 404  # like the list itself

@@ -1,7 +1,8 @@
+from leadtide.wiring import get_wiring
+
 """Static lists over the template's routes: CRUD, counts, add by ids / by filter / from a CSV of emails and
 phones, removal, member pages, roles, tenant isolation, what is stored on the lead."""
 
-from leadtide.dal.factory import get_list_repository
 
 ADMIN = {"sub": "u-admin", "custom:tenant_id": "acme", "custom:role": "admin"}
 REP = {"sub": "u-rep", "custom:tenant_id": "acme", "custom:role": "rep"}
@@ -64,7 +65,7 @@ def test_list_crud_counts_members_and_lead_attribute(stack):
     ).json()
     assert [r["lead_id"] for r in page2["items"]] == [a]
     # the lead record carries the list id (segments read membership from it)
-    refs = get_list_repository().lead_refs("acme", [a])
+    refs = get_wiring().list_repository.lead_refs("acme", [a])
     assert refs[a].list_ids == {lst["list_id"]}
     # remove
     res = stack.request(
@@ -72,7 +73,7 @@ def test_list_crud_counts_members_and_lead_attribute(stack):
     )
     assert res.json()["removed"] == 1
     assert stack.request("GET", f"/lists/{lst['list_id']}", claims=ADMIN).json()["count"] == 1
-    assert get_list_repository().lead_refs("acme", [a])[a].list_ids == frozenset()
+    assert get_wiring().list_repository.lead_refs("acme", [a])[a].list_ids == frozenset()
     # rename, list, delete
     res = stack.request("PATCH", f"/lists/{lst['list_id']}", json_body={"name": "Fair 2024"}, claims=ADMIN)
     assert res.status == 200 and res.json()["name"] == "Fair 2024"
@@ -80,7 +81,7 @@ def test_list_crud_counts_members_and_lead_attribute(stack):
     assert [(x["name"], x["count"]) for x in listed] == [("Fair 2024", 1)]
     assert stack.request("DELETE", f"/lists/{lst['list_id']}", claims=ADMIN).status == 204
     assert stack.request("GET", f"/lists/{lst['list_id']}", claims=ADMIN).status == 404
-    assert get_list_repository().lead_refs("acme", [b])[b].list_ids == frozenset()
+    assert get_wiring().list_repository.lead_refs("acme", [b])[b].list_ids == frozenset()
 
 
 def test_add_by_filter(stack):
@@ -174,7 +175,6 @@ def test_lists_are_tenant_isolated(stack):
 def test_moving_memberships_of_a_lead_whose_profile_is_gone_touches_only_its_lists(stack):
     # A merge resumed after the merged lead's profile was deleted: its list_ids are gone with it.
     from leadtide.dal.items import LeadItem, lead_pk
-    from leadtide.lists.service import get_list_service
 
     gone, survivor = _lead(stack, email="gone@example.com"), _lead(stack, email="kept@example.com")
     fair, other, third = _list(stack, name="Fair"), _list(stack, name="Other"), _list(stack, name="Third")
@@ -184,7 +184,7 @@ def test_moving_memberships_of_a_lead_whose_profile_is_gone_touches_only_its_lis
         )
         assert res.status == 200, res.text
     LeadItem(lead_pk("acme", gone), "PROFILE").delete()
-    joined = get_list_service().move_memberships("acme", gone, survivor)
+    joined = get_wiring().list_service.move_memberships("acme", gone, survivor)
     assert joined == 2
     assert _member_ids(stack, fair["list_id"]) == [survivor]
     assert _member_ids(stack, third["list_id"]) == [survivor]

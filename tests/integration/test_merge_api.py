@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 import boto3
 import pytest
 
-from leadtide.dal.factory import get_lead_repository
 from leadtide.models.common import ChannelType, LeadStatus
 from leadtide.models.leads import Activity, ActivityType, Lead
 from leadtide.models.messages import DeliveryStatus, Direction, MessageKind
+from leadtide.wiring import get_wiring
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -33,7 +33,7 @@ def _seed(
 ) -> Lead:
     """Create a lead with ``messages`` inbound WhatsApp messages (each with a provider id, hence a marker)
     and one note, straight through the lead repository."""
-    repo = get_lead_repository()
+    repo = get_wiring().lead_repository
     lead_id = uuid.uuid4().hex
     lead = Lead(
         lead_id=lead_id,
@@ -166,7 +166,7 @@ def test_merge_moves_everything_then_undo_restores_every_item(stack, admin):
     assert {m["lead_id"] for m in items[-1]["data"]["merged"]} == {dup1.lead_id, dup2.lead_id}
 
     # and identities point at the survivor, so new messages and statuses land there
-    repo = get_lead_repository()
+    repo = get_wiring().lead_repository
     found = repo.lookup_identities("t1", [("phone", "+14155550101"), ("email", "ana.silva@gmail.com")])
     assert set(found.values()) == {survivor.lead_id}
     assert repo.record_delivery_status(
@@ -289,14 +289,14 @@ def test_permissions_and_tenant_isolation(stack, admin):
 
 
 def test_a_merge_that_crashes_while_moving_the_timeline_resumes(stack, admin, monkeypatch):
-    from leadtide.duplicates.merge import get_merge_service, run_finish_job
+    from leadtide.duplicates.merge import run_finish_job
     from leadtide.models.auth import Principal
     from leadtide.models.common import Role
     from leadtide.models.duplicates import MergeRequest
 
     survivor = _seed("t1", name="Di Ho", email="di@x.com", messages=1)
     dup = _seed("t1", name="Di Hoo", phone="+14155550103", messages=4)
-    service = get_merge_service()
+    service = get_wiring().merge_service
     store = service._store
     real_move = store.move_timeline
     calls = []

@@ -12,6 +12,7 @@ import boto3
 import pytest
 
 from leadtide.settings import get_settings
+from leadtide.wiring import get_wiring
 
 OPEN = {"id": "eng.open", "label": "Opened", "event_type": "email_opened", "points": 5}
 REPLY = {"id": "eng.reply", "label": "Replied", "event_type": "email_replied", "points": 10}
@@ -184,7 +185,7 @@ def test_merge_folds_engagement_into_score_and_segments_and_undo_restores_both(s
 
 
 def test_a_redelivered_engagement_step_does_not_count_twice(stack, admin, monkeypatch):
-    from leadtide.duplicates.merge import get_merge_service, run_finish_job
+    from leadtide.duplicates.merge import run_finish_job
     from leadtide.models.auth import Principal
     from leadtide.models.common import Role
     from leadtide.models.duplicates import MergeRequest
@@ -201,7 +202,7 @@ def test_a_redelivered_engagement_step_does_not_count_twice(stack, admin, monkey
         ("b2", "email_clicked", now - timedelta(hours=1)),
     )
     stack.settle()
-    service = get_merge_service()
+    service = get_wiring().merge_service
     engagement = service._engagement
     real_fold = engagement.fold
 
@@ -275,7 +276,6 @@ def test_undo_without_engagement_to_fold_keeps_the_survivor_summary_current(stac
 
 
 def test_a_fold_that_keeps_losing_races_finishes_on_the_jobs_queue(stack, admin, monkeypatch):
-    from leadtide.duplicates.merge import get_merge_service
     from leadtide.models.errors import ConflictError
 
     now = datetime.now(UTC)
@@ -284,7 +284,7 @@ def test_a_fold_that_keeps_losing_races_finishes_on_the_jobs_queue(stack, admin,
     _events(stack, admin, survivor, ("f1", "email_opened", now - timedelta(hours=2)))
     _events(stack, admin, dup, ("f2", "email_opened", now - timedelta(hours=1)))
     stack.settle()
-    engagement = get_merge_service()._engagement
+    engagement = get_wiring().merge_service._engagement
     real_fold, failures = engagement.fold, []
 
     def busy_once(*args):

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from leadtide.dal.factory import get_scoring_store
 from leadtide.dal.items import EngagementItem, LeadItem, lead_pk
 from leadtide.dal.scoring_models import ENGAGEMENT, engagement_to_input, lead_values
-from leadtide.scoring.store import Occurrence
+from leadtide.scoring.ports import Occurrence
+from leadtide.wiring import get_wiring
 
 T0 = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
 
@@ -26,7 +26,7 @@ def _pynamodb_inputs(tenant: str, ids: list[str]):
 
 def test_load_for_scoring_equals_pynamodbs_decoding_over_several_pages(stack):
     # Given 130 leads of t1 (varied optional attributes), behaviour on every third, and one lead of t2
-    store = get_scoring_store()
+    store = get_wiring().scoring_store
     ids = [f"{n:032x}" for n in range(130)]
     for n, lead_id in enumerate(ids):
         LeadItem(

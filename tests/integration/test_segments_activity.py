@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from leadtide.conditions import compile_rules
+from leadtide.wiring import get_wiring
 
 ADMIN = {"sub": "u-admin", "custom:tenant_id": "acme", "custom:role": "admin"}
 OTHER = {"sub": "u-admin", "custom:tenant_id": "globex", "custom:role": "admin"}
@@ -165,14 +166,13 @@ def test_captured_messages_count_as_activity(stack):
 
 def test_a_late_writer_never_regresses_the_profile_summary(stack):
     from leadtide.dal.engagement import store_engaged
-    from leadtide.dal.factory import get_scoring_store
     from leadtide.dal.items import LeadItem
-    from leadtide.scoring.store import Occurrence
+    from leadtide.scoring.ports import Occurrence
 
     lead_id = _lead(stack, "race@example.com")
     pk = f"T#acme#L#{lead_id}"
     t0 = datetime(2024, 5, 1, tzinfo=UTC)
-    store = get_scoring_store()
+    store = get_wiring().scoring_store
     assert store.record_occurrences("acme", lead_id, [Occurrence("email_opened", t0, "ev:a")]) == 1
     assert store.record_occurrences("acme", lead_id, [Occurrence("email_clicked", t0, "ev:b")]) == 1
     item = LeadItem.get(pk, "PROFILE", consistent_read=True)

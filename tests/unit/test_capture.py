@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from leadtide.capture.capture import CaptureOutcome, CaptureService
-from leadtide.dal.ports import IdentityTakenError
+from leadtide.leads.ports import IdentityTakenError
 from leadtide.models.common import ChannelType
 from leadtide.models.messages import (
     DeliveryStatus,

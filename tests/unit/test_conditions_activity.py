@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from leadtide.conditions import ConditionError, compile_condition, compile_rules
 from leadtide.dal.engagement import engagement_summary
 from leadtide.models.common import iso
-from leadtide.scoring.store import MAX_OCCURRENCES_PER_TYPE, Occurrence, merge_occurrences
+from leadtide.scoring.ports import MAX_OCCURRENCES_PER_TYPE, Occurrence, merge_occurrences
 
 NOW = datetime(2024, 6, 15, 12, 0, tzinfo=UTC)
 

@@ -16,13 +16,14 @@ from leadtide.customfields.models import (
     parse_date,
     parse_number,
 )
+from leadtide.customfields.ports import CustomFieldRepository
 from leadtide.customfields.service import (
     CustomFieldService,
     InvalidCustomFieldError,
     InvalidCustomFieldValueError,
     parse_definition,
 )
-from leadtide.dal.custom_fields import CustomFieldRepository, _exists_error, _missing_error
+from leadtide.dal.custom_fields import _exists_error, _missing_error
 from leadtide.leads.service import LeadService
 from leadtide.models.auth import Principal
 from leadtide.models.common import Role

@@ -5,7 +5,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from leadtide.duplicates.matching import DuplicateFinder, MatchRecord, find_duplicates, fold, soundex
+from leadtide.duplicates.matching import DuplicateFinder, find_duplicates, fold, soundex
+from leadtide.duplicates.ports import MatchRecord
 from tests.benchmarks.dup_data import generate_leads
 
 

@@ -7,8 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from leadtide.duplicates.matching import MatchRecord
-from leadtide.duplicates.ports import DuplicateRepository, ReplaceOutcome
+from leadtide.duplicates.ports import DuplicateRepository, MatchRecord, ReplaceOutcome
 from leadtide.duplicates.service import DuplicateService
 from leadtide.models.auth import Principal
 from leadtide.models.common import ChannelType, Role

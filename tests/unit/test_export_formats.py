@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from openpyxl import load_workbook
 
-from leadtide.bulk.collections import CustomFieldColumn
+from leadtide.bulk.ports import CustomFieldColumn
 from leadtide.exports.formats import LEAD_FIELDS, columns_for, neutralize, row_writer
 from leadtide.models.common import ChannelType
 from leadtide.models.errors import UnprocessableError

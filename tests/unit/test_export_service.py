@@ -5,7 +5,7 @@ import io
 
 import pytest
 
-from leadtide.bulk.collections import CustomFieldColumn
+from leadtide.bulk.ports import CustomFieldColumn
 from leadtide.bulk.selection import SelectionResolver
 from leadtide.exports.service import MAX_ATTEMPTS, RUN_KIND, ExportService
 from leadtide.models.auth import Principal

@@ -75,7 +75,7 @@ def test_encoding_keeps_attributes_of_other_features_from_the_stored_item():
 def test_s3_object_created_events_dispatch_by_key_prefix(monkeypatch):
     seen = []
     monkeypatch.setattr(
-        "leadtide.imports.jobs.on_upload", lambda event: seen.append(event["detail"]["object"]["key"])
+        "leadtide.imports.jobs.on_upload", lambda event, wiring: seen.append(event["detail"]["object"]["key"])
     )
     event = {
         "source": "aws.s3",
@@ -86,9 +86,9 @@ def test_s3_object_created_events_dispatch_by_key_prefix(monkeypatch):
         },
     }
     assert dispatch.job_kind(event) == dispatch.S3_OBJECT_CREATED
-    dispatch.run_job(event)
+    dispatch.run_job(event, None)
     assert seen == ["imports/t1/" + "a" * 32 + "/source.csv"]
-    dispatch.run_job({**event, "detail": {"object": {"key": "elsewhere/x"}}})  # ignored, no error
+    dispatch.run_job({**event, "detail": {"object": {"key": "elsewhere/x"}}}, None)  # ignored, no error
     assert len(seen) == 1
 
 

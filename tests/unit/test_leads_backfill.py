@@ -15,16 +15,13 @@ import pytest
 from leadtide.dal.items import LeadItem, condition_keys
 from leadtide.dal.lead_backfill import DERIVED_SOURCES, _stored_profile, identity_candidates
 from leadtide.dal.leads import identity_entry, lead_item_values, profile_keys
-from leadtide.leads.backfill import (
-    BACKFILL_JOB,
+from leadtide.leads.backfill import BACKFILL_JOB, LeadBackfillService, plan_profile, run_backfill_with
+from leadtide.leads.ports import (
     BackfillCounts,
     IdentityKey,
-    LeadBackfillService,
     ProfileBackfillStore,
     ProfilePatch,
     StoredProfile,
-    plan_profile,
-    run_backfill_with,
 )
 from leadtide.models.auth import Principal
 from leadtide.models.common import Role

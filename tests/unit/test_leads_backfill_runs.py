@@ -13,14 +13,8 @@ from typing import Any
 
 import pytest
 
-from leadtide.leads.backfill import (
-    BACKFILL_JOB,
-    MAX_STEP_ATTEMPTS,
-    BackfillCounts,
-    BackfillRunRepository,
-    LeadBackfillService,
-    run_backfill_with,
-)
+from leadtide.leads.backfill import BACKFILL_JOB, MAX_STEP_ATTEMPTS, LeadBackfillService, run_backfill_with
+from leadtide.leads.ports import BackfillCounts, BackfillRunRepository
 from leadtide.models.auth import Principal
 from leadtide.models.backfill import BackfillRunRecord
 from leadtide.models.common import Role

@@ -206,8 +206,8 @@ def test_real_template_environment_resolves_every_global():
     # Given the real template.yaml
     template = load_template()
     resources = plan_resources(template)
-    # When resolving the Api function's environment
-    environment = function_environment(template, "ApiFunction", resources)
+    # When resolving an API function's environment
+    environment = function_environment(template, "LeadsApiFunction", resources)
     # Then every Globals variable is a resolved string
     assert environment["LEADS_TABLE"] == "leadtide-local-LeadsTable"
     assert environment["SECRETS_PREFIX"] == "leadtide/dev"

@@ -1,14 +1,11 @@
-"""leadtide_local.stack without starting anything: forgetting caches tied to the previous endpoint."""
+"""leadtide_local.stack without starting anything: forgetting what was built for the previous endpoint."""
 
 from __future__ import annotations
-
-import sys
-import types
-from functools import lru_cache
 
 from pynamodb.attributes import UnicodeAttribute
 from pynamodb.models import Model
 
+from leadtide.wiring import get_wiring
 from leadtide_local.stack import forget_process_caches
 
 
@@ -20,32 +17,21 @@ class _ItemForTest(Model):
     pk = UnicodeAttribute(hash_key=True)
 
 
-def test_endpoint_bound_caches_are_forgotten(monkeypatch):
-    # Given a leadtide module with a cached client factory, a foreign module with one too,
-    # and a PynamoDB model holding a connection made for the previous endpoint
-    calls = {"leadtide": 0, "other": 0}
-    domain = types.ModuleType("leadtide.fake_dal")
-    other = types.ModuleType("not_leadtide_mod")
+def test_endpoint_bound_objects_are_forgotten(monkeypatch):
+    # Given a wiring (with a client-holding adapter) built from one environment, and a PynamoDB model
+    # holding a connection made for the previous endpoint
+    import leadtide.dal.items  # noqa: F401 - the reset forgets connections only once the dal is loaded
 
-    def make(kind):
-        @lru_cache(maxsize=1)
-        def client():
-            calls[kind] += 1
-            return object()
-
-        return client
-
-    domain.get_client = make("leadtide")
-    domain.get_client.__module__ = "leadtide.fake_dal"
-    other.get_client = make("other")
-    other.get_client.__module__ = "not_leadtide_mod"
-    monkeypatch.setitem(sys.modules, "leadtide.fake_dal", domain)
-    monkeypatch.setitem(sys.modules, "not_leadtide_mod", other)
-    domain.get_client(), other.get_client()
-    monkeypatch.setattr(_ItemForTest, "_connection", object(), raising=False)
-    # When the runtime switches the process's endpoint
+    monkeypatch.setenv("EVENT_BUS_NAME", "bus-before")
     forget_process_caches()
-    domain.get_client(), other.get_client()
-    # Then leadtide's cache was rebuilt and the model will reconnect; other packages are left alone
-    assert calls == {"leadtide": 2, "other": 1}
+    before = get_wiring()
+    assert before.event_publisher is before.event_publisher
+    monkeypatch.setattr(_ItemForTest, "_connection", object(), raising=False)
+    # When the runtime switches the process's environment
+    monkeypatch.setenv("EVENT_BUS_NAME", "bus-after")
+    forget_process_caches()
+    # Then the next wiring is new and reads the new settings, and the model will reconnect
+    after = get_wiring()
+    assert after is not before and after.settings.event_bus_name == "bus-after"
+    assert after.event_publisher is not before.event_publisher
     assert _ItemForTest._connection is None

@@ -11,9 +11,9 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from leadtide.duplicates.engagement import EngagementRecord, combine_engagement, separate_engagement
+from leadtide.duplicates.engagement import combine_engagement, separate_engagement
 from leadtide.duplicates.merge import ENGAGEMENT_KEPT_NOTE, MergeService
-from leadtide.duplicates.ports import MergeEngagement, MergeStore
+from leadtide.duplicates.ports import EngagementRecord, MergeEngagement, MergeStore
 from leadtide.models.duplicates import MergeRecord, MergeStatus
 from tests.fakes import FakeEventPublisher
 

@@ -252,10 +252,11 @@ def test_retrain_all_queues_only_tenants_with_enough_outcomes(trained_world):
     assert job.handle({"kind": "retrain_all"}) == 0  # one already queued: not queued twice
 
 
-def test_api_handler_never_imports_scikit_learn():
+def test_api_handlers_never_import_scikit_learn():
     code = (
         "import sys; sys.path[:0] = ['functions/api', 'shared', 'infra'];"
-        "import handle_api_request;"
+        "import handle_leads_api, handle_data_api, handle_collections_api, handle_scoring_api, handle_admin_api;"
+        "import handle_api_docs;"
         "bad = sorted(m for m in ('sklearn', 'numpy', 'scipy', 'joblib') if m in sys.modules);"
         "print(','.join(bad))"
     )

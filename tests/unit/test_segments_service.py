@@ -224,15 +224,13 @@ def test_update_moves_version_and_publishes_rebuild_changes(repo, svc, events):
     assert svc.update(ADMIN, seg.segment_id, SegmentUpdate(name="renamed")).version == 2
 
 
-def test_deleted_lead_leaves_its_segments(repo, svc, monkeypatch):
+def test_deleted_lead_leaves_its_segments(repo, events):
+    cleaned = []
+    lists = type("L", (), {"remove_lead_everywhere": lambda self, t, lead: cleaned.append(lead)})()
+    svc = SegmentService(repo, events, enqueue=None, lists=lambda: lists, clock=lambda: NOW)
     _lead(repo, "a", status="New")
     seg = svc.create(ADMIN, SegmentCreate(name="s", include={"field": "status", "op": "eq", "value": "New"}))
     del repo.leads[("t1", "a")]
-    cleaned = []
-    monkeypatch.setattr(
-        "leadtide.lists.service.get_list_service",
-        lambda: type("L", (), {"remove_lead_everywhere": lambda self, t, lead: cleaned.append(lead)})(),
-    )
     svc.refresh_lead("t1", "a")
     assert repo.members[("t1", seg.segment_id)] == set() and repo.get("t1", seg.segment_id).count == 0
     assert cleaned == ["a"]

@@ -86,7 +86,7 @@ def test_only_webhooks_forms_and_docs_are_public():
 
 
 def _policy_text(function: str) -> str:
-    return repr(RESOURCES[function]["Properties"]["Policies"])
+    return repr(RESOURCES[function]["Properties"].get("Policies", []))
 
 
 @pytest.mark.parametrize(
@@ -115,7 +115,20 @@ def _policy_text(function: str) -> str:
             ["DynamoDBReadPolicy", "ScoringQueue"],
             ["DynamoDBCrudPolicy", "ChannelsTable", "secretsmanager"],
         ),
-        ("ApiFunction", ["LeadsTable", "ChannelsTable", "CreateSecret"], ["GetSecretValue", "IngestQueue"]),
+        (
+            "LeadsApiFunction",
+            ["LeadsTable", "ChannelsTable", "CreateSecret"],
+            ["GetSecretValue", "IngestQueue"],
+        ),
+        ("DataApiFunction", ["LeadsTable", "JobsQueue", "imports/*"], ["ChannelsTable", "secretsmanager"]),
+        (
+            "CollectionsApiFunction",
+            ["LeadsTable", "JobsQueue"],
+            ["ChannelsTable", "secretsmanager", "imports/*"],
+        ),
+        ("ScoringApiFunction", ["LeadsTable", "TrainingQueue"], ["ChannelsTable", "secretsmanager", "s3:"]),
+        ("AdminApiFunction", ["LeadsTable", "JobsQueue"], ["ChannelsTable", "secretsmanager", "s3:"]),
+        ("ApiDocsFunction", [], ["DynamoDB", "secretsmanager", "s3:", "SQS"]),
     ],
 )
 def test_least_privilege_per_function(function, allowed, forbidden):
@@ -127,7 +140,7 @@ def test_least_privilege_per_function(function, allowed, forbidden):
 
 
 def test_secrets_are_scoped_to_the_stage_prefix():
-    for function in ("ApiFunction", "WebhooksFunction"):
+    for function in ("LeadsApiFunction", "WebhooksFunction"):
         statements = [
             p["Statement"] for p in RESOURCES[function]["Properties"]["Policies"] if "Statement" in p
         ]

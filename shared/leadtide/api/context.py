@@ -17,3 +17,12 @@ def principal_of(event: Any) -> Principal:
     authorizer = event.request_context.authorizer
     claims = authorizer.jwt_claim if authorizer is not None else None
     return Principal.from_claims(claims)
+
+
+def current_principal(router: Any) -> Principal:
+    """The caller of the request ``router`` (a Powertools router or resolver) is serving now.
+
+    Raises:
+        UnauthenticatedError: the claims lack a tenant, user or valid role.
+    """
+    return principal_of(router.current_event)

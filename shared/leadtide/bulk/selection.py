@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from itertools import islice
 
-from leadtide.bulk.collections import LeadCollections
-from leadtide.dal.ports import LeadRepository
+from leadtide.bulk.ports import LeadCollections
+from leadtide.leads.ports import LeadRepository
 from leadtide.models.auth import Principal
 from leadtide.models.leads import Lead, LeadQuery
 from leadtide.models.selection import MAX_SELECTED_IDS, LeadFilter, LeadSelection

@@ -21,18 +21,16 @@ import csv
 import io
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import timedelta
-from functools import lru_cache
 from itertools import islice
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from leadtide.bulk.collections import LeadCollections
+from leadtide.bulk.ports import BulkActionRepository, LeadCollections
 from leadtide.bulk.selection import SelectionResolver, is_visible
-from leadtide.dal.bulk import BulkActionRepository
-from leadtide.dal.exports import ArtifactStorage
-from leadtide.dal.ports import LeadRepository
+from leadtide.exports.ports import ArtifactStorage
 from leadtide.exports.service import DOWNLOAD_URL_SECONDS, ExportService, principal_of_record
+from leadtide.leads.ports import LeadRepository
 from leadtide.leads.service import LeadService
 from leadtide.models.auth import Principal
 from leadtide.models.bulk import (
@@ -56,6 +54,9 @@ from leadtide.models.exports import ExportCreate, ExportDownload, ExportFormat, 
 from leadtide.models.leads import LeadUpdate
 from leadtide.models.selection import LeadSelection
 from leadtide.observability import logger
+
+if TYPE_CHECKING:
+    from leadtide.wiring import Wiring
 
 PLAN_KIND = "bulk.plan"
 CHUNK_KIND = "bulk.chunk"
@@ -473,38 +474,17 @@ def _failures_csv(outcomes: Iterator[LeadOutcome]) -> Iterator[bytes]:
 
 
 # ---------------------------------------------------------------------------------------------- wiring
-def run_plan_step(message: dict[str, Any]) -> None:
+def run_plan_step(message: dict[str, Any], wiring: Wiring) -> None:
     """Jobs-queue entry point of kind ``bulk.plan``: ``{"tenant_id", "bulk_action_id"}``."""
-    get_bulk_action_service().plan(str(message["tenant_id"]), str(message["bulk_action_id"]))
+    wiring.bulk_action_service.plan(str(message["tenant_id"]), str(message["bulk_action_id"]))
 
 
-def run_chunk_step(message: dict[str, Any]) -> None:
+def run_chunk_step(message: dict[str, Any], wiring: Wiring) -> None:
     """Jobs-queue entry point of kind ``bulk.chunk``: ``{"tenant_id", "bulk_action_id", "index",
     "lead_ids"}``."""
-    get_bulk_action_service().run_chunk(
+    wiring.bulk_action_service.run_chunk(
         str(message["tenant_id"]),
         str(message["bulk_action_id"]),
         int(message["index"]),
         [str(i) for i in message["lead_ids"]],
-    )
-
-
-@lru_cache(maxsize=1)
-def get_bulk_action_service() -> BulkActionService:
-    """The process-wide bulk-action service over DynamoDB, S3, EventBridge and the jobs queue."""
-    from leadtide.bulk.collections import get_lead_collections
-    from leadtide.dal.factory import get_bulk_action_repository, get_export_storage, get_lead_repository
-    from leadtide.exports.service import get_export_service
-    from leadtide.jobs.dispatch import enqueue_jobs
-    from leadtide.leads.service import get_lead_service
-
-    return BulkActionService(
-        get_bulk_action_repository(),
-        get_lead_repository(),
-        get_lead_service(),
-        SelectionResolver(get_lead_repository(), get_lead_collections()),
-        get_lead_collections(),
-        get_export_storage(),
-        get_export_service,
-        enqueue_jobs,
     )

@@ -6,12 +6,11 @@ import logging
 import uuid
 from dataclasses import dataclass
 from enum import StrEnum
-from functools import lru_cache
 from typing import Any
 
 from leadtide.capture.identity import IdentityKey, identity_keys
-from leadtide.dal.ports import EventPublisher, IdentityKind, IdentityTakenError, LeadRepository
-from leadtide.models.common import ChannelType, display_name, iso, utc_now
+from leadtide.leads.ports import IdentityTakenError, LeadRepository
+from leadtide.models.common import ChannelType, IdentityKind, display_name, iso, utc_now
 from leadtide.models.errors import DuplicateDeliveryError, LeadNotFoundError
 from leadtide.models.events import LeadEvent, LeadEventType
 from leadtide.models.leads import Activity, ActivityType, Lead
@@ -21,6 +20,7 @@ from leadtide.models.messages import (
     InboundMessage,
     MessageRetraction,
 )
+from leadtide.ports import EventPublisher
 
 log = logging.getLogger(__name__)
 
@@ -259,14 +259,3 @@ def _custom_fields(message: InboundMessage) -> dict[str, Any]:
     """Form answers that are not lead attributes become custom fields on the new lead."""
     skip = {"first_name", "last_name", "name", "email", "phone", "company", "job_title", "message"}
     return {k: v for k, v in message.form_fields.items() if k not in skip}
-
-
-@lru_cache(maxsize=1)
-def get_capture_service() -> CaptureService:
-    """The process-wide service over DynamoDB and EventBridge (built on first use)."""
-    from leadtide.dal.factory import get_event_publisher, get_lead_repository
-    from leadtide.settings import get_settings
-
-    return CaptureService(
-        get_lead_repository(), get_event_publisher(), default_region=get_settings().default_phone_region
-    )

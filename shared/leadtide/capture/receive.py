@@ -14,7 +14,6 @@ import logging
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from functools import lru_cache
 from typing import Any
 
 from leadtide.capture.instagram import instagram_routing_keys, parse_instagram
@@ -22,9 +21,9 @@ from leadtide.capture.signatures import verify_meta_signature, verify_twilio_sig
 from leadtide.capture.twilio import parse_twilio, twilio_routing_key
 from leadtide.capture.web_form import parse_form_submission
 from leadtide.capture.whatsapp import parse_whatsapp, whatsapp_routing_keys
+from leadtide.channels.ports import ChannelRepository
 from leadtide.channels.routing import ChannelRouter
 from leadtide.channels.verify_tokens import verify_token_hash
-from leadtide.dal.ports import ChannelRepository, CommandQueue, SecretStore
 from leadtide.models.common import ChannelType, utc_now
 from leadtide.models.errors import (
     ForbiddenError,
@@ -35,6 +34,7 @@ from leadtide.models.errors import (
 )
 from leadtide.models.messages import IngestEnvelope
 from leadtide.models.text import replace_invalid_text
+from leadtide.ports import CommandQueue, SecretStore
 
 log = logging.getLogger(__name__)
 
@@ -181,17 +181,3 @@ def _json(raw_body: bytes) -> Any:
     except (ValueError, UnicodeDecodeError) as err:
         raise MalformedPayloadError(f"body is not valid JSON: {err}") from None
     return replace_invalid_text(payload)  # a signed delivery is kept: lone surrogates become U+FFFD
-
-
-@lru_cache(maxsize=1)
-def get_webhook_receiver() -> WebhookReceiver:
-    """The process-wide receiver over DynamoDB, Secrets Manager and SQS (built on first use)."""
-    from leadtide.dal.factory import get_channel_repository, get_ingest_queue, get_secret_store
-    from leadtide.settings import get_settings
-
-    return WebhookReceiver(
-        get_channel_repository(),
-        get_secret_store(),
-        get_ingest_queue(),
-        default_region=get_settings().default_phone_region,
-    )

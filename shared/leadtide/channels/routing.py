@@ -19,10 +19,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
-from leadtide.dal.ports import ChannelRepository, SecretStore
+from leadtide.channels.ports import ChannelRepository
 from leadtide.models.channels import ChannelRoute, ChannelStatus
 from leadtide.models.common import ChannelType, utc_now
 from leadtide.models.errors import ForbiddenError, InvalidSignatureError, MalformedPayloadError
+from leadtide.ports import SecretStore
 
 log = logging.getLogger(__name__)
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import logging
 import uuid
-from functools import lru_cache
 
 from leadtide.capture.identity import normalize_phone
+from leadtide.channels.ports import ChannelRepository
 from leadtide.channels.verify_tokens import verify_token_hash
-from leadtide.dal.ports import ChannelRepository, SecretStore
 from leadtide.models.auth import Principal
 from leadtide.models.channels import (
     Channel,
@@ -27,6 +26,7 @@ from leadtide.models.errors import (
     ForbiddenError,
     UnprocessableError,
 )
+from leadtide.ports import SecretStore
 
 log = logging.getLogger(__name__)
 
@@ -187,14 +187,3 @@ class ChannelService:
         self._channels.delete(principal.tenant_id, channel_id)
         if secret_name:
             self._secrets.delete(secret_name)
-
-
-@lru_cache(maxsize=1)
-def get_channel_service() -> ChannelService:
-    """The process-wide channel service (built on first use)."""
-    from leadtide.dal.factory import get_channel_repository, get_secret_store
-    from leadtide.settings import get_settings
-
-    return ChannelService(
-        get_channel_repository(), get_secret_store(), secrets_prefix=get_settings().secrets_prefix
-    )

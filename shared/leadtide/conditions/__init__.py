@@ -14,8 +14,8 @@ from leadtide.conditions.language import (
     compile_condition,
     compile_rules,
     parse_condition,
-    to_epoch,
 )
+from leadtide.models.common import to_epoch
 
 __all__ = [
     "LEAD_FIELDS",

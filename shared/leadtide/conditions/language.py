@@ -46,7 +46,7 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -64,7 +64,7 @@ from leadtide.conditions.fields import (
     Op,
     storage_attribute,
 )
-from leadtide.models.common import utc_now
+from leadtide.models.common import to_epoch, utc_now
 from leadtide.models.errors import UnprocessableError
 from leadtide.models.scoring import BUILTIN_EVENT_TYPES, EVENT_TYPE_PATTERN
 
@@ -359,25 +359,6 @@ def _normalise_value(field: str, ftype: FieldType, op: Op, value: Any, present: 
     else:
         normalised = [_scalar(v) for v in items]
     return frozenset(normalised) if op in (Op.IN, Op.NOT_IN) else normalised[0]
-
-
-# ---------------------------------------------------------------------------------------------- record values
-def to_epoch(value: Any) -> float | None:
-    """A stored time value as epoch seconds: a datetime (naive = UTC), an ISO-8601 string (PynamoDB's
-    ``...000000+0000`` form, ``Z``, or a date), or a number; None when absent or unreadable."""
-    if isinstance(value, datetime):
-        return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
-    if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            return None
-        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
-    if isinstance(value, date):
-        return datetime(value.year, value.month, value.day, tzinfo=UTC).timestamp()
-    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
-        return float(value)
-    return None
 
 
 def _is_empty(value: Any) -> bool:

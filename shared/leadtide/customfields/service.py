@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -27,7 +26,7 @@ from leadtide.models.common import utc_now
 from leadtide.models.errors import CustomFieldNotFoundError, ForbiddenError, UnprocessableError
 
 if TYPE_CHECKING:
-    from leadtide.dal.custom_fields import CustomFieldRepository
+    from leadtide.customfields.ports import CustomFieldRepository
 
 CACHE_SECONDS = 30.0
 MAX_CUSTOM_FIELDS = 100
@@ -253,14 +252,3 @@ class CustomFieldService:
         if definition is None:
             raise CustomFieldNotFoundError(f"custom field '{key}' not found")
         return definition
-
-
-@lru_cache(maxsize=1)
-def get_custom_field_service() -> CustomFieldService:
-    """The process-wide custom field service over DynamoDB (built on first use)."""
-    from leadtide.dal.factory import get_custom_field_repository
-    from leadtide.settings import get_settings
-
-    return CustomFieldService(
-        get_custom_field_repository(), default_region=get_settings().default_phone_region
-    )

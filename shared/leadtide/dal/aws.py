@@ -11,8 +11,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from leadtide.dal.ports import CommandQueue, EventPublisher, SecretStore
 from leadtide.models.events import EVENT_SOURCE, LeadEvent
+from leadtide.ports import CommandQueue, EventPublisher, SecretStore
 
 
 class PublishError(RuntimeError):

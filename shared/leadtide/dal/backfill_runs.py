@@ -22,7 +22,7 @@ from leadtide.dal.base import DynamoRepository
 from leadtide.dal.cursor import decode_cursor, encode_cursor
 from leadtide.dal.exports import query_newest_first
 from leadtide.dal.items import BackfillRunItem
-from leadtide.leads.backfill import BackfillCounts, BackfillRunRepository
+from leadtide.leads.ports import BackfillCounts, BackfillRunRepository
 from leadtide.models.backfill import BackfillRunRecord
 from leadtide.models.errors import BackfillRunNotFoundError
 

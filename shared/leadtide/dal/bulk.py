@@ -8,7 +8,6 @@ count twice.
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -16,6 +15,7 @@ from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
+from leadtide.bulk.ports import BulkActionRepository
 from leadtide.dal.base import DynamoRepository
 from leadtide.dal.cursor import decode_cursor, encode_cursor
 from leadtide.dal.exports import pack_selection, query_newest_first, unpack_selection
@@ -39,43 +39,6 @@ def chunks_pk(tenant_id: str, bulk_action_id: str) -> str:
 def chunk_sk(index: int) -> str:
     """Sort key of chunk ``index`` (zero-padded so markers read in order)."""
     return f"C#{index:06d}"
-
-
-class BulkActionRepository(ABC):
-    """Bulk-action records and progress of every tenant."""
-
-    @abstractmethod
-    def create(self, record: BulkActionRecord) -> None:
-        """Store a new bulk action."""
-
-    @abstractmethod
-    def get(self, tenant_id: str, bulk_action_id: str) -> BulkActionRecord:
-        """The record with its current counters. Raises BulkActionNotFoundError."""
-
-    @abstractmethod
-    def list(
-        self, tenant_id: str, *, requested_by: str | None, limit: int, cursor: str | None
-    ) -> tuple[list[BulkActionRecord], str | None]:
-        """Newest first, one page (only ``requested_by``'s when given). Raises InvalidRequestError (cursor)."""
-
-    @abstractmethod
-    def update(self, record: BulkActionRecord, *, expect_status: Iterable[str], **changes: Any) -> bool:
-        """Set ``changes`` (record fields other than the progress counters) if the stored status is one of
-        ``expect_status``; False (nothing written) otherwise."""
-
-    @abstractmethod
-    def set_plan(self, tenant_id: str, bulk_action_id: str, *, total: int, chunks: int) -> BulkActionRecord:
-        """Record the resolved size and mark the action running, once: a second call (a redelivered plan
-        step) keeps the first plan. Returns the record after the call."""
-
-    @abstractmethod
-    def record_chunk(self, tenant_id: str, bulk_action_id: str, index: int, outcome: ChunkOutcome) -> bool:
-        """Put chunk ``index``'s done marker and add its counts to the action, atomically. False (nothing
-        written) when the chunk was already recorded."""
-
-    @abstractmethod
-    def iter_outcomes(self, tenant_id: str, bulk_action_id: str) -> Iterator[LeadOutcome]:
-        """Every failed or skipped lead of the action, chunk by chunk."""
 
 
 class DynamoBulkActionRepository(DynamoRepository, BulkActionRepository):

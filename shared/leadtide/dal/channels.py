@@ -16,9 +16,9 @@ from typing import Any
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
+from leadtide.channels.ports import ChannelRepository
 from leadtide.dal.base import DynamoRepository
 from leadtide.dal.items import ChannelItem, ChannelRouteItem, VerifyTokenItem
-from leadtide.dal.ports import ChannelRepository
 from leadtide.models.channels import Channel, ChannelRoute, ChannelStatus
 from leadtide.models.common import ChannelType, iso
 from leadtide.models.errors import ChannelConflictError, ChannelNotFoundError

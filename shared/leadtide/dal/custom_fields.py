@@ -6,10 +6,10 @@ tenant's definitions; create is conditional on the key being new, update and del
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from datetime import datetime
 
 from leadtide.customfields.models import STORED, CustomFieldDefinition
+from leadtide.customfields.ports import CustomFieldRepository
 from leadtide.models.errors import ConflictError, CustomFieldNotFoundError
 
 
@@ -21,30 +21,6 @@ def custom_fields_pk(tenant_id: str) -> str:
 def custom_field_sk(key: str) -> str:
     """Sort key of one definition."""
     return f"F#{key}"
-
-
-class CustomFieldRepository(ABC):
-    """A tenant's custom field definitions (tenant id always explicit)."""
-
-    @abstractmethod
-    def list(self, tenant_id: str) -> list[CustomFieldDefinition]:
-        """Every definition of the tenant, by key."""
-
-    @abstractmethod
-    def get(self, tenant_id: str, key: str) -> CustomFieldDefinition:
-        """Raises CustomFieldNotFoundError."""
-
-    @abstractmethod
-    def create(self, tenant_id: str, definition: CustomFieldDefinition, now: datetime) -> None:
-        """Store a new definition. Raises ConflictError (code ``custom_field_exists``) when the key exists."""
-
-    @abstractmethod
-    def replace(self, tenant_id: str, definition: CustomFieldDefinition, now: datetime) -> None:
-        """Overwrite an existing definition. Raises CustomFieldNotFoundError."""
-
-    @abstractmethod
-    def delete(self, tenant_id: str, key: str) -> None:
-        """Remove a definition. Raises CustomFieldNotFoundError."""
 
 
 def _exists_error(key: str) -> ConflictError:

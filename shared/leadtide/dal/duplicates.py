@@ -43,10 +43,11 @@ from leadtide.dal.leads import (
     owned_identity_keys,
     search_text,
 )
-from leadtide.duplicates.matching import CandidatePair, MatchRecord
 from leadtide.duplicates.ports import (
+    CandidatePair,
     DuplicateRepository,
     LeadSnapshot,
+    MatchRecord,
     MergeCommit,
     MergeStore,
     ReplaceOutcome,

@@ -763,3 +763,15 @@ def bind_tables(leads_table: str, channels_table: str) -> None:
             if model.Meta.table_name != name:
                 model.Meta.table_name = name
                 model._connection = None
+
+
+def forget_connections() -> None:
+    """Drop the connection PynamoDB caches on every item class (it keeps the endpoint it was opened with)."""
+    from pynamodb.models import Model
+
+    pending = list(Model.__subclasses__())
+    while pending:
+        model = pending.pop()
+        pending.extend(model.__subclasses__())
+        if model.__dict__.get("_connection") is not None:
+            model._connection = None

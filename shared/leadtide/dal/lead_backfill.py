@@ -26,7 +26,7 @@ from leadtide.dal.leads import (
     lead_item_values,
     owned_identity_keys,
 )
-from leadtide.leads.backfill import IdentityKey, ProfileBackfillStore, ProfilePatch, StoredProfile
+from leadtide.leads.ports import IdentityKey, ProfileBackfillStore, ProfilePatch, StoredProfile
 
 DERIVED_SOURCES: dict[str, tuple[str, ...]] = {
     "list_pk": (),

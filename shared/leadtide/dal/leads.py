@@ -27,8 +27,8 @@ from leadtide.dal.items import (
     stats_pk,
     tenant_list_pk,
 )
-from leadtide.dal.ports import IdentityKind, IdentityTakenError, LeadChanges, LeadRepository
-from leadtide.models.common import ChannelType, iso
+from leadtide.leads.ports import IdentityTakenError, LeadChanges, LeadRepository
+from leadtide.models.common import ChannelType, IdentityKind, iso
 from leadtide.models.errors import (
     ConflictError,
     DuplicateDeliveryError,

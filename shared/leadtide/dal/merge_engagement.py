@@ -20,7 +20,7 @@ is re-synced with its record (undo restored the profile's before-image, summary 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
@@ -31,8 +31,7 @@ from leadtide.dal.engagement import store_engaged
 from leadtide.dal.items import EngagementItem, LeadItem, MergeEngagementItem, lead_pk
 from leadtide.dal.leads import PROFILE
 from leadtide.dal.scoring_models import ENGAGEMENT
-from leadtide.duplicates.engagement import EngagementRecord, combine_engagement, separate_engagement
-from leadtide.duplicates.ports import MergeEngagement
+from leadtide.duplicates.ports import EngagementRecord, MergeEngagement
 from leadtide.models.errors import ConflictError
 
 _RETRIES = 8
@@ -92,8 +91,23 @@ def _conflict(err: TransactWriteError) -> list[str | None]:
     return reasons
 
 
+Combine = Callable[[EngagementRecord | None, EngagementRecord], EngagementRecord]
+Separate = Callable[..., EngagementRecord]
+
+
 class DynamoMergeEngagement(DynamoRepository, MergeEngagement):
-    """Engagement records across merges, over the leads table (see the module docstring)."""
+    """Engagement records across merges, over the leads table (see the module docstring).
+
+    Args:
+        combine: the union rule (:func:`leadtide.duplicates.engagement.combine_engagement`).
+        separate: the undo rule (:func:`leadtide.duplicates.engagement.separate_engagement`).
+        The rules are the logic layer's; this adapter applies them inside its optimistic write loop.
+    """
+
+    def __init__(self, *, combine: Combine, separate: Separate, connection: Any = None):
+        super().__init__(connection)
+        self._combine = combine
+        self._separate = separate
 
     def fold(self, tenant_id: str, merge_id: str, survivor_id: str, merged_id: str) -> bool:
         survivor_pk, merged_pk = lead_pk(tenant_id, survivor_id), lead_pk(tenant_id, merged_id)
@@ -108,7 +122,7 @@ class DynamoMergeEngagement(DynamoRepository, MergeEngagement):
                     store_engaged(survivor_pk, current.occ or {}, current.counts or {}, int(current.version))
                 return False
             before = _record(current) if current is not None else None
-            combined = combine_engagement(before, _record(merged))
+            combined = self._combine(before, _record(merged))
             survivor_copy = _copy(park, survivor_id)
             try:
                 with TransactWrite(connection=self.connection) as tx:
@@ -206,7 +220,7 @@ class DynamoMergeEngagement(DynamoRepository, MergeEngagement):
                 target = _record(copy) if copy.version is not None else None
             else:
                 assert current is not None
-                target = separate_engagement(
+                target = self._separate(
                     _record(copy) if copy.version is not None else None,
                     merged,
                     {t: int(n) for t, n in (copy.folded_counts or {}).items()},
@@ -241,7 +255,7 @@ class DynamoMergeEngagement(DynamoRepository, MergeEngagement):
             current = _engagement(pk)
             # Normally absent (the merge deleted it); events tracked between the undo's profile restore
             # and this step recreate it: keep both.
-            target = _record(copy) if current is None else combine_engagement(_record(current), _record(copy))
+            target = _record(copy) if current is None else self._combine(_record(current), _record(copy))
             try:
                 with TransactWrite(connection=self.connection) as tx:
                     tx.save(_item(pk, target), condition=_expected(current))

@@ -1,4 +1,4 @@
-"""DynamoDB implementation of :class:`leadtide.scoring.store.ScoringStore`.
+"""DynamoDB implementation of :class:`leadtide.scoring.ports.ScoringStore`.
 
 Items (see :mod:`leadtide.dal.items`): ``ScoringModelItem``/``ScoringConfigItem`` under
 ``T#<tenant>#SCORING``; ``EngagementItem`` (sk=ENGAGEMENT) beside the lead profile; score history under the
@@ -35,7 +35,7 @@ from leadtide.dal.rawdecode import ItemDecoder, batch_get_raw
 from leadtide.models.common import iso
 from leadtide.models.errors import ConflictError, LeadNotFoundError, ScoringModelNotFoundError
 from leadtide.models.scoring import ScoreHistoryEntry, ScoringModel
-from leadtide.scoring.store import Occurrence, ScoringInput, ScoringStore, merge_occurrences
+from leadtide.scoring.ports import Occurrence, ScoringInput, ScoringStore, merge_occurrences
 
 ENGAGEMENT = "ENGAGEMENT"
 CONFIG = "CONFIG"

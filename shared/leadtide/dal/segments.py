@@ -112,7 +112,7 @@ def condition_records(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _created_sk(created_at: Any, lead_id: str) -> str:
     if isinstance(created_at, datetime):
         return f"{iso(created_at)}#{lead_id}"
-    from leadtide.conditions import to_epoch
+    from leadtide.models.common import to_epoch
 
     epoch = to_epoch(created_at)
     if epoch is None:

@@ -1,4 +1,4 @@
-"""DynamoDB implementation of :class:`leadtide.tracking.store.TrackingStore`.
+"""DynamoDB implementation of :class:`leadtide.tracking.ports.TrackingStore`.
 
 A lead's events are written in TransactWriteItems of up to 45 events: a condition check that the lead
 exists, the engagement record (optimistic ``version``), and per event its marker
@@ -37,8 +37,8 @@ from leadtide.dal.scoring_models import ENGAGEMENT
 from leadtide.models.common import iso
 from leadtide.models.errors import ApiKeyNotFoundError, ConflictError, LeadNotFoundError
 from leadtide.models.tracking import ApiKey
-from leadtide.scoring.store import Occurrence, merge_occurrences
-from leadtide.tracking.store import EventToRecord, TrackingStore
+from leadtide.scoring.ports import Occurrence, merge_occurrences
+from leadtide.tracking.ports import EventToRecord, TrackingStore
 
 EVENTS_PER_TRANSACTION = 45  # 2 items each + lead check + engagement record <= 100
 _RETRIES = 8

@@ -3,31 +3,20 @@ separate them again on undo. Pure functions (no storage); the DynamoDB side is
 :mod:`leadtide.dal.merge_engagement`.
 
 An engagement record (``sk=ENGAGEMENT``, :class:`leadtide.dal.items.EngagementItem`) holds, per behaviour
-event type, the newest :data:`~leadtide.scoring.store.MAX_OCCURRENCES_PER_TYPE` occurrences as
+event type, the newest :data:`~leadtide.scoring.ports.MAX_OCCURRENCES_PER_TYPE` occurrences as
 ``[epoch seconds, dedupe id]`` pairs, oldest first, and all-time counts. The dedupe id (``ev:<event id>``
 for tracked events, ``msg:<provider message id>`` for captured messages, see
-:func:`leadtide.scoring.store.merge_occurrences`) is an occurrence's identity.
+:func:`leadtide.scoring.ports.merge_occurrences`) is an occurrence's identity.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from leadtide.scoring.store import MAX_OCCURRENCES_PER_TYPE
-
-
-@dataclass
-class EngagementRecord:
-    """One lead's engagement record: ``occ`` = ``{event_type: [[epoch seconds, dedupe id], ...]}``,
-    ``counts`` = ``{event_type: all-time count}``, the latest event instant and the optimistic version."""
-
-    occ: dict[str, list[list[Any]]] = field(default_factory=dict)
-    counts: dict[str, int] = field(default_factory=dict)
-    last_event_at: datetime | None = None
-    version: int = 0
+from leadtide.duplicates.ports import EngagementRecord
+from leadtide.scoring.ports import MAX_OCCURRENCES_PER_TYPE
 
 
 def _ids(occ: Mapping[str, Sequence[Sequence[Any]]]) -> dict[str, set[str]]:

@@ -45,7 +45,9 @@ import re
 import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+from leadtide.duplicates.ports import CandidatePair, MatchRecord
 
 NAME_CUTOFF = 80  # token_sort_ratio under which a name pair is not a candidate
 MIN_SCORE = 80  # final score under which a fuzzy pair is not reported (nor stored)
@@ -120,30 +122,6 @@ _COMPANY_NOISE = frozenset(
 _NON_ALNUM = re.compile(r"[^a-z0-9]+")
 _DIGITS_SEPARATORS = re.compile(r"[^a-z]+")
 _LOCAL_SPLIT = re.compile(r"[._\-+]+|\d+")
-
-
-@dataclass(frozen=True, slots=True)
-class MatchRecord:
-    """The fields of a lead that matching reads (identity values already normalised by capture)."""
-
-    lead_id: str
-    name: str | None = None
-    first_name: str | None = None
-    last_name: str | None = None
-    email: str | None = None
-    phone: str | None = None
-    instagram_id: str | None = None
-    company: str | None = None
-
-
-@dataclass(slots=True)
-class CandidatePair:
-    """A possible duplicate: ``lead_a`` < ``lead_b`` (lexicographic), score 0-100 and the reasons."""
-
-    lead_a: str
-    lead_b: str
-    score: int
-    reasons: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)

@@ -31,10 +31,8 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from leadtide.dal.ports import EventPublisher
 from leadtide.duplicates.ports import (
     DuplicateRepository,
     LeadSnapshot,
@@ -66,6 +64,10 @@ from leadtide.models.errors import (
 )
 from leadtide.models.events import LeadEvent, LeadEventType
 from leadtide.models.leads import Activity, ActivityType, Lead
+from leadtide.ports import EventPublisher
+
+if TYPE_CHECKING:
+    from leadtide.wiring import Wiring
 
 # Merges whose timelines hold more entries than this finish on the jobs queue rather than in the request.
 SYNC_TIMELINE_LIMIT = 500
@@ -557,30 +559,8 @@ def _snapshot_json(snap: LeadSnapshot) -> dict[str, Any]:
     }
 
 
-def run_finish_job(message: dict[str, Any]) -> None:
+def run_finish_job(message: dict[str, Any], wiring: Wiring) -> None:
     """Jobs-queue kind ``merges.finish``: ``{"tenant_id", "merge_id"}`` -> :meth:`MergeService.finish`."""
-    service = get_merge_service()
+    service = wiring.merge_service
     service.finish(message["tenant_id"], message["merge_id"])
     service.finish_undo(message["tenant_id"], message["merge_id"])
-
-
-@lru_cache(maxsize=1)
-def get_merge_service() -> MergeService:
-    """The process-wide merge service over DynamoDB, S3 and EventBridge (built on first use)."""
-    from leadtide.dal.factory import get_event_publisher
-    from leadtide.duplicates.service import (
-        get_duplicate_repository,
-        get_merge_engagement,
-        get_merge_store,
-        list_memberships,
-    )
-    from leadtide.jobs.dispatch import enqueue_jobs
-
-    return MergeService(
-        get_merge_store(),
-        get_event_publisher(),
-        pairs=get_duplicate_repository(),
-        lists=list_memberships(),
-        enqueue=lambda messages: enqueue_jobs(messages),
-        engagement=get_merge_engagement(),
-    )

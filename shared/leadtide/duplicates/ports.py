@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from leadtide.duplicates.matching import CandidatePair, MatchRecord
 from leadtide.models.common import IdentityKind
 from leadtide.models.duplicates import DuplicatePair, MergeRecord, MergeStatus, PairStatus
 from leadtide.models.leads import Activity, Lead
@@ -193,3 +192,38 @@ class MergeEngagement(ABC):
         the last fold; else the copy plus the occurrences that arrived since) and each merged lead's
         record back from its copy; the copies deleted; profile summaries refreshed. Idempotent. Returns
         True when occurrences that arrived after the merge were kept on the survivor."""
+
+
+@dataclass(frozen=True, slots=True)
+class MatchRecord:
+    """The fields of a lead that matching reads (identity values already normalised by capture)."""
+
+    lead_id: str
+    name: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    instagram_id: str | None = None
+    company: str | None = None
+
+
+@dataclass(slots=True)
+class CandidatePair:
+    """A possible duplicate: ``lead_a`` < ``lead_b`` (lexicographic), score 0-100 and the reasons."""
+
+    lead_a: str
+    lead_b: str
+    score: int
+    reasons: list[str] = field(default_factory=list)
+
+
+@dataclass
+class EngagementRecord:
+    """One lead's engagement record: ``occ`` = ``{event_type: [[epoch seconds, dedupe id], ...]}``,
+    ``counts`` = ``{event_type: all-time count}``, the latest event instant and the optimistic version."""
+
+    occ: dict[str, list[list[Any]]] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    last_event_at: datetime | None = None
+    version: int = 0

@@ -10,23 +10,23 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable
-from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from leadtide.dal.ports import LeadRepository
 from leadtide.duplicates.matching import DuplicateFinder
 from leadtide.duplicates.ports import (
     DuplicateRepository,
     ListMemberships,
-    MergeEngagement,
-    MergeStore,
     ReplaceOutcome,
 )
+from leadtide.leads.ports import LeadRepository
 from leadtide.models.auth import Principal
 from leadtide.models.common import utc_now
 from leadtide.models.duplicates import DuplicatePage, DuplicatePairView, PairStatus, ScanAccepted
 from leadtide.models.errors import DuplicatePairNotFoundError, ForbiddenError, LeadNotFoundError
 from leadtide.models.leads import LeadSummary
+
+if TYPE_CHECKING:
+    from leadtide.wiring import Wiring
 
 log = logging.getLogger(__name__)
 SCAN_KIND = "duplicates.scan"
@@ -144,52 +144,20 @@ def _require_manager(principal: Principal) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- jobs
-def run_scan_job(message: dict[str, Any]) -> None:
+def run_scan_job(message: dict[str, Any], wiring: Wiring) -> None:
     """Jobs-queue kind ``duplicates.scan``: ``{"tenant_id"}``."""
-    get_duplicate_service().scan_tenant(str(message["tenant_id"]))
+    wiring.duplicate_service.scan_tenant(str(message["tenant_id"]))
 
 
-def run_scan_all_job(message: dict[str, Any]) -> None:
+def run_scan_all_job(message: dict[str, Any], wiring: Wiring) -> None:
     """Jobs-queue kind ``duplicates.scan_all`` (the schedule's input): one ``duplicates.scan`` per tenant."""
-    get_duplicate_service().scan_all()
+    wiring.duplicate_service.scan_all()
 
 
 # ---------------------------------------------------------------------------------------------- wiring
-@lru_cache(maxsize=1)
-def get_duplicate_repository() -> DuplicateRepository:
-    """The DynamoDB duplicate-pair repository (built on first use)."""
-    from leadtide.dal.factory import get_lead_repository
-
-    get_lead_repository()  # binds the table names
-    from leadtide.dal.duplicates import DynamoDuplicateRepository
-
-    return DynamoDuplicateRepository()
 
 
-@lru_cache(maxsize=1)
-def get_merge_store() -> MergeStore:
-    """The DynamoDB (+ S3 for large before-images) merge store (built on first use)."""
-    from leadtide.dal.factory import get_lead_repository
-    from leadtide.settings import get_settings
-
-    get_lead_repository()  # binds the table names
-    from leadtide.dal.duplicates import DynamoMergeStore
-
-    return DynamoMergeStore(bucket=get_settings().artifacts_bucket)
-
-
-@lru_cache(maxsize=1)
-def get_merge_engagement() -> MergeEngagement:
-    """The DynamoDB side of moving behaviour engagement records across merges (built on first use)."""
-    from leadtide.dal.factory import get_lead_repository
-
-    get_lead_repository()  # binds the table names
-    from leadtide.dal.merge_engagement import DynamoMergeEngagement
-
-    return DynamoMergeEngagement()
-
-
-class _ListsServiceMemberships(ListMemberships):
+class ListsServiceMemberships(ListMemberships):
     """Adapter over ``leadtide.lists.service`` (owned by the lists area)."""
 
     def __init__(self, service: Any):
@@ -197,24 +165,3 @@ class _ListsServiceMemberships(ListMemberships):
 
     def move(self, tenant_id: str, from_lead_id: str, to_lead_id: str) -> Any:
         return self._service.move_memberships(tenant_id, from_lead_id, to_lead_id)
-
-
-def list_memberships() -> ListMemberships | None:
-    """The lists service's membership mover when that area is installed, else None."""
-    try:
-        from leadtide.lists.service import get_list_service
-    except ImportError:
-        return None
-    service = get_list_service()
-    if not hasattr(service, "move_memberships"):
-        return None
-    return _ListsServiceMemberships(service)
-
-
-@lru_cache(maxsize=1)
-def get_duplicate_service() -> DuplicateService:
-    """The process-wide duplicate service (built on first use)."""
-    from leadtide.dal.factory import get_lead_repository
-    from leadtide.jobs.dispatch import enqueue_jobs
-
-    return DuplicateService(get_duplicate_repository(), get_lead_repository(), lambda m: enqueue_jobs(m))

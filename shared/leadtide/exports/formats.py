@@ -31,7 +31,7 @@ from typing import Any, BinaryIO, Protocol
 
 from pydantic import BaseModel
 
-from leadtide.bulk.collections import CustomFieldColumn
+from leadtide.bulk.ports import CustomFieldColumn
 from leadtide.models.common import iso
 from leadtide.models.errors import UnprocessableError
 from leadtide.models.exports import ExportFormat

@@ -14,14 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
-from functools import lru_cache
 from itertools import islice
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from leadtide.bulk.collections import CustomFieldCatalog
+from leadtide.bulk.ports import CustomFieldCatalog
 from leadtide.bulk.selection import SelectionResolver
-from leadtide.dal.exports import ArtifactStorage, ExportRepository
 from leadtide.exports.formats import CONTENT_TYPES, EXTENSIONS, columns_for, row_writer
+from leadtide.exports.ports import ArtifactStorage, ExportRepository
 from leadtide.models.auth import Principal
 from leadtide.models.common import Role, utc_now
 from leadtide.models.errors import ForbiddenError, LeadtideError
@@ -35,6 +34,9 @@ from leadtide.models.exports import (
 )
 from leadtide.models.selection import LeadSelection
 from leadtide.observability import logger
+
+if TYPE_CHECKING:
+    from leadtide.wiring import Wiring
 
 RUN_KIND = "exports.run"
 EXPORT_RETENTION_DAYS = 7
@@ -217,22 +219,6 @@ class ExportService:
         self._exports.save(done, expect_status=("running",))
 
 
-def run_export_step(message: dict[str, Any]) -> None:
+def run_export_step(message: dict[str, Any], wiring: Wiring) -> None:
     """Jobs-queue entry point of kind ``exports.run``: ``{"tenant_id", "export_id"}``."""
-    get_export_service().run(str(message["tenant_id"]), str(message["export_id"]))
-
-
-@lru_cache(maxsize=1)
-def get_export_service() -> ExportService:
-    """The process-wide export service over DynamoDB, S3 and the jobs queue (built on first use)."""
-    from leadtide.bulk.collections import get_custom_field_catalog, get_lead_collections
-    from leadtide.dal.factory import get_export_repository, get_export_storage, get_lead_repository
-    from leadtide.jobs.dispatch import enqueue_jobs
-
-    return ExportService(
-        get_export_repository(),
-        get_export_storage(),
-        SelectionResolver(get_lead_repository(), get_lead_collections()),
-        get_custom_field_catalog(),
-        enqueue_jobs,
-    )
+    wiring.export_service.run(str(message["tenant_id"]), str(message["export_id"]))

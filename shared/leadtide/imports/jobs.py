@@ -14,43 +14,16 @@ kind                       message                                             r
 from __future__ import annotations
 
 import re
-from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
-from leadtide.imports.pipeline import ImportPipeline
+if TYPE_CHECKING:
+    from leadtide.wiring import Wiring
 
 _SOURCE_KEY = re.compile(r"^imports/([A-Za-z0-9_-]{1,64})/([0-9a-f]{32})/source(\.[a-z]+)?$")
 
 
-@lru_cache(maxsize=1)
-def get_import_pipeline() -> ImportPipeline:
-    """The pipeline over DynamoDB, S3, EventBridge and the jobs queue (built on first use)."""
-    from leadtide.customfields.service import get_custom_field_service
-    from leadtide.dal.factory import (
-        get_event_publisher,
-        get_import_artifacts,
-        get_import_repository,
-        get_lead_bulk_store,
-    )
-    from leadtide.imports.reading import XlsxLimits
-    from leadtide.imports.validation import MxChecker
-    from leadtide.jobs.dispatch import enqueue_jobs
-    from leadtide.settings import get_settings
-
-    return ImportPipeline(
-        get_import_repository(),
-        get_lead_bulk_store(),
-        get_import_artifacts(),
-        get_event_publisher(),
-        enqueue_jobs,
-        lambda tenant_id: list(get_custom_field_service().list_definitions(tenant_id)),
-        xlsx_limits=XlsxLimits.from_settings(get_settings()),
-        mx_checker=MxChecker(),
-    )
-
-
-def on_upload(event: dict[str, Any]) -> None:
+def on_upload(event: dict[str, Any], wiring: Wiring) -> None:
     """An object was created under ``imports/``: analyse it if it is an import's source upload."""
     obj = (event.get("detail") or {}).get("object") or {}
     key = unquote_plus(str(obj.get("key") or ""))
@@ -58,33 +31,32 @@ def on_upload(event: dict[str, Any]) -> None:
     if match is None:
         return
     size = obj.get("size")
-    get_import_pipeline().analyse(
+    wiring.import_pipeline.analyse(
         match.group(1), match.group(2), key, int(size) if size is not None else None
     )
 
 
-def run_plan_step(message: dict[str, Any]) -> None:
+def run_plan_step(message: dict[str, Any], wiring: Wiring) -> None:
     """``imports.plan``: validate, de-duplicate and chunk the file, queue the chunks."""
-    get_import_pipeline().plan(message["tenant_id"], message["import_id"])
+    wiring.import_pipeline.plan(message["tenant_id"], message["import_id"])
 
 
-def run_chunk_step(message: dict[str, Any]) -> None:
+def run_chunk_step(message: dict[str, Any], wiring: Wiring) -> None:
     """``imports.chunk``: write one chunk of leads."""
-    get_import_pipeline().run_chunk(message["tenant_id"], message["import_id"], int(message["chunk"]))
+    wiring.import_pipeline.run_chunk(message["tenant_id"], message["import_id"], int(message["chunk"]))
 
 
-def run_rollback_step(message: dict[str, Any]) -> None:
+def run_rollback_step(message: dict[str, Any], wiring: Wiring) -> None:
     """``imports.rollback_chunk``: undo one chunk."""
-    get_import_pipeline().rollback_chunk(message["tenant_id"], message["import_id"], int(message["chunk"]))
+    wiring.import_pipeline.rollback_chunk(message["tenant_id"], message["import_id"], int(message["chunk"]))
 
 
-def run_sweep_step(message: dict[str, Any]) -> None:
+def run_sweep_step(message: dict[str, Any], wiring: Wiring) -> None:
     """``imports.sweep_expired``: without ``tenant_id`` (the schedule's input) queue one step per tenant
     with imports; with it, empty the preview rows of that tenant's expired imports."""
-    from leadtide.imports.service import get_import_service
 
     tenant_id = message.get("tenant_id")
     if tenant_id:
-        get_import_service().sweep_expired(str(tenant_id))
+        wiring.import_service.sweep_expired(str(tenant_id))
     else:
-        get_import_service().sweep_all()
+        wiring.import_service.sweep_all()

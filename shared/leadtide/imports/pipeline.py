@@ -32,7 +32,6 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from leadtide.dal.ports import EventPublisher
 from leadtide.imports.models import FINISHED, MAX_FILE_BYTES, ImportStatus
 from leadtide.imports.ports import (
     IdentityKey,
@@ -47,6 +46,7 @@ from leadtide.models.common import ChannelType, LeadStatus, display_name, iso, u
 from leadtide.models.errors import LeadtideError
 from leadtide.models.events import LeadEvent, LeadEventType
 from leadtide.models.leads import Lead
+from leadtide.ports import EventPublisher
 
 _log = logging.getLogger(__name__)
 
@@ -183,7 +183,7 @@ class ImportPipeline:
 
     Args:
         repo: import records and markers. store: bulk lead access. artifacts: S3 files.
-        events: lead event publisher. enqueue: queues job steps (``enqueue_jobs``).
+        events: lead event publisher. enqueue: queues job steps (``Wiring.enqueue_jobs``).
         custom_fields: ``tenant_id -> [CustomFieldDefinition]``.
         mx_checker: optional :class:`leadtide.imports.validation.MxChecker` (MX checks when asked).
         clock: current UTC time. chunk_rows: rows per chunk step.

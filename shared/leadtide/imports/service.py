@@ -14,7 +14,6 @@ import os
 import secrets
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from functools import lru_cache
 from typing import Any
 
 from leadtide.imports.models import (
@@ -475,29 +474,3 @@ def job_view(
         start_until=start_until(record),
         preview_removed_at=record.get("preview_swept_at"),
     )
-
-
-@lru_cache(maxsize=1)
-def get_import_service() -> ImportService:
-    """The process-wide import service (DynamoDB, S3, jobs queue), built on first use."""
-    from leadtide.customfields.service import get_custom_field_service
-    from leadtide.dal.factory import (
-        get_event_publisher,
-        get_import_artifacts,
-        get_import_repository,
-        get_lead_bulk_store,
-    )
-    from leadtide.imports.reading import XlsxLimits
-    from leadtide.jobs.dispatch import enqueue_jobs
-    from leadtide.settings import get_settings
-
-    pipeline = ImportPipeline(
-        get_import_repository(),
-        get_lead_bulk_store(),
-        get_import_artifacts(),
-        get_event_publisher(),
-        enqueue_jobs,
-        lambda tenant_id: list(get_custom_field_service().list_definitions(tenant_id)),
-        xlsx_limits=XlsxLimits.from_settings(get_settings()),
-    )
-    return ImportService(get_import_repository(), get_import_artifacts(), pipeline, enqueue_jobs)

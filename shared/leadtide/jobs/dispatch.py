@@ -5,7 +5,8 @@ object is the step's own payload), or an EventBridge event a rule sent to the qu
 Created``), which runs as kind :data:`S3_OBJECT_CREATED` with the event as payload.
 
 Each kind names a ``"module:function"`` imported on first use, so a worker only loads what its messages
-need. The function takes the message (a dict) and returns nothing; raising makes SQS redeliver it (and,
+need. The function takes the message (a dict) and the process's :class:`~leadtide.wiring.Wiring` (where it
+finds its service) and returns nothing; raising makes SQS redeliver it (and,
 after the queue's ``maxReceiveCount``, park it in the dead-letter queue), so job steps are idempotent.
 """
 
@@ -14,7 +15,13 @@ from __future__ import annotations
 import importlib
 import json
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from leadtide.ports import CommandQueue
+    from leadtide.wiring import Wiring
+
+JobHandler = Callable[[dict[str, Any], "Wiring"], None]
 
 S3_OBJECT_CREATED = "s3.object_created"
 
@@ -65,7 +72,7 @@ def job_kind(message: Mapping[str, Any]) -> str:
     return kind
 
 
-def handler_for(kind: str) -> Callable[[dict[str, Any]], None]:
+def handler_for(kind: str) -> JobHandler:
     """The function that runs ``kind``, imported on first use.
 
     Raises:
@@ -75,31 +82,30 @@ def handler_for(kind: str) -> Callable[[dict[str, Any]], None]:
     if target is None:
         raise UnknownJobError(f"no handler for job kind {kind!r}")
     module_name, function_name = target.split(":", 1)
-    handler: Callable[[dict[str, Any]], None] = getattr(importlib.import_module(module_name), function_name)
+    handler: JobHandler = getattr(importlib.import_module(module_name), function_name)
     return handler
 
 
-def run_job(message: dict[str, Any]) -> None:
-    """Run one jobs-queue message (raises what the step raises, so SQS retries it)."""
-    handler_for(job_kind(message))(message)
+def run_job(message: dict[str, Any], wiring: Wiring) -> None:
+    """Run one jobs-queue message with the services of ``wiring`` (raises what the step raises, so SQS
+    retries it)."""
+    handler_for(job_kind(message))(message, wiring)
 
 
-def enqueue_jobs(messages: Sequence[Mapping[str, Any]]) -> None:
+def send_jobs(queue: CommandQueue, messages: Sequence[Mapping[str, Any]]) -> None:
     """Queue job steps (each ``{"kind": ..., ...}``) on the jobs queue, 10 per SendMessageBatch call.
 
     Raises:
         UnknownJobError: a message's kind has no handler (caught before anything is sent).
         PublishError: SQS refused a message.
     """
-    from leadtide.dal.factory import get_jobs_queue
-
     for message in messages:
         if job_kind(message) not in JOB_HANDLERS:
             raise UnknownJobError(f"no handler for job kind {message.get('kind')!r}")
-    get_jobs_queue().send([json.dumps(message, separators=(",", ":"), default=str) for message in messages])
+    queue.send([json.dumps(message, separators=(",", ":"), default=str) for message in messages])
 
 
-def run_s3_object_created(message: dict[str, Any]) -> None:
+def run_s3_object_created(message: dict[str, Any], wiring: Wiring) -> None:
     """Run the handler registered in :data:`S3_KEY_HANDLERS` for the created object's key.
 
     ``message`` is the EventBridge event (``detail.bucket.name``, ``detail.object.key``, ``.size``).
@@ -111,7 +117,7 @@ def run_s3_object_created(message: dict[str, Any]) -> None:
     for prefix, target in S3_KEY_HANDLERS.items():
         if key.startswith(prefix):
             module_name, function_name = target.split(":", 1)
-            getattr(importlib.import_module(module_name), function_name)(message)
+            getattr(importlib.import_module(module_name), function_name)(message, wiring)
             return
     import logging
 

@@ -32,18 +32,27 @@ from __future__ import annotations
 
 import logging
 import re
-from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from datetime import datetime
-from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from leadtide.leads.ports import (
+    BackfillCounts,
+    BackfillRunRepository,
+    IdentityKey,
+    ProfileBackfillStore,
+    ProfilePatch,
+    StoredProfile,
+)
 from leadtide.models.auth import Principal
 from leadtide.models.backfill import BackfillAccepted, BackfillRun, BackfillRunList, BackfillRunRecord
 from leadtide.models.common import Role, utc_now
 from leadtide.models.errors import BackfillRunNotFoundError, ForbiddenError, InvalidRequestError
 from leadtide.models.exports import time_ordered_id
+
+if TYPE_CHECKING:
+    from leadtide.wiring import Wiring
 
 log = logging.getLogger(__name__)
 
@@ -57,173 +66,6 @@ MAX_STEP_ATTEMPTS = 3
 would send the step to the dead-letter queue and leave the run ``running`` for ever)."""
 MAX_LIST_LIMIT = 100
 _RUN_ID = re.compile(r"[0-9a-f]{32}")
-
-IdentityKey = tuple[str, str]
-"""``(kind, value)``: ``("email", "a@b.example")``, ``("phone", "+14155550100")``, ``("custom:<key>", v)``."""
-
-
-@dataclass(frozen=True)
-class StoredProfile:
-    """A lead profile as one backfill step reads it.
-
-    ``stored``: each derived attribute present on the item, as stored (absent: missing). ``fresh``: each
-    derived attribute a fresh write of the same lead stores (``lead_item_values``). ``identity_keys``: the
-    profile's ``identity_keys`` entries. ``candidates``: identity keys the lead may own (its stored entries,
-    contact fields and scalar custom-field values); only those whose item names the lead count.
-    ``version``: opaque to the logic, what the store's conditional write compares (the item as read).
-    """
-
-    lead_id: str
-    stored: Mapping[str, Any]
-    fresh: Mapping[str, Any]
-    identity_keys: frozenset[IdentityKey] = frozenset()
-    candidates: tuple[IdentityKey, ...] = ()
-    version: Any = None
-
-
-@dataclass(frozen=True)
-class ProfilePatch:
-    """What to write to one profile: derived attributes to SET (name -> value) and identity keys to ADD to
-    ``identity_keys``. Never removes anything."""
-
-    lead_id: str
-    set: dict[str, Any] = field(default_factory=dict)
-    add_identities: frozenset[IdentityKey] = frozenset()
-
-
-@dataclass
-class BackfillCounts:
-    """Counts of one step or of a whole run. ``scanned``: profiles read; ``updated``: written;
-    ``up_to_date``: nothing to write; ``skipped_concurrent``: changed (or deleted) between read and write,
-    left for the next run; ``unreadable``: items that do not parse as a lead (left alone, logged).
-    ``attributes``: attribute name -> profiles it was written to (``identity_keys`` included)."""
-
-    scanned: int = 0
-    updated: int = 0
-    up_to_date: int = 0
-    skipped_concurrent: int = 0
-    unreadable: int = 0
-    attributes: dict[str, int] = field(default_factory=dict)
-
-    def add(self, other: BackfillCounts) -> BackfillCounts:
-        """The sum of both (a new object)."""
-        attributes = dict(self.attributes)
-        for name, n in other.attributes.items():
-            attributes[name] = attributes.get(name, 0) + n
-        return BackfillCounts(
-            scanned=self.scanned + other.scanned,
-            updated=self.updated + other.updated,
-            up_to_date=self.up_to_date + other.up_to_date,
-            skipped_concurrent=self.skipped_concurrent + other.skipped_concurrent,
-            unreadable=self.unreadable + other.unreadable,
-            attributes=attributes,
-        )
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any] | None) -> BackfillCounts:
-        """Parse the ``totals`` a step message carries (missing or malformed values count as 0)."""
-        data = data or {}
-
-        def num(value: Any) -> int:
-            return value if isinstance(value, int) and value >= 0 else 0
-
-        raw_attrs = data.get("attributes")
-        attrs = {str(k): num(v) for k, v in raw_attrs.items()} if isinstance(raw_attrs, dict) else {}
-        return cls(
-            scanned=num(data.get("scanned")),
-            updated=num(data.get("updated")),
-            up_to_date=num(data.get("up_to_date")),
-            skipped_concurrent=num(data.get("skipped_concurrent")),
-            unreadable=num(data.get("unreadable")),
-            attributes=attrs,
-        )
-
-
-class ProfileBackfillStore(ABC):
-    """Data access of the backfill (DynamoDB: :class:`leadtide.dal.lead_backfill.DynamoProfileBackfillStore`)."""
-
-    @abstractmethod
-    def page_profiles(
-        self, tenant_id: str, *, limit: int, cursor: str | None
-    ) -> tuple[list[StoredProfile], int, str | None]:
-        """One page of the tenant's profiles from its per-tenant leads index: (profiles, unreadable items
-        skipped, cursor of the next page or None at the end).
-
-        Raises:
-            InvalidRequestError: ``cursor`` is malformed or another tenant's.
-        """
-
-    @abstractmethod
-    def identity_owners(self, tenant_id: str, keys: Sequence[IdentityKey]) -> dict[IdentityKey, str]:
-        """The lead id each existing identity item of ``keys`` names (missing keys are left out)."""
-
-    @abstractmethod
-    def apply(self, tenant_id: str, profile: StoredProfile, patch: ProfilePatch) -> bool:
-        """Write ``patch`` on condition that the profile is still as read (``profile.version``); False when
-        it changed or was deleted meanwhile (nothing written)."""
-
-
-class BackfillRunRepository(ABC):
-    """Backfill run records and their progress (DynamoDB:
-    :class:`leadtide.dal.backfill_runs.DynamoBackfillRunRepository`).
-
-    Progress moves only through :meth:`record_step`, conditioned on the step number, so a step that SQS
-    delivers twice counts once.
-    """
-
-    @abstractmethod
-    def create(self, record: BackfillRunRecord) -> None:
-        """Store a new run (status ``running``, ``steps`` 0, counts 0), on condition that it does not exist."""
-
-    @abstractmethod
-    def get(self, tenant_id: str, run_id: str) -> BackfillRunRecord:
-        """The run with its current totals (strongly consistent).
-
-        Raises:
-            BackfillRunNotFoundError: no such run in the tenant.
-        """
-
-    @abstractmethod
-    def list(
-        self, tenant_id: str, *, limit: int, cursor: str | None
-    ) -> tuple[list[BackfillRunRecord], str | None]:
-        """One page of the tenant's runs, newest first, and the cursor of the next page (None at the end).
-
-        Raises:
-            InvalidRequestError: the cursor is malformed or from another tenant.
-        """
-
-    @abstractmethod
-    def record_step(
-        self,
-        tenant_id: str,
-        run_id: str,
-        *,
-        step: int,
-        counts: BackfillCounts,
-        cursor: str | None,
-        finished_at: datetime | None,
-    ) -> bool:
-        """Apply step ``step`` atomically: add ``counts`` (each ``attributes`` entry too), set ``steps`` =
-        ``step`` and the next ``cursor``, reset ``attempts``; with ``finished_at``, mark the run
-        ``completed``. Only if the run is ``running`` and ``steps`` = ``step - 1``; False (nothing written)
-        otherwise, e.g. a redelivered step.
-
-        Raises:
-            BackfillRunNotFoundError: no such run.
-        """
-
-    @abstractmethod
-    def mark_queued(self, tenant_id: str, run_id: str, step: int) -> None:
-        """Note that step ``step`` is on the queue (``queued_step`` only moves forward)."""
-
-    @abstractmethod
-    def note_attempt(self, tenant_id: str, run_id: str) -> int:
-        """Count one failed attempt of the current step (ADD 1); returns the new count."""
-
-    @abstractmethod
-    def fail(self, tenant_id: str, run_id: str, *, error: str, finished_at: datetime) -> bool:
-        """Mark a ``running`` run ``failed`` with ``error``; False when it was no longer running."""
 
 
 def plan_profile(profile: StoredProfile, owners: Mapping[IdentityKey, str]) -> ProfilePatch | None:
@@ -520,17 +362,6 @@ def run_backfill_with(service: LeadBackfillService, message: Mapping[str, Any]) 
         service._enqueue([follow])
 
 
-def run_backfill(message: dict[str, Any]) -> None:
+def run_backfill(message: dict[str, Any], wiring: Wiring) -> None:
     """Jobs-queue step ``leads.backfill`` (see :func:`run_backfill_with`)."""
-    run_backfill_with(get_backfill_service(), message)
-
-
-@lru_cache(maxsize=1)
-def get_backfill_service() -> LeadBackfillService:
-    """The process-wide backfill service over DynamoDB and the jobs queue (built on first use)."""
-    from leadtide.dal.factory import get_backfill_run_repository, get_profile_backfill_store
-    from leadtide.jobs.dispatch import enqueue_jobs
-
-    return LeadBackfillService(
-        get_profile_backfill_store(), runs=get_backfill_run_repository(), enqueue=enqueue_jobs
-    )
+    run_backfill_with(wiring.backfill_service, message)

@@ -10,19 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from leadtide.capture.identity import normalize_email, normalize_phone
-from leadtide.dal.ports import (
-    EventPublisher,
-    IdentityKind,
-    IdentityTakenError,
-    LeadChanges,
-    LeadRepository,
-)
+from leadtide.leads.ports import IdentityTakenError, LeadChanges, LeadRepository
 from leadtide.models.auth import Principal
-from leadtide.models.common import ChannelType, LeadStatus, display_name, iso, utc_now
+from leadtide.models.common import ChannelType, IdentityKind, LeadStatus, display_name, iso, utc_now
 from leadtide.models.errors import DuplicateLeadError, ForbiddenError, UnprocessableError
 from leadtide.models.events import LeadEvent, LeadEventType
 from leadtide.models.leads import (
@@ -38,11 +31,10 @@ from leadtide.models.leads import (
     LeadUpdate,
     NoteCreate,
 )
+from leadtide.ports import EventPublisher
 
 if TYPE_CHECKING:
     from leadtide.customfields.service import CustomFieldService
-
-MAX_PAGE_SIZE = 100
 
 
 class LeadService:
@@ -237,14 +229,13 @@ class LeadService:
     def _custom_values(self, tenant_id: str, values: dict[str, Any], *, partial: bool) -> dict[str, Any]:
         """Custom field values checked and converted by the tenant's definitions (422 naming each problem).
 
-        Without a custom field service (unit tests of other rules), empty values pass unchecked.
+        Without a custom field service (unit tests of other rules), empty values pass unchecked; others raise
+        RuntimeError (a wiring mistake).
         """
         if self._custom_fields is None:
             if not values:
                 return {}
-            from leadtide.customfields.service import get_custom_field_service
-
-            self._custom_fields = get_custom_field_service()
+            raise RuntimeError("this LeadService was built without a custom field service")
         return self._custom_fields.validate_values(tenant_id, values, partial=partial)
 
     def _live_owners(
@@ -331,18 +322,3 @@ def _differs(old: Any, new: Any) -> bool:
     if isinstance(old, LeadStatus):
         old = str(old)
     return old != new
-
-
-@lru_cache(maxsize=1)
-def get_lead_service() -> LeadService:
-    """The process-wide lead service over DynamoDB and EventBridge (built on first use)."""
-    from leadtide.customfields.service import get_custom_field_service
-    from leadtide.dal.factory import get_event_publisher, get_lead_repository
-    from leadtide.settings import get_settings
-
-    return LeadService(
-        get_lead_repository(),
-        get_event_publisher(),
-        default_region=get_settings().default_phone_region,
-        custom_fields=get_custom_field_service(),
-    )

@@ -24,11 +24,10 @@ import re
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from leadtide.capture.identity import normalize_email, normalize_phone
-from leadtide.dal.ports import EventPublisher, IdentityKind, LeadRepository
+from leadtide.leads.ports import LeadRepository
 from leadtide.lists.models import (
     AddResult,
     LeadFilter,
@@ -45,7 +44,7 @@ from leadtide.lists.models import (
 )
 from leadtide.lists.ports import ListJobRepository, ListRepository
 from leadtide.models.auth import Principal
-from leadtide.models.common import Role, iso, utc_now
+from leadtide.models.common import IdentityKind, Role, iso, utc_now
 from leadtide.models.errors import (
     ForbiddenError,
     LeadNotFoundError,
@@ -57,6 +56,10 @@ from leadtide.models.errors import (
 from leadtide.models.events import LeadEvent, LeadEventType
 from leadtide.models.exports import time_ordered_id
 from leadtide.models.leads import LEAD_ID_PATTERN, LeadPage, LeadQuery
+from leadtide.ports import EventPublisher
+
+if TYPE_CHECKING:
+    from leadtide.wiring import Wiring
 
 log = logging.getLogger(__name__)
 
@@ -636,21 +639,21 @@ def _read_csv(text: str, column: str | None) -> list[list[tuple[str, str | None]
     return [[(cell, None) for cell in row] for row in table]
 
 
-def run_add_by_filter(message: dict[str, Any]) -> None:
+def run_add_by_filter(message: dict[str, Any], wiring: Wiring) -> None:
     """Jobs-queue step ``lists.add_by_filter``: add the next leads matching a filter, then queue the rest.
 
     ``{"tenant_id", "list_id", "job_id", "step"}`` runs :meth:`ListService.run_job_step`; a message without
     ``job_id`` (queued before list jobs existed) carries its filter and cursor and continues untracked.
     """
     if "job_id" in message:
-        get_list_service().run_job_step(
+        wiring.list_service.run_job_step(
             str(message["tenant_id"]), str(message["list_id"]), str(message["job_id"]), int(message["step"])
         )
         return
     principal = Principal(
         tenant_id=message["tenant_id"], user_id=message["user_id"], role=Role(message["role"])
     )
-    service = get_list_service()
+    service = wiring.list_service
     try:
         service.get_list(principal, message["list_id"])
     except ListNotFoundError:
@@ -665,33 +668,11 @@ def run_add_by_filter(message: dict[str, Any]) -> None:
         service._enqueue([_filter_job(principal, message["list_id"], f, cursor)])
 
 
-def run_purge(message: dict[str, Any]) -> None:
+def run_purge(message: dict[str, Any], wiring: Wiring) -> None:
     """Jobs-queue step ``lists.purge``: remove the memberships of a deleted list, a step at a time."""
-    service = get_list_service()
+    service = wiring.list_service
     removed = service.purge(message["tenant_id"], message["list_id"], limit=JOB_STEP_LEADS)
     if removed >= JOB_STEP_LEADS and service._enqueue is not None:
         service._enqueue(
             [{"kind": PURGE_JOB, "tenant_id": message["tenant_id"], "list_id": message["list_id"]}]
         )
-
-
-@lru_cache(maxsize=1)
-def get_list_service() -> ListService:
-    """The process-wide list service over DynamoDB, EventBridge and the jobs queue (built on first use)."""
-    from leadtide.dal.factory import (
-        get_event_publisher,
-        get_lead_repository,
-        get_list_job_repository,
-        get_list_repository,
-    )
-    from leadtide.jobs.dispatch import enqueue_jobs
-    from leadtide.settings import get_settings
-
-    return ListService(
-        get_list_repository(),
-        get_lead_repository(),
-        get_event_publisher(),
-        enqueue=enqueue_jobs,
-        jobs=get_list_job_repository(),
-        default_region=get_settings().default_phone_region,
-    )

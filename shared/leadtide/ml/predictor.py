@@ -29,7 +29,6 @@ import time
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from functools import lru_cache
 from typing import Any
 
 from leadtide.ml.ports import ArtifactStore, ModelRegistryRepository, artifact_key
@@ -230,20 +229,3 @@ def stored_prediction(lead: Mapping[str, Any]) -> Prediction | None:
         )
     except ValueError:
         return None
-
-
-@lru_cache(maxsize=1)
-def get_conversion_predictor() -> ConversionPredictor | None:
-    """The process-wide predictor over the DynamoDB registry and the S3 artifacts; None when this
-    deployment has no artifacts bucket configured."""
-    from leadtide.dal.factory import get_artifact_store, get_model_registry
-    from leadtide.settings import get_settings
-
-    settings = get_settings()
-    if not settings.artifacts_bucket:
-        return None
-    return RegistryConversionPredictor(
-        get_model_registry(),
-        get_artifact_store(),
-        pointer_ttl_seconds=settings.model_pointer_cache_seconds,
-    )

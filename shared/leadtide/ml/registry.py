@@ -20,10 +20,9 @@ import re
 import secrets
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
-from leadtide.dal.ports import CommandQueue, LeadRepository
+from leadtide.leads.ports import LeadRepository
 from leadtide.ml.ports import STARTER_SCOPE, ModelRegistryRepository, PointerConflictError, artifact_key
 from leadtide.models.auth import Principal
 from leadtide.models.common import LeadStatus, Role, utc_now
@@ -46,6 +45,7 @@ from leadtide.models.ml import (
     PromotionResult,
     TrainAccepted,
 )
+from leadtide.ports import CommandQueue
 
 log = logging.getLogger(__name__)
 
@@ -574,12 +574,3 @@ def prediction_of(lead: dict[str, Any]) -> tuple[str | None, float | None]:
         return (str(version) if version else None, float(probability) if probability is not None else None)
     except (TypeError, ValueError):
         return None, None
-
-
-@lru_cache(maxsize=1)
-def get_model_registry_service() -> ModelRegistryService:
-    """The process-wide registry service (built on first use)."""
-    from leadtide.dal.factory import get_lead_repository, get_model_registry, get_settings, get_training_queue
-
-    queue = get_training_queue() if get_settings().training_queue_url else None
-    return ModelRegistryService(get_model_registry(), get_lead_repository(), queue)

@@ -32,12 +32,11 @@ import logging
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
-from leadtide.dal.ports import CommandQueue, LeadRepository
+from leadtide.leads.ports import LeadRepository
 from leadtide.ml.ports import (
     STARTER_SCOPE,
     ArtifactStore,
@@ -55,6 +54,7 @@ from leadtide.models.common import LeadStatus, utc_now
 from leadtide.models.errors import InsufficientTrainingDataError, ModelVersionNotFoundError
 from leadtide.models.leads import Lead
 from leadtide.models.ml import ModelMetrics, ModelOrigin, ModelPointer, ModelStatus, ModelVersion
+from leadtide.ports import CommandQueue
 
 log = logging.getLogger(__name__)
 
@@ -486,21 +486,3 @@ def parse_training_message(body: str) -> dict[str, Any]:
     if not isinstance(message, dict):
         raise ValueError("training message is not a JSON object")
     return message
-
-
-@lru_cache(maxsize=1)
-def get_training_job() -> TrainingJob:
-    """The process-wide training job over DynamoDB and S3 (built on first use)."""
-    from leadtide.dal.factory import (
-        get_artifact_store,
-        get_lead_repository,
-        get_model_registry,
-        get_training_data,
-        get_training_queue,
-    )
-    from leadtide.settings import get_settings
-
-    queue = get_training_queue() if get_settings().training_queue_url else None
-    return TrainingJob(
-        get_model_registry(), get_artifact_store(), get_training_data(), get_lead_repository(), queue
-    )

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 
 class ChannelType(StrEnum):
@@ -79,3 +80,22 @@ def iso(ts: datetime) -> str:
 def display_name(first: str | None, last: str | None) -> str | None:
     """``"First Last"`` from the parts present, or None when both are empty."""
     return " ".join(p for p in (first, last) if p) or None
+
+
+# ---------------------------------------------------------------------------------------------- record values
+def to_epoch(value: Any) -> float | None:
+    """A stored time value as epoch seconds: a datetime (naive = UTC), an ISO-8601 string (PynamoDB's
+    ``...000000+0000`` form, ``Z``, or a date), or a number; None when absent or unreadable."""
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC).timestamp()
+    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        return float(value)
+    return None

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from leadtide.models.common import ChannelType, Grade, LeadStatus, created_bounds_problem
 from leadtide.models.errors import UnprocessableError
+from leadtide.models.lead_scores import GradeOverride, PredictionFactor
 from leadtide.models.messages import (
     AdReferral,
     DeliveryStatus,
@@ -21,9 +22,10 @@ from leadtide.models.messages import (
     Media,
     MessageKind,
 )
-from leadtide.models.scoring import GradeOverride, PredictionFactor
 
 LEAD_ID_PATTERN = r"^[0-9a-f]{32}$"
+MAX_PAGE_SIZE = 100
+"""The largest page of leads or activities one API request returns."""
 
 
 class ScoreFactor(BaseModel):

@@ -16,18 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from leadtide.models.common import Grade
 
-
-class PredictionFactor(BaseModel):
-    """One explanation of a prediction: ``field`` (e.g. ``"source_channel"``, ``"events.email_clicked"``)
-    with the lead's ``value`` moved the probability by ``impact`` (signed; the unit is the predictor's own,
-    e.g. a log-odds contribution or a SHAP-style value, larger magnitude = stronger)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    field: str = Field(description="lead field or derived feature name")
-    label: str = Field(description="plain-language explanation shown to users")
-    value: str | None = Field(default=None, description="the lead's value of the feature, as text")
-    impact: float = Field(description="signed contribution; positive raises the probability")
+# Defined with the lead profile (leadtide.models.lead_scores); part of this vocabulary too.
+from leadtide.models.lead_scores import GradeOverride as GradeOverride
+from leadtide.models.lead_scores import PredictionFactor as PredictionFactor
 
 
 class Prediction(BaseModel):
@@ -261,15 +252,6 @@ class ScoringTemplateList(BaseModel):
 
 
 # ---------------------------------------------------------------------------------------------- overrides, history
-class GradeOverride(BaseModel):
-    """A grade set by hand; it sticks (re-scoring keeps updating the score) until cleared."""
-
-    grade: Grade
-    reason: str
-    by: str
-    at: datetime
-
-
 class GradeOverrideRequest(BaseModel):
     """Body of ``PUT /leads/{lead_id}/grade-override``."""
 

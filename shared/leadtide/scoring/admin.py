@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from leadtide.dal.ports import EventPublisher, LeadRepository
+from leadtide.leads.ports import LeadRepository
 from leadtide.models.auth import Principal
 from leadtide.models.common import iso, utc_now
 from leadtide.models.errors import ForbiddenError, UnprocessableError
@@ -33,20 +32,18 @@ from leadtide.models.scoring import (
     ScoringModelSpec,
     ScoringTemplateList,
 )
+from leadtide.ports import EventPublisher
+from leadtide.scoring.ports import ScoringStore
 from leadtide.scoring.rules import parse_spec
 from leadtide.scoring.service import CAUSE_MODEL_CHANGED
-from leadtide.scoring.store import ScoringStore
 from leadtide.scoring.templates import list_templates, template_spec
+
+if TYPE_CHECKING:
+    from leadtide.wiring import Wiring
 
 RESCORE_TENANT_JOB = "scoring.rescore_tenant"
 CAUSE_OVERRIDE = "manual override"
 CAUSE_OVERRIDE_CLEARED = "manual override cleared"
-
-
-def _enqueue(messages: Sequence[Mapping[str, Any]]) -> None:
-    from leadtide.jobs.dispatch import enqueue_jobs
-
-    enqueue_jobs(messages)
 
 
 class ScoringAdminService:
@@ -58,7 +55,7 @@ class ScoringAdminService:
         leads: LeadRepository,
         events: EventPublisher,
         *,
-        enqueue: Callable[[Sequence[Mapping[str, Any]]], None] = _enqueue,
+        enqueue: Callable[[Sequence[Mapping[str, Any]]], None],
     ):
         self._store = store
         self._leads = leads
@@ -264,23 +261,14 @@ def _require_writer(principal: Principal) -> None:
         raise ForbiddenError("only admins and managers change scoring models")
 
 
-def rescore_tenant(message: dict[str, Any]) -> None:
+def rescore_tenant(message: dict[str, Any], wiring: Wiring) -> None:
     """Jobs-queue step ``scoring.rescore_tenant``: queue pages of the tenant's leads on the scoring queue
     (idempotent: re-scoring twice writes nothing the second time)."""
-    from leadtide.scoring.service import get_scoring_service
 
     tenant_id = message.get("tenant_id")
     if not isinstance(tenant_id, str) or not tenant_id:
         raise ValueError("rescore job without tenant_id")
-    get_scoring_service().queue_tenant_rescore(tenant_id, str(message.get("cause") or CAUSE_MODEL_CHANGED))
+    wiring.scoring_service.queue_tenant_rescore(tenant_id, str(message.get("cause") or CAUSE_MODEL_CHANGED))
 
 
-@lru_cache(maxsize=1)
-def get_scoring_admin_service() -> ScoringAdminService:
-    """The process-wide scoring admin service (built on first use)."""
-    from leadtide.dal.factory import get_event_publisher, get_lead_repository, get_scoring_store
-
-    return ScoringAdminService(get_scoring_store(), get_lead_repository(), get_event_publisher())
-
-
-__all__ = ["ScoringAdminService", "ScoringModelSpec", "get_scoring_admin_service", "rescore_tenant"]
+__all__ = ["ScoringAdminService", "ScoringModelSpec", "rescore_tenant"]

@@ -20,19 +20,18 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import lru_cache
 from typing import Any
 
-from leadtide.dal.ports import CommandQueue, EventPublisher, LeadRepository
+from leadtide.leads.ports import LeadRepository
 from leadtide.models.common import ChannelType, Grade, iso, utc_now
 from leadtide.models.errors import LeadNotFoundError
 from leadtide.models.events import LeadEvent, LeadEventType
 from leadtide.models.leads import Lead, ScoreFactor
 from leadtide.models.scoring import Prediction, ScoreHistoryEntry, ScoringModel
+from leadtide.ports import CommandQueue, EventPublisher
 from leadtide.scoring.engagement import LOOKBACK_DAYS, ScoreResult, score_lead
-from leadtide.scoring.ports import ConversionPredictor
+from leadtide.scoring.ports import ConversionPredictor, Occurrence, ScoringInput, ScoringStore
 from leadtide.scoring.rules import CompiledModel, RuleScore
-from leadtide.scoring.store import Occurrence, ScoringInput, ScoringStore
 
 log = logging.getLogger(__name__)
 
@@ -621,35 +620,3 @@ def _breakdown_key(breakdown: Any) -> list[tuple[Any, ...]]:
         d = f.model_dump() if isinstance(f, ScoreFactor) else dict(f)
         rows.append((d.get("factor"), d.get("label"), round(float(d.get("points") or 0), 1), d.get("detail")))
     return rows
-
-
-def load_predictor() -> ConversionPredictor | None:
-    """The ML side's predictor, or None when ``leadtide.ml`` (or its dependencies) is unavailable."""
-    try:
-        from leadtide.ml.predictor import get_conversion_predictor
-    except ImportError:
-        return None
-    try:
-        return get_conversion_predictor()
-    except Exception:  # a misconfigured ML side must not stop rules scoring
-        log.exception("conversion predictor unavailable")
-        return None
-
-
-@lru_cache(maxsize=1)
-def get_scoring_service() -> ScoringService:
-    """The process-wide scoring service (built on first use)."""
-    from leadtide.dal.factory import (
-        get_event_publisher,
-        get_lead_repository,
-        get_scoring_queue,
-        get_scoring_store,
-    )
-
-    return ScoringService(
-        get_lead_repository(),
-        get_event_publisher(),
-        get_scoring_queue(),
-        store=get_scoring_store(),
-        predictor=load_predictor(),
-    )

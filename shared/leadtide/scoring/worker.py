@@ -15,9 +15,13 @@ list (after an undo they are back, and their own ``lead.updated`` events re-scor
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from leadtide.models.events import LeadEventType
-from leadtide.scoring.service import ScoringRequest, get_scoring_service, parse_scoring_message
-from leadtide.segments.service import get_segment_service
+from leadtide.scoring.service import ScoringRequest, parse_scoring_message
+
+if TYPE_CHECKING:
+    from leadtide.wiring import Wiring
 
 ALWAYS_SCORED = frozenset({"lead.message_received", "lead.event_tracked"})
 """Causes scored again even when the lead was already scored in the same batch (new occurrences)."""
@@ -26,12 +30,13 @@ SEGMENT_CHANGED = "segment membership changed"
 """The score-history cause of the extra rescore after a segment change."""
 
 
-def score_message(body: str, scored_in_batch: set[tuple[str, str]]) -> list[str]:
+def score_message(body: str, scored_in_batch: set[tuple[str, str]], wiring: Wiring) -> list[str]:
     """Score the lead or page a scoring-queue message names and refresh its segments.
 
     Args:
         body: the SQS message body (see :func:`leadtide.scoring.service.parse_scoring_message`).
         scored_in_batch: ``(tenant_id, lead_id)`` already scored in this SQS batch; updated in place.
+        wiring: where the scoring and segment services come from.
 
     Returns:
         The lead ids scored (empty when the lead was already scored in this batch).
@@ -40,7 +45,7 @@ def score_message(body: str, scored_in_batch: set[tuple[str, str]]) -> list[str]
         ValueError: an unreadable message (the record fails and is retried, then dead-lettered).
     """
     request = parse_scoring_message(body)
-    scoring, segments = get_scoring_service(), get_segment_service()
+    scoring, segments = wiring.scoring_service, wiring.segment_service
     if request.cause == LeadEventType.MERGED:
         merged = [i for i in request.data.get("merged_ids") or [] if isinstance(i, str) and i]
         for lead_id in merged:

@@ -28,16 +28,15 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from leadtide.conditions import CompiledCondition, ConditionError, compile_rules, to_epoch
-from leadtide.dal.ports import EventPublisher
 from leadtide.models.auth import Principal
 from leadtide.models.common import iso, utc_now
 from leadtide.models.errors import ForbiddenError, SegmentNotFoundError, UnprocessableError
 from leadtide.models.events import LeadEvent, LeadEventType
 from leadtide.models.leads import LeadPage
+from leadtide.ports import EventPublisher
 from leadtide.segments.models import (
     Segment,
     SegmentCollection,
@@ -48,6 +47,9 @@ from leadtide.segments.models import (
     SegmentUpdate,
 )
 from leadtide.segments.ports import SegmentRepository, StaleSegmentError
+
+if TYPE_CHECKING:
+    from leadtide.wiring import Wiring
 
 log = logging.getLogger(__name__)
 
@@ -64,17 +66,6 @@ FieldTypes = Callable[[str], Mapping[str, str] | None]
 
 def _no_field_types(tenant_id: str) -> Mapping[str, str] | None:
     return None
-
-
-def custom_field_types(tenant_id: str) -> Mapping[str, str] | None:
-    """The tenant's custom field key -> type (leadtide.customfields), or None when unavailable."""
-    try:
-        from leadtide.customfields.service import get_custom_field_service
-
-        definitions = get_custom_field_service().definitions_by_key(tenant_id)
-    except ImportError:  # pragma: no cover - the custom-fields area is optional
-        return None
-    return {key: str(getattr(d, "type", "text")) for key, d in definitions.items()}
 
 
 @dataclass
@@ -101,9 +92,11 @@ class SegmentService:
         *,
         enqueue: Callable[[Sequence[Mapping[str, Any]]], None] | None = None,
         field_types: FieldTypes = _no_field_types,
+        lists: Callable[[], Any] | None = None,
         clock: Callable[[], datetime] = utc_now,
     ):
         self._segments = segments
+        self._lists = lists
         self._events = events
         self._enqueue = enqueue
         self._field_types = field_types
@@ -348,10 +341,10 @@ class SegmentService:
     def _forget_lead(self, tenant_id: str, lead_id: str, segments: list[Segment]) -> None:
         for segment_id in self._segments.memberships_of(tenant_id, [s.segment_id for s in segments], lead_id):
             self._segments.exit(tenant_id, segment_id, lead_id, version=None)
+        if self._lists is None:
+            return
         try:
-            from leadtide.lists.service import get_list_service
-
-            get_list_service().remove_lead_everywhere(tenant_id, lead_id)
+            self._lists().remove_lead_everywhere(tenant_id, lead_id)
         except Exception:  # the segment cleanup stands even if the list cleanup must be retried
             log.exception("list cleanup of deleted lead %s failed", lead_id)
             raise
@@ -550,25 +543,14 @@ def run_rebuild_with(service: SegmentService, message: Mapping[str, Any]) -> Non
         service._enqueue([follow])
 
 
-def run_rebuild(message: dict[str, Any]) -> None:
+def run_rebuild(message: dict[str, Any], wiring: Wiring) -> None:
     """Jobs-queue step ``segments.rebuild`` {tenant_id, segment_id, version, publish, start_key?}."""
-    run_rebuild_with(get_segment_service(), message)
+    run_rebuild_with(wiring.segment_service, message)
 
 
-def run_purge(message: dict[str, Any]) -> None:
+def run_purge(message: dict[str, Any], wiring: Wiring) -> None:
     """Jobs-queue step ``segments.purge`` {tenant_id, segment_id}: remove a deleted segment's members."""
-    service = get_segment_service()
+    service = wiring.segment_service
     removed = service.purge(message["tenant_id"], message["segment_id"], limit=REBUILD_STEP_LEADS)
     if removed >= REBUILD_STEP_LEADS and service._enqueue is not None:
         service._enqueue([dict(message)])
-
-
-@lru_cache(maxsize=1)
-def get_segment_service() -> SegmentService:
-    """The process-wide segment service over DynamoDB, EventBridge and the jobs queue (built on first use)."""
-    from leadtide.dal.factory import get_event_publisher, get_segment_repository
-    from leadtide.jobs.dispatch import enqueue_jobs
-
-    return SegmentService(
-        get_segment_repository(), get_event_publisher(), enqueue=enqueue_jobs, field_types=custom_field_types
-    )

@@ -20,15 +20,14 @@ import secrets
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
-from functools import lru_cache
 from typing import Any
 
 from pydantic import ValidationError
 
 from leadtide.capture.identity import normalize_email, normalize_phone
-from leadtide.dal.ports import EventPublisher, IdentityKind, LeadRepository
+from leadtide.leads.ports import LeadRepository
 from leadtide.models.auth import Principal
-from leadtide.models.common import Role, iso, utc_now
+from leadtide.models.common import IdentityKind, Role, iso, utc_now
 from leadtide.models.errors import (
     ForbiddenError,
     LeadNotFoundError,
@@ -48,7 +47,8 @@ from leadtide.models.tracking import (
     TrackedEventIn,
     TrackEventsResult,
 )
-from leadtide.tracking.store import EventToRecord, TrackingStore
+from leadtide.ports import EventPublisher
+from leadtide.tracking.ports import EventToRecord, TrackingStore
 
 API_KEY_PREFIX = "lt_live_"
 _KEY_ID_LEN = 16
@@ -323,17 +323,3 @@ def _require_admin(principal: Principal) -> None:
 
 def _str_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) else None
-
-
-@lru_cache(maxsize=1)
-def get_tracking_service() -> TrackingService:
-    """The process-wide tracking service (built on first use)."""
-    from leadtide.dal.factory import get_event_publisher, get_lead_repository, get_tracking_store
-    from leadtide.settings import get_settings
-
-    return TrackingService(
-        get_lead_repository(),
-        get_tracking_store(),
-        get_event_publisher(),
-        default_region=get_settings().default_phone_region,
-    )

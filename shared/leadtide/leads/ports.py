@@ -1,18 +1,18 @@
-"""The data-access interfaces the logic layer depends on (implemented over DynamoDB/AWS in this package,
-and by in-memory fakes in the tests). Nothing here imports boto3."""
+"""Ports of leadtide.leads: the interfaces its logic depends on (implemented in leadtide.dal, faked in tests)."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from leadtide.models.channels import Channel, ChannelRoute
+from leadtide.models.backfill import BackfillRunRecord
 from leadtide.models.common import ChannelType, IdentityKind
-from leadtide.models.errors import LeadNotFoundError
-from leadtide.models.events import LeadEvent
+from leadtide.models.errors import (
+    LeadNotFoundError,
+)
 from leadtide.models.leads import Activity, DashboardSummary, Lead, LeadQuery
 from leadtide.models.messages import DeliveryStatus
 
@@ -187,87 +187,169 @@ class LeadRepository(ABC):
         """Every (tenant_id, lead_id) of every tenant (nightly fan-out)."""
 
 
-class ChannelRepository(ABC):
-    """Channel records and the routing entries webhooks use to find a tenant."""
+IdentityKey = tuple[str, str]
+"""``(kind, value)``: ``("email", "a@b.example")``, ``("phone", "+14155550100")``, ``("custom:<key>", v)``."""
+
+
+@dataclass(frozen=True)
+class StoredProfile:
+    """A lead profile as one backfill step reads it.
+
+    ``stored``: each derived attribute present on the item, as stored (absent: missing). ``fresh``: each
+    derived attribute a fresh write of the same lead stores (``lead_item_values``). ``identity_keys``: the
+    profile's ``identity_keys`` entries. ``candidates``: identity keys the lead may own (its stored entries,
+    contact fields and scalar custom-field values); only those whose item names the lead count.
+    ``version``: opaque to the logic, what the store's conditional write compares (the item as read).
+    """
+
+    lead_id: str
+    stored: Mapping[str, Any]
+    fresh: Mapping[str, Any]
+    identity_keys: frozenset[IdentityKey] = frozenset()
+    candidates: tuple[IdentityKey, ...] = ()
+    version: Any = None
+
+
+@dataclass(frozen=True)
+class ProfilePatch:
+    """What to write to one profile: derived attributes to SET (name -> value) and identity keys to ADD to
+    ``identity_keys``. Never removes anything."""
+
+    lead_id: str
+    set: dict[str, Any] = field(default_factory=dict)
+    add_identities: frozenset[IdentityKey] = frozenset()
+
+
+@dataclass
+class BackfillCounts:
+    """Counts of one step or of a whole run. ``scanned``: profiles read; ``updated``: written;
+    ``up_to_date``: nothing to write; ``skipped_concurrent``: changed (or deleted) between read and write,
+    left for the next run; ``unreadable``: items that do not parse as a lead (left alone, logged).
+    ``attributes``: attribute name -> profiles it was written to (``identity_keys`` included)."""
+
+    scanned: int = 0
+    updated: int = 0
+    up_to_date: int = 0
+    skipped_concurrent: int = 0
+    unreadable: int = 0
+    attributes: dict[str, int] = field(default_factory=dict)
+
+    def add(self, other: BackfillCounts) -> BackfillCounts:
+        """The sum of both (a new object)."""
+        attributes = dict(self.attributes)
+        for name, n in other.attributes.items():
+            attributes[name] = attributes.get(name, 0) + n
+        return BackfillCounts(
+            scanned=self.scanned + other.scanned,
+            updated=self.updated + other.updated,
+            up_to_date=self.up_to_date + other.up_to_date,
+            skipped_concurrent=self.skipped_concurrent + other.skipped_concurrent,
+            unreadable=self.unreadable + other.unreadable,
+            attributes=attributes,
+        )
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> BackfillCounts:
+        """Parse the ``totals`` a step message carries (missing or malformed values count as 0)."""
+        data = data or {}
+
+        def num(value: Any) -> int:
+            return value if isinstance(value, int) and value >= 0 else 0
+
+        raw_attrs = data.get("attributes")
+        attrs = {str(k): num(v) for k, v in raw_attrs.items()} if isinstance(raw_attrs, dict) else {}
+        return cls(
+            scanned=num(data.get("scanned")),
+            updated=num(data.get("updated")),
+            up_to_date=num(data.get("up_to_date")),
+            skipped_concurrent=num(data.get("skipped_concurrent")),
+            unreadable=num(data.get("unreadable")),
+            attributes=attrs,
+        )
+
+
+class ProfileBackfillStore(ABC):
+    """Data access of the backfill (DynamoDB: :class:`leadtide.dal.lead_backfill.DynamoProfileBackfillStore`)."""
 
     @abstractmethod
-    def create(
-        self,
-        tenant_id: str,
-        channel: Channel,
-        route_key: str,
-        route: ChannelRoute,
-        verify_token_hash: str | None,
-    ) -> None:
-        """Store channel + route (+ verify-token lookup) atomically.
-
-        A web form gets its route (``find_route``); a provider channel gets the tenant's *claim* on the
-        account (``find_claims``): other tenants' claims on the same account neither block it nor are told.
+    def page_profiles(
+        self, tenant_id: str, *, limit: int, cursor: str | None
+    ) -> tuple[list[StoredProfile], int, str | None]:
+        """One page of the tenant's profiles from its per-tenant leads index: (profiles, unreadable items
+        skipped, cursor of the next page or None at the end).
 
         Raises:
-            ChannelConflictError: this tenant already claims the provider account, or the verify token is
-                already used.
+            InvalidRequestError: ``cursor`` is malformed or another tenant's.
         """
 
     @abstractmethod
-    def list(self, tenant_id: str) -> list[Channel]:
-        """Every channel of the tenant, oldest first."""
+    def identity_owners(self, tenant_id: str, keys: Sequence[IdentityKey]) -> dict[IdentityKey, str]:
+        """The lead id each existing identity item of ``keys`` names (missing keys are left out)."""
 
     @abstractmethod
-    def get(self, tenant_id: str, channel_id: str) -> tuple[Channel, str, str | None, str | None]:
-        """(channel, route_key, verify_token_hash, secret_name). Raises ChannelNotFoundError."""
+    def apply(self, tenant_id: str, profile: StoredProfile, patch: ProfilePatch) -> bool:
+        """Write ``patch`` on condition that the profile is still as read (``profile.version``); False when
+        it changed or was deleted meanwhile (nothing written)."""
+
+
+class BackfillRunRepository(ABC):
+    """Backfill run records and their progress (DynamoDB:
+    :class:`leadtide.dal.backfill_runs.DynamoBackfillRunRepository`).
+
+    Progress moves only through :meth:`record_step`, conditioned on the step number, so a step that SQS
+    delivers twice counts once.
+    """
 
     @abstractmethod
-    def delete(self, tenant_id: str, channel_id: str) -> None:
-        """Remove channel, route and verify-token lookup. Raises ChannelNotFoundError."""
+    def create(self, record: BackfillRunRecord) -> None:
+        """Store a new run (status ``running``, ``steps`` 0, counts 0), on condition that it does not exist."""
 
     @abstractmethod
-    def find_route(self, channel_type: ChannelType, route_key: str) -> ChannelRoute | None:
-        """The route of a web form (by form id); None when there is none."""
+    def get(self, tenant_id: str, run_id: str) -> BackfillRunRecord:
+        """The run with its current totals (strongly consistent).
+
+        Raises:
+            BackfillRunNotFoundError: no such run in the tenant.
+        """
 
     @abstractmethod
-    def find_claims(self, channel_type: ChannelType, route_key: str) -> Sequence[ChannelRoute]:
-        """Every tenant's claim on a provider account (phone_number_id, Instagram account id,
-        ``<AccountSid>:<E.164 number>``), each with ``route_key`` and ``status``: active claims first (the
-        earliest activated first), then pending ones (the earliest claimed first). Strongly consistent."""
+    def list(
+        self, tenant_id: str, *, limit: int, cursor: str | None
+    ) -> tuple[list[BackfillRunRecord], str | None]:
+        """One page of the tenant's runs, newest first, and the cursor of the next page (None at the end).
+
+        Raises:
+            InvalidRequestError: the cursor is malformed or from another tenant.
+        """
 
     @abstractmethod
-    def activate(self, claim: ChannelRoute, now: datetime) -> bool:
-        """Make a pending claim and its channel active (one transaction); False when it no longer is pending
-        (activated concurrently, or disconnected)."""
+    def record_step(
+        self,
+        tenant_id: str,
+        run_id: str,
+        *,
+        step: int,
+        counts: BackfillCounts,
+        cursor: str | None,
+        finished_at: datetime | None,
+    ) -> bool:
+        """Apply step ``step`` atomically: add ``counts`` (each ``attributes`` entry too), set ``steps`` =
+        ``step`` and the next ``cursor``, reset ``attempts``; with ``finished_at``, mark the run
+        ``completed``. Only if the run is ``running`` and ``steps`` = ``step - 1``; False (nothing written)
+        otherwise, e.g. a redelivered step.
+
+        Raises:
+            BackfillRunNotFoundError: no such run.
+        """
 
     @abstractmethod
-    def find_route_by_verify_token(self, channel_type: ChannelType, token_hash: str) -> ChannelRoute | None:
-        """The route whose verify token hashes to ``token_hash`` (Meta's GET handshake)."""
-
-
-class SecretStore(ABC):
-    """Channel secrets (app secrets, auth tokens) kept in AWS Secrets Manager, never in DynamoDB."""
+    def mark_queued(self, tenant_id: str, run_id: str, step: int) -> None:
+        """Note that step ``step`` is on the queue (``queued_step`` only moves forward)."""
 
     @abstractmethod
-    def put(self, name: str, value: dict[str, str], tags: dict[str, str]) -> str:
-        """Create the secret; return its name."""
+    def note_attempt(self, tenant_id: str, run_id: str) -> int:
+        """Count one failed attempt of the current step (ADD 1); returns the new count."""
 
     @abstractmethod
-    def get(self, name: str) -> dict[str, str]:
-        """Read (and cache for a few minutes) a secret's JSON value. Raises KeyError when absent."""
-
-    @abstractmethod
-    def delete(self, name: str) -> None:
-        """Schedule the secret's deletion (ignores an absent secret)."""
-
-
-class EventPublisher(ABC):
-    """Publishes domain events to the event bus."""
-
-    @abstractmethod
-    def publish(self, events: Sequence[LeadEvent]) -> None:
-        """Publish all events or raise (a partial failure raises too, so the caller's batch retries)."""
-
-
-class CommandQueue(ABC):
-    """A work queue (the ingest queue, the scoring queue)."""
-
-    @abstractmethod
-    def send(self, bodies: Sequence[str]) -> None:
-        """Send message bodies (JSON strings); raise if any could not be queued."""
+    def fail(self, tenant_id: str, run_id: str, *, error: str, finished_at: datetime) -> bool:
+        """Mark a ``running`` run ``failed`` with ``error``; False when it was no longer running."""

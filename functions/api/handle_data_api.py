@@ -1,0 +1,17 @@
+"""Data API function: imports and exports of leads; duplicate detection and merges.
+
+Thin by design: each route reads typed input, calls one service from the wiring and returns a pydantic
+model; the tenant, user and role come from the JWT claims API Gateway's authorizer verified. Only this
+area's routers are imported, so a cold start pays for nothing else (see leadtide.api.app).
+"""
+
+from __future__ import annotations
+
+import duplicates_routes
+import exports_routes
+import imports_routes
+
+from leadtide.api.app import build_app, lambda_handler_for
+
+app = build_app(duplicates_routes.router, imports_routes.router, exports_routes.router)
+lambda_handler = lambda_handler_for(app)

@@ -1,0 +1,160 @@
+"""The one way an API function is put together: a Powertools HTTP API resolver with Leadtide's request
+rules and error shape, the routers of its area, and a Lambda entry point with logging, metrics and tracing.
+
+Each API function of the template (``functions/api/handle_<area>_api.py``) is::
+
+    app = build_app(leads_routes.router, channels_routes.router)
+    lambda_handler = lambda_handler_for(app)
+
+so a cold start imports only that area's routers (and, through the wiring, only the services its first
+request touches). The OpenAPI document is one document for every area: :func:`openapi_json` of an app
+that includes every router (``handle_api_docs.py``, ``make openapi``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+from aws_lambda_powertools.logging import correlation_paths
+
+from leadtide.api.errors import (
+    JSON,
+    documented_errors,
+    domain_error_response,
+    undecodable_body_response,
+    unsupported_media_type_response,
+    validation_error_response,
+)
+from leadtide.models.errors import LeadtideError
+from leadtide.models.text import loads_valid_text
+from leadtide.observability import logger, metrics, traced
+
+
+def build_app(*routers: APIGatewayHttpRouter) -> APIGatewayHttpResolver:
+    """A resolver serving ``routers`` with request validation and Leadtide's error shape.
+
+    Every JSON body is read by one loader that refuses lone surrogates (422 naming the field) before any
+    request model sees it (:func:`leadtide.models.text.loads_valid_text`); domain errors, validation
+    errors (400 malformed JSON / 422 bad values), 415 and undecodable bodies become
+    ``{"error": {"code", "message", "details"}}``.
+    """
+    app = APIGatewayHttpResolver(enable_validation=True, json_body_deserializer=loads_valid_text)
+    for router in routers:
+        app.include_router(router)
+
+    @app.exception_handler(LeadtideError)
+    def _domain_error(err: LeadtideError) -> Response:
+        return domain_error_response(err)
+
+    @app.exception_handler(RequestValidationError)
+    def _validation_error(err: RequestValidationError) -> Response:
+        return validation_error_response(err)
+
+    @app.exception_handler(RequestUnsupportedContentType)
+    def _unsupported_media_type(err: RequestUnsupportedContentType) -> Response:
+        return unsupported_media_type_response(app.current_event.headers.get("content-type", ""))
+
+    @app.exception_handler(UnicodeDecodeError)
+    def _undecodable_body(err: UnicodeDecodeError) -> Response:
+        event = app.current_event
+        response = undecodable_body_response(event.body, event.is_base64_encoded)
+        if response is None:
+            raise err  # not the request body: a bug, so API Gateway's 500
+        return response
+
+    return app
+
+
+def lambda_handler_for(app: APIGatewayHttpResolver) -> Callable[[dict, Any], dict]:
+    """The Lambda entry point (API Gateway HTTP API, payload 2.0) of ``app``: Powertools logger (with the
+    request's correlation id), metrics and tracer around ``app.resolve``."""
+
+    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+    @metrics.log_metrics
+    @traced
+    def lambda_handler(event: dict, context: Any) -> dict:
+        return app.resolve(event, context)
+
+    return lambda_handler
+
+
+def openapi_json(app: APIGatewayHttpResolver) -> str:
+    """The OpenAPI 3 document of ``app``'s routes (committed as docs/openapi.json), with the security
+    schemes and the 415 every JSON-body operation may answer."""
+    from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, HTTPBearer
+
+    document = app.get_openapi_json_schema(
+        title="Leadtide API",
+        version="0.1.0",
+        description="Lead management for small, seasonal sales teams. Every error is "
+        '{"error": {"code", "message", "details"}}.',
+        security_schemes={
+            "cognito": HTTPBearer(bearerFormat="JWT", description="Cognito ID token"),
+            "apiKey": APIKey(
+                name="X-Api-Key",
+                **{"in": APIKeyIn.header},
+                description="Integration API key (`lt_live_...`, from `POST /api-keys`); "
+                "`Authorization: Bearer lt_live_...` works too",
+            ),
+        },
+        security=[{"cognito": []}],
+    )
+    return _with_unsupported_media_type(document)
+
+
+def _with_unsupported_media_type(document: str) -> str:
+    """Every operation with a JSON body may answer 415: listed once here rather than in each route."""
+    schema = json.loads(document)
+    (entry,) = documented_errors(415).values()
+    reference = {"$ref": "#/components/schemas/ErrorResponse"}
+    for path_item in schema["paths"].values():
+        for operation in path_item.values():
+            if isinstance(operation, dict) and "requestBody" in operation:
+                operation["responses"].setdefault(
+                    "415", {"description": entry["description"], "content": {JSON: {"schema": reference}}}
+                )
+    return json.dumps(schema)
+
+
+def merge_documents(documents: list[str]) -> str:
+    """One OpenAPI document from several of the same API (JSON strings, as :func:`openapi_json` returns):
+    the first document's info and security, every document's paths and component schemas.
+
+    Raises:
+        ValueError: two documents declare the same path and method, or the same schema name differently.
+    """
+    merged: dict[str, Any] | None = None
+    for text in documents:
+        document = json.loads(text)
+        if merged is None:
+            merged = document
+            continue
+        for path, item in document.get("paths", {}).items():
+            target = merged.setdefault("paths", {}).setdefault(path, {})
+            for method, operation in item.items():
+                if method in target and target[method] != operation:
+                    raise ValueError(f"{method.upper()} {path} is declared by two API areas")
+                target[method] = operation
+        for kind, entries in document.get("components", {}).items():
+            target_entries = merged.setdefault("components", {}).setdefault(kind, {})
+            for name, entry in entries.items():
+                if name in target_entries and target_entries[name] != entry:
+                    raise ValueError(f"components.{kind}.{name} differs between API areas")
+                target_entries[name] = entry
+    if merged is None:
+        raise ValueError("no documents to merge")
+    merged["paths"] = dict(sorted(merged.get("paths", {}).items()))
+    return json.dumps(merged)
+
+
+def created(model: Any) -> Response:
+    """201 with ``model`` as the JSON body."""
+    return Response(status_code=201, content_type=JSON, body=model)
