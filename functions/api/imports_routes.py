@@ -67,7 +67,10 @@ def create_import(request: Annotated[ImportCreate, Body()]) -> Response[ImportCr
     (`key`: email, phone or custom:<key>) and what a match does (`strategy`: skip, update with
     `update_mode` fill_empty/overwrite, or create). Give `mapping` (header -> field) or `mapping_name`
     (a saved mapping), or let Leadtide propose one. With `auto_start` (default) a valid mapping starts
-    processing at once; otherwise the import waits in `awaiting_mapping`."""
+    processing at once; otherwise the import waits in `awaiting_mapping`. `invalid_values` says what an
+    unusable value does: `drop_field` (default) imports the row without it and lists it in the error
+    report (outcome `values_dropped`), `reject_row` rejects the row; a row whose every email, phone or
+    unique-key value is invalid, or whose invalid value was required, is rejected either way."""
     created = _service().create(_principal(), request)
     return Response(status_code=201, content_type=JSON, body=created)
 
@@ -151,7 +154,7 @@ def start_import(import_id: ImportId) -> Response[ImportJob]:
 
 @router.get(
     "/imports/<import_id>/errors",
-    summary="Download link of the error report (CSV of rejected rows with their reasons)",
+    summary="Download link of the error report (CSV of rejected rows and dropped values, with reasons)",
     responses={
         200: {
             "description": "A presigned link, valid 15 minutes",
@@ -161,9 +164,10 @@ def start_import(import_id: ImportId) -> Response[ImportJob]:
     },
 )
 def error_report(import_id: ImportId) -> ErrorReportLink:
-    """The CSV has `row_number`, `reasons` and the row's original columns. 404 when no row was rejected.
-    Existing leads skipped by the strategy are not errors. 410 (`error_report_expired`) once the import's
-    files are past their retention (30 days)."""
+    """The CSV has `row_number`, `outcome` (`rejected`, or `values_dropped`: the row was imported
+    without the values `reasons` names), `reasons` and the row's original columns. 404 when no row was
+    rejected and no value dropped. Existing leads skipped by the strategy are not errors. 410
+    (`error_report_expired`) once the import's files are past their retention (30 days)."""
     return _service().error_report(_principal(), _id(import_id))
 
 

@@ -87,19 +87,19 @@ def check_salesforce_export_maps_itself_and_counts_add_up(stack, shared_data):
     job = run_import(stack, "Lead.csv", data)
     assert job["rows_total"] == len(rows)
     assert job["created"] + job["skipped"] + job["updated"] + job["failed"] == len(rows)
+    # every row has a valid email: the sample's fictitious phone numbers (libphonenumber rejects them) are
+    # dropped (invalid_values: drop_field, the default) and every lead is imported
+    assert (job["status"], job["created"], job["failed"]) == ("completed", len(rows), 0)
     listed = stack.request("GET", "/leads", query={"limit": 100}, claims=claims(stack)).json()["items"]
-    assert len(listed) == job["created"] > 0
-    assert {lead["email"] for lead in listed} <= emails
-    # every rejected row (the sample's fictitious phone numbers fail libphonenumber) is in the report
+    assert len(listed) == job["created"] and {lead["email"] for lead in listed} == emails
+    # every row kept without its phone is in the report, with the dropped value named
     link = stack.request("GET", f"/imports/{job['import_id']}/errors", claims=claims(stack)).json()
     report = list(csv.reader(io.StringIO(requests.get(link["url"], timeout=30).content.decode("utf-8-sig"))))
-    assert (
-        report[0][:3] == ["row_number", "reasons", "Id"] and len(report) - 1 == job["failed"] == link["rows"]
-    )
-    assert all(row[1] for row in report[1:])
-    rejected = {int(row[0]) for row in report[1:]}
-    kept = {lead["email"] for lead in listed}
-    assert all((rows[n - 2]["Email"].lower() in kept) != (n in rejected) for n in range(2, len(rows) + 2))
+    assert report[0][:4] == ["row_number", "outcome", "reasons", "Id"]
+    assert len(report) - 1 == job["rows_with_dropped_values"] == link["rows_with_dropped_values"] > 0
+    assert all(row[1] == "values_dropped" and row[2].startswith("Phone: ") for row in report[1:])
+    dropped = {rows[int(row[0]) - 2]["Email"].lower() for row in report[1:]}
+    assert {lead["email"] for lead in listed if not lead.get("phone")} == dropped
     assert job["mapping"]["Email"] == "email" and job["mapping"]["FirstName"] == "first_name"
     preview = stack.request("GET", f"/imports/{job['import_id']}/preview", claims=claims(stack)).json()
     assert preview["detected_source"] == "salesforce"
@@ -204,7 +204,7 @@ def test_malformed_files_fail_clearly_or_give_row_level_rejections(stack):
     assert leads[0]["name"] == "José Núñez"
     link = stack.request("GET", f"/imports/{job['import_id']}/errors", claims=claims(stack)).json()
     report = requests.get(link["url"], timeout=30).content.decode("utf-8-sig")
-    assert "row_number,reasons" in report.splitlines()[0] and "many@example.com" in report
+    assert "row_number,outcome,reasons" in report.splitlines()[0] and "many@example.com" in report
 
 
 def test_tenants_are_isolated_and_reps_cannot_import(stack):

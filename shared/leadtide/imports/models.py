@@ -16,6 +16,15 @@ IMPORT_ID_PATTERN = r"^[0-9a-f]{32}$"
 MAPPING_NAME_PATTERN = r"^[\w][\w .:-]{0,63}$"
 _KEY = re.compile(r"^(email|phone|custom:[a-z][a-z0-9_]{0,63})$")
 
+InvalidValues = Literal["drop_field", "reject_row"]
+INVALID_VALUES_DESCRIPTION = (
+    "what an unusable cell value (a phone number that cannot be parsed, an invalid or disposable email, "
+    "a value that does not fit its custom field) does to its row. `drop_field` (default): the lead is "
+    "imported without that value, and the row is listed in the error report (outcome `values_dropped`, "
+    "naming the column and value); the row is still rejected when the value was required, or when every "
+    "email, phone or unique-key value it had is invalid. `reject_row`: the whole row is rejected"
+)
+
 
 class ImportStatus(StrEnum):
     """Lifecycle of an import. ``completed_with_errors``: some rows were rejected or a chunk failed."""
@@ -83,6 +92,7 @@ class ImportCreate(BaseModel):
         default_factory=list, max_length=50, description="targets every row must have"
     )
     default_phone_region: str = Field(default="US", pattern=r"^[A-Z]{2}$")
+    invalid_values: InvalidValues = Field(default="drop_field", description=INVALID_VALUES_DESCRIPTION)
     publish_events: bool = Field(
         default=True, description="publish lead.created/lead.updated per lead (scoring, segments react)"
     )
@@ -141,6 +151,11 @@ class ImportJob(BaseModel):
     updated: int = 0
     skipped: int = 0
     failed: int = 0
+    rows_with_dropped_values: int = Field(
+        default=0,
+        description="rows imported without some of their values (option invalid_values: drop_field); "
+        "the error report lists them with outcome values_dropped",
+    )
     chunks_total: int | None = None
     chunks_done: int = 0
     chunks_failed: int = 0
@@ -186,8 +201,12 @@ class PreviewRow(BaseModel):
 
     row_number: int
     values: dict[str, Any]
-    errors: list[str] = Field(default_factory=list)
+    errors: list[str] = Field(default_factory=list, description="why the row would be rejected")
     warnings: list[str] = Field(default_factory=list)
+    dropped: list[str] = Field(
+        default_factory=list,
+        description="values the row would be imported without (invalid_values: drop_field), with why",
+    )
 
 
 class ImportPreview(BaseModel):
@@ -215,6 +234,10 @@ class MappingUpdate(BaseModel):
 
     columns: dict[str, str | None] = Field(max_length=500)
     save_as: str | None = Field(default=None, pattern=MAPPING_NAME_PATTERN)
+    invalid_values: InvalidValues | None = Field(
+        default=None,
+        description="changes the import's option (absent: unchanged): " + INVALID_VALUES_DESCRIPTION,
+    )
 
 
 class SavedMapping(BaseModel):
@@ -234,8 +257,11 @@ class SavedMappingList(BaseModel):
 
 
 class ErrorReportLink(BaseModel):
-    """A short-lived download link to the CSV of rejected rows (original columns + row_number, reasons)."""
+    """A short-lived download link to the error report: a CSV of the rejected rows and of the rows kept
+    without some values (``row_number``, ``outcome``, ``reasons``, then the original columns)."""
 
     url: str
     expires_at: datetime
-    rows: int
+    rows: int = Field(description="rows in the report: rejected + rows_with_dropped_values")
+    rejected: int = 0
+    rows_with_dropped_values: int = 0

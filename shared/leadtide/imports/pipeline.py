@@ -7,7 +7,8 @@ Flow (each step is one jobs-queue message, idempotent, see docs/decisions.md "Im
    mapping whose headers match exactly, else proposed), store a preview of the first rows; then queue
    ``plan`` (``auto_start`` and a valid mapping) or wait in ``awaiting_mapping`` with the reason.
 2. ``plan``: one streaming pass over the file: parse, map, validate (:class:`RowProcessor`), de-duplicate
-   within the file (:class:`FileDeduplicator`); rejected rows go to the error report CSV, accepted drafts
+   within the file (:class:`FileDeduplicator`); rejected rows, and kept rows whose unusable values were
+   dropped (option ``invalid_values``), go to the error report CSV, accepted drafts
    to ``chunks/<n>.json`` (1,000 per chunk); then one ``imports.chunk`` step per chunk is queued (the
    Jobs worker runs them in parallel).
 3. ``chunk``: BatchGetItem of the chunk's identity items; per draft skip / update / create; the decisions
@@ -236,6 +237,8 @@ class ImportPipeline:
             default_phone_region=opts.get("default_phone_region", "US"),
             unique_key=unique_key,
             null_values=frozenset(record["doc"].get("null_values") or ()),
+            # imports created before the option existed were created with the strict behaviour
+            invalid_values=opts.get("invalid_values", "reject_row"),
         )
 
     def _processor(self, record: dict[str, Any], headers: list[str], columns: dict[str, str | None]) -> Any:
@@ -415,6 +418,7 @@ class ImportPipeline:
                     "values": _jsonable(values),
                     "errors": list(outcome.errors),
                     "warnings": list(outcome.warnings),
+                    "dropped": list(outcome.dropped),
                 }
             )
         return rows
@@ -461,15 +465,20 @@ class ImportPipeline:
                     continue
                 earlier = dedup.check(outcome)
                 if earlier is not None:
-                    report.add(row_number, cells, [f"duplicate of row {earlier} (same {unique_key})"])
+                    reasons = [f"duplicate of row {earlier} (same {unique_key})", *outcome.dropped]
+                    report.add(row_number, cells, reasons)
                     continue
                 draft = outcome.draft
                 status = draft.fields.get("status")
                 if status not in (None, "") and status not in _VALID_STATUSES:
                     report.add(
-                        row_number, cells, [f"status {status!r} is not one of {sorted(_VALID_STATUSES)}"]
+                        row_number,
+                        cells,
+                        [f"status {status!r} is not one of {sorted(_VALID_STATUSES)}", *outcome.dropped],
                     )
                     continue
+                if outcome.dropped:
+                    report.add(row_number, cells, outcome.dropped, outcome="values_dropped")
                 chunk.append(
                     {
                         "row": row_number,
@@ -500,12 +509,12 @@ class ImportPipeline:
         self.repo.update(
             tenant_id,
             import_id,
-            doc={"error_rows": report.rows},
+            doc={"error_rows": report.rows, "dropped_rows": report.values_dropped},
             numbers={
                 "rows_total": rows_total,
                 "chunks_total": chunks,
-                "failed": report.rows,
-                "rows_processed": report.rows,
+                "failed": report.rejected,
+                "rows_processed": report.rejected,
             },
         )
         record = self.repo.get(tenant_id, import_id)

@@ -163,6 +163,7 @@ class ImportService:
             "reject_disposable": request.reject_disposable,
             "required": list(request.required),
             "default_phone_region": request.default_phone_region,
+            "invalid_values": request.invalid_values,
             "publish_events": request.publish_events,
         }
         self._repo.create(
@@ -234,7 +235,8 @@ class ImportService:
 
     # ------------------------------------------------------------------ mapping and start
     def set_mapping(self, principal: Principal, import_id: str, update: MappingUpdate) -> ImportPreview:
-        """Correct the mapping of an import waiting for one (optionally saving it by name).
+        """Correct the mapping of an import waiting for one (optionally saving it by name, optionally
+        changing its ``invalid_values`` option); the preview is recomputed.
 
         Raises:
             ImportStateError (409): not awaiting a mapping. UnprocessableError (422): invalid mapping.
@@ -247,6 +249,10 @@ class ImportService:
             )
         self._check_upload_kept(record)
         headers = record["doc"]["headers"]
+        options = dict(record["doc"].get("options") or {})
+        if update.invalid_values is not None:
+            options["invalid_values"] = update.invalid_values
+            record["doc"]["options"] = options
         problem = self._pipeline.mapping_problem(record, headers, update.columns)
         if problem is not None:
             raise UnprocessableError(problem, details=[{"field": "columns", "problem": problem}])
@@ -260,6 +266,7 @@ class ImportService:
                 "mapping": update.columns,
                 "preview": preview,
                 "mapping_name": update.save_as,
+                "options": options,
                 "error": None,
             },
             expect_status=[ImportStatus.AWAITING_MAPPING],
@@ -320,10 +327,11 @@ class ImportService:
 
     # ------------------------------------------------------------------ error report and rollback
     def error_report(self, principal: Principal, import_id: str) -> ErrorReportLink:
-        """A presigned link to the CSV of rejected rows.
+        """A presigned link to the error report (rejected rows and rows kept without some values).
 
         Raises:
-            ImportNotFoundError (404): the import has no rejected rows (or is not planned yet).
+            ImportNotFoundError (404): the import has neither rejected rows nor dropped values (or is not
+            planned yet).
             ImportDataExpiredError (410, code ``error_report_expired``): the report is no longer kept
             (:func:`data_kept_until`).
         """
@@ -331,7 +339,8 @@ class ImportService:
         rows = int(record["doc"].get("error_rows") or 0)
         if not rows:
             raise ImportNotFoundError(
-                f"import {import_id} has no rejected rows", code="error_report_not_found"
+                f"import {import_id} has no rejected rows and no dropped values",
+                code="error_report_not_found",
             )
         until = data_kept_until(record)
         if self._clock() >= until:
@@ -346,8 +355,13 @@ class ImportService:
             expires_in=REPORT_URL_SECONDS,
             filename=f"{stem}-errors.csv",
         )
+        dropped = int(record["doc"].get("dropped_rows") or 0)
         return ErrorReportLink(
-            url=url, expires_at=self._clock() + timedelta(seconds=REPORT_URL_SECONDS), rows=rows
+            url=url,
+            expires_at=self._clock() + timedelta(seconds=REPORT_URL_SECONDS),
+            rows=rows,
+            rejected=rows - dropped,
+            rows_with_dropped_values=dropped,
         )
 
     def rollback(self, principal: Principal, import_id: str) -> ImportJob:
@@ -461,6 +475,7 @@ def job_view(
         updated=record.get("updated") or 0,
         skipped=record.get("skipped") or 0,
         failed=record.get("failed") or 0,
+        rows_with_dropped_values=int(doc.get("dropped_rows") or 0),
         chunks_total=record.get("chunks_total"),
         chunks_done=record.get("chunks_done") or 0,
         chunks_failed=record.get("chunks_failed") or 0,
