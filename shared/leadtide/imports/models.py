@@ -209,6 +209,24 @@ class PreviewRow(BaseModel):
     )
 
 
+UnmappedReason = Literal["no_values", "ambiguous", "ignored", "not_imported", "unknown_header"]
+
+
+class UnmappedColumn(BaseModel):
+    """Why a column of the file is not imported.
+
+    ``reason``: ``no_values`` (no value in the first rows: empty cells and spreadsheet error values such as
+    ``#N/A`` count as empty), ``ambiguous`` (it looks like a field another column already feeds),
+    ``ignored`` (it looks like a field but the mapping leaves it out), ``not_imported`` (a known CRM export
+    column no Leadtide field holds: ids, system fields, address parts), ``unknown_header`` (nothing
+    matches it). ``detail`` says it in a sentence naming the column and, where there is one, the field.
+    """
+
+    header: str
+    reason: UnmappedReason
+    detail: str
+
+
 class ImportPreview(BaseModel):
     """``GET /imports/{import_id}/preview``: what the analysis of the file found."""
 
@@ -217,6 +235,9 @@ class ImportPreview(BaseModel):
     headers: list[str]
     mapping: dict[str, str | None]
     confidence: dict[str, float] = Field(default_factory=dict)
+    unmapped: list[UnmappedColumn] = Field(
+        default_factory=list, description="every column the mapping leaves out, with why (header order)"
+    )
     detected_source: str | None = None
     mapping_name: str | None = None
     issues: list[str] = Field(default_factory=list, description="file-level remarks (encoding, ragged rows)")

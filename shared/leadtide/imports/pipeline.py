@@ -306,7 +306,7 @@ class ImportPipeline:
             "sample": sample,
         }
         record["doc"].update(doc)
-        columns, confidence, detected, mapping_name, reason = self._resolve_mapping(record, headers)
+        columns, confidence, detected, mapping_name, reason = self._resolve_mapping(record, headers, sample)
         doc.update(
             {
                 "mapping": columns,
@@ -316,6 +316,9 @@ class ImportPipeline:
                 "null_values": record["doc"].get("null_values") or [],
             }
         )
+        record["doc"].update(doc)
+        if columns is not None:
+            doc["unmapped"] = self.unmapped_columns(record, headers, columns, sample)
         if columns is not None and reason is None:
             reason = self.mapping_problem(record, headers, columns)
         if columns is not None:
@@ -344,15 +347,16 @@ class ImportPipeline:
         return None
 
     def _resolve_mapping(
-        self, record: dict[str, Any], headers: list[str]
+        self, record: dict[str, Any], headers: list[str], sample: list[list[Any]]
     ) -> tuple[dict[str, str | None] | None, dict[str, float], str | None, str | None, str | None]:
-        """(columns, confidence, detected source, mapping name, problem) for the file's headers."""
+        """(columns, confidence, detected source, mapping name, problem) for the file's headers; ``sample``
+        is the stored preview sample (``[row_number, cells]`` pairs)."""
         from leadtide.imports.mapping import propose_mapping
 
         doc = record["doc"]
         tenant = record["tenant_id"]
         definitions = self.custom_fields(tenant)
-        proposal = propose_mapping(headers, definitions)
+        proposal = propose_mapping(headers, definitions, sample=[cells for _, cells in sample])
         confidence = {k: float(v) for k, v in (proposal.confidence or {}).items()}
         detected = proposal.detected_source
         doc["null_values"] = list(getattr(proposal, "null_values", []) or [])
@@ -368,6 +372,28 @@ class ImportPipeline:
             if list(saved["headers"]) == headers:
                 return dict(saved["columns"]), confidence, detected, saved["name"], None
         return dict(proposal.mapping.columns), confidence, detected, None, None
+
+    def unmapped_columns(
+        self,
+        record: dict[str, Any],
+        headers: list[str],
+        columns: dict[str, str | None],
+        sample: list[list[Any]],
+    ) -> list[dict[str, str]]:
+        """Why each column ``columns`` leaves out is not imported (``UnmappedColumn`` dicts, header order),
+        judged on the stored ``sample`` (``[row_number, cells]`` pairs)."""
+        from leadtide.imports.mapping import explain_unmapped
+
+        doc = record["doc"]
+        explained = explain_unmapped(
+            headers,
+            columns,
+            self.custom_fields(record["tenant_id"]),
+            [cells for _, cells in sample],
+            null_values=doc.get("null_values") or (),
+            source=doc.get("detected_source"),
+        )
+        return [column.model_dump() for column in explained]
 
     def mapping_problem(
         self, record: dict[str, Any], headers: list[str], columns: dict[str, str | None]

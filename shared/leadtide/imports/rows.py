@@ -301,7 +301,7 @@ class RowProcessor:
             def tags(raw: str, warnings: list[str]) -> list[str]:
                 good = []
                 for part in re.split(r"[;,]", raw):
-                    tag = part.strip()
+                    tag = part.strip().strip('"').strip()  # Mailchimp quotes each tag: "a","b"
                     if not tag:
                         continue
                     if TAG_PATTERN.match(tag):

@@ -226,6 +226,7 @@ class ImportService:
             headers=doc["headers"],
             mapping=doc.get("mapping") or {},
             confidence=doc.get("confidence") or {},
+            unmapped=doc.get("unmapped") or [],
             detected_source=doc.get("detected_source"),
             mapping_name=doc.get("mapping_name"),
             issues=doc.get("issues") or [],
@@ -256,15 +257,16 @@ class ImportService:
         problem = self._pipeline.mapping_problem(record, headers, update.columns)
         if problem is not None:
             raise UnprocessableError(problem, details=[{"field": "columns", "problem": problem}])
-        preview = self._pipeline.preview_rows(
-            record, headers, update.columns, record["doc"].get("sample") or []
-        )
+        sample = record["doc"].get("sample") or []
+        preview = self._pipeline.preview_rows(record, headers, update.columns, sample)
+        unmapped = self._pipeline.unmapped_columns(record, headers, update.columns, sample)
         changed = self._repo.update(
             principal.tenant_id,
             import_id,
             doc={
                 "mapping": update.columns,
                 "preview": preview,
+                "unmapped": unmapped,
                 "mapping_name": update.save_as,
                 "options": options,
                 "error": None,
