@@ -136,9 +136,7 @@ def test_xeducation_leads_import_on_a_unique_custom_field_and_roll_back(stack, s
         {
             "dedupe": {"strategy": "skip", "key": "custom:prospect_id"},
             "publish_events": False,  # 300 re-scorings on moto would dominate the test's time
-            "mapping": {
-                "columns": {"Prospect ID": "custom:prospect_id", "Lead Source": "lead_source", "City": "city"}
-            },
+            "mapping": {"Prospect ID": "custom:prospect_id", "Lead Source": "lead_source", "City": "city"},
         },
     )
     # Then one lead per distinct prospect
@@ -232,12 +230,13 @@ def test_history_mapping_flow_and_saved_mappings(stack):
         "PUT",
         f"/imports/{import_id}/mapping",
         json_body={
-            "columns": {"Given": "first_name", "Family": "last_name", "Mail": "email"},
+            "mapping": {"Given": "first_name", "Family": "last_name", "Mail": "email"},
             "save_as": "legacy",
         },
         claims=claims(stack),
     )
     assert put.status == 200, put.text
+    assert put.json()["mapping"] == {"Given": "first_name", "Family": "last_name", "Mail": "email"}
     assert stack.request("POST", f"/imports/{import_id}/start", claims=claims(stack)).status == 202
     stack.settle()
     assert stack.request("GET", f"/imports/{import_id}", claims=claims(stack)).json()["created"] == 1
@@ -247,8 +246,44 @@ def test_history_mapping_flow_and_saved_mappings(stack):
     assert (second["created"], second["mapping_name"]) == (1, "legacy")
     history = stack.request("GET", "/imports", query={"limit": 1}, claims=claims(stack)).json()
     assert history["items"][0]["import_id"] == second["import_id"] and history["next_cursor"]
-    assert [
-        m["name"] for m in stack.request("GET", "/import-mappings", claims=claims(stack)).json()["items"]
-    ] == ["legacy"]
+    saved = stack.request("GET", "/import-mappings", claims=claims(stack)).json()["items"]
+    assert [m["name"] for m in saved] == ["legacy"]
+    assert (
+        saved[0]["mapping"]
+        == saved[0]["columns"]
+        == {"Given": "first_name", "Family": "last_name", "Mail": "email"}
+    )
     assert stack.request("DELETE", "/import-mappings/legacy", claims=claims(stack)).status == 204
     assert stack.request("DELETE", "/import-mappings/legacy", claims=claims(stack)).status == 404
+
+
+def test_one_mapping_shape_on_both_routes_and_the_deprecated_spellings_still_work(stack):
+    data = b"Given,Family,Mail\nAda,Lovelace,ada@example.com\n"
+    mapping = {"Given": "first_name", "Family": "last_name", "Mail": "email"}
+    # POST /imports takes the mapping itself ...
+    job = run_import(stack, "flat.csv", data, {"mapping": mapping, "auto_start": False})
+    assert job["mapping"] == mapping
+    # ... and the deprecated nested {"columns": ...}
+    nested = run_import(stack, "nested.csv", data, {"mapping": {"columns": mapping}, "auto_start": False})
+    assert nested["mapping"] == mapping
+    path = f"/imports/{job['import_id']}/mapping"
+    # PUT takes the same {"mapping": ...}, and the deprecated "columns"
+    changed = {**mapping, "Family": None}
+    put = stack.request("PUT", path, json_body={"mapping": changed}, claims=claims(stack))
+    assert put.status == 200 and put.json()["mapping"] == changed, put.text
+    assert {c["header"]: c["reason"] for c in put.json()["unmapped"]} == {"Family": "ignored"}
+    old = stack.request("PUT", path, json_body={"columns": mapping}, claims=claims(stack))
+    assert old.status == 200 and old.json()["mapping"] == mapping, old.text
+    # two different mappings, or none, are a 422 naming the problem; nothing changes
+    both = stack.request(
+        "PUT", path, json_body={"mapping": mapping, "columns": changed}, claims=claims(stack)
+    )
+    assert both.status == 422 and "deprecated spelling of mapping" in both.text
+    none = stack.request("PUT", path, json_body={"save_as": "x"}, claims=claims(stack))
+    assert none.status == 422 and "mapping is required" in none.text
+    current = stack.request("GET", f"/imports/{job['import_id']}", claims=claims(stack)).json()
+    assert current["mapping"] == mapping
+    assert stack.request("POST", f"/imports/{job['import_id']}/start", claims=claims(stack)).status == 202
+    stack.settle()
+    done = stack.request("GET", f"/imports/{job['import_id']}", claims=claims(stack)).json()
+    assert (done["status"], done["created"]) == ("completed", 1)

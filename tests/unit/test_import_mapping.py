@@ -513,9 +513,16 @@ def test_explained_reasons_follow_an_explicit_mapping():
     headers = ["Email", "Phone", "Company"]
     sample = [["a@x.com", "+14155552671", "Acme"]]
     columns = {"Email": "email", "Phone": None}
-    reasons = {c.header: (c.reason, c.detail) for c in explain_unmapped(headers, columns, [], sample)}
+    explained = explain_unmapped(headers, columns, [], sample)
+    reasons = {c.header: (c.reason, c.detail) for c in explained}
     assert reasons["Phone"][0] == "ignored" and "phone" in reasons["Phone"][1]
     assert reasons["Company"][0] == "ignored" and "not in the mapping" in reasons["Company"][1]
+    # a mapping a person chose leaves unknown columns out on purpose: ignored, saying what they are
+    chosen = explain_unmapped(
+        ["Email", "Family", "IsDeleted"], {"Email": "email", "Family": None}, [], chosen=True
+    )
+    assert [(c.header, c.reason) for c in chosen] == [("Family", "ignored"), ("IsDeleted", "ignored")]
+    assert "does not recognise" in chosen[0].detail and "no Leadtide field" in chosen[1].detail
 
 
 @pytest.mark.parametrize(

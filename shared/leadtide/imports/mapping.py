@@ -665,15 +665,19 @@ def explain_unmapped(
     *,
     null_values: Iterable[str] = (),
     source: str | None = None,
+    chosen: bool = False,
 ) -> list[UnmappedColumn]:
     """Why each header that ``columns`` leaves unmapped is not imported, in header order.
 
-    Reasons (first that applies): ``no_values`` (no sampled row has a value in the column: empty cells,
-    spreadsheet error values such as ``#N/A`` and ``null_values`` count as empty); ``ambiguous`` (the
-    column looks like a single-valued field that another column feeds; the detail names both);
-    ``ignored`` (it looks like a field, but the mapping leaves it out); ``not_imported`` (a known CRM
-    export column that no Leadtide field holds: ids, system fields, address parts...); ``unknown_header``
-    (nothing matches it). ``detail`` is a sentence naming the column (never a cell value).
+    ``chosen``: the mapping was given by a person (in the request, saved by name, or corrected), so a
+    column it leaves out is ``ignored`` whatever it looks like (the detail says what Leadtide would make
+    of it). Otherwise (a proposed mapping) the reasons are, first that applies: ``no_values`` (no
+    sampled row has a value in the column: empty cells, spreadsheet error values such as ``#N/A`` and
+    ``null_values`` count as empty); ``ambiguous`` (the column looks like a single-valued field that
+    another column feeds; the detail names both); ``ignored`` (it looks like a field, but the mapping
+    leaves it out); ``not_imported`` (a known CRM export column that no Leadtide field holds: ids, system
+    fields, address parts...); ``unknown_header`` (nothing matches it). ``detail`` is a sentence naming
+    the column (never a cell value).
     """
     custom = _custom_index(custom_fields)
     filled = _filled(headers, sample, null_values)
@@ -690,7 +694,18 @@ def explain_unmapped(
         if canonical_target(columns.get(header)) is not None:
             continue
         target, score, known = _match(header, custom)
-        if sample and not filled[i]:
+        if chosen:
+            reason = "ignored"
+            left = "is not in the mapping" if header not in columns else "is mapped to null"
+            if target is not None and score > 0:
+                looks = f"it looks like {target}"
+            elif known:
+                looks = f"it is {exported} that no Leadtide field holds"
+            else:
+                looks = "Leadtide does not recognise it"
+            empty = "; it has no value in the first rows" if sample and not filled[i] else ""
+            detail = f"'{header}' {left} ({looks}){empty}"
+        elif sample and not filled[i]:
             reason = "no_values"
             detail = (
                 f"'{header}' has no value in the first {len(sample)} rows (empty cells and spreadsheet "

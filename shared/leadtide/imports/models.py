@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
 """Largest accepted upload (50 MB): about 250,000 rows of a typical 20-column CRM export."""
@@ -67,8 +67,41 @@ class DedupeOptions(BaseModel):
         return v
 
 
+MAPPING_DESCRIPTION = (
+    "the column mapping: header of the file -> target field (`email`, `phone`, `first_name`, `last_name`, "
+    "`name`, `company`, `job_title`, `status`, `tags`, a built-in field such as `lead_source` or "
+    "`source_created_at`, or `custom:<key>`), null to ignore a column"
+)
+LEGACY_MAPPING_NOTE = (
+    'Deprecated (still accepted during a deprecation period): the nested `{"columns": {header: target}}` of earlier '
+    "versions; send the header -> target object itself."
+)
+
+
+def _unwrap_legacy_mapping(value: Any) -> Any:
+    """The deprecated nested ``{"columns": {...}}`` (or a :class:`ColumnMapping`) -> the mapping itself.
+
+    Only an object whose sole key is ``columns`` holding an object is the old shape: a header named
+    ``columns`` maps to a string or null.
+    """
+    if isinstance(value, ColumnMapping):
+        return value.columns
+    if isinstance(value, dict) and "columns" in value and isinstance(value["columns"], dict):
+        if len(value) != 1:
+            raise ValueError(
+                'a mapping maps headers to targets; the deprecated nested form is {"columns": {...}} alone'
+            )
+        return value["columns"]
+    return value
+
+
+Mapping = Annotated[dict[str, str | None], Field(max_length=500), BeforeValidator(_unwrap_legacy_mapping)]
+"""One mapping shape everywhere: header -> target or null (see :data:`MAPPING_DESCRIPTION`)."""
+
+
 class ColumnMapping(BaseModel):
-    """Header of the file -> target field (``email``, ``first_name``, ``custom:<key>``...) or null (ignored)."""
+    """Deprecated wrapper ``{"columns": {header: target}}`` of the mapping (kept for old clients and callers;
+    :data:`Mapping` unwraps it)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -83,7 +116,9 @@ class ImportCreate(BaseModel):
     filename: str = Field(min_length=1, max_length=255, description="name of the file, e.g. leads.csv")
     content_type: str | None = Field(default=None, max_length=100)
     dedupe: DedupeOptions = Field(default_factory=DedupeOptions)
-    mapping: ColumnMapping | None = None
+    mapping: Mapping | None = Field(
+        default=None, description=MAPPING_DESCRIPTION + ". " + LEGACY_MAPPING_NOTE
+    )
     mapping_name: str | None = Field(default=None, pattern=MAPPING_NAME_PATTERN)
     auto_start: bool = True
     check_mx: bool = False
@@ -249,26 +284,71 @@ class ImportPreview(BaseModel):
 
 
 class MappingUpdate(BaseModel):
-    """Body of ``PUT /imports/{import_id}/mapping``."""
+    """Body of ``PUT /imports/{import_id}/mapping``: ``mapping`` in the shape ``POST /imports`` takes.
 
-    model_config = ConfigDict(extra="forbid")
+    ``columns`` is the deprecated spelling of ``mapping`` (still accepted during a deprecation period); giving both is
+    refused unless they are equal. After validation ``mapping`` always holds the mapping.
+    """
 
-    columns: dict[str, str | None] = Field(max_length=500)
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"anyOf": [{"required": ["mapping"]}, {"required": ["columns"]}]},
+    )
+
+    mapping: Mapping | None = Field(
+        default=None, description=MAPPING_DESCRIPTION + ". " + LEGACY_MAPPING_NOTE
+    )
+    columns: Mapping | None = Field(
+        default=None,
+        description="deprecated (still accepted during a deprecation period): the earlier name of `mapping`; "
+        "send `mapping`",
+        json_schema_extra={"deprecated": True},
+    )
     save_as: str | None = Field(default=None, pattern=MAPPING_NAME_PATTERN)
     invalid_values: InvalidValues | None = Field(
         default=None,
         description="changes the import's option (absent: unchanged): " + INVALID_VALUES_DESCRIPTION,
     )
 
+    @model_validator(mode="after")
+    def _one_mapping(self) -> MappingUpdate:
+        if self.mapping is None and self.columns is None:
+            raise ValueError("mapping is required (header -> target or null)")
+        if self.mapping is not None and self.columns is not None and self.mapping != self.columns:
+            raise ValueError("columns is the deprecated spelling of mapping: send mapping alone")
+        if self.mapping is None:
+            self.mapping = self.columns
+        self.columns = None
+        return self
+
+    @property
+    def header_targets(self) -> dict[str, str | None]:
+        """The mapping (never None after validation)."""
+        assert self.mapping is not None
+        return self.mapping
+
 
 class SavedMapping(BaseModel):
-    """A saved column mapping, reusable by name (``mapping_name``) on later imports."""
+    """A saved column mapping, reusable by name (``mapping_name``) on later imports. ``mapping`` and the
+    deprecated ``columns`` hold the same header -> target object (either may be given to build one)."""
 
     name: str
-    columns: dict[str, str | None]
+    mapping: dict[str, str | None] = Field(default_factory=dict, description=MAPPING_DESCRIPTION)
+    columns: dict[str, str | None] = Field(
+        default_factory=dict,
+        description="deprecated (kept during a deprecation period): the same object as `mapping`",
+        json_schema_extra={"deprecated": True},
+    )
     headers: list[str]
     saved_by: str
     saved_at: datetime
+
+    @model_validator(mode="after")
+    def _one_mapping(self) -> SavedMapping:
+        if not self.mapping:
+            self.mapping = dict(self.columns)
+        self.columns = dict(self.mapping)
+        return self
 
 
 class SavedMappingList(BaseModel):

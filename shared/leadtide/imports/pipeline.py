@@ -306,7 +306,9 @@ class ImportPipeline:
             "sample": sample,
         }
         record["doc"].update(doc)
+        chosen = bool(record["doc"].get("mapping")) or bool(record["doc"].get("mapping_name"))
         columns, confidence, detected, mapping_name, reason = self._resolve_mapping(record, headers, sample)
+        chosen = chosen or mapping_name is not None  # a saved mapping whose headers match the file's
         doc.update(
             {
                 "mapping": columns,
@@ -318,7 +320,7 @@ class ImportPipeline:
         )
         record["doc"].update(doc)
         if columns is not None:
-            doc["unmapped"] = self.unmapped_columns(record, headers, columns, sample)
+            doc["unmapped"] = self.unmapped_columns(record, headers, columns, sample, chosen=chosen)
         if columns is not None and reason is None:
             reason = self.mapping_problem(record, headers, columns)
         if columns is not None:
@@ -379,9 +381,12 @@ class ImportPipeline:
         headers: list[str],
         columns: dict[str, str | None],
         sample: list[list[Any]],
+        *,
+        chosen: bool = True,
     ) -> list[dict[str, str]]:
         """Why each column ``columns`` leaves out is not imported (``UnmappedColumn`` dicts, header order),
-        judged on the stored ``sample`` (``[row_number, cells]`` pairs)."""
+        judged on the stored ``sample`` (``[row_number, cells]`` pairs); ``chosen``: a person gave the
+        mapping (see :func:`leadtide.imports.mapping.explain_unmapped`)."""
         from leadtide.imports.mapping import explain_unmapped
 
         doc = record["doc"]
@@ -392,6 +397,7 @@ class ImportPipeline:
             [cells for _, cells in sample],
             null_values=doc.get("null_values") or (),
             source=doc.get("detected_source"),
+            chosen=chosen,
         )
         return [column.model_dump() for column in explained]
 

@@ -178,7 +178,7 @@ class ImportService:
                     "content_type": request.content_type,
                     "source_key": key,
                     "options": options,
-                    "mapping": request.mapping.columns if request.mapping else None,
+                    "mapping": request.mapping,
                     "mapping_name": request.mapping_name,
                 },
             }
@@ -254,17 +254,17 @@ class ImportService:
         if update.invalid_values is not None:
             options["invalid_values"] = update.invalid_values
             record["doc"]["options"] = options
-        problem = self._pipeline.mapping_problem(record, headers, update.columns)
+        problem = self._pipeline.mapping_problem(record, headers, update.header_targets)
         if problem is not None:
-            raise UnprocessableError(problem, details=[{"field": "columns", "problem": problem}])
+            raise UnprocessableError(problem, details=[{"field": "mapping", "problem": problem}])
         sample = record["doc"].get("sample") or []
-        preview = self._pipeline.preview_rows(record, headers, update.columns, sample)
-        unmapped = self._pipeline.unmapped_columns(record, headers, update.columns, sample)
+        preview = self._pipeline.preview_rows(record, headers, update.header_targets, sample)
+        unmapped = self._pipeline.unmapped_columns(record, headers, update.header_targets, sample)
         changed = self._repo.update(
             principal.tenant_id,
             import_id,
             doc={
-                "mapping": update.columns,
+                "mapping": update.header_targets,
                 "preview": preview,
                 "unmapped": unmapped,
                 "mapping_name": update.save_as,
@@ -277,7 +277,7 @@ class ImportService:
             raise ImportStateError(f"import {import_id} changed state meanwhile")
         if update.save_as:
             self._repo.save_mapping(
-                principal.tenant_id, update.save_as, update.columns, headers, principal.user_id
+                principal.tenant_id, update.save_as, update.header_targets, headers, principal.user_id
             )
         return self.preview(principal, import_id)
 
