@@ -329,7 +329,7 @@ def test_the_mapping_update_can_change_invalid_values_and_the_preview_follows():
     assert h.service.preview(ADMIN, import_id).rows[0].dropped
     mapping = {"First Name": "first_name", "Last Name": "last_name", "Email": "email", "Phone": "phone"}
     preview = h.service.set_mapping(
-        ADMIN, import_id, MappingUpdate(columns=mapping, invalid_values="reject_row")
+        ADMIN, import_id, MappingUpdate(mapping=mapping, invalid_values="reject_row")
     )
     assert preview.rows[0].dropped == [] and preview.rows[0].errors[0].startswith("Phone: '+1 555'")
     assert h.job(import_id).options["invalid_values"] == "reject_row"

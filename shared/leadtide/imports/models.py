@@ -95,13 +95,15 @@ def _unwrap_legacy_mapping(value: Any) -> Any:
     return value
 
 
-Mapping = Annotated[dict[str, str | None], Field(max_length=500), BeforeValidator(_unwrap_legacy_mapping)]
+HeaderMapping = Annotated[
+    dict[str, str | None], Field(max_length=500), BeforeValidator(_unwrap_legacy_mapping)
+]
 """One mapping shape everywhere: header -> target or null (see :data:`MAPPING_DESCRIPTION`)."""
 
 
 class ColumnMapping(BaseModel):
     """Deprecated wrapper ``{"columns": {header: target}}`` of the mapping (kept for old clients and callers;
-    :data:`Mapping` unwraps it)."""
+    :data:`HeaderMapping` unwraps it)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -116,7 +118,7 @@ class ImportCreate(BaseModel):
     filename: str = Field(min_length=1, max_length=255, description="name of the file, e.g. leads.csv")
     content_type: str | None = Field(default=None, max_length=100)
     dedupe: DedupeOptions = Field(default_factory=DedupeOptions)
-    mapping: Mapping | None = Field(
+    mapping: HeaderMapping | None = Field(
         default=None, description=MAPPING_DESCRIPTION + ". " + LEGACY_MAPPING_NOTE
     )
     mapping_name: str | None = Field(default=None, pattern=MAPPING_NAME_PATTERN)
@@ -295,10 +297,10 @@ class MappingUpdate(BaseModel):
         json_schema_extra={"anyOf": [{"required": ["mapping"]}, {"required": ["columns"]}]},
     )
 
-    mapping: Mapping | None = Field(
+    mapping: HeaderMapping | None = Field(
         default=None, description=MAPPING_DESCRIPTION + ". " + LEGACY_MAPPING_NOTE
     )
-    columns: Mapping | None = Field(
+    columns: HeaderMapping | None = Field(
         default=None,
         description="deprecated (still accepted during a deprecation period): the earlier name of `mapping`; "
         "send `mapping`",
