@@ -55,9 +55,14 @@ def create_import(request: Annotated[ImportCreate, Body()]) -> Response[ImportCr
     """CSV, TSV, TXT or XLSX up to 50 MB. `PUT` the raw file to `upload.url` with `upload.headers`
     within an hour; the analysis starts when the upload lands. `dedupe` says how rows match existing leads
     (`key`: email, phone or custom:<key>) and what a match does (`strategy`: skip, update with
-    `update_mode` fill_empty/overwrite, or create). Give `mapping` (header -> field) or `mapping_name`
-    (a saved mapping), or let Leadtide propose one. With `auto_start` (default) a valid mapping starts
-    processing at once; otherwise the import waits in `awaiting_mapping`."""
+    `update_mode` fill_empty/overwrite, or create). Give `mapping` (header -> field or null, the shape
+    `PUT /imports/{import_id}/mapping` takes too) or `mapping_name` (a saved mapping), or let Leadtide
+    propose one. Deprecated: the nested `{"mapping": {"columns": {...}}}` of earlier versions is still
+    accepted during a deprecation period. With `auto_start` (default) a valid mapping starts
+    processing at once; otherwise the import waits in `awaiting_mapping`. `invalid_values` says what an
+    unusable value does: `drop_field` (default) imports the row without it and lists it in the error
+    report (outcome `values_dropped`), `reject_row` rejects the row; a row whose every email, phone or
+    unique-key value is invalid, or whose invalid value was required, is rejected either way."""
     created = get_wiring().import_service.create(current_principal(router), request)
     return Response(status_code=201, content_type=JSON, body=created)
 
@@ -117,8 +122,10 @@ def preview_import(import_id: ImportId) -> ImportPreview:
     },
 )
 def update_mapping(import_id: ImportId, update: Annotated[MappingUpdate, Body()]) -> ImportPreview:
-    """`columns`: header -> target (`email`, `first_name`, `custom:<key>`...) or null to ignore a column.
-    `save_as` stores it for later imports (`mapping_name`; it is also suggested automatically when a
+    """`mapping`: header -> target (`email`, `first_name`, `custom:<key>`...) or null to ignore a column,
+    the shape `POST /imports` takes. Deprecated: `columns`, the earlier name of `mapping`, is still
+    accepted during a deprecation period (both at once only when equal). `invalid_values` changes the
+    import's option. `save_as` stores it for later imports (`mapping_name`; it is also suggested automatically when a
     file's headers match it exactly). Then `POST /imports/{import_id}/start`. 410 (`upload_expired`)
     after the import's `start_until`: its uploaded file is deleted."""
     return get_wiring().import_service.set_mapping(current_principal(router), _id(import_id), update)
@@ -141,7 +148,7 @@ def start_import(import_id: ImportId) -> Response[ImportJob]:
 
 @router.get(
     "/imports/<import_id>/errors",
-    summary="Download link of the error report (CSV of rejected rows with their reasons)",
+    summary="Download link of the error report (CSV of rejected rows and dropped values, with reasons)",
     responses={
         200: {
             "description": "A presigned link, valid 15 minutes",
@@ -151,9 +158,10 @@ def start_import(import_id: ImportId) -> Response[ImportJob]:
     },
 )
 def error_report(import_id: ImportId) -> ErrorReportLink:
-    """The CSV has `row_number`, `reasons` and the row's original columns. 404 when no row was rejected.
-    Existing leads skipped by the strategy are not errors. 410 (`error_report_expired`) once the import's
-    files are past their retention (30 days)."""
+    """The CSV has `row_number`, `outcome` (`rejected`, or `values_dropped`: the row was imported
+    without the values `reasons` names), `reasons` and the row's original columns. 404 when no row was
+    rejected and no value dropped. Existing leads skipped by the strategy are not errors. 410
+    (`error_report_expired`) once the import's files are past their retention (30 days)."""
     return get_wiring().import_service.error_report(current_principal(router), _id(import_id))
 
 

@@ -9,7 +9,8 @@
     leadtide demo            (also: leadtide local demo)
     leadtide model train [--starter] [--tenant T] [--dataset xeducation] [--rows N]
     leadtide model evaluate --dataset xeducation|bank|olist|all [--data-dir ../shared/data] [--write docs/benchmarks.md]
-    leadtide import FILE [--strategy skip|update|create] [--key email] [--mapping-name N] [--endpoint URL]
+    leadtide import FILE [--strategy skip|update|create] [--key email] [--mapping-name N]
+                    [--invalid-values drop_field|reject_row] [--endpoint URL]
     leadtide import --rollback IMPORT_ID --endpoint URL
 
 ``fire`` and ``drain`` talk to a running ``serve`` through its ``/_local/`` admin endpoints.
@@ -222,6 +223,13 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("--key", default="email", help="match on email (default), phone or custom:<key>")
     imp.add_argument("--update-mode", default="fill_empty", choices=["fill_empty", "overwrite"])
     imp.add_argument("--mapping-name", default=None, help="a saved column mapping to use")
+    imp.add_argument(
+        "--invalid-values",
+        default="drop_field",
+        choices=["drop_field", "reject_row"],
+        help="an unusable value (bad phone, email, custom value): drop it and import the row (default) "
+        "or reject the row",
+    )
     imp.add_argument("--endpoint", default=None, help="base URL of a running `leadtide local serve`")
     imp.add_argument("--rollback", default=None, metavar="IMPORT_ID", help="roll this import back instead")
     imp.add_argument("--tenant", default="acme", help="tenant (default acme)")

@@ -95,6 +95,7 @@ def run_import(
     key: str,
     update_mode: str,
     mapping_name: str | None,
+    invalid_values: str = "drop_field",
     timeout: float = 3600,
     out: Any = sys.stdout,
 ) -> tuple[int, dict[str, Any]]:
@@ -106,6 +107,7 @@ def run_import(
         "filename": path.name,
         "content_type": content_type,
         "dedupe": {"strategy": strategy, "key": key, "update_mode": update_mode},
+        "invalid_values": invalid_values,
     }
     if mapping_name:
         body["mapping_name"] = mapping_name
@@ -127,7 +129,13 @@ def run_import(
         return 1, job
     out.write(
         f"{status}: {job.get('rows_total', 0):,} rows - created {job['created']:,}, updated {job['updated']:,}, "
-        f"skipped {job['skipped']:,}, failed {job['failed']:,}\n"
+        f"skipped {job['skipped']:,}, failed {job['failed']:,}"
+        + (
+            f", imported without some values {job['rows_with_dropped_values']:,}"
+            if job.get("rows_with_dropped_values")
+            else ""
+        )
+        + "\n"
     )
     if job.get("error_report_available"):
         link = _call("GET", f"{base}/imports/{import_id}/errors", token)
@@ -179,6 +187,7 @@ def main(args: Any) -> int:
                 key=args.key,
                 update_mode=args.update_mode,
                 mapping_name=args.mapping_name,
+                invalid_values=getattr(args, "invalid_values", "drop_field"),
             )[0]
         from leadtide_local.stack import LocalStack
 
@@ -193,6 +202,7 @@ def main(args: Any) -> int:
                 key=args.key,
                 update_mode=args.update_mode,
                 mapping_name=args.mapping_name,
+                invalid_values=getattr(args, "invalid_values", "drop_field"),
             )[0]
     except CommandError as error:
         print(f"\nleadtide import: {error}", file=sys.stderr)

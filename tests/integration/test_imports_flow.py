@@ -87,19 +87,19 @@ def check_salesforce_export_maps_itself_and_counts_add_up(stack, shared_data):
     job = run_import(stack, "Lead.csv", data)
     assert job["rows_total"] == len(rows)
     assert job["created"] + job["skipped"] + job["updated"] + job["failed"] == len(rows)
+    # every row has a valid email: the sample's fictitious phone numbers (libphonenumber rejects them) are
+    # dropped (invalid_values: drop_field, the default) and every lead is imported
+    assert (job["status"], job["created"], job["failed"]) == ("completed", len(rows), 0)
     listed = stack.request("GET", "/leads", query={"limit": 100}, claims=claims(stack)).json()["items"]
-    assert len(listed) == job["created"] > 0
-    assert {lead["email"] for lead in listed} <= emails
-    # every rejected row (the sample's fictitious phone numbers fail libphonenumber) is in the report
+    assert len(listed) == job["created"] and {lead["email"] for lead in listed} == emails
+    # every row kept without its phone is in the report, with the dropped value named
     link = stack.request("GET", f"/imports/{job['import_id']}/errors", claims=claims(stack)).json()
     report = list(csv.reader(io.StringIO(requests.get(link["url"], timeout=30).content.decode("utf-8-sig"))))
-    assert (
-        report[0][:3] == ["row_number", "reasons", "Id"] and len(report) - 1 == job["failed"] == link["rows"]
-    )
-    assert all(row[1] for row in report[1:])
-    rejected = {int(row[0]) for row in report[1:]}
-    kept = {lead["email"] for lead in listed}
-    assert all((rows[n - 2]["Email"].lower() in kept) != (n in rejected) for n in range(2, len(rows) + 2))
+    assert report[0][:4] == ["row_number", "outcome", "reasons", "Id"]
+    assert len(report) - 1 == job["rows_with_dropped_values"] == link["rows_with_dropped_values"] > 0
+    assert all(row[1] == "values_dropped" and row[2].startswith("Phone: ") for row in report[1:])
+    dropped = {rows[int(row[0]) - 2]["Email"].lower() for row in report[1:]}
+    assert {lead["email"] for lead in listed if not lead.get("phone")} == dropped
     assert job["mapping"]["Email"] == "email" and job["mapping"]["FirstName"] == "first_name"
     preview = stack.request("GET", f"/imports/{job['import_id']}/preview", claims=claims(stack)).json()
     assert preview["detected_source"] == "salesforce"
@@ -136,9 +136,7 @@ def test_xeducation_leads_import_on_a_unique_custom_field_and_roll_back(stack, s
         {
             "dedupe": {"strategy": "skip", "key": "custom:prospect_id"},
             "publish_events": False,  # 300 re-scorings on moto would dominate the test's time
-            "mapping": {
-                "columns": {"Prospect ID": "custom:prospect_id", "Lead Source": "lead_source", "City": "city"}
-            },
+            "mapping": {"Prospect ID": "custom:prospect_id", "Lead Source": "lead_source", "City": "city"},
         },
     )
     # Then one lead per distinct prospect
@@ -204,7 +202,7 @@ def test_malformed_files_fail_clearly_or_give_row_level_rejections(stack):
     assert leads[0]["name"] == "José Núñez"
     link = stack.request("GET", f"/imports/{job['import_id']}/errors", claims=claims(stack)).json()
     report = requests.get(link["url"], timeout=30).content.decode("utf-8-sig")
-    assert "row_number,reasons" in report.splitlines()[0] and "many@example.com" in report
+    assert "row_number,outcome,reasons" in report.splitlines()[0] and "many@example.com" in report
 
 
 def test_an_xlsx_decompression_bomb_fails_with_the_limit_and_a_settings_limit_applies(stack, monkeypatch):
@@ -253,12 +251,13 @@ def test_history_mapping_flow_and_saved_mappings(stack):
         "PUT",
         f"/imports/{import_id}/mapping",
         json_body={
-            "columns": {"Given": "first_name", "Family": "last_name", "Mail": "email"},
+            "mapping": {"Given": "first_name", "Family": "last_name", "Mail": "email"},
             "save_as": "legacy",
         },
         claims=claims(stack),
     )
     assert put.status == 200, put.text
+    assert put.json()["mapping"] == {"Given": "first_name", "Family": "last_name", "Mail": "email"}
     assert stack.request("POST", f"/imports/{import_id}/start", claims=claims(stack)).status == 202
     stack.settle()
     assert stack.request("GET", f"/imports/{import_id}", claims=claims(stack)).json()["created"] == 1
@@ -268,8 +267,44 @@ def test_history_mapping_flow_and_saved_mappings(stack):
     assert (second["created"], second["mapping_name"]) == (1, "legacy")
     history = stack.request("GET", "/imports", query={"limit": 1}, claims=claims(stack)).json()
     assert history["items"][0]["import_id"] == second["import_id"] and history["next_cursor"]
-    assert [
-        m["name"] for m in stack.request("GET", "/import-mappings", claims=claims(stack)).json()["items"]
-    ] == ["legacy"]
+    saved = stack.request("GET", "/import-mappings", claims=claims(stack)).json()["items"]
+    assert [m["name"] for m in saved] == ["legacy"]
+    assert (
+        saved[0]["mapping"]
+        == saved[0]["columns"]
+        == {"Given": "first_name", "Family": "last_name", "Mail": "email"}
+    )
     assert stack.request("DELETE", "/import-mappings/legacy", claims=claims(stack)).status == 204
     assert stack.request("DELETE", "/import-mappings/legacy", claims=claims(stack)).status == 404
+
+
+def test_one_mapping_shape_on_both_routes_and_the_deprecated_spellings_still_work(stack):
+    data = b"Given,Family,Mail\nAda,Lovelace,ada@example.com\n"
+    mapping = {"Given": "first_name", "Family": "last_name", "Mail": "email"}
+    # POST /imports takes the mapping itself ...
+    job = run_import(stack, "flat.csv", data, {"mapping": mapping, "auto_start": False})
+    assert job["mapping"] == mapping
+    # ... and the deprecated nested {"columns": ...}
+    nested = run_import(stack, "nested.csv", data, {"mapping": {"columns": mapping}, "auto_start": False})
+    assert nested["mapping"] == mapping
+    path = f"/imports/{job['import_id']}/mapping"
+    # PUT takes the same {"mapping": ...}, and the deprecated "columns"
+    changed = {**mapping, "Family": None}
+    put = stack.request("PUT", path, json_body={"mapping": changed}, claims=claims(stack))
+    assert put.status == 200 and put.json()["mapping"] == changed, put.text
+    assert {c["header"]: c["reason"] for c in put.json()["unmapped"]} == {"Family": "ignored"}
+    old = stack.request("PUT", path, json_body={"columns": mapping}, claims=claims(stack))
+    assert old.status == 200 and old.json()["mapping"] == mapping, old.text
+    # two different mappings, or none, are a 422 naming the problem; nothing changes
+    both = stack.request(
+        "PUT", path, json_body={"mapping": mapping, "columns": changed}, claims=claims(stack)
+    )
+    assert both.status == 422 and "deprecated spelling of mapping" in both.text
+    none = stack.request("PUT", path, json_body={"save_as": "x"}, claims=claims(stack))
+    assert none.status == 422 and "mapping is required" in none.text
+    current = stack.request("GET", f"/imports/{job['import_id']}", claims=claims(stack)).json()
+    assert current["mapping"] == mapping
+    assert stack.request("POST", f"/imports/{job['import_id']}/start", claims=claims(stack)).status == 202
+    stack.settle()
+    done = stack.request("GET", f"/imports/{job['import_id']}", claims=claims(stack)).json()
+    assert (done["status"], done["created"]) == ("completed", 1)

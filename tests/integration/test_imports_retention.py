@@ -84,7 +84,7 @@ def test_an_import_left_awaiting_its_mapping_answers_410_after_start_until(stack
     path = f"/imports/{job['import_id']}"
     refused = stack.request("POST", f"{path}/start", claims=claims(stack))
     remap = stack.request(
-        "PUT", f"{path}/mapping", json_body={"columns": job["mapping"]}, claims=claims(stack)
+        "PUT", f"{path}/mapping", json_body={"mapping": job["mapping"]}, claims=claims(stack)
     )
     # Then both answer 410 upload_expired naming the date, and the import still waits, unchanged
     for response in (refused, remap):

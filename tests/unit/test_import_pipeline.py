@@ -263,13 +263,118 @@ def test_in_file_duplicates_and_invalid_rows_go_to_the_error_report():
     assert job.failed == 3 and job.created + job.failed + job.skipped == 5
     report = h.artifacts.objects[data_key(T, import_id, "errors.csv")].decode("utf-8-sig")
     lines = list(csv.reader(io.StringIO(report)))
-    assert lines[0] == ["row_number", "reasons", "First Name", "Last Name", "Email", "Phone", "Company"]
+    assert lines[0] == [
+        "row_number",
+        "outcome",
+        "reasons",
+        "First Name",
+        "Last Name",
+        "Email",
+        "Phone",
+        "Company",
+    ]
     by_row = {int(r[0]): r for r in lines[1:]}
     assert set(by_row) == {3, 4, 5}
-    assert "duplicate of row 2" in by_row[3][1]
-    assert by_row[4][4] == "not-an-email"
+    assert {r[1] for r in by_row.values()} == {"rejected"}
+    assert "duplicate of row 2" in by_row[3][2]
+    assert by_row[4][5] == "not-an-email"
     link = h.service.error_report(ADMIN, import_id)
     assert link.rows == 3 and "errors.csv" in link.url
+
+
+def _report(h: Harness, import_id: str) -> dict[int, list[str]]:
+    text = h.artifacts.objects[data_key(T, import_id, "errors.csv")].decode("utf-8-sig")
+    return {int(r[0]): r for r in list(csv.reader(io.StringIO(text)))[1:]}
+
+
+def test_an_unparseable_phone_is_dropped_the_lead_imported_and_the_value_reported():
+    # Given a file whose second row has a valid email and a phone number that cannot be parsed
+    h = Harness()
+    import_id = h.upload(
+        rows(
+            "Ada,Lovelace,ada@example.com,+1 415 555 0101,Analytical", "Alan,Turing,alan@example.com,+1 555,"
+        )
+    )
+    # Then the preview already says the phone would be dropped
+    preview = h.service.preview(ADMIN, import_id)
+    assert preview.rows[1].errors == [] and preview.rows[1].dropped[0].startswith("Phone: '+1 555'")
+    # When the import runs with the default option (drop_field)
+    h.run()
+    job = h.job(import_id)
+    # Then both leads are created, the second without a phone, and nothing failed
+    assert (job.status, job.created, job.failed, job.rows_with_dropped_values) == ("completed", 2, 0, 1)
+    assert job.options["invalid_values"] == "drop_field"
+    alan = h.store.lead(T, h.store.identities[(T, "email", "alan@example.com")])
+    assert alan.phone is None and alan.last_name == "Turing"
+    assert [k for k in h.store.identities if k[1] == "phone"] == [(T, "phone", "+14155550101")]
+    # and the error report lists the row with the dropped value and its original cells
+    report = _report(h, import_id)
+    assert set(report) == {3}
+    assert report[3][1] == "values_dropped" and report[3][2].startswith(
+        "Phone: '+1 555' is not a valid phone"
+    )
+    assert report[3][6] == "'+1 555"  # the report quotes cells a spreadsheet could run as formulas
+    link = h.service.error_report(ADMIN, import_id)
+    assert (link.rows, link.rejected, link.rows_with_dropped_values) == (1, 0, 1)
+    assert job.error_report_available
+
+
+def test_reject_row_rejects_the_row_with_the_unparseable_phone():
+    h = Harness()
+    import_id = h.upload(
+        rows("Ada,Lovelace,ada@example.com,,", "Alan,Turing,alan@example.com,+1 555,"),
+        invalid_values="reject_row",
+    )
+    h.run()
+    job = h.job(import_id)
+    assert (job.status, job.created, job.failed, job.rows_with_dropped_values) == (
+        "completed_with_errors",
+        1,
+        1,
+        0,
+    )
+    assert _report(h, import_id)[3][1:3] == [
+        "rejected",
+        "Phone: '+1 555' is not a valid phone number: not a valid number",
+    ]
+
+
+def test_a_row_whose_identities_are_all_invalid_is_rejected_with_every_reason():
+    h = Harness()
+    import_id = h.upload(rows("Bob,Builder,bob@,+1 555,Yard", "Ada,Lovelace,ada@example.com,,"))
+    h.run()
+    job = h.job(import_id)
+    assert (job.created, job.failed, job.rows_with_dropped_values) == (1, 1, 0)
+    outcome, reasons = _report(h, import_id)[2][1:3]
+    assert outcome == "rejected"
+    assert reasons.startswith("Email: 'bob@' is not a valid email address")
+    assert "Phone: '+1 555' is not a valid phone number" in reasons
+    assert reasons.endswith("no valid email, phone or unique key is left to identify the lead")
+
+
+def test_the_mapping_update_can_change_invalid_values_and_the_preview_follows():
+    h = Harness()
+    import_id = h.upload(rows("Alan,Turing,alan@example.com,+1 555,"), auto_start=False)
+    assert h.service.preview(ADMIN, import_id).rows[0].dropped
+    mapping = {"First Name": "first_name", "Last Name": "last_name", "Email": "email", "Phone": "phone"}
+    preview = h.service.set_mapping(
+        ADMIN, import_id, MappingUpdate(mapping=mapping, invalid_values="reject_row")
+    )
+    assert preview.rows[0].dropped == [] and preview.rows[0].errors[0].startswith("Phone: '+1 555'")
+    assert h.job(import_id).options["invalid_values"] == "reject_row"
+    h.service.start(ADMIN, import_id)
+    h.run()
+    assert (h.job(import_id).created, h.job(import_id).failed) == (0, 1)
+
+
+def test_imports_created_before_the_option_keep_rejecting_rows():
+    # Given an import record written before invalid_values existed (its options lack the key)
+    h = Harness()
+    import_id = h.upload(rows("Alan,Turing,alan@example.com,+1 555,"), auto_start=False)
+    del h.repo.records[(T, import_id)]["doc"]["options"]["invalid_values"]
+    h.service.start(ADMIN, import_id)
+    h.run()
+    assert (h.job(import_id).created, h.job(import_id).failed) == (0, 1)
 
 
 def test_chunks_are_idempotent_when_redelivered():

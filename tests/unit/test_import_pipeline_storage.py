@@ -98,6 +98,18 @@ def test_error_report_neutralises_formulas_and_keeps_extra_cells():
     text = writer.getvalue()
     assert text.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(io.StringIO(text.decode("utf-8-sig"))))
-    assert rows[0] == ["row_number", "reasons", "Name", "Email"]
-    assert rows[1] == ["7", "Email: not valid; row has 3 cells", '\'=HYPERLINK("x")', "a@b", "extra"]
-    assert writer.rows == 1
+    assert rows[0] == ["row_number", "outcome", "reasons", "Name", "Email"]
+    assert rows[1] == [
+        "7",
+        "rejected",
+        "Email: not valid; row has 3 cells",
+        '\'=HYPERLINK("x")',
+        "a@b",
+        "extra",
+    ]
+    assert (writer.rows, writer.rejected, writer.values_dropped) == (1, 1, 0)
+    # a kept row whose values were dropped says so; a reason starting like a formula is quoted too
+    writer.add(8, ["Ana", "ana@b"], ["=Phone: '+1 555' is not valid"], outcome="values_dropped")
+    last = list(csv.reader(io.StringIO(writer.getvalue().decode("utf-8-sig"))))[-1]
+    assert last[:3] == ["8", "values_dropped", "'=Phone: '+1 555' is not valid"]
+    assert (writer.rows, writer.rejected, writer.values_dropped) == (2, 1, 1)

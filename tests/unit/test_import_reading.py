@@ -216,3 +216,34 @@ def test_csv_formula_cells_are_read_verbatim_for_the_row_processor():
     # Reading does not alter values; rows.neutralize_formula decides (tested in test_import_rows)
     _, rows = _read(b'Name,Email\n"=HYPERLINK(""http://x"",""y"")",a@x.com\n')
     assert rows[0][1][0] == '=HYPERLINK("http://x","y")'
+
+
+@pytest.mark.parametrize(
+    "marker",
+    [
+        *("#N/A", "#n/a", "N/A", "n/a", "NULL", "null", "-", "--", "—", "#VALUE!", "#value!", "#REF!"),
+        *("#ERROR!", "#NAME?", "#DIV/0!", "#SPILL!", "#FIELD!", "#BLOCKED!", "#CONNECT!", "N.A.", "(blank)"),
+        *("None", "NaN"),
+    ],
+)
+def test_spreadsheet_error_values_and_null_spellings_read_as_empty(marker):
+    # Given a CSV and an XLSX whose phone cell holds a spreadsheet error value or a null spelling
+    data = f"Name,Email,Phone\nAna,ana@x.com,{marker}\n".encode()
+    rows = list(open_table(data, "a.csv").rows)
+    # Then the cell reads as empty, in both formats
+    assert rows == [(2, ["Ana", "ana@x.com", ""])]
+    assert list(
+        open_table(_xlsx([["Name", "Email", "Phone"], ["Ana", "ana@x.com", marker]]), "a.xlsx").rows
+    ) == [(2, ["Ana", "ana@x.com", ""])]
+
+
+@pytest.mark.parametrize("value", ["Nan", "-Dash-", "n/a please", "Null Island", "#1 customer", "N.A. Smith"])
+def test_values_that_only_look_like_null_markers_are_kept(value):
+    data = f"Name,Email\n{value},ana@x.com\n".encode()
+    assert list(open_table(data, "a.csv").rows) == [(2, [value, "ana@x.com"])]
+
+
+def test_header_cells_holding_an_error_value_are_blank_headers():
+    table, rows = _read(b"Email,#N/A,Name,#REF!,Phone\nana@x.com,1,Ana,2,\n")
+    assert table.headers == ["Email", "column_2", "Name", "column_4", "Phone"]
+    assert rows == [(2, ["ana@x.com", "1", "Ana", "2", ""])]

@@ -94,7 +94,8 @@ def test_long_rows_are_rejected_with_the_counts():
 
 def test_disposable_domains_reject_or_warn():
     row = _row(email="temp@mailinator.com")
-    assert _processor().process(2, row).errors == ["Email: mailinator.com is a disposable email domain"]
+    strict = _processor(invalid_values="reject_row")
+    assert strict.process(2, row).errors == ["Email: mailinator.com is a disposable email domain"]
     kept = _processor(reject_disposable=False).process(2, row)
     assert kept.draft is not None and kept.warnings == ["Email: mailinator.com is a disposable email domain"]
 
@@ -116,7 +117,11 @@ class _Resolver:
 def test_mx_check_rejects_undeliverable_and_flags_unverified():
     resolver = _Resolver()
     processor = RowProcessor(
-        HEADERS, MAPPING, CUSTOM, ValidationOptions(check_mx=True), mx_checker=MxChecker(resolver)
+        HEADERS,
+        MAPPING,
+        CUSTOM,
+        ValidationOptions(check_mx=True, invalid_values="reject_row"),
+        mx_checker=MxChecker(resolver),
     )
     assert processor.process(2, _row(email="a@acme.io")).draft is not None
     assert processor.process(3, _row(email="a@nowhere.example")).errors == [
@@ -170,7 +175,8 @@ def test_custom_field_types_from_file_strings():
         "optin": True,
     }
     bad = processor.process(3, ["a@x.com", "31/31/2024", "Snow", "maybe"])
-    assert bad.errors == [
+    assert bad.errors == [] and bad.draft.fields["custom_fields"] == {}
+    assert bad.dropped == [
         "Start: Custom field 'start': '31/31/2024' is not a date (use YYYY-MM-DD)",
         "Topics: Custom field 'topics': 'Snow' is not one of the options (Sun, Surf)",
         "Opt-in: Custom field 'optin': 'maybe' is not yes/no (use true/false, yes/no, 1/0 or x)",
@@ -247,16 +253,18 @@ def test_salesforce_export_end_to_end(shared_data):
     assert len(rows) == 60
     # When the rows are processed strictly, the placeholder phone numbers libphonenumber calls invalid
     # reject their rows, naming the column
-    strict = RowProcessor(table.headers, proposal.mapping, [], ValidationOptions())
+    strict = RowProcessor(table.headers, proposal.mapping, [], ValidationOptions(invalid_values="reject_row"))
     rejected = [o for o in (strict.process(n, cells) for n, cells in rows) if o.draft is None]
     assert rejected and all(len(o.errors) == 1 and o.errors[0].startswith("Phone: ") for o in rejected)
-    # and with drop_invalid_phone every lead is accepted, the bad numbers dropped with a warning
-    processor = RowProcessor(table.headers, proposal.mapping, [], ValidationOptions(drop_invalid_phone=True))
+    # and by default (drop_field) every lead is accepted, the bad numbers dropped and reported
+    processor = RowProcessor(table.headers, proposal.mapping, [], ValidationOptions())
     dedupe = FileDeduplicator()
     outcomes = [processor.process(n, cells) for n, cells in rows]
     accepted = [o for o in outcomes if o.draft is not None]
     assert len(accepted) == 60, [o.errors for o in outcomes if o.errors][:3]
     assert sum(1 for o in accepted if o.draft.phone is None) == len(rejected)
+    dropped = {o.row_number: o.dropped for o in accepted if o.dropped}
+    assert dropped == {o.row_number: o.errors for o in rejected}
     first = accepted[0].draft
     assert first.email == "william.lee@example.com" and first.phone == "+18683896283"
     assert first.fields["custom_fields"]["lead_source"] == "Online Form"
@@ -280,7 +288,7 @@ def test_phone_cells_are_normalised_once_per_distinct_value(monkeypatch):
         return identity.normalize_phone(raw, **kwargs)
 
     monkeypatch.setattr(rows_module, "normalize_phone", counting)
-    processor = _processor()
+    processor = _processor(invalid_values="reject_row")
     values = ["(415) 555-2671", "+1 555", "(415) 555-2671", "+1 555", "415.555.2671", "(415) 555-2671"]
     # When the rows are processed
     outcomes = [processor.process(n, _row(email=f"a{n}@x.com", phone=p)) for n, p in enumerate(values)]
@@ -295,10 +303,74 @@ def test_phone_cells_are_normalised_once_per_distinct_value(monkeypatch):
             assert outcome.errors == [] and outcome.draft.phone == expected
 
 
-def test_cached_invalid_phone_is_dropped_with_a_warning_each_time_when_lenient():
-    processor = _processor(drop_invalid_phone=True)
+def test_cached_invalid_phone_is_dropped_and_reported_each_time():
+    processor = _processor()
     first = processor.process(2, _row(email="a@x.com", phone="+1 555"))
     again = processor.process(3, _row(email="b@x.com", phone="+1 555"))
     for outcome in (first, again):
-        assert outcome.errors == [] and outcome.draft.phone is None
-        assert len(outcome.warnings) == 1 and outcome.warnings[0].startswith("Phone: '+1 555' is not a valid")
+        assert outcome.errors == [] and outcome.warnings == [] and outcome.draft.phone is None
+        assert len(outcome.dropped) == 1 and outcome.dropped[0].startswith("Phone: '+1 555' is not a valid")
+
+
+# ---------------------------------------------------------------------------------- invalid values
+def test_an_invalid_phone_is_dropped_and_reported_when_the_email_is_valid():
+    # Given a row with a valid email and a phone number libphonenumber cannot parse
+    row = _row(first_name="Ana", email="ana@example.com", phone="+1 555", company="Casa Praia")
+    # When it is processed with the default option (drop_field)
+    outcome = _processor().process(2, row)
+    # Then the lead is kept without the phone, and the dropped value is named with its column
+    assert outcome.errors == [] and outcome.draft is not None
+    assert (outcome.draft.email, outcome.draft.phone) == ("ana@example.com", None)
+    assert "phone" not in outcome.draft.fields and outcome.draft.fields["company"] == "Casa Praia"
+    assert len(outcome.dropped) == 1 and outcome.dropped[0].startswith("Phone: '+1 555' is not a valid phone")
+
+
+def test_reject_row_keeps_the_strict_behaviour():
+    row = _row(email="ana@example.com", phone="+1 555")
+    outcome = _processor(invalid_values="reject_row").process(2, row)
+    assert outcome.draft is None and outcome.dropped == []
+    assert len(outcome.errors) == 1 and outcome.errors[0].startswith("Phone: '+1 555' is not a valid phone")
+
+
+def test_invalid_custom_values_are_dropped_one_by_one():
+    outcome = _processor().process(2, _row(email="a@x.com", budget="abc", plan="Pro"))
+    assert outcome.errors == [] and outcome.draft.fields["custom_fields"] == {"plan": "Pro"}
+    assert outcome.dropped == ["Budget: Custom field 'budget': 'abc' is not a number"]
+
+
+def test_a_row_whose_every_identity_is_invalid_is_still_rejected():
+    # Given a row whose email and phone are both invalid (a name alone cannot match the corrected row later)
+    outcome = _processor().process(2, _row(first_name="Bob", email="bob@", phone="+1 555"))
+    # Then it is rejected with every invalid value and why nothing is left
+    assert outcome.draft is None and outcome.dropped == []
+    assert outcome.errors[0].startswith("Email: 'bob@' is not a valid email address")
+    assert outcome.errors[1].startswith("Phone: '+1 555' is not a valid phone number")
+    assert outcome.errors[2] == "no valid email, phone or unique key is left to identify the lead"
+    # and a disposable address as the only identity is rejected too
+    disposable = _processor().process(3, _row(first_name="Tim", email="t@mailinator.com"))
+    assert disposable.draft is None and disposable.errors[0] == (
+        "Email: mailinator.com is a disposable email domain"
+    )
+
+
+def test_a_required_value_that_is_invalid_rejects_the_row():
+    outcome = _processor(required=("custom:budget",)).process(2, _row(email="a@x.com", budget="abc"))
+    assert outcome.draft is None
+    assert outcome.errors == [
+        "Budget: Custom field 'budget': 'abc' is not a number",
+        "Budget: a value is required",
+    ]
+
+
+def test_an_invalid_unique_key_value_is_an_identity():
+    prospect = CustomFieldDefinition(
+        key="prospect_id", label="Prospect ID", type="text", pattern="^[0-9a-f]{8}$"
+    )
+    processor = RowProcessor(
+        ["Prospect ID", "Name"],
+        FieldMapping(columns={"Prospect ID": "custom:prospect_id", "Name": "name"}),
+        [prospect],
+        ValidationOptions(unique_key="custom:prospect_id"),
+    )
+    outcome = processor.process(2, ["not-hex", "Ana"])
+    assert outcome.draft is None and outcome.errors[-1].startswith("no valid email, phone or unique key")

@@ -14,7 +14,9 @@ date            date/datetime, ISO ``2024-03-01`` (time part dropped),      ISO 
                 ``03/01/2024`` (US month first; day first when the first
                 number is > 12), ``01.03.2024`` (day first), ``2024/03/01``,
                 ``1 Mar 2024``, ``Mar 1, 2024``, ``15 Apr, 2021 00:03:00``
-                (Zoho); ``min``/``max`` inclusive
+                (Zoho), ``1/22/2024, 8:36 PM`` (Salesforce reports),
+                ``Fri, 16 Apr 2021 00:02:00 GMT`` (RFC 2822); a time part
+                is dropped; ``min``/``max`` inclusive
 dropdown        one of ``options``, case-insensitively                      the canonical option
 multi_select    list, or a string split on ``;`` or ``,``                   list of canonical options
 checkbox        bool, 0/1, yes/no, y/n, true/false, x, on/off, checked      ``bool``
@@ -111,8 +113,9 @@ _CURRENCY = re.compile(r"^[+-]?\s*[$€£¥₹R]\s*|\s*(?:USD|EUR|GBP|BRL|INR)$|
 
 _ISO_DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[T ].*)?$")
 _YMD_SLASH = re.compile(r"^(\d{4})[/.](\d{1,2})[/.](\d{1,2})(?:[T ].*)?$")
-_SLASH_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{2}|\d{4})(?:[ T].*)?$")
-_DOT_DASH_DATE = re.compile(r"^(\d{1,2})[.-](\d{1,2})[.-](\d{4})(?:[ T].*)?$")
+_SLASH_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{2}|\d{4})(?:,?[ T].*)?$")
+_DOT_DASH_DATE = re.compile(r"^(\d{1,2})[.-](\d{1,2})[.-](\d{4})(?:,?[ T].*)?$")
+_RFC_2822 = re.compile(r"^[A-Za-z]{3}, \d{1,2} [A-Za-z]{3} \d{4}\b")
 _MONTHS = {
     m: i + 1
     for i, names in enumerate(
@@ -196,6 +199,13 @@ def parse_date(text: str) -> date | None:
     if m := _MONTH_NAME_DAY.match(value):
         month = _MONTHS.get(m[1].lower())
         return _safe_date(int(m[3]), month, int(m[2])) if month else None
+    if _RFC_2822.match(value):
+        from email.utils import parsedate_to_datetime
+
+        try:
+            return parsedate_to_datetime(value).date()
+        except (TypeError, ValueError):
+            return None
     return None
 
 
@@ -545,6 +555,14 @@ BUILTIN_FIELDS: tuple[CustomFieldDefinition, ...] = (
         max_length=320,
         builtin=True,
         description="the record owner as the source CRM exported it (email, name or id)",
+    ),
+    CustomFieldDefinition(
+        key="source_created_at",
+        label="Created in the source system",
+        type=CustomFieldType.DATE,
+        builtin=True,
+        description="when the record was created in the source CRM (Zoho Created Time, Salesforce "
+        "CreatedDate, HubSpot Create Date, Pipedrive Person created...), as a date",
     ),
 )
 """Fields every tenant has: values imports map to that are not attributes of a Lead."""

@@ -1,30 +1,41 @@
-"""Column mapping of an import: which file column feeds which lead field.
+"""Column mapping of an import: which file column feeds which lead field, and why a column feeds none.
 
 Targets (:data:`TARGETS`):
 
 - Lead attributes: ``first_name, last_name, name, email, phone, company, job_title, status, tags``.
 - Built-in custom fields (stored in ``lead.custom_fields`` under the same key, defined for every tenant;
   see ``leadtide.customfields.models.BUILTIN_FIELDS``): ``lead_source, country, city, address, website,
-  notes, owner_email``. ``source`` and ``custom:<built-in key>`` are accepted as aliases.
+  notes, owner_email, source_created_at``. ``source`` and ``custom:<built-in key>`` are accepted as
+  aliases.
 - ``custom:<key>``: one of the tenant's own custom fields.
 - ``None``: the column is ignored.
 
 ``tags`` and ``notes`` may be fed by several columns (values are merged); every other target by one.
 
-:func:`propose_mapping` recognises real CRM exports by their headers: Salesforce (API names such as
-``FirstName``, ``LeadSource``, ``OwnerId``, ``Address`` as JSON, custom ``*__c`` fields), HubSpot
-(``Email Address``, ``Contact owner``, ``Lead Status``), Mailchimp (``MEMBER_RATING``, ``OPTIN_TIME``,
-``CC``), Zoho CRM (``Lead Owner``, ``Lead Source``, ``Mobile``, ``LEADID``), Pipedrive
-(``Person - Email - Work``, ``Organization - Name``) and the X Education lead-scoring data
-(``Prospect ID``, ``Lead Origin``, ``TotalVisits``). Headers are normalised (accents, case, camelCase,
-punctuation, the Salesforce ``__c`` suffix, the Pipedrive ``Person -`` prefix), looked up in a synonym
-table, then matched to the tenant's custom fields by key or label, then fuzzily (rapidfuzz
-``fuzz.ratio`` >= 88 on headers of 6+ characters) against both.
+:func:`propose_mapping` knows the standard export headers of Salesforce (Lead and Contact API names such
+as ``FirstName``, ``LeadSource``, ``OwnerId``, ``MailingCity``, ``Address`` as JSON, custom ``*__c``
+fields; report labels such as ``Company / Account``, ``Zip/Postal Code``), HubSpot (the contacts-view
+export labels ``Email``, ``Phone Number``, ``Contact owner``, ``Create Date`` ... and the internal names
+``hs_lead_status``, ``hubspot_owner_id``, ``createdate``), Mailchimp (audience exports, subscribed,
+unsubscribed and cleaned: ``MEMBER_RATING``, ``OPTIN_TIME``, ``UNSUB_*``, ``CLEAN_*``, ``CC``), Zoho CRM
+(Leads and Contacts modules: ``Lead Owner``, ``Contact Owner``, ``LEADID``, ``CONTACTID``, ``Account Id``,
+``Mobile``, ``Created Time``), Pipedrive (``Person - Email - Work``, ``Lead - Lead created``,
+``Organization - Name``) and the X Education lead-scoring data (``Prospect ID``, ``Lead Origin``). Each
+standard column either feeds a field or is a known column no field holds (ids, system fields, address
+parts), which is never fuzzily matched. Headers are normalised (accents, case, camelCase, punctuation,
+the Salesforce ``__c`` suffix, the Pipedrive ``Person -`` prefix), looked up in a synonym table, then
+matched to the tenant's custom fields by key or label, then fuzzily (rapidfuzz ``fuzz.ratio`` >= 88 on
+headers of 6+ characters) against both. Given the file's first rows, a column with values beats an empty
+one for the same field. :func:`explain_unmapped` says why each other column is not mapped.
 
-Sources: Salesforce Lead object reference (developer.salesforce.com/docs/atlas.en-us.object_reference.meta/
-object_reference/sforce_api_objects_lead.htm); HubSpot default contact properties; Mailchimp audience
-export columns; Zoho CRM Leads module fields; Pipedrive export column naming; the real files in
-``../shared/data/crm_exports`` and ``../shared/data/xeducation_leads.csv``.
+Sources: Salesforce Lead and Contact object references (developer.salesforce.com/docs/atlas.en-us.
+object_reference.meta/object_reference/sforce_api_objects_lead.htm, .../sforce_api_objects_contact.htm);
+HubSpot default contact properties (knowledge.hubspot.com "HubSpot's default contact properties");
+Mailchimp "View or export an audience" (audience export columns); Zoho CRM Leads and Contacts module
+standard fields (help.zoho.com "Standard modules and fields"); Pipedrive "Exporting data" (the
+``<Item> - <Field>`` column naming); the real files in ``../shared/data/crm_exports``,
+``../shared/data/zoho_crm_analytics_sample`` and ``../shared/data/xeducation_leads.csv``, and the
+synthetic header sets in ``tests/fixtures/crm_exports``.
 """
 
 from __future__ import annotations
@@ -45,11 +56,21 @@ from leadtide.customfields.models import (
     parse_date,
     parse_number,
 )
+from leadtide.imports.models import UnmappedColumn
 from leadtide.models.errors import UnprocessableError
 
 LEAD_TARGETS = ("first_name", "last_name", "name", "email", "phone", "company", "job_title", "status", "tags")
 """Targets that are attributes of :class:`leadtide.models.leads.Lead`."""
-EXTRA_TARGETS = ("lead_source", "country", "city", "address", "website", "notes", "owner_email")
+EXTRA_TARGETS = (
+    "lead_source",
+    "country",
+    "city",
+    "address",
+    "website",
+    "notes",
+    "owner_email",
+    "source_created_at",
+)
 """Targets stored as built-in custom fields of the same key."""
 TARGETS = LEAD_TARGETS + EXTRA_TARGETS
 MULTI_VALUED = frozenset({"tags", "notes"})
@@ -108,12 +129,14 @@ class FieldMapping(BaseModel):
 
 class MappingProposal(BaseModel):
     """What :func:`propose_mapping` suggests: the mapping, a 0-1 confidence per mapped header, the CRM the
-    file seems to come from, and cell values that mean "empty" in that source (X Education's ``Select``)."""
+    file seems to come from, cell values that mean "empty" in that source (X Education's ``Select``), and
+    why each other column is not mapped (``unmapped``, see :func:`explain_unmapped`)."""
 
     mapping: FieldMapping
     confidence: dict[str, float]
     detected_source: str | None = None
     null_values: list[str] = Field(default_factory=list)
+    unmapped: list[UnmappedColumn] = Field(default_factory=list)
 
 
 def normalize_header(header: str) -> str:
@@ -166,133 +189,359 @@ _add("address", 1.0, "address", "street address", "full address", "mailing addre
 _add("website", 1.0, "website", "web site", "company website", "homepage", "home page", "url", "web")
 _add("website", 0.9, "company domain name", "domain", "website url")
 _add("owner_email", 1.0, "owner", "owner email", "lead owner", "contact owner", "record owner", "owner id")
-_add("owner_email", 0.95, "person owner", "lead owner email", "assigned to", "hubspot owner")
+_add(
+    "owner_email",
+    0.95,
+    "person owner",
+    "lead owner email",
+    "assigned to",
+    "hubspot owner",
+    "hubspot owner id",
+)
 _add("owner_email", 0.9, "sales rep", "sales owner", "account owner")
-# Known columns that must not be fuzzily matched to a near-looking target (county ~ country, ...).
+_add(
+    "source_created_at",
+    1.0,
+    "created time",  # Zoho
+    "created date",  # Salesforce CreatedDate, Salesforce reports
+    "create date",  # HubSpot
+    "createdate",  # HubSpot internal name
+    "person created",  # Pipedrive people
+    "lead created",  # Pipedrive leads
+    "date created",
+    "created at",
+    "created on",
+    "creation date",
+    "add time",  # Pipedrive API
+)
+# Further HubSpot internal names and label variants, Salesforce report labels, Zoho and Pipedrive names.
+_add("email", 0.6, "secondary email", "email 2", "other email", "alternate email", "alternative email")
+_add("phone", 0.9, "mobile phone number", "mobilephone", "mobile phone 1")
+_add("company", 1.0, "company account", "company / account")
+_add("status", 1.0, "hs lead status")
+_add("lead_source", 0.9, "hs analytics source")
+_add("address", 0.8, "address line 1", "address 1", "street 1")
+_add("address", 0.7, "street", "mailing street", "billing street", "street line 1")
+# Known columns of CRM exports that no Leadtide field holds: they map to nothing, are never fuzzily matched to
+# a near-looking target (county ~ country), and the preview says so (reason ``not_imported``).
 _add(
     None,
     1.0,
-    "county",
-    "state",
-    "state region",
-    "region",
-    "province",
-    "street",
-    "postal code",
-    "zip",
-    "zip code",
-    "postcode",
-    "industry",
-    "rating",
-    "lead number",
-    "lead origin",
-    "lead title",
+    # identifiers
     "id",
     "record id",
     "prospect id",
     "leadid",
     "lead id",
-    "created time",
-    "created date",
-    "create date",
+    "contactid",
+    "contact id",
+    "account id",
+    "person id",
+    "deal id",
+    "hs object id",
+    "master record id",
+    "created by id",
+    "last modified by id",
+    "converted account id",
+    "converted contact id",
+    "converted opportunity id",
+    "individual id",
+    "jigsaw contact id",
+    "dandb company id",
+    "company duns number",
+    "reports to id",
+    "primary associated company id",
+    "leid",
+    "euid",
+    "campaign id",
+    "unsub campaign id",
+    "clean campaign id",
+    "lead number",
+    # record bookkeeping
+    "is deleted",
+    "system modstamp",
+    "created by",
+    "modified by",
+    "last modified by",
     "modified time",
     "last modified date",
+    "lastmodifieddate",
+    "update time",
+    "last viewed date",
+    "last referenced date",
     "last activity",
     "last activity date",
-    "lifecycle stage",
-    "converted",
-    "is converted",
-    "salutation",
+    "last activity time",
+    "last cu request date",
+    "last cu update date",
+    "photo url",
+    "record image",
+    "jigsaw",
+    "layout",
+    "locked",
+    "change log time",
+    "last enriched time",
+    "enrich status",
+    "visible to",
+    "owner assigned date",
+    "hubspot team",
+    "lead record type",
+    "is unread by owner",
+    "unread by owner",
+    # location parts and geodata (address, city and country have fields)
+    "county",
+    "state",
+    "state region",
+    "state province",
+    "region",
+    "province",
+    "postal code",
+    "zip",
+    "zip code",
+    "zip postal code",
+    "postcode",
+    "mailing state",
+    "mailing state province",
+    "mailing postal code",
+    "mailing zip",
+    "mailing zip postal code",
+    "other street",
+    "other city",
+    "other state",
+    "other state province",
+    "other postal code",
+    "other zip",
+    "other zip postal code",
+    "other country",
+    "other address",
+    "billing state",
+    "billing postal code",
     "latitude",
     "longitude",
+    "geocode accuracy",
+    "other latitude",
+    "other longitude",
+    "other geocode accuracy",
+    "mailing latitude",
+    "mailing longitude",
+    "mailing geocode accuracy",
     "timezone",
+    "time zone",
+    "gmtoff",
+    "dstoff",
+    # people and companies: attributes without a Leadtide field
+    "salutation",
+    "middle name",
+    "suffix",
+    "fax",
+    "fax number",
+    "assistant",
+    "assistant name",
+    "asst phone",
+    "assistant phone",
+    "reports to",
+    "department",
+    "birthday",
+    "birthdate",
+    "date of birth",
+    "skype id",
+    "twitter",
+    "instant messenger",
+    "vendor name",
+    "industry",
+    "rating",
+    "annual revenue",
+    "no of employees",
+    "number of employees",
+    "employees",
+    "lead origin",
+    "lead quality",
+    "lead title",  # Pipedrive: the lead's name, not the person's job title
+    "lead value",
+    "value",
+    "expected close date",
+    "lead expected close date",
+    "archived",
+    "persona",
+    "email domain",
+    # consent, e-mail health and marketing state
+    "email opt out",
+    "has opted out of email",
+    "has opted out of fax",
+    "do not call",
+    "can allow portal self reg",
+    "email bounced reason",
+    "email bounced date",
+    "is email bounced",
+    "email hard bounce reason",
+    "unsubscribed from all email",
+    "unsubscribed mode",
+    "unsubscribed time",
+    "marketing contact status",
+    "marketing status",
     "member rating",
     "optin time",
+    "optin ip",
     "confirm time",
-    "lead quality",
+    "confirm ip",
+    "last changed",
+    "unsub time",
+    "unsub campaign title",
+    "unsub reason",
+    "unsub reason other",
+    "clean time",
+    "clean campaign title",
+    # pipeline and activity counters
+    "lifecycle stage",
+    "lifecyclestage",
+    "became a lead date",
+    "became a customer date",
+    "last contacted",
+    "number of sales activities",
+    "recent sales email replied date",
+    "contact unworked",
+    "original source drill down 1",
+    "original source drill down 2",
+    "latest source",
+    "open deals",
+    "closed deals",
+    "won deals",
+    "lost deals",
+    "next activity date",
+    "total activities",
+    "done activities",
+    "activities to do",
+    "email messages count",
+    "converted",
+    "is converted",
+    "converted date",
+    "converted date time",
+    "lead conversion time",
+    "converted account",
+    "converted contact",
+    "converted deal",
 )
 
-# Headers that identify a source: (source, header set, weight of each hit). A source needs >= 2 hits.
+
+def _signature(*headers: str) -> frozenset[str]:
+    return frozenset(normalize_header(h) for h in headers)
+
+
+# Headers that identify a source; a source needs >= 2 of its headers in the file.
 _SIGNATURES: dict[str, frozenset[str]] = {
-    "salesforce": frozenset(
-        normalize_header(h)
-        for h in (
-            "IsDeleted",
-            "MasterRecordId",
-            "LeadSource",
-            "IsConverted",
-            "OwnerId",
-            "SystemModstamp",
-            "CreatedById",
-            "LastModifiedById",
-            "IsUnreadByOwner",
-            "ConvertedAccountId",
-            "Jigsaw",
-            "PhotoUrl",
-            "GeocodeAccuracy",
-        )
+    "salesforce": _signature(
+        # API names (Data Loader, Data Export) of the Lead and Contact objects
+        "IsDeleted",
+        "MasterRecordId",
+        "LeadSource",
+        "IsConverted",
+        "OwnerId",
+        "SystemModstamp",
+        "CreatedById",
+        "LastModifiedById",
+        "IsUnreadByOwner",
+        "ConvertedAccountId",
+        "Jigsaw",
+        "PhotoUrl",
+        "GeocodeAccuracy",
+        "MailingStreet",
+        "MailingAddress",
+        "OtherAddress",
+        "ReportsToId",
+        "HasOptedOutOfEmail",
+        "AssistantPhone",
+        "LastCURequestDate",
+        "IsEmailBounced",
+        # report export labels
+        "Company / Account",
+        "State/Province",
+        "Zip/Postal Code",
+        "Mailing State/Province",
+        "Mailing Zip/Postal Code",
+        "Lead Record Type",
     ),
-    "hubspot": frozenset(
-        normalize_header(h)
-        for h in (
-            "Record ID",
-            "Contact owner",
-            "Lifecycle Stage",
-            "Marketing contact status",
-            "Associated Company",
-            "Primary Associated Company ID",
-            "Last Activity Date",
-            "Create Date",
-            "HubSpot Owner",
-        )
+    "hubspot": _signature(
+        "Record ID",
+        "Contact owner",
+        "Lifecycle Stage",
+        "Marketing contact status",
+        "Associated Company",
+        "Primary Associated Company ID",
+        "Last Activity Date",
+        "Create Date",
+        "HubSpot Owner",
+        "Mobile Phone Number",
+        "Country/Region",
+        "State/Region",
+        "Website URL",
+        "Original Source Drill-Down 1",
+        "Original Source Drill-Down 2",
+        "Became a Lead Date",
+        "Number of Sales Activities",
+        "hs_object_id",
+        "hs_lead_status",
+        "hubspot_owner_id",
+        "lifecyclestage",
+        "createdate",
     ),
-    "mailchimp": frozenset(
-        normalize_header(h)
-        for h in (
-            "MEMBER_RATING",
-            "OPTIN_TIME",
-            "OPTIN_IP",
-            "CONFIRM_TIME",
-            "CONFIRM_IP",
-            "GMTOFF",
-            "DSTOFF",
-            "LEID",
-            "EUID",
-            "LAST_CHANGED",
-        )
+    "mailchimp": _signature(
+        "MEMBER_RATING",
+        "OPTIN_TIME",
+        "OPTIN_IP",
+        "CONFIRM_TIME",
+        "CONFIRM_IP",
+        "GMTOFF",
+        "DSTOFF",
+        "LEID",
+        "EUID",
+        "LAST_CHANGED",
+        "UNSUB_TIME",
+        "UNSUB_CAMPAIGN_TITLE",
+        "UNSUB_CAMPAIGN_ID",
+        "UNSUB_REASON",
+        "UNSUB_REASON_OTHER",
+        "CLEAN_TIME",
+        "CLEAN_CAMPAIGN_TITLE",
+        "CLEAN_CAMPAIGN_ID",
     ),
-    "zoho": frozenset(
-        normalize_header(h)
-        for h in (
-            "Lead Owner",
-            "LEADID",
-            "Created Time",
-            "Modified Time",
-            "No of Employees",
-            "Annual Revenue",
-            "Lead Conversion Time",
-            "Created By",
-            "Modified By",
-        )
+    "zoho": _signature(
+        "Lead Owner",
+        "LEADID",
+        "CONTACTID",
+        "Contact Owner",
+        "Account Id",
+        "Record Id",
+        "Created Time",
+        "Modified Time",
+        "Last Activity Time",
+        "No of Employees",
+        "Annual Revenue",
+        "Lead Conversion Time",
+        "Created By",
+        "Modified By",
+        "Email Opt Out",
+        "Skype ID",
+        "Secondary Email",
     ),
-    "xeducation": frozenset(
-        normalize_header(h)
-        for h in (
-            "Prospect ID",
-            "Lead Number",
-            "Lead Origin",
-            "TotalVisits",
-            "Total Time Spent on Website",
-            "Page Views Per Visit",
-            "Last Notable Activity",
-            "Asymmetrique Activity Index",
-            "What is your current occupation",
-            "A free copy of Mastering The Interview",
-        )
+    "xeducation": _signature(
+        "Prospect ID",
+        "Lead Number",
+        "Lead Origin",
+        "TotalVisits",
+        "Total Time Spent on Website",
+        "Page Views Per Visit",
+        "Last Notable Activity",
+        "Asymmetrique Activity Index",
+        "What is your current occupation",
+        "A free copy of Mastering The Interview",
     ),
 }
 _SOURCE_NULLS = {"xeducation": ["Select"]}
 _PIPEDRIVE_PREFIX = re.compile(r"^\s*(person|organization|organisation|lead|deal)\s+-\s+", re.IGNORECASE)
+_SECONDARY_PREFIXES = frozenset({"organization", "organisation", "deal"})
+SECONDARY_RECORD_FACTOR = 0.7
+"""Confidence factor of a Pipedrive ``Organization - ...`` / ``Deal - ...`` column for a target other than
+the company: the person's own column (``Person - Postal address``) beats the organisation's address."""
 
 
 def detect_source(headers: Sequence[str]) -> str | None:
@@ -320,61 +569,174 @@ def _custom_index(custom_fields: Iterable[CustomFieldDefinition]) -> dict[str, s
     return index
 
 
-def _match(header: str, custom: dict[str, str]) -> tuple[str | None, float]:
+def _match(header: str, custom: dict[str, str]) -> tuple[str | None, float, bool]:
+    """(target, confidence, known) of one header; ``known``: a known export column without a target."""
     norm = normalize_header(header)
     if not norm:
-        return None, 0.0
-    stripped = normalize_header(_PIPEDRIVE_PREFIX.sub("", header))
+        return None, 0.0, False
+    prefix = _PIPEDRIVE_PREFIX.match(header)
+    stripped = normalize_header(header[prefix.end() :]) if prefix else norm
+    secondary = prefix is not None and prefix.group(1).lower() in _SECONDARY_PREFIXES
     for candidate in dict.fromkeys((norm, stripped)):
         hit = _SYNONYMS.get(candidate)
         if hit is not None and hit[0] is not None:  # a synonym of a lead or built-in field
-            return hit
+            target, score = hit
+            if secondary and candidate == stripped and target != "company":
+                score = round(score * SECONDARY_RECORD_FACTOR, 3)
+            return target, score, True
         if candidate in custom:  # the tenant's own field, by key or label
-            return custom[candidate], 0.99
+            return custom[candidate], 0.99, True
         if hit is not None:  # a known column that maps to nothing
-            return None, 0.0
+            return None, 0.0, True
     if len(norm) < FUZZY_MIN_LENGTH:
-        return None, 0.0
+        return None, 0.0, False
     from rapidfuzz import fuzz, process
 
     choices = {**{k: v[0] for k, v in _SYNONYMS.items()}, **custom}
     found = process.extractOne(norm, list(choices), scorer=fuzz.ratio, score_cutoff=FUZZY_CUTOFF)
     if found is None:
-        return None, 0.0
+        return None, 0.0, False
     target = choices[found[0]]
-    return (target, round(found[1] / 100 * 0.9, 3)) if target else (None, 0.0)
+    return (target, round(found[1] / 100 * 0.9, 3), True) if target else (None, 0.0, True)
+
+
+def _filled(
+    headers: Sequence[str], sample: Sequence[Sequence[str]] | None, null_values: Iterable[str] = ()
+) -> list[bool]:
+    """Per column: whether any sampled row has a value in it (all True without a sample)."""
+    if not sample:
+        return [True] * len(headers)
+    from leadtide.imports.reading import NULL_MARKERS
+
+    nulls = NULL_MARKERS | frozenset(null_values)
+    filled = [False] * len(headers)
+    for cells in sample:
+        for i, cell in enumerate(cells[: len(headers)]):
+            if not filled[i] and isinstance(cell, str) and (text := cell.strip()) and text not in nulls:
+                filled[i] = True
+    return filled
 
 
 def propose_mapping(
-    headers: Sequence[str], custom_fields: Sequence[CustomFieldDefinition]
+    headers: Sequence[str],
+    custom_fields: Sequence[CustomFieldDefinition],
+    *,
+    sample: Sequence[Sequence[str]] | None = None,
 ) -> MappingProposal:
-    """Suggest a mapping for a header row (see the module docstring).
+    """Suggest a mapping for a header row (see the module docstring), and say why each other column is
+    left unmapped (:func:`explain_unmapped`).
 
-    When several columns would feed one single-valued target, the most confident keeps it (ties: the
-    leftmost) and the others are left unmapped. Unmapped columns have no ``confidence`` entry.
+    ``sample``: the file's first rows (cells in header order). When several columns would feed one
+    single-valued target, a column with a value in the sample beats one without, then the most confident
+    wins, then the leftmost; the others are left unmapped. Unmapped columns have no ``confidence`` entry.
     """
     custom = _custom_index(custom_fields)
+    source = detect_source(headers)
+    nulls = _SOURCE_NULLS.get(source or "", [])
+    filled = _filled(headers, sample, nulls)
     matches = [(header, *_match(header, custom)) for header in headers]
     columns: dict[str, str | None] = {header: None for header in headers}
     confidence: dict[str, float] = {}
-    taken: dict[str, float] = {}
-    order = sorted(range(len(matches)), key=lambda i: (-matches[i][2], i))
+    taken: set[str] = set()
+    order = sorted(range(len(matches)), key=lambda i: (not filled[i], -matches[i][2], i))
     for i in order:
-        header, target, score = matches[i]
+        header, target, score, _known = matches[i]
         if target is None or score <= 0:
             continue
         if target not in MULTI_VALUED and target in taken:
             continue
-        taken[target] = score
+        taken.add(target)
         columns[header] = target
         confidence[header] = score
-    source = detect_source(headers)
     return MappingProposal(
         mapping=FieldMapping(columns=columns),
         confidence=confidence,
         detected_source=source,
-        null_values=list(_SOURCE_NULLS.get(source or "", [])),
+        null_values=list(nulls),
+        unmapped=explain_unmapped(headers, columns, custom_fields, sample, null_values=nulls, source=source),
     )
+
+
+def explain_unmapped(
+    headers: Sequence[str],
+    columns: dict[str, str | None],
+    custom_fields: Sequence[CustomFieldDefinition],
+    sample: Sequence[Sequence[str]] | None = None,
+    *,
+    null_values: Iterable[str] = (),
+    source: str | None = None,
+    chosen: bool = False,
+) -> list[UnmappedColumn]:
+    """Why each header that ``columns`` leaves unmapped is not imported, in header order.
+
+    ``chosen``: the mapping was given by a person (in the request, saved by name, or corrected), so a
+    column it leaves out is ``ignored`` whatever it looks like (the detail says what Leadtide would make
+    of it). Otherwise (a proposed mapping) the reasons are, first that applies: ``no_values`` (no
+    sampled row has a value in the column: empty cells, spreadsheet error values such as ``#N/A`` and
+    ``null_values`` count as empty); ``ambiguous`` (the column looks like a single-valued field that
+    another column feeds; the detail names both); ``ignored`` (it looks like a field, but the mapping
+    leaves it out); ``not_imported`` (a known CRM export column that no Leadtide field holds: ids, system
+    fields, address parts...); ``unknown_header`` (nothing matches it). ``detail`` is a sentence naming
+    the column (never a cell value).
+    """
+    custom = _custom_index(custom_fields)
+    filled = _filled(headers, sample, null_values)
+    fed_by: dict[str, str] = {}
+    for header in headers:
+        target = canonical_target(columns.get(header))
+        if target is not None:
+            fed_by.setdefault(target, header)
+    crm = {"salesforce": "Salesforce", "hubspot": "HubSpot", "mailchimp": "Mailchimp", "zoho": "Zoho CRM"}
+    crm.update({"pipedrive": "Pipedrive", "xeducation": "X Education"})
+    exported = f"a {crm[source]} export column" if source in crm else "a known CRM export column"
+    unmapped: list[UnmappedColumn] = []
+    for i, header in enumerate(headers):
+        if canonical_target(columns.get(header)) is not None:
+            continue
+        target, score, known = _match(header, custom)
+        if chosen:
+            reason = "ignored"
+            left = "is not in the mapping" if header not in columns else "is mapped to null"
+            if target is not None and score > 0:
+                looks = f"it looks like {target}"
+            elif known:
+                looks = f"it is {exported} that no Leadtide field holds"
+            else:
+                looks = "Leadtide does not recognise it"
+            empty = "; it has no value in the first rows" if sample and not filled[i] else ""
+            detail = f"'{header}' {left} ({looks}){empty}"
+        elif sample and not filled[i]:
+            reason = "no_values"
+            detail = (
+                f"'{header}' has no value in the first {len(sample)} rows (empty cells and spreadsheet "
+                "error values such as #N/A count as empty)"
+            )
+            if target is not None and score > 0:
+                detail += f"; it looks like {target}"
+        elif target is not None and score > 0 and target not in MULTI_VALUED and target in fed_by:
+            reason = "ambiguous"
+            detail = (
+                f"'{header}' also looks like {target}, which '{fed_by[target]}' feeds (a column with values "
+                f"in the first rows, more confident or further left wins); map {target} from one of them"
+            )
+        elif target is not None and score > 0:
+            reason = "ignored"
+            left = "is not in the mapping" if header not in columns else "is mapped to null"
+            detail = f"'{header}' looks like {target} but {left}"
+        elif known:
+            reason = "not_imported"
+            detail = (
+                f"'{header}' is {exported} that no Leadtide field holds (an id, a system field, an address "
+                "part...); create a custom field and map the column to it to keep its values"
+            )
+        else:
+            reason = "unknown_header"
+            detail = (
+                f"no lead field, built-in field or custom field matches '{header}'; map it to one, or create "
+                "a custom field for it"
+            )
+        unmapped.append(UnmappedColumn(header=header, reason=reason, detail=detail))
+    return unmapped
 
 
 def validate_mapping(

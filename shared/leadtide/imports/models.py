@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
 """Largest accepted upload (50 MB): about 250,000 rows of a typical 20-column CRM export."""
@@ -15,6 +15,15 @@ ALLOWED_EXTENSIONS = (".csv", ".txt", ".tsv", ".xlsx")
 IMPORT_ID_PATTERN = r"^[0-9a-f]{32}$"
 MAPPING_NAME_PATTERN = r"^[\w][\w .:-]{0,63}$"
 _KEY = re.compile(r"^(email|phone|custom:[a-z][a-z0-9_]{0,63})$")
+
+InvalidValues = Literal["drop_field", "reject_row"]
+INVALID_VALUES_DESCRIPTION = (
+    "what an unusable cell value (a phone number that cannot be parsed, an invalid or disposable email, "
+    "a value that does not fit its custom field) does to its row. `drop_field` (default): the lead is "
+    "imported without that value, and the row is listed in the error report (outcome `values_dropped`, "
+    "naming the column and value); the row is still rejected when the value was required, or when every "
+    "email, phone or unique-key value it had is invalid. `reject_row`: the whole row is rejected"
+)
 
 
 class ImportStatus(StrEnum):
@@ -58,8 +67,43 @@ class DedupeOptions(BaseModel):
         return v
 
 
+MAPPING_DESCRIPTION = (
+    "the column mapping: header of the file -> target field (`email`, `phone`, `first_name`, `last_name`, "
+    "`name`, `company`, `job_title`, `status`, `tags`, a built-in field such as `lead_source` or "
+    "`source_created_at`, or `custom:<key>`), null to ignore a column"
+)
+LEGACY_MAPPING_NOTE = (
+    'Deprecated (still accepted during a deprecation period): the nested `{"columns": {header: target}}` of earlier '
+    "versions; send the header -> target object itself."
+)
+
+
+def _unwrap_legacy_mapping(value: Any) -> Any:
+    """The deprecated nested ``{"columns": {...}}`` (or a :class:`ColumnMapping`) -> the mapping itself.
+
+    Only an object whose sole key is ``columns`` holding an object is the old shape: a header named
+    ``columns`` maps to a string or null.
+    """
+    if isinstance(value, ColumnMapping):
+        return value.columns
+    if isinstance(value, dict) and "columns" in value and isinstance(value["columns"], dict):
+        if len(value) != 1:
+            raise ValueError(
+                'a mapping maps headers to targets; the deprecated nested form is {"columns": {...}} alone'
+            )
+        return value["columns"]
+    return value
+
+
+HeaderMapping = Annotated[
+    dict[str, str | None], Field(max_length=500), BeforeValidator(_unwrap_legacy_mapping)
+]
+"""One mapping shape everywhere: header -> target or null (see :data:`MAPPING_DESCRIPTION`)."""
+
+
 class ColumnMapping(BaseModel):
-    """Header of the file -> target field (``email``, ``first_name``, ``custom:<key>``...) or null (ignored)."""
+    """Deprecated wrapper ``{"columns": {header: target}}`` of the mapping (kept for old clients and callers;
+    :data:`HeaderMapping` unwraps it)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -74,7 +118,9 @@ class ImportCreate(BaseModel):
     filename: str = Field(min_length=1, max_length=255, description="name of the file, e.g. leads.csv")
     content_type: str | None = Field(default=None, max_length=100)
     dedupe: DedupeOptions = Field(default_factory=DedupeOptions)
-    mapping: ColumnMapping | None = None
+    mapping: HeaderMapping | None = Field(
+        default=None, description=MAPPING_DESCRIPTION + ". " + LEGACY_MAPPING_NOTE
+    )
     mapping_name: str | None = Field(default=None, pattern=MAPPING_NAME_PATTERN)
     auto_start: bool = True
     check_mx: bool = False
@@ -83,6 +129,7 @@ class ImportCreate(BaseModel):
         default_factory=list, max_length=50, description="targets every row must have"
     )
     default_phone_region: str = Field(default="US", pattern=r"^[A-Z]{2}$")
+    invalid_values: InvalidValues = Field(default="drop_field", description=INVALID_VALUES_DESCRIPTION)
     publish_events: bool = Field(
         default=True, description="publish lead.created/lead.updated per lead (scoring, segments react)"
     )
@@ -141,6 +188,11 @@ class ImportJob(BaseModel):
     updated: int = 0
     skipped: int = 0
     failed: int = 0
+    rows_with_dropped_values: int = Field(
+        default=0,
+        description="rows imported without some of their values (option invalid_values: drop_field); "
+        "the error report lists them with outcome values_dropped",
+    )
     chunks_total: int | None = None
     chunks_done: int = 0
     chunks_failed: int = 0
@@ -186,8 +238,30 @@ class PreviewRow(BaseModel):
 
     row_number: int
     values: dict[str, Any]
-    errors: list[str] = Field(default_factory=list)
+    errors: list[str] = Field(default_factory=list, description="why the row would be rejected")
     warnings: list[str] = Field(default_factory=list)
+    dropped: list[str] = Field(
+        default_factory=list,
+        description="values the row would be imported without (invalid_values: drop_field), with why",
+    )
+
+
+UnmappedReason = Literal["no_values", "ambiguous", "ignored", "not_imported", "unknown_header"]
+
+
+class UnmappedColumn(BaseModel):
+    """Why a column of the file is not imported.
+
+    ``reason``: ``no_values`` (no value in the first rows: empty cells and spreadsheet error values such as
+    ``#N/A`` count as empty), ``ambiguous`` (it looks like a field another column already feeds),
+    ``ignored`` (it looks like a field but the mapping leaves it out), ``not_imported`` (a known CRM export
+    column no Leadtide field holds: ids, system fields, address parts), ``unknown_header`` (nothing
+    matches it). ``detail`` says it in a sentence naming the column and, where there is one, the field.
+    """
+
+    header: str
+    reason: UnmappedReason
+    detail: str
 
 
 class ImportPreview(BaseModel):
@@ -198,6 +272,9 @@ class ImportPreview(BaseModel):
     headers: list[str]
     mapping: dict[str, str | None]
     confidence: dict[str, float] = Field(default_factory=dict)
+    unmapped: list[UnmappedColumn] = Field(
+        default_factory=list, description="every column the mapping leaves out, with why (header order)"
+    )
     detected_source: str | None = None
     mapping_name: str | None = None
     issues: list[str] = Field(default_factory=list, description="file-level remarks (encoding, ragged rows)")
@@ -209,22 +286,71 @@ class ImportPreview(BaseModel):
 
 
 class MappingUpdate(BaseModel):
-    """Body of ``PUT /imports/{import_id}/mapping``."""
+    """Body of ``PUT /imports/{import_id}/mapping``: ``mapping`` in the shape ``POST /imports`` takes.
 
-    model_config = ConfigDict(extra="forbid")
+    ``columns`` is the deprecated spelling of ``mapping`` (still accepted during a deprecation period); giving both is
+    refused unless they are equal. After validation ``mapping`` always holds the mapping.
+    """
 
-    columns: dict[str, str | None] = Field(max_length=500)
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"anyOf": [{"required": ["mapping"]}, {"required": ["columns"]}]},
+    )
+
+    mapping: HeaderMapping | None = Field(
+        default=None, description=MAPPING_DESCRIPTION + ". " + LEGACY_MAPPING_NOTE
+    )
+    columns: HeaderMapping | None = Field(
+        default=None,
+        description="deprecated (still accepted during a deprecation period): the earlier name of `mapping`; "
+        "send `mapping`",
+        json_schema_extra={"deprecated": True},
+    )
     save_as: str | None = Field(default=None, pattern=MAPPING_NAME_PATTERN)
+    invalid_values: InvalidValues | None = Field(
+        default=None,
+        description="changes the import's option (absent: unchanged): " + INVALID_VALUES_DESCRIPTION,
+    )
+
+    @model_validator(mode="after")
+    def _one_mapping(self) -> MappingUpdate:
+        if self.mapping is None and self.columns is None:
+            raise ValueError("mapping is required (header -> target or null)")
+        if self.mapping is not None and self.columns is not None and self.mapping != self.columns:
+            raise ValueError("columns is the deprecated spelling of mapping: send mapping alone")
+        if self.mapping is None:
+            self.mapping = self.columns
+        self.columns = None
+        return self
+
+    @property
+    def header_targets(self) -> dict[str, str | None]:
+        """The mapping (never None after validation)."""
+        assert self.mapping is not None
+        return self.mapping
 
 
 class SavedMapping(BaseModel):
-    """A saved column mapping, reusable by name (``mapping_name``) on later imports."""
+    """A saved column mapping, reusable by name (``mapping_name``) on later imports. ``mapping`` and the
+    deprecated ``columns`` hold the same header -> target object (either may be given to build one)."""
 
     name: str
-    columns: dict[str, str | None]
+    mapping: dict[str, str | None] = Field(default_factory=dict, description=MAPPING_DESCRIPTION)
+    columns: dict[str, str | None] = Field(
+        default_factory=dict,
+        description="deprecated (kept during a deprecation period): the same object as `mapping`",
+        json_schema_extra={"deprecated": True},
+    )
     headers: list[str]
     saved_by: str
     saved_at: datetime
+
+    @model_validator(mode="after")
+    def _one_mapping(self) -> SavedMapping:
+        if not self.mapping:
+            self.mapping = dict(self.columns)
+        self.columns = dict(self.mapping)
+        return self
 
 
 class SavedMappingList(BaseModel):
@@ -234,8 +360,11 @@ class SavedMappingList(BaseModel):
 
 
 class ErrorReportLink(BaseModel):
-    """A short-lived download link to the CSV of rejected rows (original columns + row_number, reasons)."""
+    """A short-lived download link to the error report: a CSV of the rejected rows and of the rows kept
+    without some values (``row_number``, ``outcome``, ``reasons``, then the original columns)."""
 
     url: str
     expires_at: datetime
-    rows: int
+    rows: int = Field(description="rows in the report: rejected + rows_with_dropped_values")
+    rejected: int = 0
+    rows_with_dropped_values: int = 0

@@ -7,7 +7,8 @@ Flow (each step is one jobs-queue message, idempotent, see docs/decisions.md "Im
    mapping whose headers match exactly, else proposed), store a preview of the first rows; then queue
    ``plan`` (``auto_start`` and a valid mapping) or wait in ``awaiting_mapping`` with the reason.
 2. ``plan``: one streaming pass over the file: parse, map, validate (:class:`RowProcessor`), de-duplicate
-   within the file (:class:`FileDeduplicator`); rejected rows go to the error report CSV, accepted drafts
+   within the file (:class:`FileDeduplicator`); rejected rows, and kept rows whose unusable values were
+   dropped (option ``invalid_values``), go to the error report CSV, accepted drafts
    to ``chunks/<n>.json`` (1,000 per chunk); then one ``imports.chunk`` step per chunk is queued (the
    Jobs worker runs them in parallel).
 3. ``chunk``: BatchGetItem of the chunk's identity items; per draft skip / update / create; the decisions
@@ -240,6 +241,8 @@ class ImportPipeline:
             default_phone_region=opts.get("default_phone_region", "US"),
             unique_key=unique_key,
             null_values=frozenset(record["doc"].get("null_values") or ()),
+            # imports created before the option existed were created with the strict behaviour
+            invalid_values=opts.get("invalid_values", "reject_row"),
         )
 
     def _processor(self, record: dict[str, Any], headers: list[str], columns: dict[str, str | None]) -> Any:
@@ -307,7 +310,9 @@ class ImportPipeline:
             "sample": sample,
         }
         record["doc"].update(doc)
-        columns, confidence, detected, mapping_name, reason = self._resolve_mapping(record, headers)
+        chosen = bool(record["doc"].get("mapping")) or bool(record["doc"].get("mapping_name"))
+        columns, confidence, detected, mapping_name, reason = self._resolve_mapping(record, headers, sample)
+        chosen = chosen or mapping_name is not None  # a saved mapping whose headers match the file's
         doc.update(
             {
                 "mapping": columns,
@@ -317,6 +322,9 @@ class ImportPipeline:
                 "null_values": record["doc"].get("null_values") or [],
             }
         )
+        record["doc"].update(doc)
+        if columns is not None:
+            doc["unmapped"] = self.unmapped_columns(record, headers, columns, sample, chosen=chosen)
         if columns is not None and reason is None:
             reason = self.mapping_problem(record, headers, columns)
         if columns is not None:
@@ -345,15 +353,16 @@ class ImportPipeline:
         return None
 
     def _resolve_mapping(
-        self, record: dict[str, Any], headers: list[str]
+        self, record: dict[str, Any], headers: list[str], sample: list[list[Any]]
     ) -> tuple[dict[str, str | None] | None, dict[str, float], str | None, str | None, str | None]:
-        """(columns, confidence, detected source, mapping name, problem) for the file's headers."""
+        """(columns, confidence, detected source, mapping name, problem) for the file's headers; ``sample``
+        is the stored preview sample (``[row_number, cells]`` pairs)."""
         from leadtide.imports.mapping import propose_mapping
 
         doc = record["doc"]
         tenant = record["tenant_id"]
         definitions = self.custom_fields(tenant)
-        proposal = propose_mapping(headers, definitions)
+        proposal = propose_mapping(headers, definitions, sample=[cells for _, cells in sample])
         confidence = {k: float(v) for k, v in (proposal.confidence or {}).items()}
         detected = proposal.detected_source
         doc["null_values"] = list(getattr(proposal, "null_values", []) or [])
@@ -369,6 +378,32 @@ class ImportPipeline:
             if list(saved["headers"]) == headers:
                 return dict(saved["columns"]), confidence, detected, saved["name"], None
         return dict(proposal.mapping.columns), confidence, detected, None, None
+
+    def unmapped_columns(
+        self,
+        record: dict[str, Any],
+        headers: list[str],
+        columns: dict[str, str | None],
+        sample: list[list[Any]],
+        *,
+        chosen: bool = True,
+    ) -> list[dict[str, str]]:
+        """Why each column ``columns`` leaves out is not imported (``UnmappedColumn`` dicts, header order),
+        judged on the stored ``sample`` (``[row_number, cells]`` pairs); ``chosen``: a person gave the
+        mapping (see :func:`leadtide.imports.mapping.explain_unmapped`)."""
+        from leadtide.imports.mapping import explain_unmapped
+
+        doc = record["doc"]
+        explained = explain_unmapped(
+            headers,
+            columns,
+            self.custom_fields(record["tenant_id"]),
+            [cells for _, cells in sample],
+            null_values=doc.get("null_values") or (),
+            source=doc.get("detected_source"),
+            chosen=chosen,
+        )
+        return [column.model_dump() for column in explained]
 
     def mapping_problem(
         self, record: dict[str, Any], headers: list[str], columns: dict[str, str | None]
@@ -419,6 +454,7 @@ class ImportPipeline:
                     "values": _jsonable(values),
                     "errors": list(outcome.errors),
                     "warnings": list(outcome.warnings),
+                    "dropped": list(outcome.dropped),
                 }
             )
         return rows
@@ -465,15 +501,20 @@ class ImportPipeline:
                     continue
                 earlier = dedup.check(outcome)
                 if earlier is not None:
-                    report.add(row_number, cells, [f"duplicate of row {earlier} (same {unique_key})"])
+                    reasons = [f"duplicate of row {earlier} (same {unique_key})", *outcome.dropped]
+                    report.add(row_number, cells, reasons)
                     continue
                 draft = outcome.draft
                 status = draft.fields.get("status")
                 if status not in (None, "") and status not in _VALID_STATUSES:
                     report.add(
-                        row_number, cells, [f"status {status!r} is not one of {sorted(_VALID_STATUSES)}"]
+                        row_number,
+                        cells,
+                        [f"status {status!r} is not one of {sorted(_VALID_STATUSES)}", *outcome.dropped],
                     )
                     continue
+                if outcome.dropped:
+                    report.add(row_number, cells, outcome.dropped, outcome="values_dropped")
                 chunk.append(
                     {
                         "row": row_number,
@@ -504,12 +545,12 @@ class ImportPipeline:
         self.repo.update(
             tenant_id,
             import_id,
-            doc={"error_rows": report.rows},
+            doc={"error_rows": report.rows, "dropped_rows": report.values_dropped},
             numbers={
                 "rows_total": rows_total,
                 "chunks_total": chunks,
-                "failed": report.rows,
-                "rows_processed": report.rows,
+                "failed": report.rejected,
+                "rows_processed": report.rejected,
             },
         )
         record = self.repo.get(tenant_id, import_id)

@@ -20,13 +20,14 @@ Excel
     checked from the ZIP central directory (member count, declared uncompressed sizes, compression
     ratios) and a streaming count of the shared-string table, which openpyxl would otherwise load whole.
 
-In both formats: spreadsheet error and null markers (``#N/A``, ``#VALUE!``, ``#REF!``, ``NULL``,
-``n/a`` ...: :data:`NULL_MARKERS`) read as empty; fully blank rows are skipped; short rows are padded
+In both formats: spreadsheet error values and null markers (``#N/A``, ``#VALUE!``, ``#REF!``, ``NULL``,
+``n/a``, ``-`` ...: :data:`NULL_MARKERS`) read as empty; fully blank rows are skipped; short rows are padded
 with ``""``; trailing empty cells beyond the header are dropped, but a row with *non-empty* cells
 beyond the header is yielded longer than the header so the row processor rejects it ("row has 9
-cells, header has 7"). Blank header cells are named ``column_<n>`` (1-based column, noted in
-``issues``) and blank header cells after the last named one are dropped; repeated header names
-make the file unusable (which column would the mapping mean?).
+cells, header has 7"). Blank header cells (and header cells holding a null marker such as ``#N/A``)
+are named ``column_<n>`` (1-based column, noted in ``issues``) and blank header cells after the last
+named one are dropped; repeated header names make the file unusable (which column would the mapping
+mean?).
 
 Formula injection: cells are *not* altered here. ``leadtide.imports.rows`` neutralises text that a
 spreadsheet would run as a formula (see ``neutralize_formula``).
@@ -49,34 +50,56 @@ from leadtide.models.errors import LeadtideError
 
 MAX_COLUMNS = 500
 SNIFF_BYTES = 64 * 1024
-NULL_MARKERS = frozenset(
-    {
-        "#N/A",
-        "#N/A N/A",
-        "#NA",
-        "#VALUE!",
-        "#REF!",
-        "#DIV/0!",
-        "#NUM!",
-        "#NAME?",
-        "#NULL!",
-        "#SPILL!",
-        "#CALC!",
-        "#GETTING_DATA",
-        "NULL",
-        "null",
-        "Null",
-        "N/A",
-        "n/a",
-        "N/a",
-        "NaN",
-        "nan",
-        "(null)",
-        "<null>",
-        "None",
-    }
+SPREADSHEET_ERRORS = (
+    "#N/A",
+    "#N/A N/A",
+    "#N/A!",
+    "#NA",
+    "#VALUE!",
+    "#REF!",
+    "#DIV/0!",
+    "#NUM!",
+    "#NAME?",
+    "#NULL!",
+    "#SPILL!",
+    "#CALC!",
+    "#FIELD!",
+    "#BLOCKED!",
+    "#CONNECT!",
+    "#BUSY!",
+    "#UNKNOWN!",
+    "#EXTERNAL!",
+    "#PYTHON!",
+    "#GETTING_DATA",
+    "#ERROR!",
+    "NULL",
+    "N/A",
+    "N.A.",
+    "(NULL)",
+    "<NULL>",
+    "(BLANK)",
+    "(EMPTY)",
 )
-"""Cell values that mean "no value": Excel/Sheets error values and the usual null spellings."""
+"""Error values of Excel (support.microsoft.com "How to correct a #... error"; ``#N/A N/A`` is
+Bloomberg's), Google Sheets (``#ERROR!``) and the usual null spellings of exports: empty in any case."""
+NULL_SPELLINGS = ("NaN", "nan", "NAN", "None", "none", "NONE", "-", "--", "---", "\u2013", "\u2014")
+"""Further "no value" cells, in exactly these spellings (``Nan`` is a first name)."""
+
+
+def _any_case(text: str) -> set[str]:
+    """Every upper/lower-case spelling of ``text`` (``#n/A``, ``#N/a`` ...): the cell test stays one set
+    lookup per cell (a few thousand strings in all)."""
+    variants = [""]
+    for char in text:
+        spellings = {char.lower(), char.upper()}
+        variants = [v + c for v in variants for c in spellings]
+    return set(variants)
+
+
+NULL_MARKERS = frozenset(
+    {spelling for marker in SPREADSHEET_ERRORS for spelling in _any_case(marker)} | set(NULL_SPELLINGS)
+)
+"""Cell values that mean "no value" (:data:`SPREADSHEET_ERRORS` in any case, :data:`NULL_SPELLINGS`)."""
 
 _DELIMITERS = (",", ";", "\t", "|")
 _CONTROL = re.compile(rb"[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f\x7f]")
@@ -296,6 +319,7 @@ def _csv_rows(records: Iterator[tuple[int, list[str]]], width: int) -> Iterator[
 def _headers(raw: list[Any]) -> tuple[list[str], list[str]]:
     """Clean header names: strip, drop trailing blanks, name inner blanks, refuse repeats and width."""
     names = ["" if v is None else str(v).strip().strip('"').strip() for v in raw]
+    names = ["" if name in NULL_MARKERS else name for name in names]  # a #N/A header cell names nothing
     while names and not names[-1]:
         names.pop()
     if not names:

@@ -14,6 +14,17 @@ Every problem names the column (the file's header) or the custom field and the v
 Warnings keep the row: a value cut to the field's length, an unknown status imported as New, a tag
 that is not a valid tag, an email domain whose MX could not be checked, and formula neutralisation.
 
+Invalid values (:attr:`ValidationOptions.invalid_values`, the import option of the same name):
+
+- ``drop_field`` (default): a cell whose value is unusable (a phone libphonenumber rejects, an invalid or
+  disposable email, a custom value that does not fit its field) is left out of the lead and named in
+  :attr:`RowOutcome.dropped`; the rest of the row is imported. The row is still rejected (every problem
+  in ``errors``) when the dropped value was required, when the row has a problem that is not one value
+  (too many cells), or when the row had identity values (email, phone, the ``custom:<key>`` unique key)
+  and every one of them is invalid: a lead kept by its name alone could not be matched when the
+  corrected row is imported again.
+- ``reject_row``: any unusable value rejects the row.
+
 Formula injection (OWASP "CSV injection"): a text value that a spreadsheet would evaluate (starting with
 ``=``, ``@``, tab or CR, or ``+``/``-`` followed by something that is not a number or phone number) is
 stored with a leading apostrophe (``'=HYPERLINK(...)``) and the row gets a warning. The value is kept
@@ -47,6 +58,7 @@ from leadtide.imports.mapping import (
     InvalidMappingError,
     canonical_target,
 )
+from leadtide.imports.models import InvalidValues
 from leadtide.imports.validation import DisposableDomains, EmailChecker, InvalidEmailAddress, MxChecker
 from leadtide.models.common import LeadStatus, display_name
 from leadtide.models.errors import UnprocessableError
@@ -58,6 +70,9 @@ MAX_TAGS = 50
 PHONE_CACHE_SIZE = 200_000
 """Distinct phone cells whose normalisation a :class:`RowProcessor` remembers (switchboard numbers repeat
 across a company's contacts; parsing is ~20 µs a number)."""
+
+NO_IDENTITY_LEFT = "no valid email, phone or unique key is left to identify the lead"
+"""Why a row is rejected whose identity values (email, phone, unique key) were all invalid."""
 
 _FORMULA_START = frozenset("=+-@\t\r")
 _NUMERIC_LIKE = re.compile(r"^[+-][\d\s().,/%-]*$")
@@ -138,12 +153,14 @@ class LeadDraft:
 
 @dataclass(slots=True)
 class RowOutcome:
-    """The result of one row: a draft (None when rejected), the errors that rejected it, warnings."""
+    """The result of one row: a draft (None when rejected), the errors that rejected it, warnings, and the
+    values left out of the draft (``dropped``, ``"<header>: <why>"``; only for a kept row)."""
 
     row_number: int
     draft: LeadDraft | None
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -154,8 +171,8 @@ class ValidationOptions:
     required custom fields that are mapped are added. ``unique_key``: ``email``, ``phone`` or
     ``custom:<key>`` (the value :class:`FileDeduplicator` and the pipeline match leads on).
     ``null_values``: extra cell values meaning "empty" (X Education's ``Select``).
-    ``drop_invalid_phone``: an invalid phone is dropped with a warning instead of rejecting the row, when
-    the row still has an email, a name or the unique value (exports full of placeholder numbers).
+    ``invalid_values``: ``drop_field`` leaves an unusable value out of the lead and reports it
+    (:attr:`RowOutcome.dropped`); ``reject_row`` rejects the row (see the module docstring).
     """
 
     check_mx: bool = False
@@ -164,7 +181,7 @@ class ValidationOptions:
     default_phone_region: str = "US"
     unique_key: Literal["email", "phone"] | str = "email"
     null_values: frozenset[str] = frozenset()
-    drop_invalid_phone: bool = False
+    invalid_values: InvalidValues = "drop_field"
 
 
 class _CellError(Exception):
@@ -239,6 +256,7 @@ class RowProcessor:
         self._required = sorted(((t, mapped[t]) for t in required), key=lambda pair: order[pair[1]])
         unique = canonical_target(options.unique_key) or "email"
         self._unique_custom = unique[len(CUSTOM_PREFIX) :] if unique.startswith(CUSTOM_PREFIX) else None
+        self._reject_invalid = options.invalid_values == "reject_row"
 
     # ------------------------------------------------------------------ construction
     def _converter(
@@ -248,7 +266,6 @@ class RowProcessor:
         if target == "email":
             return _EMAIL, "email", self._email_converter(header)
         if target == "phone":
-            lenient = self._options.drop_invalid_phone
             known = self._phones
 
             def phone(raw: str, warnings: list[str]) -> str | None:
@@ -264,9 +281,6 @@ class RowProcessor:
                 e164, problem = answer
                 if problem is None:
                     return e164
-                if lenient:
-                    warnings.append(f"{header}: {problem} (dropped)")
-                    return None
                 raise _CellError(problem)
 
             return _PHONE, "phone", phone
@@ -287,7 +301,7 @@ class RowProcessor:
             def tags(raw: str, warnings: list[str]) -> list[str]:
                 good = []
                 for part in re.split(r"[;,]", raw):
-                    tag = part.strip()
+                    tag = part.strip().strip('"').strip()  # Mailchimp quotes each tag: "a","b"
                     if not tag:
                         continue
                     if TAG_PATTERN.match(tag):
@@ -362,18 +376,23 @@ class RowProcessor:
             return RowOutcome(row_number, None, [f"row has {len(cells)} cells, header has {self._width}"], [])
         errors: list[str] = []
         warnings: list[str] = []
+        invalid: list[str] = []
         fields: dict[str, Any] = {}
         custom: dict[str, Any] = {}
         email = phone = None
         nulls = self._nulls
+        unique_custom = self._unique_custom
+        identity_cells = 0
         for index, header, _target, kind, key, convert in self._plan:
             raw = cells[index]
             if not raw or raw in nulls:
                 continue
+            if kind in (_EMAIL, _PHONE) or (kind == _CUSTOM and key == unique_custom):
+                identity_cells += 1
             try:
                 value = convert(raw, warnings)
             except _CellError as err:
-                errors.append(f"{header}: {err}")
+                invalid.append(f"{header}: {err}")
                 continue
             if value is None:
                 continue
@@ -401,17 +420,16 @@ class RowProcessor:
             if not _has(target, fields, custom):
                 errors.append(f"{header}: a value is required")
         unique_value = None
-        if self._unique_custom is not None:
-            found = custom.get(self._unique_custom)
+        if unique_custom is not None:
+            found = custom.get(unique_custom)
             unique_value = None if found is None else str(found)
-        if (
-            not errors
-            and email is None
-            and phone is None
-            and unique_value is None
-            and not any(t in fields for t in IDENTITY_TARGETS)
-        ):
-            errors.append("row has no email, phone or name")
+        if invalid and (self._reject_invalid or errors):
+            return RowOutcome(row_number, None, invalid + errors, warnings)
+        if not errors and email is None and phone is None and unique_value is None:
+            if identity_cells:
+                return RowOutcome(row_number, None, [*invalid, NO_IDENTITY_LEFT], warnings)
+            if not any(t in fields for t in IDENTITY_TARGETS):
+                errors.append("row has no email, phone or name")
         if errors:
             return RowOutcome(row_number, None, errors, warnings)
         if "name" not in fields and ("first_name" in fields or "last_name" in fields):
@@ -420,7 +438,7 @@ class RowProcessor:
             warnings.append(f"only the first {MAX_TAGS} tags were kept")
             fields["tags"] = fields["tags"][:MAX_TAGS]
         fields["custom_fields"] = custom
-        return RowOutcome(row_number, LeadDraft(fields, email, phone, unique_value), errors, warnings)
+        return RowOutcome(row_number, LeadDraft(fields, email, phone, unique_value), [], warnings, invalid)
 
 
 def _has(target: str, fields: dict[str, Any], custom: dict[str, Any]) -> bool:

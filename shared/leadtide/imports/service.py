@@ -162,6 +162,7 @@ class ImportService:
             "reject_disposable": request.reject_disposable,
             "required": list(request.required),
             "default_phone_region": request.default_phone_region,
+            "invalid_values": request.invalid_values,
             "publish_events": request.publish_events,
         }
         self._repo.create(
@@ -176,7 +177,7 @@ class ImportService:
                     "content_type": request.content_type,
                     "source_key": key,
                     "options": options,
-                    "mapping": request.mapping.columns if request.mapping else None,
+                    "mapping": request.mapping,
                     "mapping_name": request.mapping_name,
                 },
             }
@@ -224,6 +225,7 @@ class ImportService:
             headers=doc["headers"],
             mapping=doc.get("mapping") or {},
             confidence=doc.get("confidence") or {},
+            unmapped=doc.get("unmapped") or [],
             detected_source=doc.get("detected_source"),
             mapping_name=doc.get("mapping_name"),
             issues=doc.get("issues") or [],
@@ -233,7 +235,8 @@ class ImportService:
 
     # ------------------------------------------------------------------ mapping and start
     def set_mapping(self, principal: Principal, import_id: str, update: MappingUpdate) -> ImportPreview:
-        """Correct the mapping of an import waiting for one (optionally saving it by name).
+        """Correct the mapping of an import waiting for one (optionally saving it by name, optionally
+        changing its ``invalid_values`` option); the preview is recomputed.
 
         Raises:
             ImportStateError (409): not awaiting a mapping. UnprocessableError (422): invalid mapping.
@@ -246,19 +249,25 @@ class ImportService:
             )
         self._check_upload_kept(record)
         headers = record["doc"]["headers"]
-        problem = self._pipeline.mapping_problem(record, headers, update.columns)
+        options = dict(record["doc"].get("options") or {})
+        if update.invalid_values is not None:
+            options["invalid_values"] = update.invalid_values
+            record["doc"]["options"] = options
+        problem = self._pipeline.mapping_problem(record, headers, update.header_targets)
         if problem is not None:
-            raise UnprocessableError(problem, details=[{"field": "columns", "problem": problem}])
-        preview = self._pipeline.preview_rows(
-            record, headers, update.columns, record["doc"].get("sample") or []
-        )
+            raise UnprocessableError(problem, details=[{"field": "mapping", "problem": problem}])
+        sample = record["doc"].get("sample") or []
+        preview = self._pipeline.preview_rows(record, headers, update.header_targets, sample)
+        unmapped = self._pipeline.unmapped_columns(record, headers, update.header_targets, sample)
         changed = self._repo.update(
             principal.tenant_id,
             import_id,
             doc={
-                "mapping": update.columns,
+                "mapping": update.header_targets,
                 "preview": preview,
+                "unmapped": unmapped,
                 "mapping_name": update.save_as,
+                "options": options,
                 "error": None,
             },
             expect_status=[ImportStatus.AWAITING_MAPPING],
@@ -267,7 +276,7 @@ class ImportService:
             raise ImportStateError(f"import {import_id} changed state meanwhile")
         if update.save_as:
             self._repo.save_mapping(
-                principal.tenant_id, update.save_as, update.columns, headers, principal.user_id
+                principal.tenant_id, update.save_as, update.header_targets, headers, principal.user_id
             )
         return self.preview(principal, import_id)
 
@@ -319,10 +328,11 @@ class ImportService:
 
     # ------------------------------------------------------------------ error report and rollback
     def error_report(self, principal: Principal, import_id: str) -> ErrorReportLink:
-        """A presigned link to the CSV of rejected rows.
+        """A presigned link to the error report (rejected rows and rows kept without some values).
 
         Raises:
-            ImportNotFoundError (404): the import has no rejected rows (or is not planned yet).
+            ImportNotFoundError (404): the import has neither rejected rows nor dropped values (or is not
+            planned yet).
             ImportDataExpiredError (410, code ``error_report_expired``): the report is no longer kept
             (:func:`data_kept_until`).
         """
@@ -330,7 +340,8 @@ class ImportService:
         rows = int(record["doc"].get("error_rows") or 0)
         if not rows:
             raise ImportNotFoundError(
-                f"import {import_id} has no rejected rows", code="error_report_not_found"
+                f"import {import_id} has no rejected rows and no dropped values",
+                code="error_report_not_found",
             )
         until = data_kept_until(record)
         if self._clock() >= until:
@@ -345,8 +356,13 @@ class ImportService:
             expires_in=REPORT_URL_SECONDS,
             filename=f"{stem}-errors.csv",
         )
+        dropped = int(record["doc"].get("dropped_rows") or 0)
         return ErrorReportLink(
-            url=url, expires_at=self._clock() + timedelta(seconds=REPORT_URL_SECONDS), rows=rows
+            url=url,
+            expires_at=self._clock() + timedelta(seconds=REPORT_URL_SECONDS),
+            rows=rows,
+            rejected=rows - dropped,
+            rows_with_dropped_values=dropped,
         )
 
     def rollback(self, principal: Principal, import_id: str) -> ImportJob:
@@ -460,6 +476,7 @@ def job_view(
         updated=record.get("updated") or 0,
         skipped=record.get("skipped") or 0,
         failed=record.get("failed") or 0,
+        rows_with_dropped_values=int(doc.get("dropped_rows") or 0),
         chunks_total=record.get("chunks_total"),
         chunks_done=record.get("chunks_done") or 0,
         chunks_failed=record.get("chunks_failed") or 0,
