@@ -20,7 +20,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel
+from pydantic import BaseModel, StringConstraints
 
 from leadtide.api.context import principal_of
 from leadtide.api.errors import (
@@ -31,6 +31,8 @@ from leadtide.api.errors import (
     unsupported_media_type_response,
     validation_error_response,
 )
+from leadtide.api.query import check_query_parameters, document_query_parameters
+from leadtide.customfields.models import KEY_PATTERN
 from leadtide.leads.service import MAX_PAGE_SIZE, get_lead_service
 from leadtide.models.auth import Principal
 from leadtide.models.channels import Channel, ChannelCreate, ChannelList
@@ -40,20 +42,24 @@ from leadtide.models.leads import (
     LEAD_ID_PATTERN,
     Activity,
     ActivityPage,
+    ActivityType,
     DashboardSummary,
     Lead,
     LeadCreate,
     LeadPage,
-    LeadQuery,
     LeadUpdate,
     NoteCreate,
 )
+from leadtide.models.selection import MAX_FILTER_CUSTOM_FIELDS, parse_filter
 from leadtide.models.text import loads_valid_text
 from leadtide.observability import logger, metrics
 
 # Every JSON body is read by one loader that refuses lone surrogates (422 naming the field), before any
 # request model sees it: the text rule of leadtide.models.text holds for every route and field at once.
 app = APIGatewayHttpResolver(enable_validation=True, json_body_deserializer=loads_valid_text)
+# Every route refuses query parameters it does not declare (422 naming them) and reads mapping parameters
+# as deepObject (custom_field[plan]=pro): leadtide.api.query, from each route's own declaration.
+app.use([check_query_parameters])
 
 # Feature areas live in sibling modules, one Powertools router each (``<area>_routes.py``), included
 # here: app.include_router(<area>_routes.router).
@@ -83,6 +89,8 @@ app.include_router(admin_router)
 
 _LEAD_ID = re.compile(LEAD_ID_PATTERN)
 LeadId = Annotated[str, Path(description="lead id (32 hex characters)")]
+CustomFieldKey = Annotated[str, StringConstraints(pattern=KEY_PATTERN)]
+FilterText = Annotated[str, StringConstraints(max_length=500)]
 ChannelId = Annotated[str, Path(description="channel id", max_length=64)]
 
 
@@ -142,6 +150,27 @@ def list_leads(
     grade: Annotated[Grade | None, Query()] = None,
     created_from: Annotated[datetime | None, Query(description="ISO-8601, inclusive")] = None,
     created_to: Annotated[datetime | None, Query(description="ISO-8601, inclusive")] = None,
+    last_activity_from: Annotated[
+        datetime | None,
+        Query(description="last activity (latest interaction of any kind) at or after; ISO-8601"),
+    ] = None,
+    last_activity_to: Annotated[
+        datetime | None, Query(description="last activity at or before; ISO-8601, inclusive")
+    ] = None,
+    tag: Annotated[
+        list[str] | None,
+        Query(description="leads with any of these tags, case-insensitive; repeat for several: tag=a&tag=b"),
+    ] = None,
+    custom_field: Annotated[
+        dict[CustomFieldKey, FilterText] | None,
+        Query(
+            description="custom field filters, custom_field[<key>]=<value>: the lead's value of the "
+            "custom field <key> is <value>, read as the field's type (number, date, checkbox, dropdown "
+            "option...; a multi_select matches any option given); an empty value matches leads without "
+            "one. Several keys combine with AND",
+            max_length=MAX_FILTER_CUSTOM_FIELDS,
+        ),
+    ] = None,
     q: Annotated[
         str | None, Query(description="search name, email, phone or company", max_length=100)
     ] = None,
@@ -153,22 +182,25 @@ def list_leads(
     ] = None,
 ) -> LeadPage:
     """Filters combine (AND); reps only ever see their own and unassigned leads. Pages hold up to `limit`
-    leads; a selective filter may return fewer with a `next_cursor` to continue."""
-    principal = _principal()
-    query = LeadQuery(
-        status=status.value if status else None,
-        source_channel=source.value if source else None,
-        owner_id=principal.user_id if owner == "me" else owner,
-        grade=grade.value if grade else None,
+    leads; a selective filter may return fewer with a `next_cursor` to continue (a cursor belongs to its
+    sort, order and time range). The same filters select leads for lists, exports and bulk actions
+    (`selection.filter`)."""
+    lead_filter = parse_filter(
+        status=status,
+        source=source,
+        owner=owner,
+        grade=grade,
         created_from=created_from,
         created_to=created_to,
-        search=q.strip() if q and q.strip() else None,
-        sort=sort,
-        descending=order == "desc",
-        limit=limit,
-        cursor=cursor,
+        last_activity_from=last_activity_from,
+        last_activity_to=last_activity_to,
+        tag=tag,
+        custom_field=custom_field,
+        q=q,
     )
-    return get_lead_service().list_leads(principal, query)
+    return get_lead_service().list_leads(
+        _principal(), lead_filter, sort=sort, descending=order == "desc", limit=limit, cursor=cursor
+    )
 
 
 @app.post(
@@ -236,11 +268,30 @@ def delete_lead(lead_id: LeadId) -> Response[None]:
 )
 def list_activities(
     lead_id: LeadId,
+    type: Annotated[
+        list[ActivityType] | None,
+        Query(description="only entries of these types; repeat for several: type=note&type=message"),
+    ] = None,
+    occurred_from: Annotated[
+        datetime | None, Query(description="entries at or after this instant; ISO-8601")
+    ] = None,
+    occurred_to: Annotated[
+        datetime | None, Query(description="entries at or before this instant; ISO-8601, inclusive")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> ActivityPage:
-    """Messages in and out, notes, status and owner changes, oldest first."""
-    return get_lead_service().list_activities(_principal(), _lead_id(lead_id), limit=limit, cursor=cursor)
+    """Messages in and out, notes, status and owner changes, oldest first; filtered by type and time
+    (combined with AND). A selective filter may return fewer than `limit` entries with a `next_cursor`."""
+    return get_lead_service().list_activities(
+        _principal(),
+        _lead_id(lead_id),
+        limit=limit,
+        cursor=cursor,
+        types=type or (),
+        occurred_from=occurred_from,
+        occurred_to=occurred_to,
+    )
 
 
 @app.post(
@@ -369,9 +420,11 @@ def openapi_json() -> str:
 
 
 def _with_unsupported_media_type(document: str) -> str:
-    """Every operation with a JSON body may answer 415 (:func:`_unsupported_media_type`): listed once here
-    rather than in each route's ``responses``."""
+    """Every operation with a JSON body may answer 415 (:func:`_unsupported_media_type`), and every one
+    422 for an unknown query parameter (:func:`check_query_parameters`): listed once here rather than in
+    each route's ``responses``; mapping query parameters are documented as deepObject."""
     schema = json.loads(document)
+    document_query_parameters(schema)
     (entry,) = documented_errors(415).values()
     reference = {"$ref": "#/components/schemas/ErrorResponse"}
     for path_item in schema["paths"].values():
