@@ -138,6 +138,12 @@ class FakeLeadRepository(LeadRepository):
                 return False
             if query.created_to and lead.created_at > query.created_to:
                 return False
+            if query.last_activity_from and lead.last_activity_at < query.last_activity_from:
+                return False
+            if query.last_activity_to and lead.last_activity_at > query.last_activity_to:
+                return False
+            if query.condition is not None and not query.condition(lead.model_dump()):
+                return False
             if query.search:
                 text = " ".join(
                     str(v).lower() for v in (lead.name, lead.email, lead.phone, lead.company) if v
@@ -173,9 +179,17 @@ class FakeLeadRepository(LeadRepository):
         )
         return page, cursor
 
-    def list_activities(self, tenant_id, lead_id, *, limit, cursor):
+    def list_activities(
+        self, tenant_id, lead_id, *, limit, cursor, types=(), occurred_from=None, occurred_to=None
+    ):
         self.get_lead(tenant_id, lead_id)
-        items = self.activities.get((tenant_id, lead_id), [])
+        items = [
+            a
+            for a in self.activities.get((tenant_id, lead_id), [])
+            if (not types or a.type in types)
+            and (occurred_from is None or a.occurred_at >= occurred_from)
+            and (occurred_to is None or a.occurred_at <= occurred_to)
+        ]
         start = int(cursor) if cursor else 0
         more = start + limit < len(items)
         return items[start : start + limit], str(start + limit) if more else None

@@ -10,10 +10,12 @@ from typing import Annotated, Literal
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+from pydantic import StringConstraints
 
 from leadtide.api.app import created
 from leadtide.api.context import current_principal
 from leadtide.api.errors import JSON, documented_errors
+from leadtide.customfields.models import KEY_PATTERN
 from leadtide.models.common import ChannelType, Grade, LeadStatus
 from leadtide.models.errors import LeadNotFoundError
 from leadtide.models.leads import (
@@ -21,20 +23,23 @@ from leadtide.models.leads import (
     MAX_PAGE_SIZE,
     Activity,
     ActivityPage,
+    ActivityType,
     DashboardSummary,
     Lead,
     LeadCreate,
     LeadPage,
-    LeadQuery,
     LeadUpdate,
     NoteCreate,
 )
+from leadtide.models.selection import MAX_FILTER_CUSTOM_FIELDS, parse_filter
 from leadtide.wiring import get_wiring
 
 router = APIGatewayHttpRouter()
 
 _LEAD_ID = re.compile(LEAD_ID_PATTERN)
 LeadId = Annotated[str, Path(description="lead id (32 hex characters)")]
+CustomFieldKey = Annotated[str, StringConstraints(pattern=KEY_PATTERN)]
+FilterText = Annotated[str, StringConstraints(max_length=500)]
 
 
 def _lead_id(lead_id: str) -> str:
@@ -60,6 +65,27 @@ def list_leads(
     grade: Annotated[Grade | None, Query()] = None,
     created_from: Annotated[datetime | None, Query(description="ISO-8601, inclusive")] = None,
     created_to: Annotated[datetime | None, Query(description="ISO-8601, inclusive")] = None,
+    last_activity_from: Annotated[
+        datetime | None,
+        Query(description="last activity (latest interaction of any kind) at or after; ISO-8601"),
+    ] = None,
+    last_activity_to: Annotated[
+        datetime | None, Query(description="last activity at or before; ISO-8601, inclusive")
+    ] = None,
+    tag: Annotated[
+        list[str] | None,
+        Query(description="leads with any of these tags, case-insensitive; repeat for several: tag=a&tag=b"),
+    ] = None,
+    custom_field: Annotated[
+        dict[CustomFieldKey, FilterText] | None,
+        Query(
+            description="custom field filters, custom_field[<key>]=<value>: the lead's value of the "
+            "custom field <key> is <value>, read as the field's type (number, date, checkbox, dropdown "
+            "option...; a multi_select matches any option given); an empty value matches leads without "
+            "one. Several keys combine with AND",
+            max_length=MAX_FILTER_CUSTOM_FIELDS,
+        ),
+    ] = None,
     q: Annotated[
         str | None, Query(description="search name, email, phone or company", max_length=100)
     ] = None,
@@ -71,22 +97,30 @@ def list_leads(
     ] = None,
 ) -> LeadPage:
     """Filters combine (AND); reps only ever see their own and unassigned leads. Pages hold up to `limit`
-    leads; a selective filter may return fewer with a `next_cursor` to continue."""
-    principal = current_principal(router)
-    query = LeadQuery(
-        status=status.value if status else None,
-        source_channel=source.value if source else None,
-        owner_id=principal.user_id if owner == "me" else owner,
-        grade=grade.value if grade else None,
+    leads; a selective filter may return fewer with a `next_cursor` to continue (a cursor belongs to its
+    sort, order and time range). The same filters select leads for lists, exports and bulk actions
+    (`selection.filter`)."""
+    lead_filter = parse_filter(
+        status=status,
+        source=source,
+        owner=owner,
+        grade=grade,
         created_from=created_from,
         created_to=created_to,
-        search=q.strip() if q and q.strip() else None,
+        last_activity_from=last_activity_from,
+        last_activity_to=last_activity_to,
+        tag=tag,
+        custom_field=custom_field,
+        q=q,
+    )
+    return get_wiring().lead_service.list_leads(
+        current_principal(router),
+        lead_filter,
         sort=sort,
         descending=order == "desc",
         limit=limit,
         cursor=cursor,
     )
-    return get_wiring().lead_service.list_leads(principal, query)
 
 
 @router.post(
@@ -154,12 +188,29 @@ def delete_lead(lead_id: LeadId) -> Response[None]:
 )
 def list_activities(
     lead_id: LeadId,
+    type: Annotated[
+        list[ActivityType] | None,
+        Query(description="only entries of these types; repeat for several: type=note&type=message"),
+    ] = None,
+    occurred_from: Annotated[
+        datetime | None, Query(description="entries at or after this instant; ISO-8601")
+    ] = None,
+    occurred_to: Annotated[
+        datetime | None, Query(description="entries at or before this instant; ISO-8601, inclusive")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> ActivityPage:
-    """Messages in and out, notes, status and owner changes, oldest first."""
+    """Messages in and out, notes, status and owner changes, oldest first; filtered by type and time
+    (combined with AND). A selective filter may return fewer than `limit` entries with a `next_cursor`."""
     return get_wiring().lead_service.list_activities(
-        current_principal(router), _lead_id(lead_id), limit=limit, cursor=cursor
+        current_principal(router),
+        _lead_id(lead_id),
+        limit=limit,
+        cursor=cursor,
+        types=type or (),
+        occurred_from=occurred_from,
+        occurred_to=occurred_to,
     )
 
 

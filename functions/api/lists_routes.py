@@ -110,7 +110,7 @@ def delete_list(list_id: ListId) -> Response[None]:
 
 @router.post(
     "/lists/<list_id>/leads",
-    summary="Add leads to a static list, by id or by the inbox filters",
+    summary="Add a selection of leads (by id or by the inbox filters) to a static list",
     responses={
         200: {"description": "Added", "content": {JSON: {"model": AddResult}}},
         202: {
@@ -121,17 +121,23 @@ def delete_list(list_id: ListId) -> Response[None]:
     },
 )
 def add_leads(list_id: ListId, request: Annotated[ListLeadsAdd, Body()]) -> Response[AddResult]:
-    """`lead_ids` (up to 1,000) or `filter` (the filters of `GET /leads`). Reps only add leads they can
+    """`{"selection": {"lead_ids": [...]}}` (up to 1,000) or `{"selection": {"filter": {...}}}` (the filters
+    of `GET /leads`): the selection shape of `POST /exports` and `POST /bulk-actions`; a list's or
+    segment's members are added with `POST /bulk-actions` (`add_to_list`). Reps only add leads they can
     see; others are reported in `not_visible`. A filter matching more than 500 leads answers 202 with the
     counts of the first 500 and a `job_id`; the rest is added on the jobs queue, followed with
-    `GET /lists/{list_id}/jobs/{job_id}`."""
+    `GET /lists/{list_id}/jobs/{job_id}`.
+
+    **Deprecated:** `lead_ids` or `filter` at the top level of the body (the shape before selections) is
+    still accepted and means the same; send `selection` instead."""
     service = get_wiring().list_service
     principal = current_principal(router)
-    if request.lead_ids is not None:
-        result = service.add_leads(principal, _list_id(list_id), request.lead_ids)
+    selection = request.resolved_selection()
+    if selection.lead_ids is not None:
+        result = service.add_leads(principal, _list_id(list_id), selection.lead_ids)
     else:
-        assert request.filter is not None
-        result = service.add_by_filter(principal, _list_id(list_id), request.filter)
+        assert selection.filter is not None
+        result = service.add_by_filter(principal, _list_id(list_id), selection.filter)
     return Response(status_code=202 if result.queued else 200, content_type=JSON, body=result)
 
 
@@ -183,10 +189,11 @@ def get_list_job(list_id: ListId, job_id: JobId) -> ListJob:
     },
 )
 def remove_leads(list_id: ListId, request: Annotated[ListLeadsRemove, Body()]) -> RemoveResult:
-    """`lead_ids` (up to 1,000); reps only remove leads they can see."""
-    return get_wiring().list_service.remove_leads(
-        current_principal(router), _list_id(list_id), request.lead_ids
-    )
+    """`{"selection": {"lead_ids": [...]}}` (up to 1,000); reps only remove leads they can see. Removing by
+    filter, list or segment is `POST /bulk-actions` (`remove_from_list`).
+
+    **Deprecated:** `lead_ids` at the top level of the body is still accepted; send `selection` instead."""
+    return get_wiring().list_service.remove_leads(current_principal(router), _list_id(list_id), request.ids)
 
 
 @router.get(

@@ -396,6 +396,7 @@ class Wiring:
             enqueue=self.enqueue_jobs,
             jobs=self.list_job_repository,
             default_region=self.settings.default_phone_region,
+            custom_fields=self.custom_field_service,
         )
 
     @cached_property
@@ -438,7 +439,9 @@ class Wiring:
         return ExportService(
             self.export_repository,
             self.export_storage,
-            SelectionResolver(self.lead_repository, self.lead_collections),
+            SelectionResolver(
+                self.lead_repository, self.lead_collections, custom_fields=self.custom_field_service
+            ),
             self.custom_field_catalog,
             self.enqueue_jobs,
         )
@@ -453,7 +456,9 @@ class Wiring:
             self.bulk_action_repository,
             self.lead_repository,
             self.lead_service,
-            SelectionResolver(self.lead_repository, self.lead_collections),
+            SelectionResolver(
+                self.lead_repository, self.lead_collections, custom_fields=self.custom_field_service
+            ),
             self.lead_collections,
             self.export_storage,
             lambda: self.export_service,

@@ -12,7 +12,8 @@ from leadtide.models.errors import (
     UnauthenticatedError,
     UnprocessableError,
 )
-from leadtide.models.leads import LeadCreate, LeadQuery, LeadUpdate, NoteCreate
+from leadtide.models.leads import LeadCreate, LeadUpdate, NoteCreate
+from leadtide.models.selection import LeadFilter
 
 ADMIN = Principal("acme", "u-admin", Role.ADMIN)
 REP = Principal("acme", "u-rep", Role.REP)
@@ -53,15 +54,15 @@ def test_reps_see_only_their_own_and_unassigned_leads(svc):
     mine = svc.create_lead(REP, LeadCreate(email="mine@x.co"))
     theirs = svc.create_lead(OTHER_REP, LeadCreate(email="theirs@x.co"))
     free = svc.create_lead(ADMIN, LeadCreate(email="free@x.co"))
-    seen = {lead.lead_id for lead in svc.list_leads(REP, LeadQuery(limit=100)).items}
+    seen = {lead.lead_id for lead in svc.list_leads(REP, LeadFilter(), limit=100).items}
     assert seen == {mine.lead_id, free.lead_id}
     # Even asking for the other rep's leads explicitly returns none of them
-    assert svc.list_leads(REP, LeadQuery(owner_id="u-rep2")).items == []
+    assert svc.list_leads(REP, LeadFilter(owner="u-rep2")).items == []
     with pytest.raises(ForbiddenError):
         svc.get_lead(REP, theirs.lead_id)
     with pytest.raises(ForbiddenError):
         svc.update_lead(REP, theirs.lead_id, LeadUpdate(status=LeadStatus.CONTACTED))
-    assert len(svc.list_leads(ADMIN, LeadQuery(limit=100)).items) == 3
+    assert len(svc.list_leads(ADMIN, LeadFilter(), limit=100).items) == 3
 
 
 def test_rep_can_claim_an_unassigned_lead_but_not_give_it_away(svc):

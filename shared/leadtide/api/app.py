@@ -33,6 +33,7 @@ from leadtide.api.errors import (
     unsupported_media_type_response,
     validation_error_response,
 )
+from leadtide.api.query import check_query_parameters, document_query_parameters
 from leadtide.models.errors import LeadtideError
 from leadtide.models.text import loads_valid_text
 from leadtide.observability import logger, metrics, traced
@@ -47,6 +48,9 @@ def build_app(*routers: APIGatewayHttpRouter) -> APIGatewayHttpResolver:
     ``{"error": {"code", "message", "details"}}``.
     """
     app = APIGatewayHttpResolver(enable_validation=True, json_body_deserializer=loads_valid_text)
+    # Every route refuses query parameters it does not declare (422 naming them) and reads mapping
+    # parameters as deepObject (custom_field[plan]=pro): leadtide.api.query, from each route's declaration.
+    app.use([check_query_parameters])
     for router in routers:
         app.include_router(router)
 
@@ -111,8 +115,11 @@ def openapi_json(app: APIGatewayHttpResolver) -> str:
 
 
 def _with_unsupported_media_type(document: str) -> str:
-    """Every operation with a JSON body may answer 415: listed once here rather than in each route."""
+    """Every operation with a JSON body may answer 415, and every one 422 for an unknown query parameter
+    (:func:`leadtide.api.query.check_query_parameters`): listed once here rather than in each route;
+    mapping query parameters are documented as deepObject."""
     schema = json.loads(document)
+    document_query_parameters(schema)
     (entry,) = documented_errors(415).values()
     reference = {"$ref": "#/components/schemas/ErrorResponse"}
     for path_item in schema["paths"].values():

@@ -90,6 +90,6 @@ def documented_errors(*codes: int) -> dict[int, dict[str, Any]]:
         409: "Conflicts with an existing record",
         410: "Gone: the data the action needs is past its retention",
         415: "The body is not application/json",
-        422: "A value failed validation",
+        422: "A value failed validation, or a query parameter is unknown",
     }
     return {c: {"description": descriptions[c], "content": {JSON: {"model": ErrorResponse}}} for c in codes}

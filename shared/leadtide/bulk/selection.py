@@ -14,12 +14,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from itertools import islice
+from typing import TYPE_CHECKING
 
 from leadtide.bulk.ports import LeadCollections
+from leadtide.leads.filters import lead_query
 from leadtide.leads.ports import LeadRepository
 from leadtide.models.auth import Principal
 from leadtide.models.leads import Lead, LeadQuery
 from leadtide.models.selection import MAX_SELECTED_IDS, LeadFilter, LeadSelection
+
+if TYPE_CHECKING:
+    from leadtide.customfields.service import CustomFieldService
 
 __all__ = [
     "MAX_SELECTED_IDS",
@@ -39,24 +44,28 @@ def is_visible(principal: Principal, lead: Lead) -> bool:
     return principal.sees_all_leads or lead.owner_id in (None, principal.user_id)
 
 
-def filter_query(principal: Principal, lead_filter: LeadFilter, *, cursor: str | None = None) -> LeadQuery:
-    """The inbox query of ``lead_filter`` for ``principal``, oldest first, :data:`PAGE_SIZE` per page:
-    ``owner="me"`` means the caller, and reps are restricted to their own and unassigned leads."""
-    owner = lead_filter.owner
-    q = lead_filter.q.strip() if lead_filter.q else None
-    return LeadQuery(
-        status=lead_filter.status.value if lead_filter.status else None,
-        source_channel=lead_filter.source.value if lead_filter.source else None,
-        owner_id=principal.user_id if owner == "me" else owner,
-        grade=lead_filter.grade.value if lead_filter.grade else None,
-        created_from=lead_filter.created_from,
-        created_to=lead_filter.created_to,
-        search=q or None,
+def filter_query(
+    principal: Principal,
+    lead_filter: LeadFilter,
+    *,
+    cursor: str | None = None,
+    custom_fields: CustomFieldService | None = None,
+) -> LeadQuery:
+    """The inbox query of ``lead_filter`` for ``principal`` (:func:`leadtide.leads.filters.lead_query`),
+    oldest first, :data:`PAGE_SIZE` per page: ``owner="me"`` means the caller, and reps are restricted to
+    their own and unassigned leads.
+
+    Raises:
+        UnprocessableError (422): a custom field filter the tenant's fields cannot read.
+    """
+    return lead_query(
+        principal,
+        lead_filter,
+        custom_fields=custom_fields,
         sort="created",
         descending=False,
         limit=PAGE_SIZE,
         cursor=cursor,
-        visible_to=None if principal.sees_all_leads else principal.user_id,
     )
 
 
@@ -64,13 +73,23 @@ class SelectionResolver:
     """Turns selections into lead ids or lead records, streaming page by page (never the whole tenant in
     memory at once, except the de-duplication set of ids: 33 bytes a lead)."""
 
-    def __init__(self, leads: LeadRepository, collections: LeadCollections):
+    def __init__(
+        self,
+        leads: LeadRepository,
+        collections: LeadCollections,
+        *,
+        custom_fields: CustomFieldService | None = None,
+    ):
         self._leads = leads
         self._collections = collections
+        self._custom_fields = custom_fields
 
     def check(self, principal: Principal, selection: LeadSelection) -> None:
-        """Fail fast on a selection that cannot resolve: an unknown list or segment (404)."""
-        if selection.list_id is not None:
+        """Fail fast on a selection that cannot resolve: an unknown list or segment (404), a filter on
+        custom fields the tenant does not have or values they cannot hold (422)."""
+        if selection.filter is not None:
+            filter_query(principal, selection.filter, custom_fields=self._custom_fields)
+        elif selection.list_id is not None:
             self._collections.check_list(principal.tenant_id, selection.list_id)
         elif selection.segment_id is not None:
             self._collections.check_segment(principal.tenant_id, selection.segment_id)
@@ -119,7 +138,8 @@ class SelectionResolver:
         cursor: str | None = None
         while True:
             leads, cursor = self._leads.query_leads(
-                principal.tenant_id, filter_query(principal, lead_filter, cursor=cursor)
+                principal.tenant_id,
+                filter_query(principal, lead_filter, cursor=cursor, custom_fields=self._custom_fields),
             )
             yield from leads
             if cursor is None:

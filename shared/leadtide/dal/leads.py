@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, cast
 
@@ -346,18 +346,31 @@ class DynamoLeadRepository(DynamoRepository, LeadRepository):
         return {item.lead_id: _lead_from_item(item) for item in LeadItem.batch_get(keys)}
 
     def query_leads(self, tenant_id: str, query: LeadQuery) -> tuple[list[Lead], str | None]:
-        scope = f"leads:{query.sort}:{'d' if query.descending else 'a'}"
-        start_key = decode_cursor(query.cursor, scope=scope, tenant_prefix=f"T#{tenant_id}")
+        """See :meth:`LeadRepository.query_leads`. One Query of the sort's inbox index: the range of the
+        sort field is the key condition, the other fields are a filter expression, ``query.condition`` is
+        evaluated on each item read. A page reads at most :data:`MAX_ITEMS_EVALUATED_PER_PAGE` items and
+        may hold fewer than ``limit`` leads with a cursor to go on. The cursor is bound to the sort, the
+        order and the key range, so one replayed under another range is refused (400) rather than sent to
+        DynamoDB, which refuses a start key outside the key condition."""
         index = getattr(LeadItem, _INDEX_BY_SORT[query.sort])
+        range_attr = getattr(LeadItem, _index_range_key(query.sort))
         range_cond = None
         filt: list[Condition] = []
-        if query.created_from or query.created_to:
-            lo = iso(query.created_from) if query.created_from else "0000"  # a key bound cannot be empty
-            hi = (iso(query.created_to) if query.created_to else "9999") + "#~"
-            if query.sort == "created":
-                range_cond = LeadItem.created_sk.between(lo, hi)
+        scope = f"leads:{query.sort}:{'d' if query.descending else 'a'}"
+        for attr, low, high, sort in (
+            (LeadItem.created_sk, query.created_from, query.created_to, "created"),
+            (LeadItem.activity_sk, query.last_activity_from, query.last_activity_to, "last_activity"),
+        ):
+            if low is None and high is None:
+                continue
+            lo = iso(low) if low else "0000"  # a key bound cannot be empty
+            hi = (iso(high) if high else "9999") + "#~"
+            if query.sort == sort:
+                range_cond = range_attr.between(lo, hi)
+                scope += f":{lo}:{hi}"
             else:
-                filt.append(LeadItem.created_sk.between(lo, hi))
+                filt.append(attr.between(lo, hi))
+        start_key = decode_cursor(query.cursor, scope=scope, tenant_prefix=f"T#{tenant_id}")
         if query.status:
             filt.append(LeadItem.status == query.status)
         if query.source_channel:
@@ -375,13 +388,14 @@ class DynamoLeadRepository(DynamoRepository, LeadRepository):
         filter_condition = None
         for cond in filt:
             filter_condition = cond if filter_condition is None else filter_condition & cond
+        selective = filter_condition is not None or query.condition is not None
         results = index.query(
             tenant_list_pk(tenant_id),
             range_key_condition=range_cond,
             filter_condition=filter_condition,
             scan_index_forward=not query.descending,
             last_evaluated_key=start_key,
-            page_size=max(query.limit, 100 if filter_condition is not None else query.limit),
+            page_size=max(query.limit, 100 if selective else query.limit),
         )
         leads: list[Lead] = []
         evaluated = 0
@@ -391,7 +405,10 @@ class DynamoLeadRepository(DynamoRepository, LeadRepository):
             evaluated += page.get("ScannedCount", 0)
             items = page.get("Items", [])
             for n, raw in enumerate(items):
-                leads.append(_lead_from_item(LeadItem.from_raw_data(raw)))
+                item = LeadItem.from_raw_data(raw)
+                if query.condition is not None and not query.condition(item.attribute_values):
+                    continue
+                leads.append(_lead_from_item(item))
                 if len(leads) == query.limit:
                     more_on_page = n + 1 < len(items)
                     if more_on_page or page.get("LastEvaluatedKey"):
@@ -403,17 +420,59 @@ class DynamoLeadRepository(DynamoRepository, LeadRepository):
         return leads, encode_cursor(last_key, scope=scope)
 
     def list_activities(
-        self, tenant_id: str, lead_id: str, *, limit: int, cursor: str | None
+        self,
+        tenant_id: str,
+        lead_id: str,
+        *,
+        limit: int,
+        cursor: str | None,
+        types: Collection[str] = (),
+        occurred_from: datetime | None = None,
+        occurred_to: datetime | None = None,
     ) -> tuple[list[Activity], str | None]:
+        """See :meth:`LeadRepository.list_activities`. The time range is the Query's key condition (sort
+        keys are ``A#<iso>#<id>``); ``types`` is tested on each entry read, at most
+        :data:`MAX_ITEMS_EVALUATED_PER_PAGE` per page (fewer than ``limit`` entries with a cursor then).
+        The cursor is bound to the lead and the time range."""
         pk = lead_pk(tenant_id, lead_id)
-        start_key = decode_cursor(cursor, scope=f"activities:{lead_id}", tenant_prefix=f"T#{tenant_id}")
+        scope = f"activities:{lead_id}"
+        key_condition: Condition
+        if occurred_from is None and occurred_to is None:
+            key_condition = ActivityItem.sk.startswith("A#")
+        else:
+            lo = f"A#{iso(occurred_from)}" if occurred_from else "A#"
+            hi = f"A#{iso(occurred_to)}#~" if occurred_to else "A#~"
+            key_condition = ActivityItem.sk.between(lo, hi)
+            scope += f":{lo}:{hi}"
+        start_key = decode_cursor(cursor, scope=scope, tenant_prefix=f"T#{tenant_id}")
         if start_key is None:
             self.get_lead(tenant_id, lead_id)  # 404 for an unknown lead rather than an empty page
+        wanted = frozenset(str(t) for t in types)
         results = ActivityItem.query(
-            pk, ActivityItem.sk.startswith("A#"), last_evaluated_key=start_key, limit=limit, page_size=limit
+            pk,
+            key_condition,
+            last_evaluated_key=start_key,
+            page_size=max(limit, 100) if wanted else limit,
         )
-        activities = [_activity_from_item(item) for item in results]
-        return activities, encode_cursor(results.last_evaluated_key, scope=f"activities:{lead_id}")
+        activities: list[Activity] = []
+        evaluated = 0
+        last_key: dict[str, Any] | None = None
+        for page in results.page_iter:
+            items = page.get("Items", [])
+            evaluated += len(items)
+            for n, raw in enumerate(items):
+                item = ActivityItem.from_raw_data(raw)
+                if wanted and (item.doc or {}).get("type") not in wanted:
+                    continue
+                activities.append(_activity_from_item(item))
+                if len(activities) == limit:
+                    if n + 1 < len(items) or page.get("LastEvaluatedKey"):
+                        last_key = {"pk": raw["pk"], "sk": raw["sk"]}
+                    return activities, encode_cursor(last_key, scope=scope)
+            last_key = page.get("LastEvaluatedKey")
+            if last_key is None or evaluated >= MAX_ITEMS_EVALUATED_PER_PAGE:
+                break
+        return activities, encode_cursor(last_key, scope=scope)
 
     def recent_activities(self, tenant_id: str, lead_id: str, *, since: datetime) -> list[Activity]:
         results = ActivityItem.query(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -134,9 +134,23 @@ class LeadRepository(ABC):
 
     @abstractmethod
     def list_activities(
-        self, tenant_id: str, lead_id: str, *, limit: int, cursor: str | None
+        self,
+        tenant_id: str,
+        lead_id: str,
+        *,
+        limit: int,
+        cursor: str | None,
+        types: Collection[str] = (),
+        occurred_from: datetime | None = None,
+        occurred_to: datetime | None = None,
     ) -> tuple[list[Activity], str | None]:
-        """The lead's timeline, oldest first, one page. Raises InvalidRequestError for a bad cursor."""
+        """The lead's timeline, oldest first, one page of up to ``limit`` entries: only those of ``types``
+        (activity types; empty: every type) that occurred within the inclusive ``occurred_from`` ..
+        ``occurred_to`` bounds (either may be None). A selective filter may give fewer entries and a cursor.
+
+        Raises:
+            LeadNotFoundError; InvalidRequestError: a malformed cursor, or one from another lead or range.
+        """
 
     @abstractmethod
     def record_delivery_status(

@@ -10,12 +10,23 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from collections.abc import Collection
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from leadtide.capture.identity import normalize_email, normalize_phone
+from leadtide.leads.filters import lead_query
 from leadtide.leads.ports import IdentityTakenError, LeadChanges, LeadRepository
 from leadtide.models.auth import Principal
-from leadtide.models.common import ChannelType, IdentityKind, LeadStatus, display_name, iso, utc_now
+from leadtide.models.common import (
+    ChannelType,
+    IdentityKind,
+    LeadStatus,
+    bounds_problem,
+    display_name,
+    iso,
+    utc_now,
+)
 from leadtide.models.errors import DuplicateLeadError, ForbiddenError, UnprocessableError
 from leadtide.models.events import LeadEvent, LeadEventType
 from leadtide.models.leads import (
@@ -30,7 +41,9 @@ from leadtide.models.leads import (
     LeadSummary,
     LeadUpdate,
     NoteCreate,
+    SortField,
 )
+from leadtide.models.selection import LeadFilter
 from leadtide.ports import EventPublisher
 
 if TYPE_CHECKING:
@@ -54,8 +67,37 @@ class LeadService:
         self._custom_fields = custom_fields
 
     # ------------------------------------------------------------------ reads
-    def list_leads(self, principal: Principal, query: LeadQuery) -> LeadPage:
-        """One page of the inbox. Reps get only their own and unassigned leads, whatever they filter.
+    def list_leads(
+        self,
+        principal: Principal,
+        lead_filter: LeadFilter,
+        *,
+        sort: SortField = "created",
+        descending: bool = True,
+        limit: int = 25,
+        cursor: str | None = None,
+    ) -> LeadPage:
+        """One page of the inbox: the leads matching ``lead_filter`` (see :mod:`leadtide.leads.filters`),
+        in ``sort`` order, up to ``limit``. Reps get only their own and unassigned leads, whatever they
+        filter.
+
+        Raises:
+            InvalidRequestError (400): bad cursor. UnprocessableError (422): a custom field filter names
+            an unknown field or a value it cannot hold.
+        """
+        query = lead_query(
+            principal,
+            lead_filter,
+            custom_fields=self._custom_fields,
+            sort=sort,
+            descending=descending,
+            limit=limit,
+            cursor=cursor,
+        )
+        return self.query_leads(principal, query)
+
+    def query_leads(self, principal: Principal, query: LeadQuery) -> LeadPage:
+        """One page of a repository query; reps are restricted to their own and unassigned leads.
 
         Raises:
             InvalidRequestError (400): bad cursor.
@@ -74,12 +116,35 @@ class LeadService:
         return lead
 
     def list_activities(
-        self, principal: Principal, lead_id: str, *, limit: int, cursor: str | None
+        self,
+        principal: Principal,
+        lead_id: str,
+        *,
+        limit: int,
+        cursor: str | None,
+        types: Collection[ActivityType] = (),
+        occurred_from: datetime | None = None,
+        occurred_to: datetime | None = None,
     ) -> ActivityPage:
-        """The lead's timeline, oldest first. Raises as :meth:`get_lead`, and InvalidRequestError for a cursor."""
+        """The lead's timeline, oldest first: entries of ``types`` (empty: all) within the inclusive
+        ``occurred_from`` .. ``occurred_to`` bounds.
+
+        Raises:
+            as :meth:`get_lead`; InvalidRequestError (400) for a bad cursor; UnprocessableError (422) when
+            ``occurred_from`` is after ``occurred_to``.
+        """
+        problem = bounds_problem(occurred_from, occurred_to, "occurred")
+        if problem:
+            raise UnprocessableError(problem, details=[{"field": "occurred_from", "problem": problem}])
         self.get_lead(principal, lead_id)
         items, next_cursor = self._leads.list_activities(
-            principal.tenant_id, lead_id, limit=limit, cursor=cursor
+            principal.tenant_id,
+            lead_id,
+            limit=limit,
+            cursor=cursor,
+            types=[str(t) for t in types],
+            occurred_from=occurred_from,
+            occurred_to=occurred_to,
         )
         return ActivityPage(items=items, next_cursor=next_cursor)
 

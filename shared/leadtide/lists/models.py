@@ -6,9 +6,11 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.json_schema import JsonDict
 
-from leadtide.models.selection import (
-    LeadFilter,  # the GET /leads filters, shared with exports and bulk actions
+from leadtide.models.selection import (  # the GET /leads filters and selections, shared with exports and bulk actions
+    LeadFilter,
+    LeadSelection,
 )
 
 MAX_IDS_PER_REQUEST = 1000
@@ -51,27 +53,103 @@ class StaticListUpdate(BaseModel):
     description: str | None = Field(default=None, max_length=1000)
 
 
+_DEPRECATED: JsonDict = {"deprecated": True}
+"""JSON-schema mark of a field kept for a deprecation period (OpenAPI ``deprecated: true``)."""
+
+
 class ListLeadsAdd(BaseModel):
-    """Body of ``POST /lists/{list_id}/leads``: ``lead_ids`` or a ``filter``, not both."""
+    """Body of ``POST /lists/{list_id}/leads``: ``{"selection": {"lead_ids": [...]}}`` (up to 1,000 ids) or
+    ``{"selection": {"filter": {...}}}`` (the ``GET /leads`` filters): the selection shape of exports and
+    bulk actions. A list's or segment's members are added with ``POST /bulk-actions`` (``add_to_list``).
+
+    Deprecated: the same ``lead_ids`` or ``filter`` at the top level (the shape before selections), still
+    accepted; give one spelling, not both.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
-    lead_ids: list[str] | None = Field(default=None, min_length=1, max_length=MAX_IDS_PER_REQUEST)
-    filter: LeadFilter | None = None
+    selection: LeadSelection | None = Field(
+        default=None, description="the leads to add: lead_ids (up to 1,000) or filter"
+    )
+    lead_ids: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_IDS_PER_REQUEST,
+        description="deprecated: use selection.lead_ids",
+        json_schema_extra=_DEPRECATED,
+    )
+    filter: LeadFilter | None = Field(
+        default=None, description="deprecated: use selection.filter", json_schema_extra=_DEPRECATED
+    )
 
     @model_validator(mode="after")
     def _one_of(self) -> ListLeadsAdd:
-        if (self.lead_ids is None) == (self.filter is None):
-            raise ValueError("send either lead_ids or filter")
+        old = [name for name in ("lead_ids", "filter") if getattr(self, name) is not None]
+        if self.selection is not None and old:
+            raise ValueError(f"give selection or the deprecated {' / '.join(old)}, not both")
+        if self.selection is None and len(old) != 1:
+            raise ValueError("give selection: {lead_ids: [...]} or {filter: {...}}")
+        if self.selection is not None:
+            _check_addable(self.selection)
         return self
+
+    def resolved_selection(self) -> LeadSelection:
+        """The selection to add, whichever spelling was sent (``kind`` is ``lead_ids`` or ``filter``)."""
+        if self.selection is not None:
+            return self.selection
+        if self.lead_ids is not None:
+            return LeadSelection(lead_ids=self.lead_ids)
+        return LeadSelection(filter=self.filter)
+
+
+def _check_addable(selection: LeadSelection) -> None:
+    if selection.list_id is not None or selection.segment_id is not None:
+        raise ValueError(
+            f"a list adds leads by selection.lead_ids or selection.filter; to add a "
+            f"{'list' if selection.list_id else 'segment'}'s leads use POST /bulk-actions with "
+            '"action": "add_to_list"'
+        )
+    _check_id_count(selection, "use selection.filter, or POST /bulk-actions")
+
+
+def _check_id_count(selection: LeadSelection, hint: str) -> None:
+    if selection.lead_ids is not None and len(selection.lead_ids) > MAX_IDS_PER_REQUEST:
+        raise ValueError(f"at most {MAX_IDS_PER_REQUEST} lead_ids per request ({hint})")
 
 
 class ListLeadsRemove(BaseModel):
-    """Body of ``DELETE /lists/{list_id}/leads``."""
+    """Body of ``DELETE /lists/{list_id}/leads``: ``{"selection": {"lead_ids": [...]}}`` (up to 1,000).
+
+    Deprecated: ``lead_ids`` at the top level, still accepted; give one spelling, not both.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
-    lead_ids: list[str] = Field(min_length=1, max_length=MAX_IDS_PER_REQUEST)
+    selection: LeadSelection | None = Field(default=None, description="the leads to remove: lead_ids")
+    lead_ids: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_IDS_PER_REQUEST,
+        description="deprecated: use selection.lead_ids",
+        json_schema_extra=_DEPRECATED,
+    )
+
+    @model_validator(mode="after")
+    def _one_of(self) -> ListLeadsRemove:
+        if (self.selection is None) == (self.lead_ids is None):
+            raise ValueError("give selection: {lead_ids: [...]} (or the deprecated lead_ids), not both")
+        if self.selection is not None:
+            if self.selection.lead_ids is None:
+                raise ValueError(f"a list removes leads by selection.lead_ids, not {self.selection.kind}")
+            _check_id_count(self.selection, 'use POST /bulk-actions with "action": "remove_from_list"')
+        return self
+
+    @property
+    def ids(self) -> list[str]:
+        """The lead ids to remove, whichever spelling was sent."""
+        ids = self.selection.lead_ids if self.selection is not None else self.lead_ids
+        assert ids is not None
+        return ids
 
 
 class AddResult(BaseModel):

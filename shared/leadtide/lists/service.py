@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from leadtide.capture.identity import normalize_email, normalize_phone
+from leadtide.leads.filters import lead_query
 from leadtide.leads.ports import LeadRepository
 from leadtide.lists.models import (
     AddResult,
@@ -55,11 +56,15 @@ from leadtide.models.errors import (
 )
 from leadtide.models.events import LeadEvent, LeadEventType
 from leadtide.models.exports import time_ordered_id
-from leadtide.models.leads import LEAD_ID_PATTERN, LeadPage, LeadQuery
+from leadtide.models.leads import LEAD_ID_PATTERN, LeadPage
 from leadtide.ports import EventPublisher
 
 if TYPE_CHECKING:
     from leadtide.wiring import Wiring
+
+
+if TYPE_CHECKING:
+    from leadtide.customfields.service import CustomFieldService
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +122,7 @@ class ListService:
         enqueue: Callable[[Sequence[Mapping[str, Any]]], None] | None = None,
         jobs: ListJobRepository | None = None,
         default_region: str = "US",
+        custom_fields: CustomFieldService | None = None,
     ):
         self._lists = lists
         self._leads = leads
@@ -124,6 +130,7 @@ class ListService:
         self._enqueue = enqueue
         self._jobs = jobs
         self._region = default_region
+        self._custom_fields = custom_fields
 
     # ------------------------------------------------------------------ lists
     def create_list(self, principal: Principal, request: StaticListCreate) -> StaticList:
@@ -406,7 +413,15 @@ class ListService:
     ) -> str | None:
         seen = 0
         while True:
-            query = _lead_query(principal, lead_filter, cursor, limit=min(FILTER_PAGE_LEADS, budget - seen))
+            query = lead_query(
+                principal,
+                lead_filter,
+                custom_fields=self._custom_fields,
+                sort="created",
+                descending=True,
+                limit=min(FILTER_PAGE_LEADS, budget - seen),
+                cursor=cursor,
+            )
             page = self._leads.query_leads(principal.tenant_id, query)
             leads, cursor = page
             ids = [lead.lead_id for lead in leads if _visible(principal, lead.owner_id)]
@@ -559,23 +574,6 @@ class ListService:
                 for lead_id in lead_ids
             ]
         )
-
-
-def _lead_query(principal: Principal, f: LeadFilter, cursor: str | None, *, limit: int) -> LeadQuery:
-    return LeadQuery(
-        status=f.status.value if f.status else None,
-        source_channel=f.source.value if f.source else None,
-        owner_id=principal.user_id if f.owner == "me" else f.owner,
-        grade=f.grade.value if f.grade else None,
-        created_from=f.created_from,
-        created_to=f.created_to,
-        search=f.q.strip() if f.q and f.q.strip() else None,
-        sort="created",
-        descending=True,
-        limit=limit,
-        cursor=cursor,
-        visible_to=None if principal.sees_all_leads else principal.user_id,
-    )
 
 
 def _step_message(record: ListJobRecord, step: int) -> dict[str, Any]:

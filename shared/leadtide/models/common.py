@@ -59,12 +59,18 @@ def as_utc(ts: datetime) -> datetime:
     return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
 
-def created_bounds_problem(created_from: datetime | None, created_to: datetime | None) -> str | None:
-    """``"created_from is after created_to"`` when both creation-time bounds are given in that (reversed)
-    order, naive or aware; None otherwise. DynamoDB refuses a BETWEEN with reversed bounds."""
-    if created_from and created_to and as_utc(created_from) > as_utc(created_to):
-        return "created_from is after created_to"
+def bounds_problem(low: datetime | None, high: datetime | None, name: str) -> str | None:
+    """``"<name>_from is after <name>_to"`` when both bounds of a time range (``created``, ``last_activity``,
+    ``occurred``) are given in that (reversed) order, naive or aware; None otherwise. DynamoDB refuses a
+    BETWEEN with reversed bounds."""
+    if low and high and as_utc(low) > as_utc(high):
+        return f"{name}_from is after {name}_to"
     return None
+
+
+def created_bounds_problem(created_from: datetime | None, created_to: datetime | None) -> str | None:
+    """:func:`bounds_problem` of the creation-time range (``created_from``/``created_to``)."""
+    return bounds_problem(created_from, created_to, "created")
 
 
 def iso(ts: datetime) -> str:

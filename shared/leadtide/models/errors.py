@@ -46,6 +46,13 @@ class UnprocessableError(LeadtideError):
     code = "validation_failed"
 
 
+class UnknownQueryParameterError(UnprocessableError):
+    """The request carries a query parameter its route does not declare (HTTP 422); ``details`` lists
+    ``{"field": "query.<name>", "problem": "unknown query parameter"}`` for each one."""
+
+    code = "unknown_query_parameter"
+
+
 class InvalidTextError(UnprocessableError):
     """A string of the request is not valid Unicode text: it holds a lone UTF-16 surrogate (HTTP 422).
 

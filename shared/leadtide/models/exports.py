@@ -16,27 +16,43 @@ JobStatus = Literal["queued", "running", "completed", "failed"]
 _FILTER_FIELDS = ("status", "source", "owner", "grade", "created_from", "created_to", "q")
 
 
+def _deprecated_filter(name: str) -> dict[str, Any]:
+    """Field options of a top-level filter of ``POST /exports`` (deprecated: ``selection.filter.<name>``)."""
+    return {
+        "default": None,
+        "description": f"deprecated: use selection.filter.{name}",
+        "json_schema_extra": {"deprecated": True},
+    }
+
+
 class ExportCreate(BaseModel):
     """Body of ``POST /exports``.
 
-    Either a ``selection`` or the ``GET /leads`` filters at the top level (status, source, owner, grade,
-    created_from, created_to, q), not both; with neither, every lead the caller can see is exported.
-    ``fields`` picks and orders the columns (lead field names, or custom field keys); by default every lead
-    field and then every custom field, each in its own column headed by its label.
+    ``selection`` names the leads, in the selection shape of ``POST /bulk-actions`` and
+    ``POST /lists/{list_id}/leads``: exactly one of ``lead_ids``, ``list_id``, ``segment_id`` or ``filter``
+    (the ``GET /leads`` filters); without it, every lead the caller can see is exported. ``fields`` picks
+    and orders the columns (lead field names, or custom field keys); by default every lead field and then
+    every custom field, each in its own column headed by its label.
+
+    Deprecated: the filters status, source, owner, grade, created_from, created_to and q at the top level
+    (the shape before selections) are still accepted and mean ``selection.filter``; give one or the other.
+    Newer filters (tag, custom_field, last_activity_*) exist only in ``selection.filter``.
     """
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     format: ExportFormat = Field(description="csv (UTF-8 with BOM), xlsx, or json (JSON Lines)")
-    selection: LeadSelection | None = None
+    selection: LeadSelection | None = Field(
+        default=None, description="the leads to export (default: every lead the caller can see)"
+    )
     fields: list[str] | None = Field(default=None, min_length=1, max_length=200)
-    status: LeadStatus | None = None
-    source: ChannelType | None = None
-    owner: str | None = Field(default=None, min_length=1, max_length=128)
-    grade: Grade | None = None
-    created_from: datetime | None = None
-    created_to: datetime | None = None
-    q: str | None = Field(default=None, max_length=100)
+    status: LeadStatus | None = Field(**_deprecated_filter("status"))
+    source: ChannelType | None = Field(**_deprecated_filter("source"))
+    owner: str | None = Field(min_length=1, max_length=128, **_deprecated_filter("owner"))
+    grade: Grade | None = Field(**_deprecated_filter("grade"))
+    created_from: datetime | None = Field(**_deprecated_filter("created_from"))
+    created_to: datetime | None = Field(**_deprecated_filter("created_to"))
+    q: str | None = Field(max_length=100, **_deprecated_filter("q"))
 
     @model_validator(mode="after")
     def _selection_or_filters(self) -> ExportCreate:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -10,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from leadtide.models.common import ChannelType, Grade, LeadStatus, created_bounds_problem
+from leadtide.models.common import ChannelType, Grade, LeadStatus, bounds_problem
 from leadtide.models.errors import UnprocessableError
 from leadtide.models.lead_scores import GradeOverride, PredictionFactor
 from leadtide.models.messages import (
@@ -127,8 +128,12 @@ class LeadPage(BaseModel):
 _TAG = re.compile(r"^[\w][\w .:/&+-]{0,49}$")
 
 
-def _validate_tags(tags: list[str]) -> list[str]:
-    """Check each tag (1-50 chars: letters, digits, space . : / & + -) and drop repeats, keeping order."""
+def validate_tags(tags: list[str]) -> list[str]:
+    """Check each tag (1-50 chars: letters, digits, space . : / & + -) and drop repeats, keeping order.
+
+    Raises:
+        ValueError: naming the invalid tags (pydantic validators turn it into a 422).
+    """
     bad = [t for t in tags if not _TAG.match(t)]
     if bad:
         raise ValueError(f"invalid tags {bad}: 1-50 chars of letters, digits, space . : / & + -")
@@ -159,7 +164,7 @@ class LeadCreate(BaseModel):
     @field_validator("tags")
     @classmethod
     def _tags(cls, v: list[str]) -> list[str]:
-        return _validate_tags(v)
+        return validate_tags(v)
 
 
 class LeadUpdate(BaseModel):
@@ -186,7 +191,7 @@ class LeadUpdate(BaseModel):
     @field_validator("tags")
     @classmethod
     def _tags(cls, v: list[str] | None) -> list[str] | None:
-        return None if v is None else _validate_tags(v)
+        return None if v is None else validate_tags(v)
 
 
 class ActivityType(StrEnum):
@@ -279,16 +284,24 @@ class ErrorResponse(BaseModel):
 SortField = Literal["created", "last_activity", "score"]
 
 
+LeadPredicate = Callable[[Mapping[str, Any]], bool]
+"""A test of a stored lead profile record (attribute name -> value, as ``LeadItem`` holds it): a compiled
+condition of :mod:`leadtide.conditions`."""
+
+
 @dataclass(frozen=True)
 class LeadQuery:
-    """Filters, order and page of ``GET /leads``.
+    """Filters, order and page of ``GET /leads`` as the repository runs them.
 
     ``owner_id`` may be a user id or the literal ``"unassigned"``; ``visible_to`` restricts the result to
     leads owned by that user or unassigned (the rep rule). ``search`` matches name, email, phone or company
-    (case-insensitive substring). ``created_from``/``created_to`` are inclusive bounds.
+    (case-insensitive substring). ``created_from``/``created_to`` and ``last_activity_from``/
+    ``last_activity_to`` are inclusive bounds of ``created_at`` and ``last_activity_at``. ``condition``
+    (tags, custom fields: built by :func:`leadtide.leads.filters.lead_query`) is evaluated on each profile
+    read; only leads it accepts are returned.
 
     Raises:
-        UnprocessableError (422): ``created_from`` is after ``created_to``.
+        UnprocessableError (422): a ``*_from`` bound is after its ``*_to``.
     """
 
     status: str | None = None
@@ -297,7 +310,10 @@ class LeadQuery:
     grade: str | None = None
     created_from: datetime | None = None
     created_to: datetime | None = None
+    last_activity_from: datetime | None = None
+    last_activity_to: datetime | None = None
     search: str | None = None
+    condition: LeadPredicate | None = None
     sort: SortField = "created"
     descending: bool = True
     limit: int = 25
@@ -305,6 +321,7 @@ class LeadQuery:
     visible_to: str | None = None
 
     def __post_init__(self) -> None:
-        problem = created_bounds_problem(self.created_from, self.created_to)
-        if problem:
-            raise UnprocessableError(problem, details=[{"field": "created_from", "problem": problem}])
+        for name in ("created", "last_activity"):
+            problem = bounds_problem(getattr(self, f"{name}_from"), getattr(self, f"{name}_to"), name)
+            if problem:
+                raise UnprocessableError(problem, details=[{"field": f"{name}_from", "problem": problem}])

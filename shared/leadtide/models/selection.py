@@ -6,10 +6,11 @@ import re
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from leadtide.models.common import ChannelType, Grade, LeadStatus, created_bounds_problem
-from leadtide.models.leads import LEAD_ID_PATTERN
+from leadtide.models.common import ChannelType, Grade, LeadStatus, bounds_problem
+from leadtide.models.errors import UnprocessableError
+from leadtide.models.leads import LEAD_ID_PATTERN, validate_tags
 
 MAX_SELECTED_IDS = 10_000
 """Most lead ids one selection may name explicitly (use a list, segment or filter for more)."""
@@ -18,10 +19,24 @@ _SELECTORS = ("lead_ids", "list_id", "segment_id", "filter")
 _LEAD_ID = re.compile(LEAD_ID_PATTERN)
 
 
+MAX_FILTER_TAGS = 50
+"""Most tags one filter may name (any of them matches)."""
+MAX_FILTER_CUSTOM_FIELDS = 20
+"""Most custom fields one filter may test (all of them must match)."""
+
+CustomFieldFilterValue = str | bool | int | float | None
+
+
 class LeadFilter(BaseModel):
-    """The filters of ``GET /leads``, combined with AND: status, source channel, owner (a user id, ``me``
-    or ``unassigned``), grade, creation time (inclusive ISO-8601 bounds) and a search text ``q`` (name,
-    email, phone or company)."""
+    """The filters of ``GET /leads``, combined with AND, under the query parameters' own names: status,
+    source channel, owner (a user id, ``me`` or ``unassigned``), grade, creation time and last activity
+    time (inclusive ISO-8601 bounds), a search text ``q`` (name, email, phone or company), ``tag`` (any of
+    these tags, case-insensitively) and ``custom_field`` (custom field key -> value, every pair must match;
+    see :mod:`leadtide.leads.filters` for how each custom field type compares).
+
+    The same model is the ``filter`` of a selection (lists, exports, bulk actions), so a filter that works
+    on the inbox selects the same leads everywhere.
+    """
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
@@ -31,13 +46,38 @@ class LeadFilter(BaseModel):
     grade: Grade | None = None
     created_from: datetime | None = None
     created_to: datetime | None = None
+    last_activity_from: datetime | None = Field(
+        default=None, description="last activity (any interaction) at or after this instant"
+    )
+    last_activity_to: datetime | None = Field(
+        default=None, description="last activity (any interaction) at or before this instant"
+    )
     q: str | None = Field(default=None, max_length=100)
+    tag: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_FILTER_TAGS,
+        description="leads with any of these tags (case-insensitive)",
+    )
+    custom_field: dict[str, CustomFieldFilterValue] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_FILTER_CUSTOM_FIELDS,
+        description="custom field key -> value the lead must hold, read as the field's type "
+        "(empty or null: the lead has no value); every pair must match",
+    )
+
+    @field_validator("tag")
+    @classmethod
+    def _tags(cls, v: list[str] | None) -> list[str] | None:
+        return None if v is None else validate_tags(v)
 
     @model_validator(mode="after")
     def _bounds_in_order(self) -> LeadFilter:
-        problem = created_bounds_problem(self.created_from, self.created_to)
-        if problem:
-            raise ValueError(problem)
+        for name in ("created", "last_activity"):
+            problem = bounds_problem(getattr(self, f"{name}_from"), getattr(self, f"{name}_to"), name)
+            if problem:
+                raise ValueError(problem)
         return self
 
 
@@ -85,3 +125,26 @@ class LeadSelection(BaseModel):
         if self.lead_ids is not None:
             return {"lead_ids": len(self.lead_ids)}
         return self.model_dump(mode="json", exclude_none=True)
+
+
+def parse_filter(**values: Any) -> LeadFilter:
+    """A :class:`LeadFilter` from query parameter values (None: not given).
+
+    Raises:
+        UnprocessableError (422): a value the filter refuses (a malformed tag, too many tags, reversed
+            bounds); ``details`` name each parameter (``tag``; a rule across parameters, such as reversed
+            bounds, names the first one: ``created_from``).
+    """
+    try:
+        return LeadFilter.model_validate({k: v for k, v in values.items() if v is not None})
+    except ValidationError as err:
+        details: list[dict[str, Any]] = []
+        parts: list[str] = []
+        for e in err.errors():
+            problem = e["msg"].removeprefix("Value error, ")
+            name = str(e["loc"][0]) if e["loc"] else problem.split(" ", 1)[0]
+            field = name if name in LeadFilter.model_fields else None
+            details.append({"field": field, "problem": problem})
+            parts.append(problem if not field or problem.startswith(field) else f"{field}: {problem}")
+        shown = "; ".join(parts[:3])
+        raise UnprocessableError(f"invalid filter: {shown}", details=details) from None
