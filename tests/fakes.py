@@ -23,7 +23,7 @@ from leadtide.dal.ports import (
     SecretStore,
 )
 from leadtide.models.channels import Channel, ChannelRoute, ChannelStatus
-from leadtide.models.common import ChannelType
+from leadtide.models.common import ChannelType, utc_now
 from leadtide.models.errors import (
     ChannelConflictError,
     ChannelNotFoundError,
@@ -104,15 +104,15 @@ class FakeLeadRepository(LeadRepository):
         for kind, value in new_identities:
             self.identities[(tenant_id, kind, value)] = activity.lead_id
         lead = self.leads[key]
-        if touch_lead and lead.last_activity_at <= activity.occurred_at:
-            updates: dict[str, Any] = {
-                "last_activity_at": activity.occurred_at,
-                "updated_at": activity.occurred_at,
-            }
+        if touch_lead:
+            at = activity.occurred_at
+            updates: dict[str, Any] = {"updated_at": utc_now()}
+            if lead.last_activity_at <= at and lead.created_at <= at:  # the dal's last_activity_advances
+                updates = {"last_activity_at": at, "updated_at": at}
+                if activity.type == "message" and activity.text:
+                    updates["last_message_preview"] = activity.text[:160]
             if activity.type == "message":
                 updates["message_count"] = lead.message_count + 1
-                if activity.text:
-                    updates["last_message_preview"] = activity.text[:160]
             for name, value in (fill_fields or {}).items():
                 if getattr(lead, name) is None:
                     updates[name] = value

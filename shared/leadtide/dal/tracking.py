@@ -32,9 +32,14 @@ from leadtide.dal.items import (
     TrackedEventMarkerItem,
     lead_pk,
 )
-from leadtide.dal.leads import PROFILE, activity_sort_key
+from leadtide.dal.leads import (
+    PROFILE,
+    activity_sort_key,
+    last_activity_actions,
+    last_activity_advances,
+    touch_last_activity,
+)
 from leadtide.dal.scoring_models import ENGAGEMENT
-from leadtide.models.common import iso
 from leadtide.models.errors import ApiKeyNotFoundError, ConflictError, LeadNotFoundError
 from leadtide.models.tracking import ApiKey
 from leadtide.scoring.store import Occurrence, merge_occurrences
@@ -75,7 +80,7 @@ class DynamoTrackingStore(DynamoRepository, TrackingStore):
                     # Every event was stored already (a redelivery): the profile update that followed the
                     # first delivery may have been lost; it is conditional, so repeating it is a no-op.
                     self._touch_lead(
-                        pk,
+                        tenant_id,
                         lead_id,
                         max(e.occurred_at for e in chunk),
                         engagement=(
@@ -151,14 +156,17 @@ class DynamoTrackingStore(DynamoRepository, TrackingStore):
             for e in pending:
                 result[e.event_id] = True
             self._touch_lead(
-                pk, lead_id, max(e.occurred_at for e in pending), engagement=(occ, counts, version + 1)
+                tenant_id,
+                lead_id,
+                max(e.occurred_at for e in pending),
+                engagement=(occ, counts, version + 1),
             )
             return result
         raise ConflictError("the lead's engagement record kept changing; retry", code="engagement_conflict")
 
     def _touch_lead(
         self,
-        pk: str,
+        tenant_id: str,
         lead_id: str,
         at: datetime,
         engagement: tuple[dict[str, Any], dict[str, Any], int] | None = None,
@@ -166,12 +174,12 @@ class DynamoTrackingStore(DynamoRepository, TrackingStore):
         """Move the lead's last activity forward to ``at`` (no-op when it is already later or the lead is
         gone: the events are stored either way) and, with ``engagement`` = ``(occ, counts, version)`` of
         the record just written, copy its activity summary onto the profile unless a version at least as
-        new is there. One UpdateItem; when its condition fails, each part is tried alone (two more)."""
-        actions: list[Action] = [
-            LeadItem.last_activity_at.set(at),
-            LeadItem.activity_sk.set(f"{iso(at)}#{lead_id}"),
-        ]
-        later = LeadItem.last_activity_at.does_not_exist() | (LeadItem.last_activity_at < at)
+        new is there. One UpdateItem; when its condition fails, each part is tried alone (two more).
+        The clock part is the lead repository's conditional max (:func:`last_activity_actions` on
+        :func:`last_activity_advances`), the one every interaction uses."""
+        pk = lead_pk(tenant_id, lead_id)
+        actions: list[Action] = last_activity_actions(lead_id, at)
+        later = last_activity_advances(at)
         if engagement is not None:
             occ, counts, version = engagement
             try:
@@ -184,11 +192,7 @@ class DynamoTrackingStore(DynamoRepository, TrackingStore):
                 if err.cause_response_code != "ConditionalCheckFailedException":
                     raise
             store_engaged(pk, occ, counts, version)  # one of the two conditions failed: each alone
-        try:
-            LeadItem(pk, PROFILE).update(actions=actions, condition=LeadItem.pk.exists() & later)
-        except UpdateError as err:
-            if err.cause_response_code != "ConditionalCheckFailedException":
-                raise
+        touch_last_activity(tenant_id, lead_id, at)
 
     # ------------------------------------------------------------------ API keys
     def create_api_key(self, tenant_id: str, key: ApiKey, key_hash: str) -> None:
