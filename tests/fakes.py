@@ -22,6 +22,7 @@ from leadtide.dal.ports import (
     LeadRepository,
     SecretStore,
 )
+from leadtide.models.auth import owner_visible
 from leadtide.models.channels import Channel, ChannelRoute, ChannelStatus
 from leadtide.models.common import ChannelType, utc_now
 from leadtide.models.errors import (
@@ -190,7 +191,19 @@ class FakeLeadRepository(LeadRepository):
     def recent_activities(self, tenant_id, lead_id, *, since: datetime):
         return [a for a in self.activities.get((tenant_id, lead_id), []) if a.occurred_at >= since]
 
-    def dashboard(self, tenant_id):
+    def dashboard(self, tenant_id, *, visible_to=None):
+        if visible_to is not None:
+            leads = [
+                lead
+                for (t, _), lead in self.leads.items()
+                if t == tenant_id and owner_visible(lead.owner_id, visible_to)
+            ]
+            by_status: dict[str, int] = {}
+            by_source: dict[str, int] = {}
+            for lead in leads:
+                by_status[str(lead.status)] = by_status.get(str(lead.status), 0) + 1
+                by_source[str(lead.source_channel)] = by_source.get(str(lead.source_channel), 0) + 1
+            return DashboardSummary(total_leads=len(leads), by_status=by_status, by_source=by_source)
         total = self.counters.get((tenant_id, "total"), 0)
         by_status = {
             k.removeprefix("status#"): v

@@ -28,6 +28,7 @@ from leadtide.dal.items import (
     tenant_list_pk,
 )
 from leadtide.dal.ports import IdentityKind, IdentityTakenError, LeadChanges, LeadRepository
+from leadtide.models.auth import owner_visible
 from leadtide.models.common import ChannelType, iso, utc_now
 from leadtide.models.errors import (
     ConflictError,
@@ -431,7 +432,14 @@ class DynamoLeadRepository(DynamoRepository, LeadRepository):
         )
         return [_activity_from_item(item) for item in results]
 
-    def dashboard(self, tenant_id: str) -> DashboardSummary:
+    def dashboard(self, tenant_id: str, *, visible_to: str | None = None) -> DashboardSummary:
+        """The tenant's counters (one Query of ``T#<t>#STATS``); with ``visible_to``, counted on request
+        over the sparse condition index (``leads_by_condition_shard``: its 16 shards in parallel, entries
+        projected to ``owner_id``, ``status``, ``source_channel``), keeping the leads
+        :func:`~leadtide.models.auth.owner_visible` accepts: the counters are tenant-wide and per-owner
+        counters would have to move with every owner change. Cost: one read of the tenant's index."""
+        if visible_to is not None:
+            return self._visible_dashboard(tenant_id, visible_to)
         total, by_status, by_source = 0, {}, {}
         for item in CounterItem.query(stats_pk(tenant_id)):
             count = int(item.value or 0)
@@ -442,6 +450,27 @@ class DynamoLeadRepository(DynamoRepository, LeadRepository):
             elif item.sk.startswith("source#") and count:
                 by_source[item.sk.removeprefix("source#")] = count
         return DashboardSummary(total_leads=total, by_status=by_status, by_source=by_source)
+
+    def _visible_dashboard(self, tenant_id: str, visible_to: str) -> DashboardSummary:
+        from leadtide.dal.segments import DynamoSegmentRepository  # the condition index reader
+
+        by_status: dict[str, int] = {}
+        by_source: dict[str, int] = {}
+        total = 0
+        reader = DynamoSegmentRepository(self._connection)
+        for page in reader.read_condition_records(tenant_id, ("owner_id", "status", "source_channel")):
+            for record in page.records:
+                if not owner_visible(record.get("owner_id"), visible_to):
+                    continue
+                total += 1
+                for counts, name in ((by_status, "status"), (by_source, "source_channel")):
+                    if record.get(name):
+                        counts[record[name]] = counts.get(record[name], 0) + 1
+        return DashboardSummary(
+            total_leads=total,
+            by_status=dict(sorted(by_status.items())),
+            by_source=dict(sorted(by_source.items())),
+        )
 
     # ------------------------------------------------------------------ changes
     def update_lead(self, tenant_id: str, lead_id: str, changes: LeadChanges) -> Lead:

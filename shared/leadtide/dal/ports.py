@@ -161,8 +161,10 @@ class LeadRepository(ABC):
         """Mark a captured message as unsent by its sender (text kept for audit). True when it was known."""
 
     @abstractmethod
-    def dashboard(self, tenant_id: str) -> DashboardSummary:
-        """Lead counts in total, by status and by source channel."""
+    def dashboard(self, tenant_id: str, *, visible_to: str | None = None) -> DashboardSummary:
+        """Lead counts in total, by status and by source channel: the tenant's counters, or with
+        ``visible_to`` (a rep's user id, :attr:`Principal.visible_to`) counted over the leads that user
+        may see (unassigned or theirs)."""
 
     @abstractmethod
     def recent_activities(self, tenant_id: str, lead_id: str, *, since: datetime) -> list[Activity]:

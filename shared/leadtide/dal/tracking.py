@@ -43,7 +43,7 @@ from leadtide.dal.scoring_models import ENGAGEMENT
 from leadtide.models.errors import ApiKeyNotFoundError, ConflictError, LeadNotFoundError
 from leadtide.models.tracking import ApiKey
 from leadtide.scoring.store import Occurrence, merge_occurrences
-from leadtide.tracking.store import EventToRecord, TrackingStore
+from leadtide.tracking.store import EventToRecord, StoredApiKey, TrackingStore
 
 EVENTS_PER_TRANSACTION = 45  # 2 items each + lead check + engagement record <= 100
 _RETRIES = 8
@@ -213,6 +213,17 @@ class DynamoTrackingStore(DynamoRepository, TrackingStore):
             tx.save(ApiKeyItem(f"T#{tenant_id}#APIKEYS", f"K#{key.key_id}", **values))
 
     def list_api_keys(self, tenant_id: str) -> list[ApiKey]:
+        """The listing entries (one Query), with ``last_used_at`` from the lookup entries (one
+        BatchGetItem per 100 keys): uses are recorded where authentication reads, so it costs no second
+        write."""
+        listed = list(ApiKeyItem.query(f"T#{tenant_id}#APIKEYS", ApiKeyItem.sk.startswith("K#")))
+        used = {
+            item.key_id: item.last_used_at
+            for item in ApiKeyItem.batch_get(
+                [(api_key_pk(i.key_id), "APIKEY") for i in listed],
+                attributes_to_get=["pk", "sk", "key_id", "last_used_at"],
+            )
+        }
         keys = [
             ApiKey(
                 key_id=i.key_id,
@@ -221,9 +232,9 @@ class DynamoTrackingStore(DynamoRepository, TrackingStore):
                 created_by=i.created_by,
                 created_at=i.created_at,
                 revoked_at=i.revoked_at,
-                last_used_at=i.last_used_at,
+                last_used_at=used.get(i.key_id) or i.last_used_at,
             )
-            for i in ApiKeyItem.query(f"T#{tenant_id}#APIKEYS", ApiKeyItem.sk.startswith("K#"))
+            for i in listed
         ]
         return sorted(keys, key=lambda k: k.created_at, reverse=True)
 
@@ -243,9 +254,24 @@ class DynamoTrackingStore(DynamoRepository, TrackingStore):
         except TransactWriteError as err:
             raise ApiKeyNotFoundError(f"API key {key_id} not found") from err
 
-    def find_api_key(self, key_id: str) -> tuple[str, str, datetime | None] | None:
+    def find_api_key(self, key_id: str) -> StoredApiKey | None:
         try:
             item = ApiKeyItem.get(api_key_pk(key_id), "APIKEY")
         except DoesNotExist:
             return None
-        return item.tenant_id, item.key_hash, item.revoked_at
+        return StoredApiKey(item.tenant_id, item.key_hash, item.revoked_at, item.last_used_at)
+
+    def record_api_key_use(self, key_id: str, at: datetime, *, unless_since: datetime) -> bool:
+        """UpdateItem of the lookup entry: ``SET last_used_at = :at`` on condition ``attribute_exists(pk)
+        AND (attribute_not_exists(last_used_at) OR last_used_at <= :since)``."""
+        try:
+            ApiKeyItem(api_key_pk(key_id), "APIKEY").update(
+                actions=[ApiKeyItem.last_used_at.set(at)],
+                condition=ApiKeyItem.pk.exists()
+                & (ApiKeyItem.last_used_at.does_not_exist() | (ApiKeyItem.last_used_at <= unless_since)),
+            )
+        except UpdateError as err:
+            if err.cause_response_code != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True

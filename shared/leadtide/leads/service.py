@@ -92,8 +92,9 @@ class LeadService:
         return ActivityPage(items=items, next_cursor=next_cursor)
 
     def dashboard(self, principal: Principal) -> DashboardSummary:
-        """Tenant-wide counts (every role sees the team's totals)."""
-        return self._leads.dashboard(principal.tenant_id)
+        """Lead counts over what the caller may see: the tenant's counters for admins and managers, the
+        rep's own and unassigned leads for a rep (counted on request: :meth:`LeadRepository.dashboard`)."""
+        return self._leads.dashboard(principal.tenant_id, visible_to=principal.visible_to)
 
     # ------------------------------------------------------------------ changes
     def create_lead(self, principal: Principal, request: LeadCreate) -> Lead:

@@ -260,7 +260,9 @@ class NoteCreate(BaseModel):
 
 
 class DashboardSummary(BaseModel):
-    """``GET /dashboard/summary``: lead counts for the tenant (kept as counters, updated with each change)."""
+    """``GET /dashboard/summary``: lead counts over what the caller may see - the tenant's for admins and
+    managers (kept as counters, updated with each change), a rep's own and unassigned leads for a rep
+    (counted on request)."""
 
     total_leads: int
     by_status: dict[str, int]
