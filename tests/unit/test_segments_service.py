@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from leadtide.models.auth import Principal
+from leadtide.models.auth import Principal, owner_visible
 from leadtide.models.common import Role
 from leadtide.models.errors import ForbiddenError, SegmentNotFoundError
 from leadtide.segments import service as segment_service
@@ -114,8 +114,15 @@ class FakeSegmentRepository(SegmentRepository):
     def memberships_of(self, tenant_id, segment_ids, lead_id):
         return {s for s in segment_ids if lead_id in self.members.get((tenant_id, s), set())}
 
-    def page_members(self, tenant_id, segment_id, *, limit, cursor):
-        return sorted(self.members[(tenant_id, segment_id)])[:limit], None
+    def page_members(self, tenant_id, segment_id, *, limit, cursor, visible_to=None):
+        ids = sorted(self.members[(tenant_id, segment_id)])
+        if visible_to is not None:
+            ids = [
+                i
+                for i in ids
+                if owner_visible(self.leads.get((tenant_id, i), {}).get("owner_id"), visible_to)
+            ]
+        return ids[:limit], None
 
     def iter_member_ids(self, tenant_id, segment_id):
         return iter(sorted(self.members[(tenant_id, segment_id)]))

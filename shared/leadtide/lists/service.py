@@ -43,7 +43,7 @@ from leadtide.lists.models import (
     StaticListCreate,
     StaticListUpdate,
 )
-from leadtide.lists.ports import ListJobRepository, ListRepository
+from leadtide.lists.ports import LeadRef, ListJobRepository, ListRepository
 from leadtide.models.auth import Principal
 from leadtide.models.common import Role, iso, utc_now
 from leadtide.models.errors import (
@@ -83,10 +83,6 @@ PHONE_HEADERS = {
     "teléfono",
 }
 _LEAD_ID = re.compile(LEAD_ID_PATTERN)
-
-
-def _visible(principal: Principal, owner_id: str | None) -> bool:
-    return principal.sees_all_leads or owner_id in (None, principal.user_id)
 
 
 def _valid_lead_id(lead_id: str) -> bool:
@@ -139,13 +135,23 @@ class ListService:
         return static_list
 
     def list_lists(self, principal: Principal) -> StaticListCollection:
-        """Every list of the tenant, most recently updated first."""
+        """Every list of the tenant, most recently updated first; ``count`` as :meth:`get_list`."""
         items = sorted(self._lists.list_lists(principal.tenant_id), key=lambda s: s.updated_at, reverse=True)
-        return StaticListCollection(items=items)
+        return StaticListCollection(items=self._counted_for(principal, items))
 
     def get_list(self, principal: Principal, list_id: str) -> StaticList:
-        """Raises ListNotFoundError (404)."""
-        return self._lists.get_list(principal.tenant_id, list_id)
+        """The list; its ``count`` is the members the caller may see (a rep: their own and unassigned
+        leads, as the member pages show them; admins and managers: every member). Raises
+        ListNotFoundError (404)."""
+        return self._counted_for(principal, [self._lists.get_list(principal.tenant_id, list_id)])[0]
+
+    def _counted_for(self, principal: Principal, lists: list[StaticList]) -> list[StaticList]:
+        """``lists`` with ``count`` over what ``principal`` may see: the stored counts for admins and
+        managers, counted on request for a rep (:meth:`ListRepository.visible_member_counts`)."""
+        if principal.visible_to is None or not lists:
+            return lists
+        counts = self._lists.visible_member_counts(principal.tenant_id, principal.visible_to)
+        return [s.model_copy(update={"count": counts.get(s.list_id, 0)}) for s in lists]
 
     def update_list(self, principal: Principal, list_id: str, request: StaticListUpdate) -> StaticList:
         """Rename or re-describe. Raises ListNotFoundError (404), ForbiddenError (403: a rep, not creator)."""
@@ -156,8 +162,9 @@ class ListService:
                 "name cannot be null", details=[{"field": "name", "problem": "required"}]
             )
         if not changes:
-            return current
-        return self._lists.update_list(principal.tenant_id, list_id, changes=changes, updated_at=utc_now())
+            return self._counted_for(principal, [current])[0]
+        updated = self._lists.update_list(principal.tenant_id, list_id, changes=changes, updated_at=utc_now())
+        return self._counted_for(principal, [updated])[0]
 
     def delete_list(self, principal: Principal, list_id: str) -> bool:
         """Delete the list; its memberships are removed now when few, else in the background.
@@ -207,7 +214,7 @@ class ListService:
             ref = refs.get(lead_id)
             if ref is None:
                 result.not_found.append(lead_id)
-            elif not _visible(principal, ref.owner_id):
+            elif not principal.can_see(ref.owner_id):
                 result.not_visible.append(lead_id)
             elif list_id in ref.list_ids:
                 result.already_members += 1
@@ -406,7 +413,7 @@ class ListService:
             query = _lead_query(principal, lead_filter, cursor, limit=min(FILTER_PAGE_LEADS, budget - seen))
             page = self._leads.query_leads(principal.tenant_id, query)
             leads, cursor = page
-            ids = [lead.lead_id for lead in leads if _visible(principal, lead.owner_id)]
+            ids = [lead.lead_id for lead in leads if principal.can_see(lead.owner_id)]
             refs = self._lists.lead_refs(principal.tenant_id, ids) if ids else {}
             fresh = [i for i in ids if i in refs and list_id not in refs[i].list_ids]
             result.already_members += len(ids) - len(fresh)
@@ -427,7 +434,7 @@ class ListService:
         removed: list[str] = []
         for lead_id in wanted:
             ref = refs.get(lead_id)
-            if ref is not None and not _visible(principal, ref.owner_id):
+            if ref is not None and not principal.can_see(ref.owner_id):
                 result.not_visible.append(lead_id)
                 continue
             if self._lists.remove_member(principal.tenant_id, list_id, lead_id):
@@ -439,12 +446,14 @@ class ListService:
         return result
 
     def list_leads(self, principal: Principal, list_id: str, *, limit: int, cursor: str | None) -> LeadPage:
-        """One page of the list's leads, newest added first; reps see only the leads they can see (a page
-        may then hold fewer than ``limit`` rows, with a cursor). Raises ListNotFoundError, InvalidRequestError."""
+        """One page of the list's leads, newest added first; reps see only the leads they can see, the page
+        filled up to ``limit`` of them. Raises ListNotFoundError, InvalidRequestError."""
         self._lists.get_list(principal.tenant_id, list_id)
-        ids, next_cursor = self._lists.page_members(principal.tenant_id, list_id, limit=limit, cursor=cursor)
+        ids, next_cursor = self._lists.page_members(
+            principal.tenant_id, list_id, limit=limit, cursor=cursor, visible_to=principal.visible_to
+        )
         rows = self._lists.lead_summaries(principal.tenant_id, ids)
-        return LeadPage(items=[r for r in rows if _visible(principal, r.owner_id)], next_cursor=next_cursor)
+        return LeadPage(items=[r for r in rows if principal.can_see(r.owner_id)], next_cursor=next_cursor)
 
     def import_csv(self, principal: Principal, list_id: str, request: ListImportRequest) -> ListImportResult:
         """Add the leads whose email or phone appears in a CSV (normalised as capture does: lower-case
@@ -466,6 +475,18 @@ class ListService:
         found: dict[tuple[IdentityKind, str], str] = {}
         for start in range(0, len(unique), 100):
             found.update(self._leads.lookup_identities(principal.tenant_id, unique[start : start + 100]))
+        if principal.visible_to is not None:
+            # A rep's CSV matches only leads the rep may see: the others count as unmatched, so the answer
+            # never tells which emails or phones another rep's leads have.
+            owners = list(dict.fromkeys(found.values()))
+            refs: dict[str, LeadRef] = {}
+            for start in range(0, len(owners), 100):
+                refs.update(self._lists.lead_refs(principal.tenant_id, owners[start : start + 100]))
+            found = {
+                key: lead_id
+                for key, lead_id in found.items()
+                if lead_id in refs and principal.can_see(refs[lead_id].owner_id)
+            }
         matched_ids: list[str] = []
         unmatched_values: list[str] = []
         matched = unmatched = 0
@@ -571,7 +592,7 @@ def _lead_query(principal: Principal, f: LeadFilter, cursor: str | None, *, limi
         descending=True,
         limit=limit,
         cursor=cursor,
-        visible_to=None if principal.sees_all_leads else principal.user_id,
+        visible_to=principal.visible_to,
     )
 
 
