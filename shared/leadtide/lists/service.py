@@ -306,22 +306,26 @@ class ListService:
         self._jobs.mark_queued(record.tenant_id, record.list_id, record.job_id, step)
 
     def get_job(self, principal: Principal, list_id: str, job_id: str) -> ListJob:
-        """A background filter add of the list: status, totals so far, error (any role, like the list).
+        """A background filter add of the list: status, totals so far, error (admins and managers: any
+        job; reps: the jobs they started - another user's counts and filter cover leads they may not see).
 
         Raises:
             ListNotFoundError (404: the list is not in the caller's tenant, or was deleted),
-            ListJobNotFoundError (404).
+            ListJobNotFoundError (404), ForbiddenError (403: a rep and another user's job).
         """
         self._lists.get_list(principal.tenant_id, list_id)
         if self._jobs is None:
             raise ListJobNotFoundError(f"list job {job_id} not found")
-        return self._jobs.get(principal.tenant_id, list_id, job_id).view()
+        record = self._jobs.get(principal.tenant_id, list_id, job_id)
+        if principal.visible_to is not None and record.created_by != principal.user_id:
+            raise ForbiddenError("reps see only the list jobs they started", code="not_list_job_owner")
+        return record.view()
 
     def list_jobs(
         self, principal: Principal, list_id: str, *, limit: int = 20, cursor: str | None = None
     ) -> ListJobPage:
-        """The list's background filter adds, newest first, ``limit`` (1-100) per page (any role, like the
-        list).
+        """The list's background filter adds, newest first, ``limit`` (1-100) per page (reps: only the jobs
+        they started, as :meth:`get_job`).
 
         Raises:
             ListNotFoundError (404): the list is not in the caller's tenant, or was deleted.
@@ -333,6 +337,8 @@ class ListService:
         records, next_cursor = self._jobs.list_jobs(
             principal.tenant_id, list_id, limit=max(1, min(limit, 100)), cursor=cursor
         )
+        if principal.visible_to is not None:  # a rep: the jobs they started (see get_job)
+            records = [r for r in records if r.created_by == principal.user_id]
         return ListJobPage(items=[r.view() for r in records], next_cursor=next_cursor)
 
     def run_job_step(self, tenant_id: str, list_id: str, job_id: str, step: int) -> None:
