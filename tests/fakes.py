@@ -14,8 +14,9 @@ from typing import Any
 
 from leadtide.channels.ports import ChannelRepository
 from leadtide.leads.ports import IdentityTakenError, LeadChanges, LeadRepository
+from leadtide.models.auth import owner_visible
 from leadtide.models.channels import Channel, ChannelRoute, ChannelStatus
-from leadtide.models.common import ChannelType, IdentityKind
+from leadtide.models.common import ChannelType, IdentityKind, utc_now
 from leadtide.models.errors import (
     ChannelConflictError,
     ChannelNotFoundError,
@@ -97,15 +98,15 @@ class FakeLeadRepository(LeadRepository):
         for kind, value in new_identities:
             self.identities[(tenant_id, kind, value)] = activity.lead_id
         lead = self.leads[key]
-        if touch_lead and lead.last_activity_at <= activity.occurred_at:
-            updates: dict[str, Any] = {
-                "last_activity_at": activity.occurred_at,
-                "updated_at": activity.occurred_at,
-            }
+        if touch_lead:
+            at = activity.occurred_at
+            updates: dict[str, Any] = {"updated_at": utc_now()}
+            if lead.last_activity_at <= at and lead.created_at <= at:  # the dal's last_activity_advances
+                updates = {"last_activity_at": at, "updated_at": at}
+                if activity.type == "message" and activity.text:
+                    updates["last_message_preview"] = activity.text[:160]
             if activity.type == "message":
                 updates["message_count"] = lead.message_count + 1
-                if activity.text:
-                    updates["last_message_preview"] = activity.text[:160]
             for name, value in (fill_fields or {}).items():
                 if getattr(lead, name) is None:
                     updates[name] = value
@@ -197,7 +198,19 @@ class FakeLeadRepository(LeadRepository):
     def recent_activities(self, tenant_id, lead_id, *, since: datetime):
         return [a for a in self.activities.get((tenant_id, lead_id), []) if a.occurred_at >= since]
 
-    def dashboard(self, tenant_id):
+    def dashboard(self, tenant_id, *, visible_to=None):
+        if visible_to is not None:
+            leads = [
+                lead
+                for (t, _), lead in self.leads.items()
+                if t == tenant_id and owner_visible(lead.owner_id, visible_to)
+            ]
+            by_status: dict[str, int] = {}
+            by_source: dict[str, int] = {}
+            for lead in leads:
+                by_status[str(lead.status)] = by_status.get(str(lead.status), 0) + 1
+                by_source[str(lead.source_channel)] = by_source.get(str(lead.source_channel), 0) + 1
+            return DashboardSummary(total_leads=len(leads), by_status=by_status, by_source=by_source)
         total = self.counters.get((tenant_id, "total"), 0)
         by_status = {
             k.removeprefix("status#"): v

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from leadtide.lists.models import ListJobRecord, StaticList
 from leadtide.lists.ports import LeadRef, ListJobRepository, ListRepository
+from leadtide.models.auth import owner_visible
 from leadtide.models.errors import (
     InvalidRequestError,
     LeadNotFoundError,
@@ -68,9 +69,12 @@ class FakeListRepository(ListRepository):
     def remove_member(self, tenant_id, list_id, lead_id, *, adjust_count=True):
         return self.members.get((tenant_id, list_id), {}).pop(lead_id, None) is not None
 
-    def page_members(self, tenant_id, list_id, *, limit, cursor):
-        ids = sorted(self.members[(tenant_id, list_id)], key=self.members[(tenant_id, list_id)].get)
-        return ids[::-1][:limit], None
+    def page_members(self, tenant_id, list_id, *, limit, cursor, visible_to=None):
+        ids = sorted(self.members[(tenant_id, list_id)], key=self.members[(tenant_id, list_id)].get)[::-1]
+        if visible_to is not None:
+            refs = self.lead_refs(tenant_id, ids)
+            ids = [i for i in ids if i in refs and owner_visible(refs[i].owner_id, visible_to)]
+        return ids[:limit], None
 
     def iter_member_ids(self, tenant_id, list_id) -> Iterator[str]:
         yield from list(self.members.get((tenant_id, list_id), {}))

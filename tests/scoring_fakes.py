@@ -15,7 +15,7 @@ from leadtide.models.leads import Lead
 from leadtide.models.scoring import ScoreHistoryEntry, ScoringModel
 from leadtide.models.tracking import ApiKey
 from leadtide.scoring.ports import Occurrence, ScoringInput, ScoringStore, merge_occurrences
-from leadtide.tracking.ports import TrackingStore
+from leadtide.tracking.ports import StoredApiKey, TrackingStore
 from tests.fakes import FakeLeadRepository
 
 
@@ -114,6 +114,7 @@ class FakeTrackingStore(TrackingStore):
         self.scoring = scoring
         self.markers: set[tuple[str, str]] = set()
         self.keys: dict[str, dict[str, Any]] = {}
+        self.uses = 0  # record_api_key_use calls that wrote
 
     def record_events(self, tenant_id, lead_id, events):
         if (tenant_id, lead_id) not in self.leads.leads:
@@ -147,4 +148,13 @@ class FakeTrackingStore(TrackingStore):
         entry = self.keys.get(key_id)
         if entry is None:
             return None
-        return entry["tenant"], entry["hash"], entry["key"].revoked_at
+        key = entry["key"]
+        return StoredApiKey(entry["tenant"], entry["hash"], key.revoked_at, key.last_used_at)
+
+    def record_api_key_use(self, key_id, at, *, unless_since):
+        entry = self.keys.get(key_id)
+        if entry is None or (entry["key"].last_used_at and entry["key"].last_used_at > unless_since):
+            return False
+        self.uses += 1
+        entry["key"] = ApiKey(**{**entry["key"].model_dump(), "last_used_at": at})
+        return True

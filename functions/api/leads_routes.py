@@ -237,5 +237,7 @@ def add_note(lead_id: LeadId, note: Annotated[NoteCreate, Body()]) -> Response[A
     },
 )
 def dashboard_summary() -> DashboardSummary:
-    """Counters kept in the same write as the change that moves them."""
+    """Admins and managers: the tenant's counters, kept in the same write as the change that moves them.
+    Reps: the leads they can see (their own and unassigned ones, as `GET /leads` shows them), counted on
+    request."""
     return get_wiring().lead_service.dashboard(current_principal(router))

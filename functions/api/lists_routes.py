@@ -156,8 +156,9 @@ def list_list_jobs(
         str | None, Query(description="next_cursor of the previous page", max_length=2048)
     ] = None,
 ) -> ListJobPage:
-    """Each job as `GET /lists/{list_id}/jobs/{job_id}` shows it. Every role may read the jobs of a list
-    it can read; 404 once the list is deleted."""
+    """Each job as `GET /lists/{list_id}/jobs/{job_id}` shows it. Admins and managers read every job of a
+    list, reps the jobs they started (another user's counts leads the rep may not see); 404 once the list
+    is deleted."""
     return get_wiring().list_service.list_jobs(
         current_principal(router), _list_id(list_id), limit=limit, cursor=cursor
     )
@@ -168,13 +169,14 @@ def list_list_jobs(
     summary="Progress of a filter add that continues in the background",
     responses={
         200: {"description": "The list job", "content": {JSON: {"model": ListJob}}},
-        **documented_errors(401, 404, 422),
+        **documented_errors(401, 403, 404, 422),
     },
 )
 def get_list_job(list_id: ListId, job_id: JobId) -> ListJob:
     """`status` running, completed or failed (with `error`); `added` and `already_members` are totals of
     the whole add, the synchronous part included, and grow after each background step of up to 5,000
-    leads. Every role may read the jobs of a list it can read; 404 once the list is deleted."""
+    leads. Admins and managers read every job of a list, reps the jobs they started (403 for another
+    user's: its counts and filter cover leads the rep may not see); 404 once the list is deleted."""
     if not _ID.match(job_id):
         raise ListJobNotFoundError(f"list job {job_id} not found")
     return get_wiring().list_service.get_job(current_principal(router), _list_id(list_id), job_id)

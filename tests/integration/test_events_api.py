@@ -122,3 +122,57 @@ def test_bodies_over_500_or_unusable_are_422(stack):
         stack.request("POST", "/events", json_body=_event("x"), claims=stack.claims("t1", "rep")).status
         == 403
     )
+
+
+def test_api_key_use_is_stamped_at_most_once_a_minute(stack):
+    import boto3
+
+    from leadtide.settings import get_settings
+
+    _setup(stack)
+    admin = stack.claims("t1", "admin")
+    created = stack.request("POST", "/api-keys", json_body={"name": "Website"}, claims=admin).json()
+    key, key_id = created["key"], created["key_id"]
+    assert stack.request("GET", "/api-keys", claims=admin).json()["items"][0]["last_used_at"] is None
+    # When the key is used
+    before = datetime.now(UTC)
+    assert (
+        stack.request("POST", "/track/events", json_body=_event("u1"), headers={"x-api-key": key}).status
+        == 200
+    )
+    # Then the listing shows when
+    first = stack.request("GET", "/api-keys", claims=admin).json()["items"][0]["last_used_at"]
+    assert first is not None and before <= datetime.fromisoformat(first) <= datetime.now(UTC)
+    # and a second use within the minute writes nothing (auth stays one read)
+    table = boto3.resource("dynamodb").Table(get_settings().leads_table)
+    stamped = table.get_item(Key={"pk": f"K#{key_id}", "sk": "APIKEY"})["Item"]["last_used_at"]
+    assert (
+        stack.request("POST", "/track/events", json_body=_event("u2"), headers={"x-api-key": key}).status
+        == 200
+    )
+    assert table.get_item(Key={"pk": f"K#{key_id}", "sk": "APIKEY"})["Item"]["last_used_at"] == stamped
+    # When the stamp is over a minute old, the next use moves it
+    old = (datetime.now(UTC) - timedelta(minutes=2)).strftime("%Y-%m-%dT%H:%M:%S.%f+0000")
+    table.update_item(
+        Key={"pk": f"K#{key_id}", "sk": "APIKEY"},
+        UpdateExpression="SET last_used_at = :t",
+        ExpressionAttributeValues={":t": old},
+    )
+    assert (
+        stack.request("POST", "/track/events", json_body=_event("u3"), headers={"x-api-key": key}).status
+        == 200
+    )
+    latest = stack.request("GET", "/api-keys", claims=admin).json()["items"][0]["last_used_at"]
+    assert datetime.fromisoformat(latest) > datetime.fromisoformat(first)
+    # and a refused key (wrong secret) stamps nothing
+    table.update_item(
+        Key={"pk": f"K#{key_id}", "sk": "APIKEY"},
+        UpdateExpression="SET last_used_at = :t",
+        ExpressionAttributeValues={":t": old},
+    )
+    wrong = key[:-4] + ("aaaa" if not key.endswith("aaaa") else "bbbb")
+    assert (
+        stack.request("POST", "/track/events", json_body=_event("u4"), headers={"x-api-key": wrong}).status
+        == 401
+    )
+    assert table.get_item(Key={"pk": f"K#{key_id}", "sk": "APIKEY"})["Item"]["last_used_at"] == old

@@ -207,3 +207,32 @@ def test_openapi_document_is_served_and_matches_the_committed_one(api):
     }
     docs = api.request("GET", "/docs")
     assert docs.status == 200 and "swagger" in docs.text.lower()
+
+
+def test_a_rep_s_dashboard_counts_only_the_leads_the_rep_can_see(api):
+    # Given leads of two reps, unassigned ones and another tenant's
+    _create(api, email="r1a@x.io", owner_id="u-rep", status="Contacted")
+    _create(api, email="r1b@x.io", owner_id="u-rep")
+    _create(api, email="r2a@x.io", owner_id="u-rep2", status="Contacted")
+    _create(api, email="r2b@x.io", owner_id="u-rep2", status="Lost")
+    _create(api, email="r2c@x.io", owner_id="u-rep2")
+    _create(api, email="free@x.io")
+    _create(api, OTHER, email="g@x.io")
+    # Then admins and managers see the tenant's counters
+    everything = {
+        "total_leads": 6,
+        "by_status": {"Contacted": 2, "Lost": 1, "New": 3},
+        "by_source": {"manual": 6},
+    }
+    assert api.request("GET", "/dashboard/summary", claims=ADMIN).json() == everything
+    assert api.request("GET", "/dashboard/summary", claims=MANAGER).json() == everything
+    # and each rep only their own and the unassigned leads (what GET /leads shows them)
+    rep = api.request("GET", "/dashboard/summary", claims=REP).json()
+    assert rep == {"total_leads": 3, "by_status": {"Contacted": 1, "New": 2}, "by_source": {"manual": 3}}
+    assert len(api.request("GET", "/leads", claims=REP).json()["items"]) == rep["total_leads"]
+    rep2 = api.request("GET", "/dashboard/summary", claims=REP2).json()
+    assert rep2 == {
+        "total_leads": 4,
+        "by_status": {"Contacted": 1, "Lost": 1, "New": 2},
+        "by_source": {"manual": 4},
+    }

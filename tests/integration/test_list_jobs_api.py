@@ -14,6 +14,7 @@ from leadtide.wiring import get_wiring
 
 ADMIN = {"sub": "u-admin", "custom:tenant_id": "acme", "custom:role": "admin"}
 REP = {"sub": "u-rep", "custom:tenant_id": "acme", "custom:role": "rep"}
+MANAGER = {"sub": "u-mgr", "custom:tenant_id": "acme", "custom:role": "manager"}
 OTHER = {"sub": "u-admin", "custom:tenant_id": "globex", "custom:role": "admin"}
 SYNC, STEP = 3, 2
 
@@ -91,8 +92,10 @@ def test_a_queued_filter_add_is_followed_to_completion(stack):
     assert stack.request("GET", f"/lists/{list_id}", claims=ADMIN).json()["count"] == 8
     assert _members(stack, list_id) == set(matching)
 
-    # A rep of the tenant reads it like the list; another tenant and unknown ids get 404
-    assert _job(stack, list_id, body["job_id"], claims=REP).status == 200
+    # A rep of the tenant may not read the admin's job (its counts cover leads the rep may not see);
+    # another tenant and unknown ids get 404
+    refused = _job(stack, list_id, body["job_id"], claims=REP)
+    assert refused.status == 403 and refused.json()["error"]["code"] == "not_list_job_owner"
     other = _job(stack, list_id, body["job_id"], claims=OTHER)
     assert other.status == 404 and other.json()["error"]["code"] == "list_not_found"
     unknown = _job(stack, list_id, "0" * 32)
@@ -193,9 +196,11 @@ def test_a_lists_jobs_are_listed_newest_first_in_pages(stack):
     path = f"/lists/{list_id}/jobs"
 
     # When the list's jobs are read two at a time
-    first = stack.request("GET", path, query={"limit": 2}, claims=REP)
+    first = stack.request("GET", path, query={"limit": 2}, claims=MANAGER)
     assert first.status == 200, first.text
-    second = stack.request("GET", path, query={"limit": 2, "cursor": first.json()["next_cursor"]}, claims=REP)
+    second = stack.request(
+        "GET", path, query={"limit": 2, "cursor": first.json()["next_cursor"]}, claims=MANAGER
+    )
 
     # Then newest first, each as GET /lists/{list_id}/jobs/{job_id} shows it, and the pages end
     items = first.json()["items"] + second.json()["items"]
@@ -203,6 +208,8 @@ def test_a_lists_jobs_are_listed_newest_first_in_pages(stack):
     assert items == [_job(stack, list_id, j).json() for j in job_ids[::-1]]
     assert [j["status"] for j in items] == ["completed"] * 3
     assert second.json()["next_cursor"] is None
+    # A rep sees none of them (the admin started them)
+    assert stack.request("GET", path, claims=REP).json()["items"] == []
     # Another list has none; another tenant gets 404; a cursor from elsewhere or garbage gets 400
     assert stack.request("GET", f"/lists/{other_list}/jobs", claims=ADMIN).json() == {
         "items": [],

@@ -10,7 +10,7 @@ from leadtide.lists.models import LeadFilter, StaticListCreate
 from leadtide.lists.service import ADD_BY_FILTER_JOB, MAX_STEP_ATTEMPTS, ListService
 from leadtide.models.auth import Principal
 from leadtide.models.common import LeadStatus, Role
-from leadtide.models.errors import ListJobNotFoundError, ListNotFoundError
+from leadtide.models.errors import ForbiddenError, ListJobNotFoundError, ListNotFoundError
 from tests.bulk_fakes import FlakyEnqueue, add_lead
 from tests.list_fakes import FakeListJobRepository, FakeListRepository
 
@@ -206,8 +206,14 @@ def test_a_job_is_read_only_through_its_tenant_and_list(env):
         env.service.get_job(ADMIN, other_list, job_id)
     with pytest.raises(ListJobNotFoundError):
         env.service.get_job(ADMIN, env.list_id, "0" * 32)
+    # a rep reads the jobs they started, not another user's (its counts cover leads the rep may not see)
     rep = Principal("t1", "rep-a", Role.REP)
-    assert env.service.get_job(rep, env.list_id, job_id).job_id == job_id
+    with pytest.raises(ForbiddenError):
+        env.service.get_job(rep, env.list_id, job_id)
+    assert env.service.list_jobs(rep, env.list_id).items == []
+    mine = env.service.add_by_filter(rep, env.list_id, CONTACTED).job_id
+    assert mine is not None and env.service.get_job(rep, env.list_id, mine).job_id == mine
+    assert [j.job_id for j in env.service.list_jobs(rep, env.list_id).items] == [mine]
 
 
 def test_a_job_that_cannot_be_queued_is_failed_and_the_error_raised(env):

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from leadtide.models.auth import Principal
+from leadtide.models.auth import Principal, owner_visible
 from leadtide.models.common import Role
 from leadtide.models.errors import ForbiddenError, SegmentNotFoundError
 from leadtide.segments import service as segment_service
@@ -114,8 +114,15 @@ class FakeSegmentRepository(SegmentRepository):
     def memberships_of(self, tenant_id, segment_ids, lead_id):
         return {s for s in segment_ids if lead_id in self.members.get((tenant_id, s), set())}
 
-    def page_members(self, tenant_id, segment_id, *, limit, cursor):
-        return sorted(self.members[(tenant_id, segment_id)])[:limit], None
+    def page_members(self, tenant_id, segment_id, *, limit, cursor, visible_to=None):
+        ids = sorted(self.members[(tenant_id, segment_id)])
+        if visible_to is not None:
+            ids = [
+                i
+                for i in ids
+                if owner_visible(self.leads.get((tenant_id, i), {}).get("owner_id"), visible_to)
+            ]
+        return ids[:limit], None
 
     def iter_member_ids(self, tenant_id, segment_id):
         return iter(sorted(self.members[(tenant_id, segment_id)]))
@@ -273,3 +280,20 @@ def test_roles_and_tenants(repo, svc):
     own = svc.create(REP, SegmentCreate(name="mine", include={"all": []}))
     svc.delete(REP, own.segment_id)
     assert [s.segment_id for s in svc.list_segments(ADMIN).items] == [seg.segment_id]
+
+
+def test_a_rep_counts_and_pages_only_the_members_they_can_see(repo, svc):
+    # Given a segment of three leads: the rep's, another rep's and an unassigned one
+    _lead(repo, "mine", status="New", owner_id="u-rep")
+    _lead(repo, "theirs", status="New", owner_id="u-ron")
+    _lead(repo, "free", status="New")
+    seg = svc.create(REP, SegmentCreate(name="new", include={"field": "status", "op": "eq", "value": "New"}))
+    # Then the admin counts every member and the rep only the two they can see, everywhere
+    assert svc.get(ADMIN, seg.segment_id).count == 3
+    assert svc.get(REP, seg.segment_id).count == 2
+    assert [s.count for s in svc.list_segments(REP).items] == [2]
+    rows = svc.list_leads(REP, seg.segment_id, limit=10, cursor=None).items
+    assert {r.lead_id for r in rows} == {"mine", "free"}
+    assert svc.update(REP, seg.segment_id, SegmentUpdate(name="renamed")).count == 2
+    # and the stored count stays the tenant's
+    assert repo.get("t1", seg.segment_id).count == 3

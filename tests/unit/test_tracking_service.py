@@ -141,3 +141,25 @@ def test_only_admins_manage_keys_and_tenants_cannot_revoke_each_other(rig):
     with pytest.raises(ApiKeyNotFoundError):
         service.revoke_api_key(Principal("t2", "u", Role.ADMIN), created.key_id)
     assert service.authenticate({"X-Api-Key": created.key}) == "t1"
+
+
+def test_a_key_s_use_is_recorded_at_most_once_a_minute(rig):
+    service, _, _, store, _ = rig
+    key = service.create_api_key(ADMIN, ApiKeyCreate(name="site")).key
+    assert service.authenticate({"X-Api-Key": key}) == "t1"
+    first = service.list_api_keys(ADMIN).items[0].last_used_at
+    assert first is not None
+    service.authenticate({"X-Api-Key": key})
+    assert store.uses == 1  # the second use within the minute wrote nothing
+    assert service.list_api_keys(ADMIN).items[0].last_used_at == first
+
+
+def test_a_failing_use_stamp_never_fails_authentication(rig, monkeypatch):
+    service, _, _, store, _ = rig
+    key = service.create_api_key(ADMIN, ApiKeyCreate(name="site")).key
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("throttled")
+
+    monkeypatch.setattr(store, "record_api_key_use", broken)
+    assert service.authenticate({"Authorization": f"Bearer {key}"}) == "t1"

@@ -3,11 +3,12 @@
 Selectors: explicit ``lead_ids`` (<= 10,000), a static list (``list_id``), a segment (``segment_id``) or
 the ``GET /leads`` filters (``filter``), exactly one (checked when the request is parsed: 422).
 
-Visibility is the inbox's rule (see :mod:`leadtide.leads.service`): admins and managers see every lead of
-the tenant, reps their own and unassigned ones. A filter selection is queried with that restriction, so
-a rep's filter never even reads another rep's lead; for ids, lists and segments the candidates are every
-member, and the caller decides: exports leave invisible leads out, bulk actions report them as failed
-``forbidden``.
+Visibility is the one rule of :func:`leadtide.models.auth.owner_visible`: admins and managers see every
+lead of the tenant, reps their own and unassigned ones. A filter selection is queried with that
+restriction, so a rep's filter never even reads another rep's lead; a rep's list or segment selection
+yields only the members the rep can see (a bulk action's total and report never count or name the
+others); explicit ``lead_ids`` are every id given, and the caller decides: exports leave invisible leads
+out, bulk actions report them as failed ``forbidden`` (the rep named them).
 """
 
 from __future__ import annotations
@@ -40,8 +41,8 @@ PAGE_SIZE = 100
 
 def is_visible(principal: Principal, lead: Lead) -> bool:
     """True when ``principal`` may see and change ``lead``: admins and managers always, reps when they own
-    it or it is unassigned."""
-    return principal.sees_all_leads or lead.owner_id in (None, principal.user_id)
+    it or it is unassigned (:meth:`Principal.can_see`)."""
+    return principal.can_see(lead.owner_id)
 
 
 def filter_query(
@@ -95,8 +96,9 @@ class SelectionResolver:
             self._collections.check_segment(principal.tenant_id, selection.segment_id)
 
     def candidate_ids(self, principal: Principal, selection: LeadSelection) -> Iterator[str]:
-        """Distinct lead ids the selection names, in selection order. A filter yields only leads the caller
-        can see; ids, lists and segments yield every member (check each lead with :func:`is_visible`).
+        """Distinct lead ids the selection names, in selection order. A filter, and a rep's list or
+        segment, yields only leads the caller can see; explicit ids (and an admin's or manager's list or
+        segment) yield every id (check each lead with :func:`is_visible`).
 
         Raises:
             NotFoundError: unknown list or segment (404). InvalidRequestError: never for selections built
@@ -106,11 +108,13 @@ class SelectionResolver:
             for lead in self._filtered(principal, selection.filter):
                 yield lead.lead_id
             return
-        seen: set[str] = set()
-        for lead_id in self._member_ids(principal, selection):
-            if lead_id not in seen:
-                seen.add(lead_id)
-                yield lead_id
+        if selection.lead_ids is None and principal.visible_to is not None:
+            for lead in self._visible_members(
+                principal, self._distinct(self._member_ids(principal, selection))
+            ):
+                yield lead.lead_id
+            return
+        yield from self._distinct(self._member_ids(principal, selection))
 
     def visible_leads(self, principal: Principal, selection: LeadSelection) -> Iterator[Lead]:
         """The selected leads the caller can see, as full records (missing and invisible ids are left out),
@@ -118,7 +122,18 @@ class SelectionResolver:
         if selection.filter is not None:
             yield from self._filtered(principal, selection.filter)
             return
-        ids = self.candidate_ids(principal, selection)
+        yield from self._visible_members(principal, self._distinct(self._member_ids(principal, selection)))
+
+    @staticmethod
+    def _distinct(ids: Iterator[str]) -> Iterator[str]:
+        seen: set[str] = set()
+        for lead_id in ids:
+            if lead_id not in seen:
+                seen.add(lead_id)
+                yield lead_id
+
+    def _visible_members(self, principal: Principal, ids: Iterator[str]) -> Iterator[Lead]:
+        """The existing leads among ``ids`` the caller can see, in order, :data:`PAGE_SIZE` per read."""
         while batch := list(islice(ids, PAGE_SIZE)):
             found = self._leads.get_leads(principal.tenant_id, batch)
             for lead_id in batch:

@@ -10,7 +10,7 @@ from typing import Any
 
 from leadtide.capture.identity import IdentityKey, identity_keys
 from leadtide.leads.ports import IdentityTakenError, LeadRepository
-from leadtide.models.common import ChannelType, IdentityKind, display_name, iso, utc_now
+from leadtide.models.common import ChannelType, IdentityKind, as_utc, display_name, iso, utc_now
 from leadtide.models.errors import DuplicateDeliveryError, LeadNotFoundError
 from leadtide.models.events import LeadEvent, LeadEventType
 from leadtide.models.leads import Activity, ActivityType, Lead
@@ -169,8 +169,15 @@ class CaptureService:
         )
 
     def _create(self, message: InboundMessage, keys: list[tuple[IdentityKind, str]]) -> CaptureResult:
+        """Create the sender's lead from its first message. The lead came in when that message was sent,
+        so ``created_at`` is the message's time (never later than now: a provider clock ahead of ours),
+        and ``last_activity_at`` the message's time as well: a message stamped seconds before the worker
+        ran never leaves the lead "active before it existed", and the next message, even one stamped
+        before the worker ran, still moves the clock and the preview (docs/data-model.md, "Last
+        activity")."""
         lead_id = uuid.uuid4().hex
         now = utc_now()
+        created = min(now, as_utc(message.occurred_at))
         values = dict(keys)
         sender = message.sender
         lead = Lead(
@@ -186,7 +193,7 @@ class CaptureService:
             source_channel=message.channel_type,
             source_channel_id=message.channel_id,
             referral=message.referral,
-            created_at=now,
+            created_at=created,
             updated_at=now,
             last_activity_at=message.occurred_at,
             message_count=1,

@@ -40,6 +40,8 @@ from leadtide.dal.leads import (
     PROFILE,
     _lead_from_item,
     identity_entry,
+    last_activity_actions,
+    last_activity_advances,
     owned_identity_keys,
     search_text,
 )
@@ -395,7 +397,15 @@ class DynamoMergeStore(DynamoRepository, MergeStore):
                         actions.append(LeadItem.identity_keys.add(gained))
                     elif given:
                         actions.append(LeadItem.identity_keys.delete(given))
-                    tx.update(LeadItem(survivor_key, PROFILE), actions=actions, condition=unchanged)
+                    condition = unchanged
+                    if commit.survivor_set.get("last_activity_at") is not None:
+                        # The merged clock is the max read; tracked events move it without touching
+                        # updated_at, so a later one that landed meanwhile refuses the merge (retry)
+                        # instead of being rewound.
+                        condition = condition & last_activity_advances(
+                            commit.survivor_set["last_activity_at"]
+                        )
+                    tx.update(LeadItem(survivor_key, PROFILE), actions=actions, condition=condition)
                 for lead_id, updated_at in commit.delete_leads.items():
                     tx.delete(
                         LeadItem(lead_pk(tenant, lead_id), PROFILE),
@@ -447,6 +457,8 @@ class DynamoMergeStore(DynamoRepository, MergeStore):
         actions: list[Action] = []
         values = dict(current.attribute_values)
         for name, value in changes.items():
+            if name == "last_activity_at" and value is not None:
+                continue  # last_activity_actions below (with the inbox key)
             attr = getattr(LeadItem, name)
             if value is None:
                 actions.append(attr.remove())
@@ -456,8 +468,8 @@ class DynamoMergeStore(DynamoRepository, MergeStore):
                 values[name] = stored
         if "created_at" in changes:
             actions.append(LeadItem.created_sk.set(f"{iso(changes['created_at'])}#{lead_id}"))
-        if "last_activity_at" in changes:
-            actions.append(LeadItem.activity_sk.set(f"{iso(changes['last_activity_at'])}#{lead_id}"))
+        if changes.get("last_activity_at") is not None:
+            actions += last_activity_actions(lead_id, changes["last_activity_at"])
         actions.append(LeadItem.search_text.set(search_text(values) or " "))
         return actions
 

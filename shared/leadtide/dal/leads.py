@@ -28,7 +28,8 @@ from leadtide.dal.items import (
     tenant_list_pk,
 )
 from leadtide.leads.ports import IdentityTakenError, LeadChanges, LeadRepository
-from leadtide.models.common import ChannelType, IdentityKind, iso
+from leadtide.models.auth import owner_visible
+from leadtide.models.common import ChannelType, IdentityKind, iso, utc_now
 from leadtide.models.errors import (
     ConflictError,
     DuplicateDeliveryError,
@@ -238,6 +239,7 @@ class DynamoLeadRepository(DynamoRepository, LeadRepository):
                     tenant_id,
                     activity,
                     touch_lead=touch_lead,
+                    advance_clock=touch_lead,
                     fill_fields=fill_fields,
                     new_identities=new_identities,
                     stale=stale,
@@ -252,10 +254,16 @@ class DynamoLeadRepository(DynamoRepository, LeadRepository):
         activity: Activity,
         *,
         touch_lead: bool,
+        advance_clock: bool,
         fill_fields: dict[str, Any] | None,
         new_identities: Sequence[tuple[IdentityKind, str]],
         stale: dict[tuple[str, str], str],
     ) -> None:
+        """One transaction: the activity (+ marker), the profile's touch, the new identities. With
+        ``advance_clock`` the touch also moves the last activity (:func:`last_activity_actions` on
+        :func:`last_activity_advances`); when that condition refuses (the lead has later activity, or the
+        message predates it) the transaction is sent again without the clock part, so the message still
+        counts and still fills empty fields."""
         added: list[tuple[str, str]] = []
         claimed = {identity_entry(kind, value) for kind, value in new_identities}
         try:
@@ -266,24 +274,26 @@ class DynamoLeadRepository(DynamoRepository, LeadRepository):
                 lead_key = LeadItem(lead_pk(tenant_id, activity.lead_id), PROFILE)
                 if touch_lead:
                     at = activity.occurred_at
-                    actions: list[Action] = [
-                        LeadItem.last_activity_at.set(at),
-                        LeadItem.activity_sk.set(f"{iso(at)}#{activity.lead_id}"),
-                        LeadItem.updated_at.set(at),
-                    ]
+                    actions: list[Action] = []
+                    condition = LeadItem.pk.exists()
+                    if advance_clock:
+                        # Only forward: an older message redelivered late must not rewind the clock.
+                        actions += last_activity_actions(activity.lead_id, at)
+                        actions.append(LeadItem.updated_at.set(at))
+                        if activity.type == "message" and activity.text:
+                            actions.append(LeadItem.last_message_preview.set(activity.text[:160]))
+                        condition = condition & last_activity_advances(at)
+                    else:
+                        # The profile still changes (count, filled fields): move the version writers
+                        # compare (imports, deletes, backfills condition on updated_at).
+                        actions.append(LeadItem.updated_at.set(utc_now()))
                     if activity.type == "message":
                         actions.append(LeadItem.message_count.add(1))
-                        if activity.text:
-                            actions.append(LeadItem.last_message_preview.set(activity.text[:160]))
                     for name, value in (fill_fields or {}).items():
                         attr = getattr(LeadItem, name)
                         actions.append(attr.set(attr | value))
                     if claimed:
                         actions.append(LeadItem.identity_keys.add(claimed))
-                    # Only move last activity forward: an older message redelivered late must not rewind it.
-                    condition = LeadItem.pk.exists() & (
-                        LeadItem.last_activity_at.does_not_exist() | (LeadItem.last_activity_at <= at)
-                    )
                     tx.update(lead_key, actions=actions, condition=condition)
                     added.append(("update", "lead-touch"))
                 elif claimed:
@@ -308,14 +318,15 @@ class DynamoLeadRepository(DynamoRepository, LeadRepository):
             ops = _sent_order(added)
             codes = _reason_codes(err)
             if "lead-touch" in ops and codes[ops.index("lead-touch")] == "ConditionalCheckFailed":
-                if not self._lead_exists(tenant_id, activity.lead_id):
+                if not advance_clock or not self._lead_exists(tenant_id, activity.lead_id):
                     raise LeadNotFoundError("lead not found") from err
-                # The lead has newer activity already: store the entry without moving the lead's clock.
+                # The lead has later activity already: store the entry and count it, clock unmoved.
                 return self._append_activity(
                     tenant_id,
                     activity,
-                    touch_lead=False,
-                    fill_fields=None,
+                    touch_lead=True,
+                    advance_clock=False,
+                    fill_fields=fill_fields,
                     new_identities=new_identities,
                     stale=stale,
                 )
@@ -480,7 +491,14 @@ class DynamoLeadRepository(DynamoRepository, LeadRepository):
         )
         return [_activity_from_item(item) for item in results]
 
-    def dashboard(self, tenant_id: str) -> DashboardSummary:
+    def dashboard(self, tenant_id: str, *, visible_to: str | None = None) -> DashboardSummary:
+        """The tenant's counters (one Query of ``T#<t>#STATS``); with ``visible_to``, counted on request
+        over the sparse condition index (``leads_by_condition_shard``: its 16 shards in parallel, entries
+        projected to ``owner_id``, ``status``, ``source_channel``), keeping the leads
+        :func:`~leadtide.models.auth.owner_visible` accepts: the counters are tenant-wide and per-owner
+        counters would have to move with every owner change. Cost: one read of the tenant's index."""
+        if visible_to is not None:
+            return self._visible_dashboard(tenant_id, visible_to)
         total, by_status, by_source = 0, {}, {}
         for item in CounterItem.query(stats_pk(tenant_id)):
             count = int(item.value or 0)
@@ -491,6 +509,27 @@ class DynamoLeadRepository(DynamoRepository, LeadRepository):
             elif item.sk.startswith("source#") and count:
                 by_source[item.sk.removeprefix("source#")] = count
         return DashboardSummary(total_leads=total, by_status=by_status, by_source=by_source)
+
+    def _visible_dashboard(self, tenant_id: str, visible_to: str) -> DashboardSummary:
+        from leadtide.dal.segments import DynamoSegmentRepository  # the condition index reader
+
+        by_status: dict[str, int] = {}
+        by_source: dict[str, int] = {}
+        total = 0
+        reader = DynamoSegmentRepository(self._connection)
+        for page in reader.read_condition_records(tenant_id, ("owner_id", "status", "source_channel")):
+            for record in page.records:
+                if not owner_visible(record.get("owner_id"), visible_to):
+                    continue
+                total += 1
+                for counts, name in ((by_status, "status"), (by_source, "source_channel")):
+                    if record.get(name):
+                        counts[record[name]] = counts.get(record[name], 0) + 1
+        return DashboardSummary(
+            total_leads=total,
+            by_status=dict(sorted(by_status.items())),
+            by_source=dict(sorted(by_source.items())),
+        )
 
     # ------------------------------------------------------------------ changes
     def update_lead(self, tenant_id: str, lead_id: str, changes: LeadChanges) -> Lead:
@@ -809,6 +848,43 @@ def _advances(current: str | None, new: DeliveryStatus) -> bool:
     if current == DeliveryStatus.FAILED:
         return False
     return _STATUS_RANK.get(new, 0) > _STATUS_RANK.get(DeliveryStatus(current), 0)
+
+
+def last_activity_actions(lead_id: str, at: datetime) -> list[Action]:
+    """The update actions that move a lead's last activity to ``at``: ``last_activity_at`` and the inbox's
+    ``activity_sk`` (``<iso>#<lead id>``, the ``leads_by_activity`` sort key). Always paired with
+    :func:`last_activity_advances` as the condition: together they are the one conditional max every
+    path uses (captured messages both ways, tracked events, merges), so the clock never moves back.
+    What counts as activity: docs/data-model.md ("Last activity")."""
+    return [LeadItem.last_activity_at.set(at), LeadItem.activity_sk.set(f"{iso(at)}#{lead_id}")]
+
+
+def last_activity_advances(at: datetime) -> Condition:
+    """Condition under which :func:`last_activity_actions` may write ``at``: the stored last activity is
+    absent or not later than ``at`` (DynamoDB has no ``max()``, so the max is this condition), and ``at``
+    is not before the lead's ``created_at`` (an interaction older than the lead - an email open replayed
+    for a contact imported later - joins the timeline but leaves the clock at creation). Both timestamps
+    are ``UTCDateTimeAttribute`` text of one fixed width, so the string comparison is chronological."""
+    return (LeadItem.last_activity_at.does_not_exist() | (LeadItem.last_activity_at <= at)) & (
+        LeadItem.created_at.does_not_exist() | (LeadItem.created_at <= at)
+    )
+
+
+def touch_last_activity(tenant_id: str, lead_id: str, at: datetime) -> bool:
+    """Move the lead's last activity forward to ``at`` in one conditional UpdateItem
+    (:func:`last_activity_actions` on :func:`last_activity_advances`). Returns whether it moved: False
+    when the clock is already later, ``at`` predates the lead, or the lead is gone (no error: the
+    interaction is stored either way)."""
+    try:
+        LeadItem(lead_pk(tenant_id, lead_id), PROFILE).update(
+            actions=last_activity_actions(lead_id, at),
+            condition=LeadItem.pk.exists() & last_activity_advances(at),
+        )
+    except UpdateError as err:
+        if err.cause_response_code != "ConditionalCheckFailedException":
+            raise
+        return False
+    return True
 
 
 def activity_sort_key(activity: Activity) -> str:

@@ -26,6 +26,7 @@ from leadtide.dal.items import LeadItem, ListMemberItem, StaticListItem, lead_pk
 from leadtide.dal.leads import PROFILE, _lead_from_item
 from leadtide.lists.models import StaticList
 from leadtide.lists.ports import LeadRef, ListRepository
+from leadtide.models.auth import owner_visible
 from leadtide.models.common import iso
 from leadtide.models.errors import LeadNotFoundError, ListNotFoundError
 from leadtide.models.leads import LeadSummary
@@ -77,30 +78,83 @@ def lead_summaries(tenant_id: str, lead_ids: Sequence[str]) -> list[LeadSummary]
     ]
 
 
+MAX_MEMBERS_EVALUATED_PER_PAGE = 2000
+"""A member page filtered by visibility reads at most this many members before it returns what it has
+(with a cursor), as the inbox does: an interactive request stays bounded however few the caller sees."""
+
+_INDEX_KEYS = ("pk", "sk", "list_pk", "created_sk")
+
+
 def page_index_partition(
-    partition: str, *, tenant_id: str, scope: str, limit: int, cursor: str | None, attribute: str = "lead_id"
+    partition: str,
+    *,
+    tenant_id: str,
+    scope: str,
+    limit: int,
+    cursor: str | None,
+    attribute: str = "lead_id",
+    visible_to: str | None = None,
 ) -> tuple[list[str], str | None]:
-    """One page of ``attribute`` values of the items of one ``leads_by_created`` partition, newest first.
+    """One page of ``attribute`` values (lead ids) of the items of one ``leads_by_created`` partition,
+    newest first.
+
+    With ``visible_to`` (a rep's user id, :attr:`~leadtide.models.auth.Principal.visible_to`) only the leads
+    :func:`~leadtide.models.auth.owner_visible` accepts are returned (owners read with one BatchGetItem of
+    ``owner_id`` per Query page), and the page is filled up to ``limit`` of them: the cursor points just
+    after the last lead returned (built from its index keys), so the page size never tells how many leads
+    the caller cannot see, up to :data:`MAX_MEMBERS_EVALUATED_PER_PAGE` members read per request.
 
     Raises:
         InvalidRequestError: a cursor from another query or tenant.
     """
     start_key = decode_cursor(cursor, scope=scope, tenant_prefix=f"T#{tenant_id}")
+    names = [attribute] if visible_to is None else [attribute, *_INDEX_KEYS]
     results = LeadItem.by_created.query(
         partition,
         scan_index_forward=False,
         last_evaluated_key=start_key,
-        limit=limit,
-        page_size=limit,
-        attributes_to_get=[attribute],
+        limit=None if visible_to is not None else limit,
+        page_size=limit if visible_to is None else max(limit, 100),
+        attributes_to_get=names,
     )
     values: list[str] = []
     last_key: dict[str, Any] | None = None
+    evaluated = 0
     for page in results.page_iter:
-        values.extend(raw[attribute]["S"] for raw in page.get("Items", []))
+        items = page.get("Items", [])
         last_key = page.get("LastEvaluatedKey")
-        break
+        if visible_to is None:
+            values.extend(raw[attribute]["S"] for raw in items)
+            break
+        owners = batch_get_leads(tenant_id, [raw[attribute]["S"] for raw in items], ["lead_id", "owner_id"])
+        for n, raw in enumerate(items):
+            evaluated += 1
+            value = raw[attribute]["S"]
+            owner = owners.get(value)
+            if owner is not None and owner_visible(owner.owner_id, visible_to):
+                values.append(value)
+            if len(values) == limit or evaluated >= MAX_MEMBERS_EVALUATED_PER_PAGE:
+                more = n + 1 < len(items) or last_key is not None
+                after = {name: raw[name] for name in _INDEX_KEYS} if more else None
+                return values, encode_cursor(after, scope=scope)
+        if not last_key:
+            break
     return values, encode_cursor(last_key, scope=scope)
+
+
+def visible_list_counts(tenant_id: str, visible_to: str) -> dict[str, int]:
+    """Members of each static list among the leads ``visible_to`` may see (list id -> count): one read of
+    the tenant's sparse condition index (``leads_by_condition_shard``), which projects ``owner_id`` and
+    ``list_ids``, 16 shards in parallel."""
+    from leadtide.dal.segments import DynamoSegmentRepository  # the condition index reader
+
+    counts: dict[str, int] = {}
+    for page in DynamoSegmentRepository().read_condition_records(tenant_id, ("owner_id", "list_ids")):
+        for record in page.records:
+            if owner_visible(record.get("owner_id"), visible_to):
+                for list_id in record.get("list_ids") or ():
+                    counts[list_id] = counts.get(list_id, 0) + 1
+    return counts
 
 
 class DynamoListRepository(DynamoRepository, ListRepository):
@@ -240,7 +294,7 @@ class DynamoListRepository(DynamoRepository, ListRepository):
         return True
 
     def page_members(
-        self, tenant_id: str, list_id: str, *, limit: int, cursor: str | None
+        self, tenant_id: str, list_id: str, *, limit: int, cursor: str | None, visible_to: str | None = None
     ) -> tuple[list[str], str | None]:
         return page_index_partition(
             list_members_pk(tenant_id, list_id),
@@ -248,7 +302,11 @@ class DynamoListRepository(DynamoRepository, ListRepository):
             scope=f"list:{list_id}",
             limit=limit,
             cursor=cursor,
+            visible_to=visible_to,
         )
+
+    def visible_member_counts(self, tenant_id: str, visible_to: str) -> dict[str, int]:
+        return visible_list_counts(tenant_id, visible_to)
 
     def iter_member_ids(self, tenant_id: str, list_id: str) -> Iterator[str]:
         for item in ListMemberItem.query(list_members_pk(tenant_id, list_id), attributes_to_get=["lead_id"]):

@@ -430,7 +430,13 @@ class DynamoSegmentRepository(DynamoRepository, SegmentRepository):
         }
 
     def page_members(
-        self, tenant_id: str, segment_id: str, *, limit: int, cursor: str | None
+        self,
+        tenant_id: str,
+        segment_id: str,
+        *,
+        limit: int,
+        cursor: str | None,
+        visible_to: str | None = None,
     ) -> tuple[list[str], str | None]:
         return page_index_partition(
             segment_members_pk(tenant_id, segment_id),
@@ -438,6 +444,7 @@ class DynamoSegmentRepository(DynamoRepository, SegmentRepository):
             scope=f"segment:{segment_id}",
             limit=limit,
             cursor=cursor,
+            visible_to=visible_to,
         )
 
     def iter_member_ids(self, tenant_id: str, segment_id: str) -> Iterator[str]:

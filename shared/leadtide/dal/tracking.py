@@ -32,13 +32,18 @@ from leadtide.dal.items import (
     TrackedEventMarkerItem,
     lead_pk,
 )
-from leadtide.dal.leads import PROFILE, activity_sort_key
+from leadtide.dal.leads import (
+    PROFILE,
+    activity_sort_key,
+    last_activity_actions,
+    last_activity_advances,
+    touch_last_activity,
+)
 from leadtide.dal.scoring_models import ENGAGEMENT
-from leadtide.models.common import iso
 from leadtide.models.errors import ApiKeyNotFoundError, ConflictError, LeadNotFoundError
 from leadtide.models.tracking import ApiKey
 from leadtide.scoring.ports import Occurrence, merge_occurrences
-from leadtide.tracking.ports import EventToRecord, TrackingStore
+from leadtide.tracking.ports import EventToRecord, StoredApiKey, TrackingStore
 
 EVENTS_PER_TRANSACTION = 45  # 2 items each + lead check + engagement record <= 100
 _RETRIES = 8
@@ -75,7 +80,7 @@ class DynamoTrackingStore(DynamoRepository, TrackingStore):
                     # Every event was stored already (a redelivery): the profile update that followed the
                     # first delivery may have been lost; it is conditional, so repeating it is a no-op.
                     self._touch_lead(
-                        pk,
+                        tenant_id,
                         lead_id,
                         max(e.occurred_at for e in chunk),
                         engagement=(
@@ -151,14 +156,17 @@ class DynamoTrackingStore(DynamoRepository, TrackingStore):
             for e in pending:
                 result[e.event_id] = True
             self._touch_lead(
-                pk, lead_id, max(e.occurred_at for e in pending), engagement=(occ, counts, version + 1)
+                tenant_id,
+                lead_id,
+                max(e.occurred_at for e in pending),
+                engagement=(occ, counts, version + 1),
             )
             return result
         raise ConflictError("the lead's engagement record kept changing; retry", code="engagement_conflict")
 
     def _touch_lead(
         self,
-        pk: str,
+        tenant_id: str,
         lead_id: str,
         at: datetime,
         engagement: tuple[dict[str, Any], dict[str, Any], int] | None = None,
@@ -166,12 +174,12 @@ class DynamoTrackingStore(DynamoRepository, TrackingStore):
         """Move the lead's last activity forward to ``at`` (no-op when it is already later or the lead is
         gone: the events are stored either way) and, with ``engagement`` = ``(occ, counts, version)`` of
         the record just written, copy its activity summary onto the profile unless a version at least as
-        new is there. One UpdateItem; when its condition fails, each part is tried alone (two more)."""
-        actions: list[Action] = [
-            LeadItem.last_activity_at.set(at),
-            LeadItem.activity_sk.set(f"{iso(at)}#{lead_id}"),
-        ]
-        later = LeadItem.last_activity_at.does_not_exist() | (LeadItem.last_activity_at < at)
+        new is there. One UpdateItem; when its condition fails, each part is tried alone (two more).
+        The clock part is the lead repository's conditional max (:func:`last_activity_actions` on
+        :func:`last_activity_advances`), the one every interaction uses."""
+        pk = lead_pk(tenant_id, lead_id)
+        actions: list[Action] = last_activity_actions(lead_id, at)
+        later = last_activity_advances(at)
         if engagement is not None:
             occ, counts, version = engagement
             try:
@@ -184,11 +192,7 @@ class DynamoTrackingStore(DynamoRepository, TrackingStore):
                 if err.cause_response_code != "ConditionalCheckFailedException":
                     raise
             store_engaged(pk, occ, counts, version)  # one of the two conditions failed: each alone
-        try:
-            LeadItem(pk, PROFILE).update(actions=actions, condition=LeadItem.pk.exists() & later)
-        except UpdateError as err:
-            if err.cause_response_code != "ConditionalCheckFailedException":
-                raise
+        touch_last_activity(tenant_id, lead_id, at)
 
     # ------------------------------------------------------------------ API keys
     def create_api_key(self, tenant_id: str, key: ApiKey, key_hash: str) -> None:
@@ -209,6 +213,17 @@ class DynamoTrackingStore(DynamoRepository, TrackingStore):
             tx.save(ApiKeyItem(f"T#{tenant_id}#APIKEYS", f"K#{key.key_id}", **values))
 
     def list_api_keys(self, tenant_id: str) -> list[ApiKey]:
+        """The listing entries (one Query), with ``last_used_at`` from the lookup entries (one
+        BatchGetItem per 100 keys): uses are recorded where authentication reads, so it costs no second
+        write."""
+        listed = list(ApiKeyItem.query(f"T#{tenant_id}#APIKEYS", ApiKeyItem.sk.startswith("K#")))
+        used = {
+            item.key_id: item.last_used_at
+            for item in ApiKeyItem.batch_get(
+                [(api_key_pk(i.key_id), "APIKEY") for i in listed],
+                attributes_to_get=["pk", "sk", "key_id", "last_used_at"],
+            )
+        }
         keys = [
             ApiKey(
                 key_id=i.key_id,
@@ -217,9 +232,9 @@ class DynamoTrackingStore(DynamoRepository, TrackingStore):
                 created_by=i.created_by,
                 created_at=i.created_at,
                 revoked_at=i.revoked_at,
-                last_used_at=i.last_used_at,
+                last_used_at=used.get(i.key_id) or i.last_used_at,
             )
-            for i in ApiKeyItem.query(f"T#{tenant_id}#APIKEYS", ApiKeyItem.sk.startswith("K#"))
+            for i in listed
         ]
         return sorted(keys, key=lambda k: k.created_at, reverse=True)
 
@@ -239,9 +254,24 @@ class DynamoTrackingStore(DynamoRepository, TrackingStore):
         except TransactWriteError as err:
             raise ApiKeyNotFoundError(f"API key {key_id} not found") from err
 
-    def find_api_key(self, key_id: str) -> tuple[str, str, datetime | None] | None:
+    def find_api_key(self, key_id: str) -> StoredApiKey | None:
         try:
             item = ApiKeyItem.get(api_key_pk(key_id), "APIKEY")
         except DoesNotExist:
             return None
-        return item.tenant_id, item.key_hash, item.revoked_at
+        return StoredApiKey(item.tenant_id, item.key_hash, item.revoked_at, item.last_used_at)
+
+    def record_api_key_use(self, key_id: str, at: datetime, *, unless_since: datetime) -> bool:
+        """UpdateItem of the lookup entry: ``SET last_used_at = :at`` on condition ``attribute_exists(pk)
+        AND (attribute_not_exists(last_used_at) OR last_used_at <= :since)``."""
+        try:
+            ApiKeyItem(api_key_pk(key_id), "APIKEY").update(
+                actions=[ApiKeyItem.last_used_at.set(at)],
+                condition=ApiKeyItem.pk.exists()
+                & (ApiKeyItem.last_used_at.does_not_exist() | (ApiKeyItem.last_used_at <= unless_since)),
+            )
+        except UpdateError as err:
+            if err.cause_response_code != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True

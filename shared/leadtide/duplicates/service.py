@@ -102,9 +102,7 @@ class DuplicateService:
                 b = self._leads.get_lead(principal.tenant_id, pair.lead_b)
             except LeadNotFoundError:
                 continue
-            if not principal.sees_all_leads and any(
-                lead.owner_id not in (None, principal.user_id) for lead in (a, b)
-            ):
+            if not (principal.can_see(a.owner_id) and principal.can_see(b.owner_id)):
                 continue
             items.append(
                 DuplicatePairView(
@@ -124,9 +122,7 @@ class DuplicateService:
             b = self._leads.get_lead(principal.tenant_id, pair.lead_b)
         except LeadNotFoundError:
             raise DuplicatePairNotFoundError(f"duplicate pair {pair_id} not found") from None
-        if not principal.sees_all_leads and any(
-            lead.owner_id not in (None, principal.user_id) for lead in (a, b)
-        ):
+        if not (principal.can_see(a.owner_id) and principal.can_see(b.owner_id)):
             raise ForbiddenError("this pair involves a lead owned by another user", code="not_lead_owner")
         pair = self._pairs.set_pair_status(
             principal.tenant_id, pair_id, PairStatus.DISMISSED, principal.user_id

@@ -88,7 +88,7 @@ def lead_query(
         descending=descending,
         limit=limit,
         cursor=cursor,
-        visible_to=None if principal.sees_all_leads else principal.user_id,
+        visible_to=principal.visible_to,
     )
 
 

@@ -82,9 +82,11 @@ class LeadRepository(ABC):
     ) -> None:
         """Add an activity (+ message marker when it has a provider id) to an existing lead's timeline.
 
-        With ``touch_lead`` the lead's last_activity_at, message_count and preview move forward too (never
-        backward), ``fill_fields`` fills profile fields that are still empty, and ``new_identities`` adds
-        identity keys the lead did not have, all in the same transaction.
+        With ``touch_lead`` the activity is an interaction: a message counts in ``message_count``,
+        ``fill_fields`` fills profile fields that are still empty, and the lead's ``last_activity_at`` and
+        preview move to the activity's time unless the lead has later activity (never backward, never
+        before ``created_at``: docs/data-model.md, "Last activity"); ``new_identities`` adds identity keys
+        the lead did not have; all in the same transaction.
 
         Raises:
             DuplicateDeliveryError: the provider message was already captured.
@@ -173,8 +175,10 @@ class LeadRepository(ABC):
         """Mark a captured message as unsent by its sender (text kept for audit). True when it was known."""
 
     @abstractmethod
-    def dashboard(self, tenant_id: str) -> DashboardSummary:
-        """Lead counts in total, by status and by source channel."""
+    def dashboard(self, tenant_id: str, *, visible_to: str | None = None) -> DashboardSummary:
+        """Lead counts in total, by status and by source channel: the tenant's counters, or with
+        ``visible_to`` (a rep's user id, :attr:`Principal.visible_to`) counted over the leads that user
+        may see (unassigned or theirs)."""
 
     @abstractmethod
     def recent_activities(self, tenant_id: str, lead_id: str, *, since: datetime) -> list[Activity]:

@@ -102,8 +102,8 @@ class LeadService:
         Raises:
             InvalidRequestError (400): bad cursor.
         """
-        if not principal.sees_all_leads:
-            query = dataclasses.replace(query, visible_to=principal.user_id)
+        if principal.visible_to is not None:
+            query = dataclasses.replace(query, visible_to=principal.visible_to)
         leads, cursor = self._leads.query_leads(principal.tenant_id, query)
         return LeadPage(
             items=[LeadSummary.model_validate(lead.model_dump()) for lead in leads], next_cursor=cursor
@@ -149,8 +149,9 @@ class LeadService:
         return ActivityPage(items=items, next_cursor=next_cursor)
 
     def dashboard(self, principal: Principal) -> DashboardSummary:
-        """Tenant-wide counts (every role sees the team's totals)."""
-        return self._leads.dashboard(principal.tenant_id)
+        """Lead counts over what the caller may see: the tenant's counters for admins and managers, the
+        rep's own and unassigned leads for a rep (counted on request: :meth:`LeadRepository.dashboard`)."""
+        return self._leads.dashboard(principal.tenant_id, visible_to=principal.visible_to)
 
     # ------------------------------------------------------------------ changes
     def create_lead(self, principal: Principal, request: LeadCreate) -> Lead:
@@ -158,7 +159,8 @@ class LeadService:
 
         Raises:
             UnprocessableError (422): no email or phone, or an invalid phone.
-            DuplicateLeadError (409): a lead with that email or phone exists (``details`` names it).
+            DuplicateLeadError (409): a lead with that email or phone exists (``details`` names it when the
+                caller may see it, see :meth:`_duplicate`).
             ForbiddenError (403): a rep assigning the lead to someone else.
         """
         identities = self._identities(request.email, request.phone)
@@ -175,7 +177,7 @@ class LeadService:
         custom = self._custom_values(principal.tenant_id, request.custom_fields, partial=False)
         existing = self._live_owners(principal.tenant_id, identities)
         if existing:
-            raise _duplicate(existing)
+            raise self._duplicate(principal, existing)
         now = utc_now()
         values = dict(identities)
         lead = Lead(
@@ -200,7 +202,7 @@ class LeadService:
         try:
             self._leads.create_lead(lead, identities)
         except IdentityTakenError as err:
-            raise _duplicate({(err.kind, err.value): err.lead_id or ""}) from None  # type: ignore[dict-item]
+            raise self._duplicate(principal, {(err.kind, err.value): err.lead_id or ""}) from None  # type: ignore[dict-item]
         self._publish(
             LeadEventType.CREATED, lead, {"source_channel": "manual", "created_by": principal.user_id}
         )
@@ -256,7 +258,7 @@ class LeadService:
         try:
             updated = self._leads.update_lead(principal.tenant_id, lead_id, changes)
         except IdentityTakenError as err:
-            raise _duplicate({(err.kind, err.value): err.lead_id or ""}) from None  # type: ignore[dict-item]
+            raise self._duplicate(principal, {(err.kind, err.value): err.lead_id or ""}) from None  # type: ignore[dict-item]
         self._record_changes(principal, lead, updated)
         self._publish(
             LeadEventType.UPDATED, updated, {"changed": sorted(k for k in fields if k != "updated_at")}
@@ -335,8 +337,27 @@ class LeadService:
 
     @staticmethod
     def _check_visible(principal: Principal, lead: Lead) -> None:
-        if not principal.sees_all_leads and lead.owner_id not in (None, principal.user_id):
+        if not principal.can_see(lead.owner_id):
             raise ForbiddenError("this lead is owned by another user", code="not_lead_owner")
+
+    def _duplicate(
+        self, principal: Principal, existing: dict[tuple[IdentityKind, str], str]
+    ) -> DuplicateLeadError:
+        """The 409 of an identity (email, phone) that belongs to another lead: each detail names that lead
+        (``lead_id``) only when the caller may see it; otherwise it says only that the identity is taken
+        (``problem: "already taken"``), so a rep's create or edit never tells whose lead holds an email."""
+        shown: set[str] = set(existing.values())
+        if principal.visible_to is not None:
+            found = self._leads.get_leads(principal.tenant_id, [i for i in shown if i])
+            shown = {i for i, lead in found.items() if principal.can_see(lead.owner_id)}
+        details: list[dict[str, Any]] = [
+            {"field": kind, "value": value, "lead_id": lead_id}
+            if lead_id and lead_id in shown
+            else {"field": kind, "problem": "already taken"}
+            for (kind, value), lead_id in existing.items()
+        ]
+        kinds = " and ".join(sorted({d["field"] for d in details}))
+        return DuplicateLeadError(f"a lead with this {kinds} already exists", details=details)
 
     def _record_changes(self, principal: Principal, before: Lead, after: Lead) -> None:
         now = utc_now()
@@ -373,14 +394,6 @@ class LeadService:
                 )
             ]
         )
-
-
-def _duplicate(existing: dict[tuple[IdentityKind, str], str]) -> DuplicateLeadError:
-    details = [
-        {"field": kind, "value": value, "lead_id": lead_id} for (kind, value), lead_id in existing.items()
-    ]
-    kinds = " and ".join(sorted({d["field"] for d in details}))
-    return DuplicateLeadError(f"a lead with this {kinds} already exists", details=details)
 
 
 def _differs(old: Any, new: Any) -> bool:

@@ -23,7 +23,9 @@ class StaticList(BaseModel):
     list_id: str
     name: str
     description: str | None = None
-    count: int = Field(description="number of leads in the list")
+    count: int = Field(
+        description="number of leads in the list the caller may see (a rep: their own and unassigned ones)"
+    )
     created_by: str
     created_at: datetime
     updated_at: datetime

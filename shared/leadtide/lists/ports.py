@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from leadtide.lists.models import ListJobRecord, StaticList
+from leadtide.models.auth import owner_visible
 from leadtide.models.leads import LeadSummary
 
 
@@ -66,13 +67,30 @@ class ListRepository(ABC):
 
     @abstractmethod
     def page_members(
-        self, tenant_id: str, list_id: str, *, limit: int, cursor: str | None
+        self, tenant_id: str, list_id: str, *, limit: int, cursor: str | None, visible_to: str | None = None
     ) -> tuple[list[str], str | None]:
-        """Lead ids of one page of members, newest added first, and the next cursor.
+        """Lead ids of one page of members, newest added first, and the next cursor. With ``visible_to``
+        (:attr:`Principal.visible_to`) only leads that user may see, the page filled up to ``limit`` of
+        them (its size never tells how many were left out).
 
         Raises:
             InvalidRequestError: bad cursor.
         """
+
+    def visible_member_counts(self, tenant_id: str, visible_to: str) -> dict[str, int]:
+        """Members of each list among the leads ``visible_to`` may see (list id -> count; lists without
+        such members are absent). This default reads every list's members and their owners; the DynamoDB
+        repository reads the condition index once instead."""
+        counts: dict[str, int] = {}
+        for static_list in self.list_lists(tenant_id):
+            ids = list(self.iter_member_ids(tenant_id, static_list.list_id))
+            refs: dict[str, LeadRef] = {}
+            for start in range(0, len(ids), 100):
+                refs.update(self.lead_refs(tenant_id, ids[start : start + 100]))
+            counts[static_list.list_id] = sum(
+                1 for ref in refs.values() if owner_visible(ref.owner_id, visible_to)
+            )
+        return counts
 
     @abstractmethod
     def iter_member_ids(self, tenant_id: str, list_id: str) -> Iterator[str]:

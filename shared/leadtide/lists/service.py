@@ -43,7 +43,7 @@ from leadtide.lists.models import (
     StaticListCreate,
     StaticListUpdate,
 )
-from leadtide.lists.ports import ListJobRepository, ListRepository
+from leadtide.lists.ports import LeadRef, ListJobRepository, ListRepository
 from leadtide.models.auth import Principal
 from leadtide.models.common import IdentityKind, Role, iso, utc_now
 from leadtide.models.errors import (
@@ -91,10 +91,6 @@ PHONE_HEADERS = {
     "teléfono",
 }
 _LEAD_ID = re.compile(LEAD_ID_PATTERN)
-
-
-def _visible(principal: Principal, owner_id: str | None) -> bool:
-    return principal.sees_all_leads or owner_id in (None, principal.user_id)
 
 
 def _valid_lead_id(lead_id: str) -> bool:
@@ -149,13 +145,23 @@ class ListService:
         return static_list
 
     def list_lists(self, principal: Principal) -> StaticListCollection:
-        """Every list of the tenant, most recently updated first."""
+        """Every list of the tenant, most recently updated first; ``count`` as :meth:`get_list`."""
         items = sorted(self._lists.list_lists(principal.tenant_id), key=lambda s: s.updated_at, reverse=True)
-        return StaticListCollection(items=items)
+        return StaticListCollection(items=self._counted_for(principal, items))
 
     def get_list(self, principal: Principal, list_id: str) -> StaticList:
-        """Raises ListNotFoundError (404)."""
-        return self._lists.get_list(principal.tenant_id, list_id)
+        """The list; its ``count`` is the members the caller may see (a rep: their own and unassigned
+        leads, as the member pages show them; admins and managers: every member). Raises
+        ListNotFoundError (404)."""
+        return self._counted_for(principal, [self._lists.get_list(principal.tenant_id, list_id)])[0]
+
+    def _counted_for(self, principal: Principal, lists: list[StaticList]) -> list[StaticList]:
+        """``lists`` with ``count`` over what ``principal`` may see: the stored counts for admins and
+        managers, counted on request for a rep (:meth:`ListRepository.visible_member_counts`)."""
+        if principal.visible_to is None or not lists:
+            return lists
+        counts = self._lists.visible_member_counts(principal.tenant_id, principal.visible_to)
+        return [s.model_copy(update={"count": counts.get(s.list_id, 0)}) for s in lists]
 
     def update_list(self, principal: Principal, list_id: str, request: StaticListUpdate) -> StaticList:
         """Rename or re-describe. Raises ListNotFoundError (404), ForbiddenError (403: a rep, not creator)."""
@@ -166,8 +172,9 @@ class ListService:
                 "name cannot be null", details=[{"field": "name", "problem": "required"}]
             )
         if not changes:
-            return current
-        return self._lists.update_list(principal.tenant_id, list_id, changes=changes, updated_at=utc_now())
+            return self._counted_for(principal, [current])[0]
+        updated = self._lists.update_list(principal.tenant_id, list_id, changes=changes, updated_at=utc_now())
+        return self._counted_for(principal, [updated])[0]
 
     def delete_list(self, principal: Principal, list_id: str) -> bool:
         """Delete the list; its memberships are removed now when few, else in the background.
@@ -217,7 +224,7 @@ class ListService:
             ref = refs.get(lead_id)
             if ref is None:
                 result.not_found.append(lead_id)
-            elif not _visible(principal, ref.owner_id):
+            elif not principal.can_see(ref.owner_id):
                 result.not_visible.append(lead_id)
             elif list_id in ref.list_ids:
                 result.already_members += 1
@@ -309,22 +316,26 @@ class ListService:
         self._jobs.mark_queued(record.tenant_id, record.list_id, record.job_id, step)
 
     def get_job(self, principal: Principal, list_id: str, job_id: str) -> ListJob:
-        """A background filter add of the list: status, totals so far, error (any role, like the list).
+        """A background filter add of the list: status, totals so far, error (admins and managers: any
+        job; reps: the jobs they started - another user's counts and filter cover leads they may not see).
 
         Raises:
             ListNotFoundError (404: the list is not in the caller's tenant, or was deleted),
-            ListJobNotFoundError (404).
+            ListJobNotFoundError (404), ForbiddenError (403: a rep and another user's job).
         """
         self._lists.get_list(principal.tenant_id, list_id)
         if self._jobs is None:
             raise ListJobNotFoundError(f"list job {job_id} not found")
-        return self._jobs.get(principal.tenant_id, list_id, job_id).view()
+        record = self._jobs.get(principal.tenant_id, list_id, job_id)
+        if principal.visible_to is not None and record.created_by != principal.user_id:
+            raise ForbiddenError("reps see only the list jobs they started", code="not_list_job_owner")
+        return record.view()
 
     def list_jobs(
         self, principal: Principal, list_id: str, *, limit: int = 20, cursor: str | None = None
     ) -> ListJobPage:
-        """The list's background filter adds, newest first, ``limit`` (1-100) per page (any role, like the
-        list).
+        """The list's background filter adds, newest first, ``limit`` (1-100) per page (reps: only the jobs
+        they started, as :meth:`get_job`).
 
         Raises:
             ListNotFoundError (404): the list is not in the caller's tenant, or was deleted.
@@ -336,6 +347,8 @@ class ListService:
         records, next_cursor = self._jobs.list_jobs(
             principal.tenant_id, list_id, limit=max(1, min(limit, 100)), cursor=cursor
         )
+        if principal.visible_to is not None:  # a rep: the jobs they started (see get_job)
+            records = [r for r in records if r.created_by == principal.user_id]
         return ListJobPage(items=[r.view() for r in records], next_cursor=next_cursor)
 
     def run_job_step(self, tenant_id: str, list_id: str, job_id: str, step: int) -> None:
@@ -424,7 +437,7 @@ class ListService:
             )
             page = self._leads.query_leads(principal.tenant_id, query)
             leads, cursor = page
-            ids = [lead.lead_id for lead in leads if _visible(principal, lead.owner_id)]
+            ids = [lead.lead_id for lead in leads if principal.can_see(lead.owner_id)]
             refs = self._lists.lead_refs(principal.tenant_id, ids) if ids else {}
             fresh = [i for i in ids if i in refs and list_id not in refs[i].list_ids]
             result.already_members += len(ids) - len(fresh)
@@ -445,7 +458,7 @@ class ListService:
         removed: list[str] = []
         for lead_id in wanted:
             ref = refs.get(lead_id)
-            if ref is not None and not _visible(principal, ref.owner_id):
+            if ref is not None and not principal.can_see(ref.owner_id):
                 result.not_visible.append(lead_id)
                 continue
             if self._lists.remove_member(principal.tenant_id, list_id, lead_id):
@@ -457,12 +470,14 @@ class ListService:
         return result
 
     def list_leads(self, principal: Principal, list_id: str, *, limit: int, cursor: str | None) -> LeadPage:
-        """One page of the list's leads, newest added first; reps see only the leads they can see (a page
-        may then hold fewer than ``limit`` rows, with a cursor). Raises ListNotFoundError, InvalidRequestError."""
+        """One page of the list's leads, newest added first; reps see only the leads they can see, the page
+        filled up to ``limit`` of them. Raises ListNotFoundError, InvalidRequestError."""
         self._lists.get_list(principal.tenant_id, list_id)
-        ids, next_cursor = self._lists.page_members(principal.tenant_id, list_id, limit=limit, cursor=cursor)
+        ids, next_cursor = self._lists.page_members(
+            principal.tenant_id, list_id, limit=limit, cursor=cursor, visible_to=principal.visible_to
+        )
         rows = self._lists.lead_summaries(principal.tenant_id, ids)
-        return LeadPage(items=[r for r in rows if _visible(principal, r.owner_id)], next_cursor=next_cursor)
+        return LeadPage(items=[r for r in rows if principal.can_see(r.owner_id)], next_cursor=next_cursor)
 
     def import_csv(self, principal: Principal, list_id: str, request: ListImportRequest) -> ListImportResult:
         """Add the leads whose email or phone appears in a CSV (normalised as capture does: lower-case
@@ -484,6 +499,18 @@ class ListService:
         found: dict[tuple[IdentityKind, str], str] = {}
         for start in range(0, len(unique), 100):
             found.update(self._leads.lookup_identities(principal.tenant_id, unique[start : start + 100]))
+        if principal.visible_to is not None:
+            # A rep's CSV matches only leads the rep may see: the others count as unmatched, so the answer
+            # never tells which emails or phones another rep's leads have.
+            owners = list(dict.fromkeys(found.values()))
+            refs: dict[str, LeadRef] = {}
+            for start in range(0, len(owners), 100):
+                refs.update(self._lists.lead_refs(principal.tenant_id, owners[start : start + 100]))
+            found = {
+                key: lead_id
+                for key, lead_id in found.items()
+                if lead_id in refs and principal.can_see(refs[lead_id].owner_id)
+            }
         matched_ids: list[str] = []
         unmatched_values: list[str] = []
         matched = unmatched = 0

@@ -135,7 +135,8 @@ class ConflictError(LeadtideError):
 class DuplicateLeadError(ConflictError):
     """A lead with the same identity (email, phone, Instagram id) already exists (HTTP 409).
 
-    ``details`` carries ``[{"field": <identity kind>, "lead_id": <existing lead id>}]``.
+    ``details`` carries ``[{"field": <identity kind>, "value": ..., "lead_id": <existing lead id>}]`` when the
+    caller may see that lead, else only ``[{"field": <identity kind>, "problem": "already taken"}]``.
     """
 
     code = "duplicate_lead"

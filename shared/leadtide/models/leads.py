@@ -9,9 +9,15 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from leadtide.models.common import ChannelType, Grade, LeadStatus, bounds_problem
+from leadtide.models.common import (
+    ChannelType,
+    Grade,
+    LeadStatus,
+    as_utc,
+    bounds_problem,
+)
 from leadtide.models.errors import UnprocessableError
 from leadtide.models.lead_scores import GradeOverride, PredictionFactor
 from leadtide.models.messages import (
@@ -94,7 +100,25 @@ class Lead(BaseModel):
     )
     created_at: datetime
     updated_at: datetime
-    last_activity_at: datetime
+    last_activity_at: datetime = Field(
+        description=(
+            "the latest interaction with the lead - a message either way (WhatsApp, Instagram, SMS, a form "
+            "submission) or a tracked behaviour event - and never before created_at (a lead with no "
+            "interaction yet shows its creation time); notes, edits, status, owner and grade changes and "
+            "imports do not move it, a merge keeps the latest of the merged leads' (docs/data-model.md, "
+            "'Last activity')"
+        )
+    )
+
+    @model_validator(mode="after")
+    def _active_since_creation(self) -> Lead:
+        """``last_activity_at`` = max(``created_at``, latest interaction): a lead created from a message
+        stamped before its creation (a provider's timestamp, a delayed delivery) starts at creation. Every
+        writer builds the stored profile from this model, so the floor holds on creation; the clock
+        update (``leadtide.dal.leads.last_activity_advances``) keeps it afterwards."""
+        if as_utc(self.last_activity_at) < as_utc(self.created_at):
+            self.last_activity_at = self.created_at
+        return self
 
 
 class LeadSummary(BaseModel):
@@ -251,7 +275,9 @@ class NoteCreate(BaseModel):
 
 
 class DashboardSummary(BaseModel):
-    """``GET /dashboard/summary``: lead counts for the tenant (kept as counters, updated with each change)."""
+    """``GET /dashboard/summary``: lead counts over what the caller may see - the tenant's for admins and
+    managers (kept as counters, updated with each change), a rep's own and unassigned leads for a rep
+    (counted on request)."""
 
     total_leads: int
     by_status: dict[str, int]

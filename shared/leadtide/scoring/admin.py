@@ -251,7 +251,7 @@ class ScoringAdminService:
 
     def _visible_lead(self, principal: Principal, lead_id: str) -> Lead:
         lead = self._leads.get_lead(principal.tenant_id, lead_id)
-        if not principal.sees_all_leads and lead.owner_id not in (None, principal.user_id):
+        if not principal.can_see(lead.owner_id):
             raise ForbiddenError("this lead is owned by another user", code="not_lead_owner")
         return lead
 

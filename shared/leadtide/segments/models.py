@@ -33,7 +33,9 @@ class Segment(BaseModel):
     exclude: dict[str, Any] | None = None
     version: int = Field(description="moves on every rule change")
     status: SegmentStatus
-    count: int = Field(description="number of member leads")
+    count: int = Field(
+        description="number of member leads the caller may see (a rep: their own and unassigned ones)"
+    )
     time_dependent: bool = Field(description="uses relative dates: re-evaluated nightly too")
     fields: list[str] = Field(description="the fields the rules read")
     created_by: str
@@ -82,9 +84,10 @@ class SegmentPreviewRequest(BaseModel):
 
 
 class SegmentPreview(BaseModel):
-    """How many leads the rules match now, a sample of them (newest first), and what it cost."""
+    """How many leads the rules match now, a sample of them (newest first), and what it cost - all over the
+    leads the caller may see (a rep: their own and unassigned ones)."""
 
     count: int
     sample: list[LeadSummary]
-    evaluated: int = Field(description="leads evaluated")
+    evaluated: int = Field(description="leads evaluated (those the caller may see)")
     elapsed_ms: float

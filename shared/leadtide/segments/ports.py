@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from leadtide.models.auth import owner_visible
 from leadtide.models.leads import LeadSummary
 from leadtide.segments.models import Segment
 
@@ -125,9 +126,46 @@ class SegmentRepository(ABC):
 
     @abstractmethod
     def page_members(
-        self, tenant_id: str, segment_id: str, *, limit: int, cursor: str | None
+        self,
+        tenant_id: str,
+        segment_id: str,
+        *,
+        limit: int,
+        cursor: str | None,
+        visible_to: str | None = None,
     ) -> tuple[list[str], str | None]:
-        """Lead ids of one page of members, newest created first. Raises InvalidRequestError (cursor)."""
+        """Lead ids of one page of members, newest created first. With ``visible_to``
+        (:attr:`Principal.visible_to`) only leads that user may see, the page filled up to ``limit`` of
+        them (its size never tells how many were left out). Raises InvalidRequestError (cursor)."""
+
+    def visible_lead_ids(self, tenant_id: str, visible_to: str) -> set[str]:
+        """Ids of the tenant's leads ``visible_to`` may see: one read of the condition index projected to
+        ``owner_id`` (the profiles when there is no index)."""
+        if "owner_id" in self.condition_attributes:
+            pages = self.read_condition_records(tenant_id, ("owner_id",))
+        else:
+            pages = self.read_lead_records(tenant_id, ("owner_id",))
+        return {
+            record["lead_id"]
+            for page in pages
+            for record in page.records
+            if owner_visible(record.get("owner_id"), visible_to)
+        }
+
+    def visible_member_counts(
+        self, tenant_id: str, segment_ids: Sequence[str], visible_to: str
+    ) -> dict[str, int]:
+        """Members of each of ``segment_ids`` among the leads ``visible_to`` may see (segment id -> count):
+        :meth:`visible_lead_ids` once, then each segment's member ids (one key-only Query each)."""
+        if not segment_ids:
+            return {}
+        visible = self.visible_lead_ids(tenant_id, visible_to)
+        return {
+            segment_id: sum(
+                1 for lead_id in self.iter_member_ids(tenant_id, segment_id) if lead_id in visible
+            )
+            for segment_id in segment_ids
+        }
 
     @abstractmethod
     def iter_member_ids(self, tenant_id: str, segment_id: str) -> Iterator[str]:

@@ -16,7 +16,9 @@ How membership stays current (see docs/decisions.md):
   passes every lead through the same refresh.
 
 Roles: every role may create and use segments; reps see only their own and unassigned leads in member
-pages and previews; changing or deleting a segment is for admins, managers and its creator.
+pages, member counts and previews (count, evaluated, sample): a segment's stored ``count`` is the whole
+tenant's, so a rep's is counted on request; changing or deleting a segment is for admins, managers and its
+creator.
 """
 
 from __future__ import annotations
@@ -77,10 +79,6 @@ class RefreshResult:
     evaluated: int = 0
 
 
-def _visible(principal: Principal, owner_id: Any) -> bool:
-    return principal.sees_all_leads or owner_id in (None, principal.user_id)
-
-
 class SegmentService:
     """Segment use cases over a :class:`SegmentRepository` and the event publisher; ``enqueue`` queues
     jobs-queue steps; ``field_types`` gives a tenant's custom field types."""
@@ -131,13 +129,29 @@ class SegmentService:
         return segment
 
     def list_segments(self, principal: Principal) -> SegmentCollection:
-        """Every segment of the tenant, most recently updated first."""
+        """Every segment of the tenant, most recently updated first; ``count`` as :meth:`get`."""
         items = [self._with_fields(s) for s in self._segments.list_segments(principal.tenant_id)]
+        items = self._counted_for(principal, items)
         return SegmentCollection(items=sorted(items, key=lambda s: s.updated_at, reverse=True))
 
     def get(self, principal: Principal, segment_id: str) -> Segment:
-        """Raises SegmentNotFoundError (404)."""
-        return self._with_fields(self._segments.get(principal.tenant_id, segment_id))
+        """The segment; its ``count`` is the members the caller may see (a rep: their own and unassigned
+        leads, as the member pages show them; admins and managers: every member). Raises
+        SegmentNotFoundError (404)."""
+        return self._counted_for(
+            principal, [self._with_fields(self._segments.get(principal.tenant_id, segment_id))]
+        )[0]
+
+    def _counted_for(self, principal: Principal, segments: list[Segment]) -> list[Segment]:
+        """``segments`` with ``count`` over what ``principal`` may see: the stored member counts for admins
+        and managers; for a rep, counted on request (:meth:`SegmentRepository.visible_member_counts`), so
+        a rule naming another rep's leads counts nothing a rep could not page through."""
+        if principal.visible_to is None or not segments:
+            return segments
+        counts = self._segments.visible_member_counts(
+            principal.tenant_id, [s.segment_id for s in segments], principal.visible_to
+        )
+        return [s.model_copy(update={"count": counts.get(s.segment_id, 0)}) for s in segments]
 
     def update(self, principal: Principal, segment_id: str, request: SegmentUpdate) -> Segment:
         """Rename, describe or change the rules. A rule change moves the version, sets ``building`` and
@@ -165,13 +179,13 @@ class SegmentService:
             changes.pop("include", None)
             changes.pop("exclude", None)
         if not changes:
-            return current
+            return self._counted_for(principal, [current])[0]
         updated = self._segments.update(
             principal.tenant_id, segment_id, changes, new_rules=new_rules, updated_at=self._clock()
         )
         if new_rules:
             self._queue_rebuild(principal.tenant_id, updated, publish=True)
-        return self._with_fields(updated)
+        return self._counted_for(principal, [self._with_fields(updated)])[0]
 
     def delete(self, principal: Principal, segment_id: str) -> None:
         """Delete the segment; memberships go now when few, else in the background.
@@ -201,13 +215,14 @@ class SegmentService:
     def list_leads(
         self, principal: Principal, segment_id: str, *, limit: int, cursor: str | None
     ) -> LeadPage:
-        """One page of members, newest created first (reps: only leads they can see; a page may be short)."""
+        """One page of members, newest created first (reps: only leads they can see, the page filled up to
+        ``limit`` of them)."""
         self._segments.get(principal.tenant_id, segment_id)
         ids, next_cursor = self._segments.page_members(
-            principal.tenant_id, segment_id, limit=limit, cursor=cursor
+            principal.tenant_id, segment_id, limit=limit, cursor=cursor, visible_to=principal.visible_to
         )
         rows = self._segments.lead_summaries(principal.tenant_id, ids)
-        return LeadPage(items=[r for r in rows if _visible(principal, r.owner_id)], next_cursor=next_cursor)
+        return LeadPage(items=[r for r in rows if principal.can_see(r.owner_id)], next_cursor=next_cursor)
 
     def preview(self, principal: Principal, request: SegmentPreviewRequest) -> SegmentPreview:
         """Count the leads the rules match now (reps: among the leads they can see) and sample the newest,
@@ -243,7 +258,7 @@ class SegmentService:
         sample: list[str] = []
         for page in self._segments.read_lead_records(principal.tenant_id, attributes):
             for record in page.records:
-                if not _visible(principal, record.get("owner_id")):
+                if not principal.can_see(record.get("owner_id")):
                     continue
                 evaluated += 1
                 if compiled(record):
@@ -267,7 +282,7 @@ class SegmentService:
         size = request.sample_size
         for page in self._segments.read_condition_records(principal.tenant_id, attributes | {"created_at"}):
             for record in page.records:
-                if not _visible(principal, record.get("owner_id")):
+                if not principal.can_see(record.get("owner_id")):
                     continue
                 evaluated += 1
                 if compiled(record):

@@ -21,6 +21,17 @@ class EventToRecord:
     activity: Activity
 
 
+@dataclass(frozen=True)
+class StoredApiKey:
+    """What authenticating a key needs from its lookup entry: the tenant, SHA-256 hex of the key, when it
+    was revoked (None: live) and when its use was last recorded (None: never)."""
+
+    tenant_id: str
+    key_hash: str
+    revoked_at: datetime | None = None
+    last_used_at: datetime | None = None
+
+
 class TrackingStore(ABC):
     """Tracked events (idempotency markers + timeline + engagement record) and API keys."""
 
@@ -49,5 +60,11 @@ class TrackingStore(ABC):
         """Mark a key revoked. Raises ApiKeyNotFoundError."""
 
     @abstractmethod
-    def find_api_key(self, key_id: str) -> tuple[str, str, datetime | None] | None:
-        """(tenant_id, key_hash, revoked_at) of a key id, or None."""
+    def find_api_key(self, key_id: str) -> StoredApiKey | None:
+        """The lookup entry of a key id (one GetItem), or None."""
+
+    @abstractmethod
+    def record_api_key_use(self, key_id: str, at: datetime, *, unless_since: datetime) -> bool:
+        """Set the key's ``last_used_at`` to ``at`` unless it was recorded after ``unless_since`` already
+        (one conditional write: concurrent uses within the interval write once). Returns whether it
+        wrote; False too when the key is gone."""

@@ -9,13 +9,18 @@ from email tools and websites about contacts that may never have become leads, a
 to capture and imports (with their identity normalisation, de-duplication and dashboards).
 
 API keys (``lt_live_<16 hex key id>_<43 chars of secret>``): only SHA-256(key) is stored; the lookup is by
-key id, the hash compared in constant time (:func:`hmac.compare_digest`); revoked keys are refused.
+key id, the hash compared in constant time (:func:`hmac.compare_digest`); revoked keys are refused. A
+key's ``last_used_at`` is recorded on successful use at a resolution of :data:`LAST_USED_RESOLUTION`: the
+lookup that authenticates already reads the stamp, so a key used again within the minute costs no write,
+and the write itself is conditional (concurrent uses write once). Recording is bookkeeping: when it fails
+the request is still authenticated (logged).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 import uuid
 from collections.abc import Mapping, Sequence
@@ -48,12 +53,16 @@ from leadtide.models.tracking import (
     TrackEventsResult,
 )
 from leadtide.ports import EventPublisher
-from leadtide.tracking.ports import EventToRecord, TrackingStore
+from leadtide.tracking.ports import EventToRecord, StoredApiKey, TrackingStore
+
+log = logging.getLogger(__name__)
 
 API_KEY_PREFIX = "lt_live_"
 _KEY_ID_LEN = 16
 MAX_FUTURE_SKEW = timedelta(minutes=5)
 EVENTS_PER_PUBLISHED_DETAIL = 50
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+"""A key's ``last_used_at`` is written at most once per this interval (cheap authentication)."""
 
 
 def hash_api_key(key: str) -> str:
@@ -308,12 +317,24 @@ class TrackingService:
         key_id = key_id_of(key)
         found = self._store.find_api_key(key_id) if key_id else None
         # Compare even when the key is unknown, so timing does not tell unknown ids from wrong secrets.
-        expected = found[1] if found else hash_api_key("unknown")
-        if not hmac.compare_digest(hash_api_key(key), expected) or found is None:
+        expected = found.key_hash if found else hash_api_key("unknown")
+        if not hmac.compare_digest(hash_api_key(key), expected) or found is None or key_id is None:
             raise UnauthenticatedError("invalid API key", code="invalid_api_key")
-        if found[2] is not None:
+        if found.revoked_at is not None:
             raise UnauthenticatedError("this API key was revoked", code="api_key_revoked")
-        return found[0]
+        self._record_use(key_id, found)
+        return found.tenant_id
+
+    def _record_use(self, key_id: str, found: StoredApiKey) -> None:
+        """Stamp the key's use unless it was stamped within :data:`LAST_USED_RESOLUTION`."""
+        now = utc_now()
+        since = now - LAST_USED_RESOLUTION
+        if found.last_used_at is not None and found.last_used_at > since:
+            return
+        try:
+            self._store.record_api_key_use(key_id, now, unless_since=since)
+        except Exception:  # bookkeeping: a throttled write must not refuse a valid key
+            log.warning("could not record the use of API key %s", key_id, exc_info=True)
 
 
 def _require_admin(principal: Principal) -> None:
