@@ -51,8 +51,9 @@ from leadtide.models.leads import (
 from leadtide.models.text import loads_valid_text
 from leadtide.observability import logger, metrics
 
-# Every JSON body is read by one loader that refuses lone surrogates (422 naming the field), before any
-# request model sees it: the text rule of leadtide.models.text holds for every route and field at once.
+# Every JSON body is read by one loader, bounded in size (413), nesting depth and number length (400,
+# leadtide.models.bounded_json), that refuses lone surrogates (422 naming the field), before any request
+# model sees it: the rules hold for every route and field at once.
 app = APIGatewayHttpResolver(enable_validation=True, json_body_deserializer=loads_valid_text)
 
 # Feature areas live in sibling modules, one Powertools router each (``<area>_routes.py``), included
@@ -365,21 +366,24 @@ def openapi_json() -> str:
         },
         security=[{"cognito": []}],
     )
-    return _with_unsupported_media_type(document)
+    return _with_body_errors(document)
 
 
-def _with_unsupported_media_type(document: str) -> str:
-    """Every operation with a JSON body may answer 415 (:func:`_unsupported_media_type`): listed once here
-    rather than in each route's ``responses``."""
+def _with_body_errors(document: str) -> str:
+    """Every operation with a JSON body may answer 400 (a body beyond the bounds of
+    :func:`leadtide.models.bounded_json.load_json`), 413 (too large) and 415 (not JSON,
+    :func:`_unsupported_media_type`): listed once here rather than in each route's ``responses``."""
     schema = json.loads(document)
-    (entry,) = documented_errors(415).values()
     reference = {"$ref": "#/components/schemas/ErrorResponse"}
+    entries = documented_errors(400, 413, 415)
     for path_item in schema["paths"].values():
         for operation in path_item.values():
             if isinstance(operation, dict) and "requestBody" in operation:
-                operation["responses"].setdefault(
-                    "415", {"description": entry["description"], "content": {JSON: {"schema": reference}}}
-                )
+                for status, entry in entries.items():
+                    operation["responses"].setdefault(
+                        str(status),
+                        {"description": entry["description"], "content": {JSON: {"schema": reference}}},
+                    )
     return json.dumps(schema)
 
 

@@ -18,6 +18,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from leadtide.api.errors import JSON, domain_error_response, error_response
 from leadtide.capture.receive import get_webhook_receiver
+from leadtide.models.bounded_json import MAX_BODY_BYTES, MAX_DELIVERY_BYTES, check_size
 from leadtide.models.common import ChannelType
 from leadtide.models.errors import LeadtideError, MalformedPayloadError, NotFoundError
 from leadtide.models.text import loads_valid_text
@@ -36,20 +37,24 @@ def _domain_error(err: LeadtideError) -> Response:
     return domain_error_response(err)
 
 
-def _raw_body() -> bytes:
+def _raw_body(max_bytes: int) -> bytes:
+    """The request body as received; 413 above ``max_bytes`` (checked before decoding anything)."""
     event = app.current_event
     body = event.get("body") or ""
     if event.get("isBase64Encoded"):
+        check_size(len(body) // 4 * 3, max_bytes)  # base64: 3 bytes per 4 characters
         try:
             return base64.b64decode(body)
         except ValueError:
             raise MalformedPayloadError("body is not valid base64") from None
-    return body.encode("utf-8")
+    raw = body.encode("utf-8", "surrogatepass")  # a lone surrogate: not UTF-8, a 400 later
+    check_size(len(raw), max_bytes)
+    return raw
 
 
-def _text_body() -> str:
+def _text_body(max_bytes: int = MAX_BODY_BYTES) -> str:
     try:
-        return _raw_body().decode("utf-8")
+        return _raw_body(max_bytes).decode("utf-8")
     except UnicodeDecodeError:
         raise MalformedPayloadError("body is not UTF-8 text") from None
 
@@ -88,7 +93,7 @@ def verify_instagram() -> Response:
 def receive_whatsapp() -> Response:
     """A WhatsApp Cloud API delivery: verify X-Hub-Signature-256, parse, queue; 200 once queued."""
     count = get_webhook_receiver().receive_meta(
-        ChannelType.WHATSAPP, _raw_body(), _header("x-hub-signature-256")
+        ChannelType.WHATSAPP, _raw_body(MAX_DELIVERY_BYTES), _header("x-hub-signature-256")
     )
     return _accepted(count)
 
@@ -97,7 +102,7 @@ def receive_whatsapp() -> Response:
 def receive_instagram() -> Response:
     """An Instagram Messaging delivery: verify X-Hub-Signature-256, parse, queue; 200 once queued."""
     count = get_webhook_receiver().receive_meta(
-        ChannelType.INSTAGRAM, _raw_body(), _header("x-hub-signature-256")
+        ChannelType.INSTAGRAM, _raw_body(MAX_DELIVERY_BYTES), _header("x-hub-signature-256")
     )
     return _accepted(count)
 
@@ -139,10 +144,8 @@ def submit_form(form_id: str) -> Response:
     content_type = (_header("content-type") or "").split(";")[0].strip().lower()
     text = _text_body()
     if content_type == "application/json":
-        try:
-            fields = loads_valid_text(text)  # a lone surrogate is a 422 naming the field
-        except ValueError as err:
-            raise MalformedPayloadError(f"body is not valid JSON: {err}") from None
+        # bounded (400 too deep / number too large); a lone surrogate is a 422 naming the field
+        fields = loads_valid_text(text)
         if not isinstance(fields, dict):
             raise MalformedPayloadError("body must be a JSON object of field names to values")
     elif content_type == "application/x-www-form-urlencoded":

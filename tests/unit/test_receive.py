@@ -268,6 +268,8 @@ def test_unknown_account_is_forbidden_and_junk_is_a_400(receiver):
     with pytest.raises(ForbiddenError):
         receiver.receive_meta(ChannelType.WHATSAPP, body, meta_signature(body, "k" * 32))
     with pytest.raises(MalformedPayloadError, match="not valid JSON"):
+        receiver.receive_meta(ChannelType.WHATSAPP, b"{nope", "sha256=" + "0" * 64)
+    with pytest.raises(InvalidSignatureError, match="64 hex digits"):  # refused before the body is read
         receiver.receive_meta(ChannelType.WHATSAPP, b"{nope", "sha256=00")
 
 

@@ -9,7 +9,6 @@ https://www.twilio.com/docs/usage/webhooks/webhooks-security .
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -18,13 +17,18 @@ from functools import lru_cache
 from typing import Any
 
 from leadtide.capture.instagram import instagram_routing_keys, parse_instagram
-from leadtide.capture.signatures import verify_meta_signature, verify_twilio_signature
+from leadtide.capture.signatures import (
+    check_meta_signature_shape,
+    verify_meta_signature,
+    verify_twilio_signature,
+)
 from leadtide.capture.twilio import parse_twilio, twilio_routing_key
 from leadtide.capture.web_form import parse_form_submission
 from leadtide.capture.whatsapp import parse_whatsapp, whatsapp_routing_keys
 from leadtide.channels.routing import ChannelRouter
 from leadtide.channels.verify_tokens import verify_token_hash
 from leadtide.dal.ports import ChannelRepository, CommandQueue, SecretStore
+from leadtide.models.bounded_json import MAX_DELIVERY_BYTES, load_json
 from leadtide.models.common import ChannelType, utc_now
 from leadtide.models.errors import (
     ForbiddenError,
@@ -87,22 +91,31 @@ class WebhookReceiver:
         """Verify and queue a WhatsApp Cloud API or Instagram delivery; return the number of commands queued.
 
         Raises:
-            MalformedPayloadError (400): not JSON or not the provider's shape.
-            InvalidSignatureError (401): X-Hub-Signature-256 missing, or verified by no channel's secret.
+            InvalidSignatureError (401): X-Hub-Signature-256 missing or not ``sha256=`` + 64 hex digits
+                (checked before the body is read), or verified by no channel's secret.
+            PayloadTooLargeError (413): more than ``MAX_DELIVERY_BYTES`` (API Gateway's own limit).
+            MalformedJsonError (400): not UTF-8 JSON, or beyond the bounds of
+                :func:`leadtide.models.bounded_json.load_json` (too deep, a number too large).
+            MalformedPayloadError (400): not the provider's shape.
             ForbiddenError (403): the payload names an account no channel is connected to.
 
-        Each account is routed to the channel whose secret verifies the signature, and a pending channel
-        is activated by it (``leadtide.channels.routing``).
+        Order: the signature header's shape; then one bounded decode, only to read which accounts the
+        delivery names (Meta signs with the app secret of the channel the payload names, so the secret
+        to check cannot be known before); then the signature over the raw bytes, by the claims on those
+        accounts (``leadtide.channels.routing``); only a verified payload is parsed into commands,
+        queued, and activates a pending channel.
         """
         if channel_type not in _META_TYPES:
             raise ValueError(channel_type)
-        if not signature:
-            raise InvalidSignatureError("X-Hub-Signature-256 header is missing")
-        payload = _json(raw_body)
+        check_meta_signature_shape(signature)
+        # a signed delivery is kept, so lone surrogates become U+FFFD (account ids included)
+        payload = replace_invalid_text(load_json(raw_body, max_bytes=MAX_DELIVERY_BYTES))
         keys_of = whatsapp_routing_keys if channel_type == ChannelType.WHATSAPP else instagram_routing_keys
+        with _shape_errors_as_400(channel_type):
+            keys = set(keys_of(payload))
         routes = self._router.resolve(
             channel_type,
-            keys_of(payload),
+            keys,
             "app_secret",
             lambda app_secret: verify_meta_signature(raw_body, signature, app_secret),
         )
@@ -173,14 +186,6 @@ def _shape_errors_as_400(channel_type: ChannelType) -> Iterator[None]:
         if isinstance(err, LeadtideError):
             raise
         raise MalformedPayloadError(f"unexpected {channel_type} payload shape: {err!r}") from None
-
-
-def _json(raw_body: bytes) -> Any:
-    try:
-        payload = json.loads(raw_body)
-    except (ValueError, UnicodeDecodeError) as err:
-        raise MalformedPayloadError(f"body is not valid JSON: {err}") from None
-    return replace_invalid_text(payload)  # a signed delivery is kept: lone surrogates become U+FFFD
 
 
 @lru_cache(maxsize=1)

@@ -26,7 +26,6 @@ their type instead.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -48,6 +47,7 @@ from leadtide.imports.mapping import (
     canonical_target,
 )
 from leadtide.imports.validation import DisposableDomains, EmailChecker, InvalidEmailAddress, MxChecker
+from leadtide.models.bounded_json import load_json
 from leadtide.models.common import LeadStatus, display_name
 from leadtide.models.errors import UnprocessableError
 from leadtide.models.leads import _TAG as TAG_PATTERN
@@ -452,7 +452,7 @@ def _address_converter(coerce: Converter) -> Converter:
         text = raw
         if raw.startswith("{"):
             try:
-                data = json.loads(raw)
+                data = load_json(raw)  # bounded: a cell of the user's file
             except ValueError:
                 data = None
             if isinstance(data, dict):
