@@ -40,6 +40,7 @@ from leadtide.models.leads import (
     LEAD_ID_PATTERN,
     Activity,
     ActivityPage,
+    ActivityText,
     DashboardSummary,
     Lead,
     LeadCreate,
@@ -85,6 +86,7 @@ app.include_router(admin_router)
 _LEAD_ID = re.compile(LEAD_ID_PATTERN)
 LeadId = Annotated[str, Path(description="lead id (32 hex characters)")]
 ChannelId = Annotated[str, Path(description="channel id", max_length=64)]
+ActivityId = Annotated[str, Path(description="activity id (32 hex characters)", pattern="^[0-9a-f]{32}$")]
 
 
 def _principal() -> Principal:
@@ -242,6 +244,23 @@ def list_activities(
 ) -> ActivityPage:
     """Messages in and out, notes, status and owner changes, oldest first."""
     return get_lead_service().list_activities(_principal(), _lead_id(lead_id), limit=limit, cursor=cursor)
+
+
+@app.get(
+    "/leads/<lead_id>/activities/<activity_id>/text",
+    summary="The whole text of a message longer than its activity keeps",
+    responses={
+        200: {"description": "Where to download the whole text", "content": {JSON: {"model": ActivityText}}},
+        **documented_errors(401, 403, 404, 422),
+    },
+)
+def get_activity_text(lead_id: LeadId, activity_id: ActivityId) -> ActivityText:
+    """For an activity with `text_truncated`: `text` holds the first 16,384 characters, and `text_url`
+    (valid 15 minutes) downloads all `length` characters as UTF-8 `text/plain`. 404 `text_not_found` for
+    any other activity."""
+    from leadtide.leads.message_texts import get_message_text_service
+
+    return get_message_text_service().activity_text(_principal(), _lead_id(lead_id), activity_id)
 
 
 @app.post(

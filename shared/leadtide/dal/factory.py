@@ -5,7 +5,15 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from leadtide.dal.ports import ChannelRepository, CommandQueue, EventPublisher, LeadRepository, SecretStore
+from leadtide.dal.ports import (
+    ChannelRepository,
+    CommandQueue,
+    DeliveryStore,
+    EventPublisher,
+    LeadRepository,
+    MessageTextStore,
+    SecretStore,
+)
 from leadtide.ml.ports import ArtifactStore, ModelRegistryRepository, TrainingDataSource
 from leadtide.settings import get_settings
 
@@ -34,7 +42,23 @@ def get_lead_repository() -> LeadRepository:
     from leadtide.dal.leads import DynamoLeadRepository
 
     _bind()
-    return DynamoLeadRepository()
+    return DynamoLeadRepository(message_texts=get_message_text_store())
+
+
+@lru_cache(maxsize=1)
+def get_delivery_store() -> DeliveryStore:
+    """Claim-checked deliveries (``deliveries/``) in ``ARTIFACTS_BUCKET``."""
+    from leadtide.dal.deliveries import S3DeliveryStore
+
+    return S3DeliveryStore(get_settings().artifacts_bucket)
+
+
+@lru_cache(maxsize=1)
+def get_message_text_store() -> MessageTextStore:
+    """Whole texts of truncated message activities (``message-texts/``) in ``ARTIFACTS_BUCKET``."""
+    from leadtide.dal.deliveries import S3MessageTextStore
+
+    return S3MessageTextStore(get_settings().artifacts_bucket)
 
 
 @lru_cache(maxsize=1)
@@ -248,6 +272,8 @@ def reset() -> None:
     """Forget every cached object and the settings (tests and the local runtime switch environments)."""
     for fn in (
         get_lead_repository,
+        get_delivery_store,
+        get_message_text_store,
         get_channel_repository,
         get_secret_store,
         get_event_publisher,
