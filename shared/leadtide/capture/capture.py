@@ -71,6 +71,10 @@ class CaptureService:
     so two concurrent first messages from one sender create one lead; the loser appends to the winner's
     lead. Idempotency: each provider message id has a marker item written in the same transaction as its
     activity, so a redelivered webhook adds nothing and publishes nothing.
+
+    A message text longer than :data:`~leadtide.models.leads.ACTIVITY_TEXT_MAX_CHARS` is kept whole in
+    ``message_texts`` (before the activity is written) and cut to that length on the activity, flagged
+    ``text_truncated`` with its ``text_length``: no DynamoDB item outgrows 400 KB and nothing is lost.
     """
 
     def __init__(
