@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import re
-from urllib.parse import parse_qs, parse_qsl
+from urllib.parse import parse_qsl
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
@@ -57,6 +57,23 @@ def _text_body(max_bytes: int = MAX_BODY_BYTES) -> str:
         return _raw_body(max_bytes).decode("utf-8")
     except UnicodeDecodeError:
         raise MalformedPayloadError("body is not UTF-8 text") from None
+
+
+MAX_FORM_FIELDS = 1000
+"""Most ``name=value`` pairs read from a form-encoded body: Twilio sends a few dozen (ten media at most),
+a web form at most 50 fields plus attribution; a million tiny pairs would only cost memory."""
+
+
+def _form_pairs(text: str) -> list[tuple[str, str]]:
+    """``(name, value)`` pairs of a form-encoded body in order, blank values kept; 400 above
+    :data:`MAX_FORM_FIELDS`."""
+    try:
+        return parse_qsl(text, keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS)
+    except ValueError:
+        raise MalformedPayloadError(
+            f"the form has more than {MAX_FORM_FIELDS} fields",
+            details=[{"field": "body", "problem": f"more than {MAX_FORM_FIELDS} name=value pairs"}],
+        ) from None
 
 
 def _header(name: str) -> str | None:
@@ -128,7 +145,7 @@ def receive_twilio() -> Response:
     content_type = (_header("content-type") or "").split(";")[0].strip().lower()
     if content_type != "application/x-www-form-urlencoded":
         raise MalformedPayloadError("Twilio webhooks must be application/x-www-form-urlencoded")
-    params = parse_qsl(_text_body(), keep_blank_values=True)
+    params = _form_pairs(_text_body())
     count = get_webhook_receiver().receive_twilio(_public_url(), params, _header("x-twilio-signature"))
     metrics.add_metric(name="WebhookCommandsQueued", unit="Count", value=count)
     return Response(status_code=200, content_type="text/xml", body=_EMPTY_TWIML)
@@ -149,7 +166,10 @@ def submit_form(form_id: str) -> Response:
         if not isinstance(fields, dict):
             raise MalformedPayloadError("body must be a JSON object of field names to values")
     elif content_type == "application/x-www-form-urlencoded":
-        fields = {k: v[0] if len(v) == 1 else v for k, v in parse_qs(text, keep_blank_values=True).items()}
+        grouped: dict[str, list[str]] = {}
+        for key, value in _form_pairs(text):
+            grouped.setdefault(key, []).append(value)
+        fields = {k: v[0] if len(v) == 1 else v for k, v in grouped.items()}
     else:
         raise MalformedPayloadError("send the form as application/json or application/x-www-form-urlencoded")
     submission_id, _stored = get_webhook_receiver().submit_form(form_id, fields)

@@ -204,3 +204,24 @@ def test_bodies_within_the_bounds_still_work(stack, channels):
         headers={**JSON_HEADERS, "x-hub-signature-256": meta_signature(body, APP_SECRET)},
     )
     assert ok.status == 200 and ok.json()["queued"] == 1, ok.text
+
+
+def test_form_bodies_with_too_many_pairs_are_a_400(stack, channels):
+    # Given form-encoded bodies of a million-ish tiny pairs (Twilio's and the form's are flat, but not free)
+    many = "&".join(f"k{i}=" for i in range(5_000))
+    form = stack.request(
+        "POST",
+        f"/forms/{channels['form_id']}/submissions",
+        body=many,
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    twilio = stack.request(
+        "POST",
+        "/webhooks/twilio",
+        body=many,
+        headers={"content-type": "application/x-www-form-urlencoded", "x-twilio-signature": "x" * 28},
+    )
+    # Then 400 naming the body, nothing queued
+    for res in (form, twilio):
+        assert res.status == 400 and res.json()["error"]["details"][0]["field"] == "body", res.text
+    assert stack.queue_depth("IngestQueue") == 0
