@@ -12,8 +12,9 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
+from leadtide.capture.ports import DeliveryStore
 from leadtide.channels.ports import ChannelRepository
-from leadtide.leads.ports import IdentityTakenError, LeadChanges, LeadRepository
+from leadtide.leads.ports import IdentityTakenError, LeadChanges, LeadRepository, MessageTextStore, StoredText
 from leadtide.models.auth import owner_visible
 from leadtide.models.channels import Channel, ChannelRoute, ChannelStatus
 from leadtide.models.common import ChannelType, IdentityKind, utc_now
@@ -268,6 +269,9 @@ class FakeLeadRepository(LeadRepository):
             marker["status"] = str(status)
         return "lead_id" in marker
 
+    def message_lead(self, tenant_id, channel_type, provider_message_id):
+        return self.markers.get((tenant_id, str(channel_type), provider_message_id), {}).get("lead_id")
+
     def retract_message(self, tenant_id, channel_type, provider_message_id):
         marker = self.markers.get((tenant_id, str(channel_type), provider_message_id))
         if not marker or "lead_id" not in marker:
@@ -419,6 +423,43 @@ class FakeQueue(CommandQueue):
 
     def json(self) -> list[dict[str, Any]]:
         return [json.loads(b) for b in self.bodies]
+
+
+class FakeDeliveryStore(DeliveryStore):
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+
+    def put(self, channel_type, data):
+        key = f"deliveries/{channel_type}/2026-05-01/{len(self.objects):032x}"
+        self.objects[key] = data
+        return key
+
+    def get(self, key):
+        return self.objects[key]
+
+
+class FakeMessageTextStore(MessageTextStore):
+    def __init__(self) -> None:
+        self.texts: dict[tuple[str, str], tuple[str, StoredText]] = {}
+        self.puts = 0
+
+    def put(self, tenant_id, activity_id, text, *, channel_type, provider_message_id):
+        self.puts += 1
+        self.texts[(tenant_id, activity_id)] = (
+            text,
+            StoredText(channel_type, provider_message_id, len(text)),
+        )
+
+    def find(self, tenant_id, activity_id):
+        found = self.texts.get((tenant_id, activity_id))
+        return found[1] if found else None
+
+    def presigned_get(self, tenant_id, activity_id, *, expires_in):
+        return f"https://texts.example/{tenant_id}/{activity_id}?expires={expires_in}"
+
+    def delete(self, tenant_id, activity_ids):
+        for activity_id in activity_ids:
+            self.texts.pop((tenant_id, activity_id), None)
 
 
 def identity(kind: IdentityKind, value: str) -> tuple[IdentityKind, str]:

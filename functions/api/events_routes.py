@@ -15,7 +15,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from leadtide.api.context import current_principal
 from leadtide.api.errors import JSON, documented_errors
-from leadtide.models.errors import MalformedPayloadError
+from leadtide.models.errors import LeadtideError, MalformedPayloadError
 from leadtide.models.tracking import ApiKeyCreate, ApiKeyCreated, ApiKeyList, TrackEventsResult
 from leadtide.wiring import get_wiring
 
@@ -30,7 +30,9 @@ _EVENTS_BODY = (
 
 def _body() -> Any:
     try:
-        return router.current_event.json_body
+        return router.current_event.json_body  # the app's bounded loader (leadtide.models.text)
+    except LeadtideError:
+        raise  # 400 too deep / number too large, 413, 422: already named
     except ValueError:
         raise MalformedPayloadError("request body is not valid JSON") from None
 

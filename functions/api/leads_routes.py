@@ -23,6 +23,7 @@ from leadtide.models.leads import (
     MAX_PAGE_SIZE,
     Activity,
     ActivityPage,
+    ActivityText,
     ActivityType,
     DashboardSummary,
     Lead,
@@ -38,6 +39,7 @@ router = APIGatewayHttpRouter()
 
 _LEAD_ID = re.compile(LEAD_ID_PATTERN)
 LeadId = Annotated[str, Path(description="lead id (32 hex characters)")]
+ActivityId = Annotated[str, Path(description="activity id (32 hex characters)", pattern="^[0-9a-f]{32}$")]
 CustomFieldKey = Annotated[str, StringConstraints(pattern=KEY_PATTERN)]
 FilterText = Annotated[str, StringConstraints(max_length=500)]
 
@@ -211,6 +213,23 @@ def list_activities(
         types=type or (),
         occurred_from=occurred_from,
         occurred_to=occurred_to,
+    )
+
+
+@router.get(
+    "/leads/<lead_id>/activities/<activity_id>/text",
+    summary="The whole text of a message longer than its activity keeps",
+    responses={
+        200: {"description": "Where to download the whole text", "content": {JSON: {"model": ActivityText}}},
+        **documented_errors(401, 403, 404, 422),
+    },
+)
+def get_activity_text(lead_id: LeadId, activity_id: ActivityId) -> ActivityText:
+    """For an activity with `text_truncated`: `text` holds the first 16,384 characters, and `text_url`
+    (valid 15 minutes) downloads all `length` characters as UTF-8 `text/plain`. 404 `text_not_found` for
+    any other activity."""
+    return get_wiring().message_text_service.activity_text(
+        current_principal(router), _lead_id(lead_id), activity_id
     )
 
 

@@ -1,5 +1,8 @@
 """Ingest worker: SQS batches of ingest commands -> leads, timeline activities and lead events.
 
+A message is one command, or a claim check naming a delivery too large to queue, stored whole in S3
+(``leadtide.models.messages.StoredDelivery``): its commands are parsed from it here.
+
 Partial batch failures: a record that fails is reported back (ReportBatchItemFailures) and retried by
 SQS; after maxReceiveCount it moves to the dead-letter queue. Nothing is dropped silently.
 """
@@ -18,12 +21,22 @@ processor = BatchProcessor(event_type=EventType.SQS)
 
 
 def capture_record(record: SQSRecord) -> str:
-    """Capture one queued command; raises (so the record is retried) on any failure."""
+    """Capture one queued command, or every command of a claim-checked delivery (fetched from S3);
+    raises (so the record is retried) on any failure. Capture is idempotent per provider message, so a
+    retried delivery adds only what an earlier attempt did not."""
     envelope = IngestEnvelope.model_validate_json(record.body)
-    result = get_wiring().capture_service.capture(envelope.command)
-    metrics.add_metric(name=f"Capture_{result.outcome}", unit="Count", value=1)
-    logger.debug("captured", extra={"outcome": result.outcome, "lead_id": result.lead_id})
-    return str(result.outcome)
+    if envelope.command is not None:
+        commands = [envelope.command]
+    else:
+        assert envelope.delivery is not None  # the envelope holds exactly one of the two
+        commands = get_wiring().stored_delivery_reader.commands(envelope.delivery)
+    outcomes = []
+    for command in commands:
+        result = get_wiring().capture_service.capture(command)
+        metrics.add_metric(name=f"Capture_{result.outcome}", unit="Count", value=1)
+        logger.debug("captured", extra={"outcome": result.outcome, "lead_id": result.lead_id})
+        outcomes.append(str(result.outcome))
+    return ",".join(outcomes)
 
 
 @logger.inject_lambda_context

@@ -10,13 +10,14 @@ from __future__ import annotations
 import base64
 import json
 import re
-from urllib.parse import parse_qs, parse_qsl
+from urllib.parse import parse_qsl
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from leadtide.api.errors import JSON, domain_error_response, error_response
+from leadtide.models.bounded_json import MAX_BODY_BYTES, MAX_DELIVERY_BYTES, check_size
 from leadtide.models.common import ChannelType
 from leadtide.models.errors import LeadtideError, MalformedPayloadError, NotFoundError
 from leadtide.models.text import loads_valid_text
@@ -36,22 +37,43 @@ def _domain_error(err: LeadtideError) -> Response:
     return domain_error_response(err)
 
 
-def _raw_body() -> bytes:
+def _raw_body(max_bytes: int) -> bytes:
+    """The request body as received; 413 above ``max_bytes`` (checked before decoding anything)."""
     event = app.current_event
     body = event.get("body") or ""
     if event.get("isBase64Encoded"):
+        check_size(len(body) // 4 * 3, max_bytes)  # base64: 3 bytes per 4 characters
         try:
             return base64.b64decode(body)
         except ValueError:
             raise MalformedPayloadError("body is not valid base64") from None
-    return body.encode("utf-8")
+    raw = body.encode("utf-8", "surrogatepass")  # a lone surrogate: not UTF-8, a 400 later
+    check_size(len(raw), max_bytes)
+    return raw
 
 
-def _text_body() -> str:
+def _text_body(max_bytes: int = MAX_BODY_BYTES) -> str:
     try:
-        return _raw_body().decode("utf-8")
+        return _raw_body(max_bytes).decode("utf-8")
     except UnicodeDecodeError:
         raise MalformedPayloadError("body is not UTF-8 text") from None
+
+
+MAX_FORM_FIELDS = 1000
+"""Most ``name=value`` pairs read from a form-encoded body: Twilio sends a few dozen (ten media at most),
+a web form at most 50 fields plus attribution; a million tiny pairs would only cost memory."""
+
+
+def _form_pairs(text: str) -> list[tuple[str, str]]:
+    """``(name, value)`` pairs of a form-encoded body in order, blank values kept; 400 above
+    :data:`MAX_FORM_FIELDS`."""
+    try:
+        return parse_qsl(text, keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS)
+    except ValueError:
+        raise MalformedPayloadError(
+            f"the form has more than {MAX_FORM_FIELDS} fields",
+            details=[{"field": "body", "problem": f"more than {MAX_FORM_FIELDS} name=value pairs"}],
+        ) from None
 
 
 def _header(name: str) -> str | None:
@@ -88,7 +110,7 @@ def verify_instagram() -> Response:
 def receive_whatsapp() -> Response:
     """A WhatsApp Cloud API delivery: verify X-Hub-Signature-256, parse, queue; 200 once queued."""
     count = get_wiring().webhook_receiver.receive_meta(
-        ChannelType.WHATSAPP, _raw_body(), _header("x-hub-signature-256")
+        ChannelType.WHATSAPP, _raw_body(MAX_DELIVERY_BYTES), _header("x-hub-signature-256")
     )
     return _accepted(count)
 
@@ -97,7 +119,7 @@ def receive_whatsapp() -> Response:
 def receive_instagram() -> Response:
     """An Instagram Messaging delivery: verify X-Hub-Signature-256, parse, queue; 200 once queued."""
     count = get_wiring().webhook_receiver.receive_meta(
-        ChannelType.INSTAGRAM, _raw_body(), _header("x-hub-signature-256")
+        ChannelType.INSTAGRAM, _raw_body(MAX_DELIVERY_BYTES), _header("x-hub-signature-256")
     )
     return _accepted(count)
 
@@ -123,7 +145,7 @@ def receive_twilio() -> Response:
     content_type = (_header("content-type") or "").split(";")[0].strip().lower()
     if content_type != "application/x-www-form-urlencoded":
         raise MalformedPayloadError("Twilio webhooks must be application/x-www-form-urlencoded")
-    params = parse_qsl(_text_body(), keep_blank_values=True)
+    params = _form_pairs(_text_body())
     count = get_wiring().webhook_receiver.receive_twilio(_public_url(), params, _header("x-twilio-signature"))
     metrics.add_metric(name="WebhookCommandsQueued", unit="Count", value=count)
     return Response(status_code=200, content_type="text/xml", body=_EMPTY_TWIML)
@@ -139,14 +161,15 @@ def submit_form(form_id: str) -> Response:
     content_type = (_header("content-type") or "").split(";")[0].strip().lower()
     text = _text_body()
     if content_type == "application/json":
-        try:
-            fields = loads_valid_text(text)  # a lone surrogate is a 422 naming the field
-        except ValueError as err:
-            raise MalformedPayloadError(f"body is not valid JSON: {err}") from None
+        # bounded (400 too deep / number too large); a lone surrogate is a 422 naming the field
+        fields = loads_valid_text(text)
         if not isinstance(fields, dict):
             raise MalformedPayloadError("body must be a JSON object of field names to values")
     elif content_type == "application/x-www-form-urlencoded":
-        fields = {k: v[0] if len(v) == 1 else v for k, v in parse_qs(text, keep_blank_values=True).items()}
+        grouped: dict[str, list[str]] = {}
+        for key, value in _form_pairs(text):
+            grouped.setdefault(key, []).append(value)
+        fields = {k: v[0] if len(v) == 1 else v for k, v in grouped.items()}
     else:
         raise MalformedPayloadError("send the form as application/json or application/x-www-form-urlencoded")
     submission_id, _stored = get_wiring().webhook_receiver.submit_form(form_id, fields)

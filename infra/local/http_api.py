@@ -57,6 +57,9 @@ __all__ = [
 ]
 
 LOCAL_PREFIX = "/_local/"
+MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
+"""API Gateway HTTP APIs refuse a request body over 10 MB with 413 before any integration runs
+(https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-quotas.html)."""
 _TEXT_TYPES = {"application/json", "application/xml", "application/javascript"}
 _log = logging.getLogger("leadtide_local.http")
 
@@ -597,6 +600,8 @@ class HttpApiGateway:
             return None, f"{type(error).__name__}: {error}"
 
     def _route(self, request: HttpRequest, request_id: str) -> HttpResponse:
+        if len(request.body) > MAX_PAYLOAD_BYTES:
+            return json_response(413, {"message": "Request Entity Too Large"})
         found = find_route(self.routes, request.method, request.raw_path)
         if found is None:
             return json_response(404, {"message": "Not Found"})

@@ -24,7 +24,8 @@ if TYPE_CHECKING:
     from leadtide.bulk.ports import BulkActionRepository, CustomFieldCatalog, LeadCollections
     from leadtide.bulk.service import BulkActionService
     from leadtide.capture.capture import CaptureService
-    from leadtide.capture.receive import WebhookReceiver
+    from leadtide.capture.ports import DeliveryStore
+    from leadtide.capture.receive import StoredDeliveryReader, WebhookReceiver
     from leadtide.channels.ports import ChannelRepository
     from leadtide.channels.service import ChannelService
     from leadtide.customfields.ports import CustomFieldRepository
@@ -38,7 +39,13 @@ if TYPE_CHECKING:
     from leadtide.imports.ports import ImportArtifacts, ImportRepository, LeadBulkStore
     from leadtide.imports.service import ImportService
     from leadtide.leads.backfill import LeadBackfillService
-    from leadtide.leads.ports import BackfillRunRepository, LeadRepository, ProfileBackfillStore
+    from leadtide.leads.message_texts import MessageTextService
+    from leadtide.leads.ports import (
+        BackfillRunRepository,
+        LeadRepository,
+        MessageTextStore,
+        ProfileBackfillStore,
+    )
     from leadtide.leads.service import LeadService
     from leadtide.lists.ports import ListJobRepository, ListRepository
     from leadtide.lists.service import ListService
@@ -101,7 +108,7 @@ class Wiring:
         from leadtide.dal.leads import DynamoLeadRepository
 
         assert self._tables_bound
-        return DynamoLeadRepository()
+        return DynamoLeadRepository(message_texts=self.message_text_store)
 
     @cached_property
     def channel_repository(self) -> ChannelRepository:
@@ -292,6 +299,20 @@ class Wiring:
         return SqsQueue(self.settings.training_queue_url) if self.settings.training_queue_url else None
 
     @cached_property
+    def delivery_store(self) -> DeliveryStore:
+        """Claim-checked deliveries (``deliveries/``) in ``ARTIFACTS_BUCKET``."""
+        from leadtide.dal.deliveries import S3DeliveryStore
+
+        return S3DeliveryStore(self.settings.artifacts_bucket)
+
+    @cached_property
+    def message_text_store(self) -> MessageTextStore:
+        """Whole texts of truncated message activities (``message-texts/``) in ``ARTIFACTS_BUCKET``."""
+        from leadtide.dal.deliveries import S3MessageTextStore
+
+        return S3MessageTextStore(self.settings.artifacts_bucket)
+
+    @cached_property
     def artifact_store(self) -> ArtifactStore:
         """Model artifacts (``model.tar.gz``) in ``ARTIFACTS_BUCKET``."""
         from leadtide.dal.ml import S3ArtifactStore
@@ -360,8 +381,16 @@ class Wiring:
             self.channel_repository,
             self.secret_store,
             self.ingest_queue,
+            deliveries=self.delivery_store,
             default_region=self.settings.default_phone_region,
         )
+
+    @cached_property
+    def stored_delivery_reader(self) -> StoredDeliveryReader:
+        """The Ingest worker's reader of claim-checked deliveries."""
+        from leadtide.capture.receive import StoredDeliveryReader
+
+        return StoredDeliveryReader(self.delivery_store, default_region=self.settings.default_phone_region)
 
     @cached_property
     def capture_service(self) -> CaptureService:
@@ -369,8 +398,18 @@ class Wiring:
         from leadtide.capture.capture import CaptureService
 
         return CaptureService(
-            self.lead_repository, self.event_publisher, default_region=self.settings.default_phone_region
+            self.lead_repository,
+            self.event_publisher,
+            message_texts=self.message_text_store,
+            default_region=self.settings.default_phone_region,
         )
+
+    @cached_property
+    def message_text_service(self) -> MessageTextService:
+        """Whole texts of truncated message activities over the API."""
+        from leadtide.leads.message_texts import MessageTextService
+
+        return MessageTextService(self.lead_service, self.lead_repository, self.message_text_store)
 
     @cached_property
     def tracking_service(self) -> TrackingService:

@@ -108,3 +108,38 @@ def test_malformed_json_never_gets_a_5xx(local, admin):
         headers={**admin, "content-type": "application/json"},
     )
     assert res.status_code == 400 and json.loads(res.text)["error"]["code"] == "malformed_json"
+
+
+def test_a_one_megabyte_signed_text_over_http_ends_as_a_lead_with_its_whole_text(local, admin, shared_data):
+    # Given a signed WhatsApp text of 1,000,000 characters from a new sender
+    delivery = json.loads((shared_data / "webhooks" / "whatsapp_cloud_text.json").read_text())
+    message = delivery["entry"][0]["changes"][0]["value"]["messages"][0]
+    text = "long " + "m" * 999_995
+    message.update({"from": "15550009999", "id": "wamid.e2e-large", "text": {"body": text}})
+    delivery["entry"][0]["changes"][0]["value"]["contacts"][0]["wa_id"] = "15550009999"
+    body = json.dumps(delivery).encode()
+    # When it is delivered over HTTP and the workers drain the queues
+    res = _send(local, body, meta_signature(body, SECRET))
+    assert res.status_code == 200 and res.json()["queued"] == 1, res.text
+    local.drain(timeout=60)
+    # Then the lead exists, the activity holds the start of the text, and the whole text downloads
+    leads = requests.get(f"{local.base_url}/leads", headers=admin, timeout=30).json()["items"]
+    (lead,) = [lead for lead in leads if lead["phone"] == "+15550009999"]
+    url = f"{local.base_url}/leads/{lead['lead_id']}/activities"
+    (activity,) = requests.get(url, headers=admin, timeout=30).json()["items"]
+    assert (
+        activity["text_truncated"]
+        and activity["text_length"] == len(text)
+        and text.startswith(activity["text"])
+    )
+    answer = requests.get(f"{url}/{activity['activity_id']}/text", headers=admin, timeout=30).json()
+    assert requests.get(answer["text_url"], timeout=60).text == text
+    assert local.dead_letters("IngestDeadLetterQueue") == []
+    # And a body over API Gateway's 10 MB is refused by the gateway itself
+    huge = requests.post(
+        f"{local.base_url}/webhooks/whatsapp",
+        data=b"x" * (10 * 1024 * 1024 + 1),
+        timeout=60,
+        headers={"content-type": "application/json"},
+    )
+    assert huge.status_code == 413

@@ -4,9 +4,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from leadtide.capture.capture import CaptureOutcome, CaptureService
+from leadtide.capture.capture import CaptureOutcome, CaptureService, message_activity_id
 from leadtide.leads.ports import IdentityTakenError
 from leadtide.models.common import ChannelType
+from leadtide.models.leads import ACTIVITY_TEXT_MAX_CHARS
 from leadtide.models.messages import (
     DeliveryStatus,
     DeliveryStatusUpdate,
@@ -16,7 +17,7 @@ from leadtide.models.messages import (
     MessageRetraction,
     SenderIdentity,
 )
-from tests.fakes import FakeEventPublisher
+from tests.fakes import FakeEventPublisher, FakeMessageTextStore
 
 T0 = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
 
@@ -169,3 +170,33 @@ def test_tenants_are_isolated(service, repo):
     b = service.capture(_message(tenant_id="t2"))
     assert a.lead_id != b.lead_id
     assert {t for t, _ in repo.leads} == {"t1", "t2"}
+
+
+def test_a_text_longer_than_an_activity_keeps_is_truncated_and_kept_whole(repo, events):
+    # Given a capture service with a store for whole texts
+    texts = FakeMessageTextStore()
+    service = CaptureService(repo, events, message_texts=texts)
+    long_text = "é" * ACTIVITY_TEXT_MAX_CHARS + "the end"
+    # When a message longer than an activity keeps is captured (and redelivered)
+    result = service.capture(_message(text=long_text))
+    assert service.capture(_message(text=long_text)).outcome == CaptureOutcome.DUPLICATE
+    # Then the activity has its first ACTIVITY_TEXT_MAX_CHARS characters, the flag and the length
+    (activity,) = repo.activities[("t1", result.lead_id)]
+    assert activity.text == long_text[:ACTIVITY_TEXT_MAX_CHARS]
+    assert (activity.text_truncated, activity.text_length) == (True, len(long_text))
+    # And the whole text is stored once under the activity's own id (the redelivery overwrote it)
+    stored_text, stored = texts.texts[("t1", activity.activity_id)]
+    assert stored_text == long_text and stored.provider_message_id == "wamid.1"
+    assert activity.activity_id == message_activity_id(_message())
+    # A text of exactly the limit is kept on the activity whole, and nothing is stored for it
+    exact = service.capture(_message("wamid.2", text="x" * ACTIVITY_TEXT_MAX_CHARS))
+    kept = [a for a in repo.activities[("t1", exact.lead_id)] if a.provider_message_id == "wamid.2"]
+    assert kept[0].text_truncated is False and kept[0].text_length is None
+    assert len(texts.texts) == 1
+
+
+def test_without_a_text_store_a_long_text_is_refused_loudly_not_cut(repo, events):
+    service = CaptureService(repo, events)
+    with pytest.raises(RuntimeError, match="message text store"):
+        service.capture(_message(text="x" * (ACTIVITY_TEXT_MAX_CHARS + 1)))
+    assert repo.leads == {}

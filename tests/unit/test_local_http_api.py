@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from leadtide_local.auth import issue_token
 from leadtide_local.http_api import (
+    MAX_PAYLOAD_BYTES,
     CorsConfig,
     HttpApiGateway,
     HttpRequest,
@@ -360,6 +361,18 @@ def test_unknown_routes_and_methods_are_404(routes):
         # Then API Gateway's 404 body, and no invocation
         assert (response.status, json.loads(response.body)) == (404, {"message": "Not Found"})
     assert invoke.calls == []
+
+
+def test_a_body_over_api_gateways_10_mb_is_a_413_before_any_function(routes):
+    # Given the gateway
+    invoke = _Recorder()
+    gateway = _gateway(routes, invoke)
+    # When a body one byte over API Gateway's payload limit arrives, and one at the limit
+    over = gateway.handle(HttpRequest("POST", "/boom", body=b"x" * (MAX_PAYLOAD_BYTES + 1)))
+    at = gateway.handle(HttpRequest("GET", "/boom", body=b"x" * MAX_PAYLOAD_BYTES))
+    # Then API Gateway's 413, never invoking the function; the one at the limit goes through
+    assert (over.status, json.loads(over.body)) == (413, {"message": "Request Entity Too Large"})
+    assert at.status == 200 and len(invoke.calls) == 1
 
 
 def test_a_handler_error_is_a_loud_500(routes, caplog):

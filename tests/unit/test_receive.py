@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from leadtide.capture.receive import WebhookReceiver
+from leadtide.capture.receive import StoredDeliveryReader, WebhookReceiver
 from leadtide.capture.signatures import meta_signature, twilio_signature
 from leadtide.channels.service import ChannelService
 from leadtide.models.auth import Principal
@@ -25,7 +25,8 @@ from leadtide.models.errors import (
     NotFoundError,
     UnprocessableError,
 )
-from tests.fakes import FakeChannelRepository, FakeQueue, FakeSecretStore
+from leadtide.models.messages import CLAIM_CHECK_BYTES, IngestEnvelope
+from tests.fakes import FakeChannelRepository, FakeDeliveryStore, FakeQueue, FakeSecretStore
 
 ADMIN = Principal("acme", "u1", Role.ADMIN)
 
@@ -268,6 +269,8 @@ def test_unknown_account_is_forbidden_and_junk_is_a_400(receiver):
     with pytest.raises(ForbiddenError):
         receiver.receive_meta(ChannelType.WHATSAPP, body, meta_signature(body, "k" * 32))
     with pytest.raises(MalformedPayloadError, match="not valid JSON"):
+        receiver.receive_meta(ChannelType.WHATSAPP, b"{nope", "sha256=" + "0" * 64)
+    with pytest.raises(InvalidSignatureError, match="64 hex digits"):  # refused before the body is read
         receiver.receive_meta(ChannelType.WHATSAPP, b"{nope", "sha256=00")
 
 
@@ -345,3 +348,89 @@ def test_disconnect_removes_routes_and_secret(channels, receiver, stores, shared
     assert stores[1].secrets == {}
     with pytest.raises(ForbiddenError):
         receiver.receive_meta(ChannelType.WHATSAPP, raw, signature)
+
+
+def _whatsapp_text_delivery(texts: list[tuple[str, str]]) -> bytes:
+    return json.dumps(
+        {
+            "object": "whatsapp_business_account",
+            "entry": [
+                {
+                    "id": "1",
+                    "changes": [
+                        {
+                            "field": "messages",
+                            "value": {
+                                "metadata": {"phone_number_id": "1122334455667"},
+                                "contacts": [{"wa_id": "15550001111", "profile": {"name": "Ann"}}],
+                                "messages": [
+                                    {
+                                        "from": "15550001111",
+                                        "id": msg_id,
+                                        "timestamp": "1697043223",
+                                        "type": "text",
+                                        "text": {"body": text},
+                                    }
+                                    for msg_id, text in texts
+                                ],
+                            },
+                        }
+                    ],
+                }
+            ],
+        }
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    "texts",
+    [
+        [("wamid.big", "x" * (CLAIM_CHECK_BYTES + 1))],  # the body is too large
+        [(f"wamid.{i}", "y" * (CLAIM_CHECK_BYTES // 8)) for i in range(9)],  # the messages together are
+    ],
+)
+def test_a_large_delivery_is_queued_as_a_claim_check_that_replays_the_same_commands(channels, stores, texts):
+    # Given a receiver that can store deliveries, a connected number, and the same receiver without a store
+    repo, secrets, queue = stores
+    deliveries = FakeDeliveryStore()
+    receiver = WebhookReceiver(repo, secrets, queue, deliveries=deliveries)
+    channels.connect(
+        ADMIN,
+        WhatsAppChannelCreate(
+            type="whatsapp", phone_number_id="1122334455667", verify_token="verify-me", app_secret="k" * 32
+        ),
+    )
+    body = _whatsapp_text_delivery(texts)
+    # When a delivery above the claim-check threshold is verified
+    assert receiver.receive_meta(ChannelType.WHATSAPP, body, meta_signature(body, "k" * 32)) == len(texts)
+    # Then one small queue message names the stored delivery, which holds the body byte for byte
+    (message,) = queue.json()
+    assert message["command"] is None and len(queue.bodies[0]) < 1_000
+    stored = IngestEnvelope.model_validate(message).delivery
+    assert (stored.size, stored.channel_type) == (len(body), ChannelType.WHATSAPP)
+    assert deliveries.objects[stored.key].endswith(b"\n" + body)
+    # And the worker's reader turns it into exactly the commands a small delivery would have queued
+    commands = StoredDeliveryReader(deliveries).commands(stored)
+    assert [(c.provider_message_id, c.text, c.tenant_id) for c in commands] == [
+        (msg_id, text, "acme") for msg_id, text in texts
+    ]
+    # And a stored object that no longer matches its claim check is refused, not half-read
+    deliveries.objects[stored.key] += b" "
+    with pytest.raises(ValueError, match="does not match its claim check"):
+        StoredDeliveryReader(deliveries).commands(stored)
+
+
+def test_a_small_delivery_is_queued_command_by_command(channels, stores):
+    repo, secrets, queue = stores
+    deliveries = FakeDeliveryStore()
+    receiver = WebhookReceiver(repo, secrets, queue, deliveries=deliveries)
+    channels.connect(
+        ADMIN,
+        WhatsAppChannelCreate(
+            type="whatsapp", phone_number_id="1122334455667", verify_token="verify-me", app_secret="k" * 32
+        ),
+    )
+    body = _whatsapp_text_delivery([("wamid.1", "hi"), ("wamid.2", "there")])
+    assert receiver.receive_meta(ChannelType.WHATSAPP, body, meta_signature(body, "k" * 32)) == 2
+    assert [m["delivery"] for m in queue.json()] == [None, None] and deliveries.objects == {}
+    assert [m["command"]["text"] for m in queue.json()] == ["hi", "there"]

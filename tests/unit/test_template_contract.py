@@ -148,3 +148,42 @@ def test_secrets_are_scoped_to_the_stage_prefix():
             if "secretsmanager" not in repr(statement["Action"]):
                 continue  # e.g. the Api function's scoped S3 read for presigned export downloads
             assert statement["Resource"]["Fn::Sub"].endswith(":secret:leadtide/${Stage}/*")
+
+
+def _s3_grants(function: str) -> set[tuple[str, str]]:
+    """(action, key prefix) pairs of a function's scoped S3 statements."""
+    grants = set()
+    for policy in RESOURCES[function]["Properties"]["Policies"]:
+        for statement in policy.get("Statement", []):
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            resources = (
+                statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            )
+            for action in actions:
+                for resource in resources:
+                    text = resource.get("Fn::Sub", "") if isinstance(resource, dict) else str(resource)
+                    if action.startswith("s3:") and "${ArtifactsBucket.Arn}/" in text:
+                        grants.add((action, text.split("${ArtifactsBucket.Arn}/", 1)[1]))
+    return grants
+
+
+def test_claim_checked_deliveries_and_whole_texts_have_exactly_the_access_they_need():
+    # The Webhooks function writes large deliveries, the Ingest worker reads them and writes whole texts,
+    # the Api function presigns and deletes those texts; nothing else of the bucket for any of them.
+    assert _s3_grants("WebhooksFunction") == {("s3:PutObject", "deliveries/*")}
+    assert _s3_grants("IngestWorkerFunction") == {
+        ("s3:GetObject", "deliveries/*"),
+        ("s3:PutObject", "message-texts/*"),
+    }
+    api = _s3_grants("ApiFunction")
+    assert {("s3:GetObject", "message-texts/*"), ("s3:DeleteObject", "message-texts/*")} <= api
+    assert not any(prefix == "deliveries/*" for _, prefix in api)
+    rules = {
+        r["Id"]: r for r in RESOURCES["ArtifactsBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    }
+    # kept past the ingest queue's and its dead-letter queue's retention, counted from the first enqueue
+    retention = max(
+        RESOURCES[q]["Properties"]["MessageRetentionPeriod"] for q in ("IngestQueue", "IngestDeadLetterQueue")
+    )
+    assert rules["ExpireClaimCheckedDeliveries"]["ExpirationInDays"] * 86400 > retention
+    assert "ExpirationInDays" not in rules["ExpireDeletedMessageTexts"]  # kept as long as the lead

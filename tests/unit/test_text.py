@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from leadtide.models.errors import InvalidTextError
+from leadtide.models.errors import InvalidTextError, MalformedJsonError
 from leadtide.models.text import (
     MAX_REPORTED,
     encode_utf8,
@@ -50,7 +50,7 @@ def test_loader_refuses_escapes_and_keeps_pairs_and_ordinary_documents():
     assert loads_valid_text('{"a": "surf \\ud83c\\udf0a", "n": 1}') == {"a": "surf \U0001f30a", "n": 1}
     with pytest.raises(InvalidTextError):
         loads_valid_text('{"a": "\\uD800"}')
-    with pytest.raises(json.JSONDecodeError):
+    with pytest.raises(MalformedJsonError):  # a ValueError, as JSONDecodeError is: the API's 400
         loads_valid_text("{oops")
 
 

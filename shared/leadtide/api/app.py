@@ -42,7 +42,8 @@ from leadtide.observability import logger, metrics, traced
 def build_app(*routers: APIGatewayHttpRouter) -> APIGatewayHttpResolver:
     """A resolver serving ``routers`` with request validation and Leadtide's error shape.
 
-    Every JSON body is read by one loader that refuses lone surrogates (422 naming the field) before any
+    Every JSON body is read by one loader, bounded in size (413), nesting depth and number length (400,
+    leadtide.models.bounded_json), that refuses lone surrogates (422 naming the field) before any
     request model sees it (:func:`leadtide.models.text.loads_valid_text`); domain errors, validation
     errors (400 malformed JSON / 422 bad values), 415 and undecodable bodies become
     ``{"error": {"code", "message", "details"}}``.
@@ -111,23 +112,26 @@ def openapi_json(app: APIGatewayHttpResolver) -> str:
         },
         security=[{"cognito": []}],
     )
-    return _with_unsupported_media_type(document)
+    return _with_body_errors(document)
 
 
-def _with_unsupported_media_type(document: str) -> str:
-    """Every operation with a JSON body may answer 415, and every one 422 for an unknown query parameter
-    (:func:`leadtide.api.query.check_query_parameters`): listed once here rather than in each route;
-    mapping query parameters are documented as deepObject."""
+def _with_body_errors(document: str) -> str:
+    """Every operation with a JSON body may answer 400 (a body beyond the bounds of
+    :func:`leadtide.models.bounded_json.load_json`), 413 (too large) and 415 (not JSON), and every one 422
+    for an unknown query parameter (:func:`leadtide.api.query.check_query_parameters`): listed once here
+    rather than in each route; mapping query parameters are documented as deepObject."""
     schema = json.loads(document)
     document_query_parameters(schema)
-    (entry,) = documented_errors(415).values()
     reference = {"$ref": "#/components/schemas/ErrorResponse"}
+    entries = documented_errors(400, 413, 415)
     for path_item in schema["paths"].values():
         for operation in path_item.values():
             if isinstance(operation, dict) and "requestBody" in operation:
-                operation["responses"].setdefault(
-                    "415", {"description": entry["description"], "content": {JSON: {"schema": reference}}}
-                )
+                for status, entry in entries.items():
+                    operation["responses"].setdefault(
+                        str(status),
+                        {"description": entry["description"], "content": {JSON: {"schema": reference}}},
+                    )
     return json.dumps(schema)
 
 

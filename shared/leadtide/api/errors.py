@@ -12,6 +12,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
+from leadtide.models.bounded_json import MAX_BODY_BYTES
 from leadtide.models.errors import LeadtideError
 from leadtide.models.leads import ErrorResponse
 
@@ -89,6 +90,7 @@ def documented_errors(*codes: int) -> dict[int, dict[str, Any]]:
         404: "Not found in this tenant",
         409: "Conflicts with an existing record",
         410: "Gone: the data the action needs is past its retention",
+        413: f"The body is larger than the API accepts ({MAX_BODY_BYTES // (1024 * 1024)} MiB)",
         415: "The body is not application/json",
         422: "A value failed validation, or a query parameter is unknown",
     }

@@ -58,6 +58,9 @@ from leadtide.observability import logger
 if TYPE_CHECKING:
     from leadtide.wiring import Wiring
 
+if TYPE_CHECKING:
+    from leadtide.wiring import Wiring
+
 PLAN_KIND = "bulk.plan"
 CHUNK_KIND = "bulk.chunk"
 CHUNK_SIZE = 500

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import uuid
 from dataclasses import dataclass
@@ -9,11 +10,11 @@ from enum import StrEnum
 from typing import Any
 
 from leadtide.capture.identity import IdentityKey, identity_keys
-from leadtide.leads.ports import IdentityTakenError, LeadRepository
+from leadtide.leads.ports import IdentityTakenError, LeadRepository, MessageTextStore
 from leadtide.models.common import ChannelType, IdentityKind, as_utc, display_name, iso, utc_now
 from leadtide.models.errors import DuplicateDeliveryError, LeadNotFoundError
 from leadtide.models.events import LeadEvent, LeadEventType
-from leadtide.models.leads import Activity, ActivityType, Lead
+from leadtide.models.leads import ACTIVITY_TEXT_MAX_CHARS, Activity, ActivityType, Lead
 from leadtide.models.messages import (
     DeliveryStatusUpdate,
     Direction,
@@ -64,11 +65,23 @@ class CaptureService:
     so two concurrent first messages from one sender create one lead; the loser appends to the winner's
     lead. Idempotency: each provider message id has a marker item written in the same transaction as its
     activity, so a redelivered webhook adds nothing and publishes nothing.
+
+    A message text longer than :data:`~leadtide.models.leads.ACTIVITY_TEXT_MAX_CHARS` is kept whole in
+    ``message_texts`` (before the activity is written) and cut to that length on the activity, flagged
+    ``text_truncated`` with its ``text_length``: no DynamoDB item outgrows 400 KB and nothing is lost.
     """
 
-    def __init__(self, leads: LeadRepository, events: EventPublisher, *, default_region: str = "US"):
+    def __init__(
+        self,
+        leads: LeadRepository,
+        events: EventPublisher,
+        *,
+        message_texts: MessageTextStore | None = None,
+        default_region: str = "US",
+    ):
         self._leads = leads
         self._events = events
+        self._texts = message_texts
         self._region = default_region
 
     def capture(self, command: InboundMessage | DeliveryStatusUpdate | MessageRetraction) -> CaptureResult:
@@ -108,6 +121,7 @@ class CaptureService:
         if not keys:
             log.warning("message %s has no usable sender identity; skipped", message.provider_message_id)
             return CaptureResult(CaptureOutcome.SKIPPED)
+        self._keep_whole_text(message)
         missing: set[str] = set()  # leads an identity named but that are gone: their keys are free
         for _attempt in range(3):
             found = self._leads.lookup_identities(tenant, keys)
@@ -146,9 +160,26 @@ class CaptureService:
                 continue
         raise LeadNotFoundError("lead kept changing while capturing; will retry")
 
+    def _keep_whole_text(self, message: InboundMessage) -> None:
+        """Store the whole text of a message longer than an activity keeps, before any activity names it
+        (a retried capture overwrites the same object: the activity id is the message's own)."""
+        if message.text is None or len(message.text) <= ACTIVITY_TEXT_MAX_CHARS:
+            return
+        if self._texts is None:
+            raise RuntimeError("a message text store is needed to capture texts this long")
+        self._texts.put(
+            message.tenant_id,
+            message_activity_id(message),
+            message.text,
+            channel_type=message.channel_type,
+            provider_message_id=message.provider_message_id,
+        )
+
     def _activity(self, message: InboundMessage, lead_id: str) -> Activity:
+        text = message.text
+        truncated = text is not None and len(text) > ACTIVITY_TEXT_MAX_CHARS
         return Activity(
-            activity_id=uuid.uuid4().hex,
+            activity_id=message_activity_id(message),
             lead_id=lead_id,
             type=ActivityType.MESSAGE,
             occurred_at=message.occurred_at,
@@ -157,7 +188,9 @@ class CaptureService:
             direction=message.direction,
             kind=message.kind,
             raw_type=message.raw_type,
-            text=message.text,
+            text=text[:ACTIVITY_TEXT_MAX_CHARS] if text is not None and truncated else text,
+            text_truncated=truncated,
+            text_length=len(text) if text is not None and truncated else None,
             media=list(message.media),
             interactive=message.interactive,
             location=message.location,
@@ -260,6 +293,14 @@ class CaptureService:
 
 
 _FIELD_OF = {"phone": "phone", "email": "email", "instagram": "instagram_id"}
+
+
+def message_activity_id(message: InboundMessage) -> str:
+    """The timeline activity id of a captured message: 32 hex digits of SHA-256 over tenant, channel and
+    provider message id, so every attempt to capture one message names the same activity (and the same
+    stored whole text)."""
+    key = "\x1f".join((message.tenant_id, str(message.channel_type), message.provider_message_id))
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 def _custom_fields(message: InboundMessage) -> dict[str, Any]:

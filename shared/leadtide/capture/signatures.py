@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
@@ -44,6 +45,29 @@ def meta_signature(raw_body: bytes, app_secret: str) -> str:
     """
     digest = hmac.new(_require_secret(app_secret, "app_secret"), raw_body, hashlib.sha256).hexdigest()
     return _META_SCHEME + digest
+
+
+_META_SIGNATURE_SHAPE = re.compile(r"\s*sha256=[0-9a-f]{64}\s*", re.IGNORECASE)
+
+
+def check_meta_signature_shape(header_value: str | None) -> None:
+    """Refuse an ``X-Hub-Signature-256`` value that cannot be a signature, before the body is read.
+
+    A real value is ``sha256=`` and 64 hex digits (:func:`meta_signature`); anything else is refused
+    with the message :func:`verify_meta_signature` would give, without decoding a byte of the body.
+
+    Raises:
+        InvalidSignatureError: (HTTP 401) missing, empty, another scheme, or not 64 hex digits.
+    """
+    if header_value is None or not header_value.strip():
+        raise InvalidSignatureError(f"the {META_SIGNATURE_HEADER} header is missing")
+    if not _META_SIGNATURE_SHAPE.fullmatch(header_value):
+        scheme = header_value.strip().partition("=")[0]
+        if scheme.lower() != "sha256":
+            raise InvalidSignatureError(
+                f"the {META_SIGNATURE_HEADER} header must use the sha256= scheme, got {scheme[:16]!r}"
+            )
+        raise InvalidSignatureError(f"the {META_SIGNATURE_HEADER} header must be sha256= and 64 hex digits")
 
 
 def verify_meta_signature(raw_body: bytes, header_value: str | None, app_secret: str) -> None:

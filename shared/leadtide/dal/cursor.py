@@ -7,6 +7,7 @@ import binascii
 import json
 from typing import Any
 
+from leadtide.models.bounded_json import load_json
 from leadtide.models.errors import InvalidRequestError
 
 
@@ -34,7 +35,7 @@ def decode_cursor(cursor: str | None, *, scope: str, tenant_prefix: str) -> dict
         return None
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        data = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        data = load_json(base64.urlsafe_b64decode(padded.encode()))  # bounded: a client's text
         key = data["k"]
         ok = data.get("s") == scope and isinstance(key, dict) and key
     except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError):

@@ -27,7 +27,7 @@ from leadtide.dal.items import (
     stats_pk,
     tenant_list_pk,
 )
-from leadtide.leads.ports import IdentityTakenError, LeadChanges, LeadRepository
+from leadtide.leads.ports import IdentityTakenError, LeadChanges, LeadRepository, MessageTextStore
 from leadtide.models.auth import owner_visible
 from leadtide.models.common import ChannelType, IdentityKind, iso, utc_now
 from leadtide.models.errors import (
@@ -93,8 +93,13 @@ class DynamoLeadRepository(DynamoRepository, LeadRepository):
     """Leads over DynamoDB. Every multi-item change is one TransactWriteItems call.
 
     Item layout: see :mod:`leadtide.dal.items`. Counters (dashboard) are updated in the same transaction
-    as the change that moves them, so they never drift.
+    as the change that moves them, so they never drift. ``message_texts`` holds the whole texts of
+    truncated message activities; deleting a lead deletes them too.
     """
+
+    def __init__(self, connection: Any = None, *, message_texts: MessageTextStore | None = None):
+        super().__init__(connection)
+        self._message_texts = message_texts
 
     # ------------------------------------------------------------------ identities and capture
     def lookup_identities(
@@ -680,7 +685,9 @@ class DynamoLeadRepository(DynamoRepository, LeadRepository):
             break
         else:
             raise ConflictError(f"lead {lead_id} kept changing while being deleted; retry")
-        # The profile is gone, so the rest is unreachable; remove it in batches (timeline, history, markers).
+        # The profile is gone, so the rest is unreachable; remove it in batches (timeline, history, markers,
+        # then the whole texts of truncated messages, which nothing can reach without the activity).
+        texts: list[str] = []
         with ActivityItem.batch_write() as batch:
             for entry in ActivityItem.query(pk):
                 if entry.sk.startswith("A#") and entry.provider_message_id:
@@ -691,7 +698,11 @@ class DynamoLeadRepository(DynamoRepository, LeadRepository):
                                 marker_pk(tenant_id, doc["channel"], entry.provider_message_id), "MESSAGE"
                             )
                         )
+                    if doc.get("text_truncated") and doc.get("activity_id"):
+                        texts.append(doc["activity_id"])
                 batch.delete(ActivityItem(entry.pk, entry.sk))
+        if texts and self._message_texts is not None:
+            self._message_texts.delete(tenant_id, texts)
         return lead
 
     def record_delivery_status(
@@ -749,6 +760,13 @@ class DynamoLeadRepository(DynamoRepository, LeadRepository):
                 actions=[ActivityItem.retracted.set(True)]
             )
         return True
+
+    def message_lead(self, tenant_id: str, channel_type: ChannelType, provider_message_id: str) -> str | None:
+        try:
+            marker = MessageMarkerItem.get(marker_pk(tenant_id, channel_type, provider_message_id), "MESSAGE")
+        except DoesNotExist:
+            return None
+        return marker.lead_id
 
     def save_score(
         self,

@@ -69,6 +69,9 @@ from leadtide.ports import EventPublisher
 if TYPE_CHECKING:
     from leadtide.wiring import Wiring
 
+if TYPE_CHECKING:
+    from leadtide.wiring import Wiring
+
 # Merges whose timelines hold more entries than this finish on the jobs queue rather than in the request.
 SYNC_TIMELINE_LIMIT = 500
 # Fields compared on undo: a change to any of them since the merge makes undo refuse (409).

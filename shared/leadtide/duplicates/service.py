@@ -28,6 +28,9 @@ from leadtide.models.leads import LeadSummary
 if TYPE_CHECKING:
     from leadtide.wiring import Wiring
 
+if TYPE_CHECKING:
+    from leadtide.wiring import Wiring
+
 log = logging.getLogger(__name__)
 SCAN_KIND = "duplicates.scan"
 SCAN_ALL_KIND = "duplicates.scan_all"

@@ -38,6 +38,9 @@ from leadtide.observability import logger
 if TYPE_CHECKING:
     from leadtide.wiring import Wiring
 
+if TYPE_CHECKING:
+    from leadtide.wiring import Wiring
+
 RUN_KIND = "exports.run"
 EXPORT_RETENTION_DAYS = 7
 """Finished export files are kept this long; the bucket's lifecycle rule ``ExpireExports`` (template.yaml)

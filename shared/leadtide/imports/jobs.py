@@ -20,6 +20,9 @@ from urllib.parse import unquote_plus
 if TYPE_CHECKING:
     from leadtide.wiring import Wiring
 
+if TYPE_CHECKING:
+    from leadtide.wiring import Wiring
+
 _SOURCE_KEY = re.compile(r"^imports/([A-Za-z0-9_-]{1,64})/([0-9a-f]{32})/source(\.[a-z]+)?$")
 
 

@@ -37,7 +37,6 @@ their type instead.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -60,6 +59,7 @@ from leadtide.imports.mapping import (
 )
 from leadtide.imports.models import InvalidValues
 from leadtide.imports.validation import DisposableDomains, EmailChecker, InvalidEmailAddress, MxChecker
+from leadtide.models.bounded_json import load_json
 from leadtide.models.common import LeadStatus, display_name
 from leadtide.models.errors import UnprocessableError
 from leadtide.models.leads import _TAG as TAG_PATTERN
@@ -470,7 +470,7 @@ def _address_converter(coerce: Converter) -> Converter:
         text = raw
         if raw.startswith("{"):
             try:
-                data = json.loads(raw)
+                data = load_json(raw)  # bounded: a cell of the user's file
             except ValueError:
                 data = None
             if isinstance(data, dict):

@@ -54,6 +54,9 @@ from leadtide.models.exports import time_ordered_id
 if TYPE_CHECKING:
     from leadtide.wiring import Wiring
 
+if TYPE_CHECKING:
+    from leadtide.wiring import Wiring
+
 log = logging.getLogger(__name__)
 
 BACKFILL_JOB = "leads.backfill"

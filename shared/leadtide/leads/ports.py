@@ -175,6 +175,10 @@ class LeadRepository(ABC):
         """Mark a captured message as unsent by its sender (text kept for audit). True when it was known."""
 
     @abstractmethod
+    def message_lead(self, tenant_id: str, channel_type: ChannelType, provider_message_id: str) -> str | None:
+        """The id of the lead whose timeline holds a captured message now (merges move it), else None."""
+
+    @abstractmethod
     def dashboard(self, tenant_id: str, *, visible_to: str | None = None) -> DashboardSummary:
         """Lead counts in total, by status and by source channel: the tenant's counters, or with
         ``visible_to`` (a rep's user id, :attr:`Principal.visible_to`) counted over the leads that user
@@ -371,3 +375,41 @@ class BackfillRunRepository(ABC):
     @abstractmethod
     def fail(self, tenant_id: str, run_id: str, *, error: str, finished_at: datetime) -> bool:
         """Mark a ``running`` run ``failed`` with ``error``; False when it was no longer running."""
+
+
+@dataclass(frozen=True)
+class StoredText:
+    """A stored whole message text: the message it belongs to and its length in characters."""
+
+    channel_type: ChannelType
+    provider_message_id: str
+    length: int
+
+
+class MessageTextStore(ABC):
+    """Whole texts of messages longer than a timeline activity keeps
+    (:data:`leadtide.models.leads.ACTIVITY_TEXT_MAX_CHARS`), one UTF-8 text object per activity."""
+
+    @abstractmethod
+    def put(
+        self,
+        tenant_id: str,
+        activity_id: str,
+        text: str,
+        *,
+        channel_type: ChannelType,
+        provider_message_id: str,
+    ) -> None:
+        """Store (or overwrite with the same) whole text of the message behind ``activity_id``."""
+
+    @abstractmethod
+    def find(self, tenant_id: str, activity_id: str) -> StoredText | None:
+        """The stored text of ``activity_id`` (without the text itself), None when there is none."""
+
+    @abstractmethod
+    def presigned_get(self, tenant_id: str, activity_id: str, *, expires_in: int) -> str:
+        """A GET URL of the text (``text/plain; charset=utf-8``) valid ``expires_in`` seconds."""
+
+    @abstractmethod
+    def delete(self, tenant_id: str, activity_ids: Sequence[str]) -> None:
+        """Delete the texts of these activities (absent ones are ignored)."""

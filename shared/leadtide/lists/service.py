@@ -62,6 +62,9 @@ from leadtide.ports import EventPublisher
 if TYPE_CHECKING:
     from leadtide.wiring import Wiring
 
+if TYPE_CHECKING:
+    from leadtide.wiring import Wiring
+
 
 if TYPE_CHECKING:
     from leadtide.customfields.service import CustomFieldService

@@ -32,6 +32,22 @@ class MalformedPayloadError(LeadtideError):
     code = "malformed_payload"
 
 
+class MalformedJsonError(MalformedPayloadError, ValueError):
+    """A JSON body that cannot be decoded within bounds: not UTF-8, not JSON, nested too deeply, a number
+    too long or out of range (HTTP 400, code ``malformed_json``; see :mod:`leadtide.models.bounded_json`).
+
+    Also a ``ValueError``, as ``json.JSONDecodeError`` is, for code that treats that as "not valid"."""
+
+    code = "malformed_json"
+
+
+class PayloadTooLargeError(LeadtideError, ValueError):
+    """The request body is larger than the endpoint accepts (HTTP 413, code ``payload_too_large``)."""
+
+    status_code = 413
+    code = "payload_too_large"
+
+
 class InvalidRequestError(LeadtideError):
     """A query parameter, cursor or field value is not acceptable (HTTP 400)."""
 

@@ -230,6 +230,12 @@ class ActivityType(StrEnum):
     MERGED = "merged"  # other leads merged into this one (data: merge_id, merged leads' ids and names)
 
 
+ACTIVITY_TEXT_MAX_CHARS = 16_384
+"""Longest message text kept on a timeline activity, in characters: four times WhatsApp's 4,096-character
+limit, and at most about 200 KB however the item is encoded (DynamoDB items hold 400 KB). Longer texts are
+kept whole beside the activity (``text_truncated``)."""
+
+
 class Activity(BaseModel):
     """One entry on a lead's timeline (messages in and out, notes, status changes), oldest first."""
 
@@ -243,6 +249,15 @@ class Activity(BaseModel):
     kind: MessageKind | None = None
     raw_type: str | None = None
     text: str | None = None
+    text_truncated: bool = Field(
+        default=False,
+        description="the message text was longer than an activity keeps: `text` is its first "
+        f"{ACTIVITY_TEXT_MAX_CHARS} characters and `GET /leads/{{lead_id}}/activities/{{activity_id}}/text` "
+        "gives the whole text",
+    )
+    text_length: int | None = Field(
+        default=None, description="length of the whole message text in characters (when truncated)"
+    )
     media: list[Media] = Field(default_factory=list)
     interactive: InteractiveReply | None = None
     location: Location | None = None
@@ -257,6 +272,17 @@ class Activity(BaseModel):
     data: dict[str, Any] = Field(
         default_factory=dict, description="type-specific extra data (e.g. old/new status)"
     )
+
+
+class ActivityText(BaseModel):
+    """``GET /leads/{lead_id}/activities/{activity_id}/text``: where to download a truncated message's
+    whole text (UTF-8 ``text/plain``)."""
+
+    activity_id: str
+    lead_id: str
+    length: int = Field(description="characters")
+    text_url: str = Field(description="presigned GET URL of the whole text (text/plain; charset=utf-8)")
+    expires_at: datetime
 
 
 class ActivityPage(BaseModel):

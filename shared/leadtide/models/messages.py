@@ -10,8 +10,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from leadtide.models.channels import ChannelRoute
 from leadtide.models.common import ChannelType
 
 
@@ -168,9 +169,54 @@ IngestCommand = Annotated[
 """One item of the ingest queue (its SQS message body is this model as JSON)."""
 
 
+CLAIM_CHECK_BYTES = 128 * 1024
+"""A verified delivery whose body, or whose commands as queue messages, exceed this many bytes travels by
+claim check (:class:`StoredDelivery`): SQS takes at most 256 KiB per message and per batch (1 MiB since
+2025), DynamoDB 400 KB per item; well under both, with room for the envelope."""
+
+
+class DeliveryContext(_Frozen):
+    """What the Ingest worker needs, besides the body, to turn a stored delivery into commands: exactly
+    what the webhook verified and decided (stored in front of the body, see :class:`StoredDelivery`).
+
+    ``routes`` maps each account the delivery names to the claim whose secret verified it (web forms:
+    the form id to its form). ``received_at`` is when the webhook received it (Twilio messages and form
+    submissions take it as their time); ``submission_id`` is the web form submission's id.
+    """
+
+    channel_type: ChannelType
+    received_at: datetime
+    routes: dict[str, ChannelRoute]
+    content_type: str
+    submission_id: str | None = None
+
+
+class StoredDelivery(_Frozen):
+    """A claim check: a verified delivery kept whole in the artifacts bucket, which the queue message names.
+
+    The object at ``key`` (``deliveries/<channel>/<yyyy-mm-dd>/<id>``) is one line of
+    :class:`DeliveryContext` JSON, a newline, then the body exactly as received (Meta: the signed bytes;
+    Twilio: the signed form; web forms: the validated fields as JSON). ``size`` and ``sha256`` are those
+    of the body, checked when it is read back.
+    """
+
+    key: str = Field(pattern=r"^deliveries/[A-Za-z0-9_./-]+$", max_length=256)
+    channel_type: ChannelType
+    size: int = Field(ge=0)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
 class IngestEnvelope(BaseModel):
-    """The SQS message body on the ingest queue: one command."""
+    """The SQS message body on the ingest queue: one command, or a claim check for a delivery too large
+    to queue (``delivery``; the worker fetches and parses it). Exactly one of the two."""
 
     model_config = ConfigDict(extra="forbid")
 
-    command: IngestCommand
+    command: IngestCommand | None = None
+    delivery: StoredDelivery | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> IngestEnvelope:
+        if (self.command is None) == (self.delivery is None):
+            raise ValueError("an ingest envelope holds exactly one of command and delivery")
+        return self

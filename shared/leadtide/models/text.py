@@ -28,6 +28,7 @@ import json
 import re
 from typing import Any
 
+from leadtide.models.bounded_json import MAX_BODY_BYTES, load_json
 from leadtide.models.errors import InvalidTextError
 
 REPLACEMENT = "\ufffd"
@@ -140,14 +141,19 @@ def might_hold_surrogates(json_text: str) -> bool:
     return "\\u" in json_text or has_lone_surrogate(json_text)
 
 
-def loads_valid_text(json_text: str | bytes) -> Any:
-    """``json.loads`` that refuses a document holding a lone surrogate (see :func:`reject_invalid_text`).
+def loads_valid_text(json_text: str | bytes, *, max_bytes: int = MAX_BODY_BYTES) -> Any:
+    """Decode a JSON body within bounds and refuse a lone surrogate anywhere in it: the deserializer of
+    every API body (the Api resolver's ``json_body_deserializer``) and of JSON web forms.
+
+    Bounds (size, nesting depth, number length) are those of
+    :func:`leadtide.models.bounded_json.load_json`.
 
     Raises:
-        json.JSONDecodeError / ValueError: not JSON (callers map it to their 400).
+        PayloadTooLargeError (413): more than ``max_bytes`` bytes.
+        MalformedJsonError (400, a ``ValueError``): not UTF-8, not JSON, too deep, a number too large.
         InvalidTextError (422): a string holds a lone surrogate; the details name each field.
     """
-    document = json.loads(json_text)
+    document = load_json(json_text, max_bytes=max_bytes)
     text = json_text if isinstance(json_text, str) else None
     if text is None or might_hold_surrogates(text):
         reject_invalid_text(document)

@@ -41,6 +41,9 @@ from leadtide.scoring.templates import list_templates, template_spec
 if TYPE_CHECKING:
     from leadtide.wiring import Wiring
 
+if TYPE_CHECKING:
+    from leadtide.wiring import Wiring
+
 RESCORE_TENANT_JOB = "scoring.rescore_tenant"
 CAUSE_OVERRIDE = "manual override"
 CAUSE_OVERRIDE_CLEARED = "manual override cleared"

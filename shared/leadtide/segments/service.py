@@ -53,6 +53,9 @@ from leadtide.segments.ports import SegmentRepository, StaleSegmentError
 if TYPE_CHECKING:
     from leadtide.wiring import Wiring
 
+if TYPE_CHECKING:
+    from leadtide.wiring import Wiring
+
 log = logging.getLogger(__name__)
 
 REBUILD_JOB = "segments.rebuild"
