@@ -169,15 +169,17 @@ def _s3_grants(function: str) -> set[tuple[str, str]]:
 
 def test_claim_checked_deliveries_and_whole_texts_have_exactly_the_access_they_need():
     # The Webhooks function writes large deliveries, the Ingest worker reads them and writes whole texts,
-    # the Api function presigns and deletes those texts; nothing else of the bucket for any of them.
+    # the Leads API function presigns and deletes those texts; no other API function touches them.
     assert _s3_grants("WebhooksFunction") == {("s3:PutObject", "deliveries/*")}
     assert _s3_grants("IngestWorkerFunction") == {
         ("s3:GetObject", "deliveries/*"),
         ("s3:PutObject", "message-texts/*"),
     }
-    api = _s3_grants("ApiFunction")
+    api = _s3_grants("LeadsApiFunction")
     assert {("s3:GetObject", "message-texts/*"), ("s3:DeleteObject", "message-texts/*")} <= api
     assert not any(prefix == "deliveries/*" for _, prefix in api)
+    for other in ("DataApiFunction", "CollectionsApiFunction", "ScoringApiFunction", "AdminApiFunction"):
+        assert not any(prefix in ("deliveries/*", "message-texts/*") for _, prefix in _s3_grants(other)), other
     rules = {
         r["Id"]: r for r in RESOURCES["ArtifactsBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
     }
