@@ -6,7 +6,6 @@ The tenant, user and role come from the JWT claims API Gateway's authorizer veri
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import datetime
 from functools import lru_cache
@@ -31,6 +30,7 @@ from leadtide.api.errors import (
     unsupported_media_type_response,
     validation_error_response,
 )
+from leadtide.api.openapi import complete_document
 from leadtide.leads.service import MAX_PAGE_SIZE, get_lead_service
 from leadtide.models.auth import Principal
 from leadtide.models.channels import Channel, ChannelCreate, ChannelList
@@ -352,8 +352,10 @@ def openapi_json() -> str:
     document = app.get_openapi_json_schema(
         title="Leadtide API",
         version="0.1.0",
-        description="Lead management for small, seasonal sales teams. Every error is "
-        '{"error": {"code", "message", "details"}}.',
+        description="Lead management for small, seasonal sales teams. Every 4xx a Leadtide function answers "
+        'is `ErrorResponse`: {"error": {"code", "message", "details"}}. API Gateway answers some requests '
+        'itself before any function runs, in its own shape `GatewayError`: {"message": "..."} '
+        "(401 without a valid JWT, 404 when no route matches, 413 over 10 MB, 429 when throttled).",
         security_schemes={
             "cognito": HTTPBearer(bearerFormat="JWT", description="Cognito ID token"),
             "apiKey": APIKey(
@@ -365,22 +367,7 @@ def openapi_json() -> str:
         },
         security=[{"cognito": []}],
     )
-    return _with_unsupported_media_type(document)
-
-
-def _with_unsupported_media_type(document: str) -> str:
-    """Every operation with a JSON body may answer 415 (:func:`_unsupported_media_type`): listed once here
-    rather than in each route's ``responses``."""
-    schema = json.loads(document)
-    (entry,) = documented_errors(415).values()
-    reference = {"$ref": "#/components/schemas/ErrorResponse"}
-    for path_item in schema["paths"].values():
-        for operation in path_item.values():
-            if isinstance(operation, dict) and "requestBody" in operation:
-                operation["responses"].setdefault(
-                    "415", {"description": entry["description"], "content": {JSON: {"schema": reference}}}
-                )
-    return json.dumps(schema)
+    return complete_document(document, jwt_scheme="cognito")
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

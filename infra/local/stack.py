@@ -285,6 +285,14 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _handle
 
+    def __getattr__(self, name: str) -> Any:
+        """Every other method too (``do_TRACE``, ``do_PROPFIND``...): http.server answers a method it has
+        no ``do_`` attribute for with its own HTML 501, where API Gateway finds no route and answers 404
+        ``{"message":"Not Found"}``; the gateway pipeline decides, as for any request."""
+        if name.startswith("do_"):
+            return self._handle
+        raise AttributeError(name)
+
     def log_message(self, format: str, *args: Any) -> None:
         if not self.server.quiet:
             sys.stderr.write(f"[leadtide-local] {self.address_string()} {format % args}\n")
