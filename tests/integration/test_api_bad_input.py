@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from typing import Any
+
+import pytest
 
 from tests.conftest import REPO_ROOT
 from tests.integration.conftest import ROUTES
@@ -173,6 +176,30 @@ def test_undecodable_and_non_json_bodies_get_the_error_document(stack):
     assert (binary.status, binary.json()["error"]["code"]) == (400, "malformed_json")
     assert (text.status, text.json()["error"]["code"]) == (415, "unsupported_media_type")
     assert "text/plain" in text.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("multipart/form-data", b'{"name": "Ana"}'),  # no boundary: Powertools raised ValueError, a 500
+        (
+            "multipart/form-data; boundary=xyz",
+            b'--xyz\r\nContent-Disposition: form-data; name="name"\r\n\r\nAna\r\n--xyz--\r\n',
+        ),
+        ("application/x-www-form-urlencoded", b"name=Ana&email=ana%40example.com"),  # was parsed as a form
+    ],
+)
+def test_form_bodies_on_a_json_route_are_a_415_and_create_nothing(stack, content_type, body):
+    # Given a JSON route (the document declares application/json only), a fresh tenant and a form body
+    admin = {**ADMIN, "custom:tenant_id": f"form-{uuid.uuid4().hex[:8]}"}
+    response = stack.request(
+        "POST", "/leads", body=body, headers={"content-type": content_type}, claims=admin
+    )
+    # Then 415 in the error document naming the content type, and no lead was created from the form
+    assert response.status == 415, response.text
+    assert response.json()["error"]["code"] == "unsupported_media_type"
+    assert content_type in response.json()["error"]["message"]
+    assert stack.request("GET", "/leads", claims=admin).json()["items"] == []
 
 
 def test_created_date_bounds_alone_or_mixed_work_and_reversed_bounds_are_a_422(stack):
