@@ -7,7 +7,6 @@ The tenant, user and role come from the JWT claims API Gateway's authorizer veri
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from functools import lru_cache
 from typing import Annotated, Literal
 
@@ -35,7 +34,7 @@ from leadtide.api.validation import accept_json_bodies_only
 from leadtide.leads.service import MAX_PAGE_SIZE, get_lead_service
 from leadtide.models.auth import Principal
 from leadtide.models.channels import Channel, ChannelCreate, ChannelList
-from leadtide.models.common import ChannelType, Grade, LeadStatus
+from leadtide.models.common import ChannelType, Grade, IsoDateTime, LeadStatus
 from leadtide.models.errors import LeadNotFoundError, LeadtideError
 from leadtide.models.leads import (
     LEAD_ID_PATTERN,
@@ -143,8 +142,8 @@ def list_leads(
         str | None, Query(description="owner user id, 'me' or 'unassigned'", max_length=128)
     ] = None,
     grade: Annotated[Grade | None, Query()] = None,
-    created_from: Annotated[datetime | None, Query(description="ISO-8601, inclusive")] = None,
-    created_to: Annotated[datetime | None, Query(description="ISO-8601, inclusive")] = None,
+    created_from: Annotated[IsoDateTime | None, Query(description="ISO-8601, inclusive")] = None,
+    created_to: Annotated[IsoDateTime | None, Query(description="ISO-8601, inclusive")] = None,
     q: Annotated[
         str | None, Query(description="search name, email, phone or company", max_length=100)
     ] = None,

@@ -242,3 +242,22 @@ def test_created_date_bounds_alone_or_mixed_work_and_reversed_bounds_are_a_422(s
         ):
             res = stack.request(method, path, json_body=body, claims=ADMIN)
             assert res.status == 422 and "created_from is after created_to" in res.text, (path, res.text)
+
+
+@pytest.mark.parametrize("value", ["0.5", "1700000000", "-1", "1e3"])
+def test_a_number_is_not_a_date_time_in_a_query_or_a_body(stack, value):
+    # Given date-time inputs the document types as ISO-8601 strings, sent as a number (pydantic's lax mode
+    # read it as a Unix timestamp: `created_to=0.5` was 1970-01-01T00:00:00.5Z and answered 200)
+    query = stack.request("GET", "/leads", query={"created_to": value}, claims=ADMIN)
+    number = json.loads(value)
+    bodies = [
+        {"format": "csv", "created_from": number},
+        {"format": "csv", "created_to": value},
+        {"format": "csv", "selection": {"filter": {"created_to": number}}},
+    ]
+    answers = [stack.request("POST", "/exports", json_body=body, claims=ADMIN) for body in bodies]
+    # Then each is a 422 naming the field and asking for ISO-8601
+    for response in (query, *answers):
+        assert response.status == 422, response.text
+        error = response.json()["error"]
+        assert "created_" in error["message"] and "ISO-8601" in json.dumps(error["details"]), error

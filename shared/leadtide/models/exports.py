@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from leadtide.models.common import ChannelType, Grade, LeadStatus, created_bounds_problem
+from leadtide.models.common import ChannelType, Grade, IsoDateTime, LeadStatus, created_bounds_problem
 from leadtide.models.selection import LeadFilter, LeadSelection
 
 ExportFormat = Literal["csv", "xlsx", "json"]
@@ -34,8 +34,8 @@ class ExportCreate(BaseModel):
     source: ChannelType | None = None
     owner: str | None = Field(default=None, min_length=1, max_length=128)
     grade: Grade | None = None
-    created_from: datetime | None = None
-    created_to: datetime | None = None
+    created_from: IsoDateTime | None = None
+    created_to: IsoDateTime | None = None
     q: str | None = Field(default=None, max_length=100)
 
     @model_validator(mode="after")

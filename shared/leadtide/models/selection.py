@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from leadtide.models.common import ChannelType, Grade, LeadStatus, created_bounds_problem
+from leadtide.models.common import ChannelType, Grade, IsoDateTime, LeadStatus, created_bounds_problem
 from leadtide.models.leads import LEAD_ID_PATTERN
 
 MAX_SELECTED_IDS = 10_000
@@ -29,8 +28,8 @@ class LeadFilter(BaseModel):
     source: ChannelType | None = None
     owner: str | None = Field(default=None, min_length=1, max_length=128)
     grade: Grade | None = None
-    created_from: datetime | None = None
-    created_to: datetime | None = None
+    created_from: IsoDateTime | None = None
+    created_to: IsoDateTime | None = None
     q: str | None = Field(default=None, max_length=100)
 
     @model_validator(mode="after")
