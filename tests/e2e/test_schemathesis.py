@@ -85,6 +85,9 @@ def served(tmp_path_factory):
         while requests.get(f"{base_url}/_local/health", timeout=10).status_code != 200:
             assert time.monotonic() < deadline, "leadtide local serve never became healthy"
             time.sleep(0.5)
+        # The Api function builds its document on the first request (seconds on a busy machine): build it
+        # now, so schemathesis' own schema download (a 10 s timeout) gets the cached one.
+        assert requests.get(f"{base_url}/openapi.json", timeout=300).status_code == 200
         yield base_url, load_signing_key(key_file)
     finally:
         process.terminate()
