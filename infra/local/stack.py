@@ -278,9 +278,11 @@ class _RequestHandler(BaseHTTPRequestHandler):
         for name, value in response.headers:
             if name.lower() not in _HOP_BY_HOP:  # framing is the server's, as API Gateway's is
                 self.send_header(name, value)
-        self.send_header("Content-Length", str(len(response.body)))
+        no_content = response.status == 204  # no body, and no Content-Length either (RFC 9110, 8.6)
+        if not no_content:
+            self.send_header("Content-Length", str(len(response.body)))
         self.end_headers()
-        if self.command != "HEAD" and response.body:
+        if self.command != "HEAD" and response.body and not no_content:
             self.wfile.write(response.body)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _handle

@@ -187,8 +187,10 @@ class TestOnDemandDelivery:
             headers={"Origin": "http://localhost:5173", "Access-Control-Request-Method": "GET"},
             timeout=10,
         )
-        # Then 204 with the allowed origin, methods and headers, without a token
+        # Then 204 with the allowed origin, methods and headers, without a token (and, as a 204, without
+        # a body or a Content-Length: RFC 9110, section 8.6)
         assert response.status_code == 204
+        assert "content-length" not in response.headers and response.content == b""
         assert response.headers["access-control-allow-origin"] == "http://localhost:5173"
         assert response.headers["access-control-allow-headers"] == "authorization,content-type"
 
