@@ -10,7 +10,7 @@ import re
 from functools import lru_cache
 from typing import Annotated, Literal
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
@@ -30,7 +30,7 @@ from leadtide.api.errors import (
     validation_error_response,
 )
 from leadtide.api.openapi import complete_document
-from leadtide.api.validation import accept_json_bodies_only
+from leadtide.api.resolver import ApiResolver
 from leadtide.leads.service import MAX_PAGE_SIZE, get_lead_service
 from leadtide.models.auth import Principal
 from leadtide.models.channels import Channel, ChannelCreate, ChannelList
@@ -53,9 +53,8 @@ from leadtide.observability import logger, metrics
 
 # Every JSON body is read by one loader that refuses lone surrogates (422 naming the field), before any
 # request model sees it: the text rule of leadtide.models.text holds for every route and field at once.
-app = APIGatewayHttpResolver(enable_validation=True, json_body_deserializer=loads_valid_text)
-# ... and only JSON: a form or multipart body is a 415 (Powertools would parse it, or fail with a 500).
-accept_json_bodies_only(app)
+# Bodies are JSON only (a form or multipart body is a 415) and path parameters arrive decoded (ApiResolver).
+app = ApiResolver(enable_validation=True, json_body_deserializer=loads_valid_text)
 
 # Feature areas live in sibling modules, one Powertools router each (``<area>_routes.py``), included
 # here: app.include_router(<area>_routes.router).
