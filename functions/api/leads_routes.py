@@ -4,7 +4,6 @@ dashboard. Logic: ``leadtide.leads.service``."""
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler import Response
@@ -16,7 +15,7 @@ from leadtide.api.app import created
 from leadtide.api.context import current_principal
 from leadtide.api.errors import JSON, documented_errors
 from leadtide.customfields.models import KEY_PATTERN
-from leadtide.models.common import ChannelType, Grade, LeadStatus
+from leadtide.models.common import ChannelType, Grade, IsoDateTime, LeadStatus
 from leadtide.models.errors import LeadNotFoundError
 from leadtide.models.leads import (
     LEAD_ID_PATTERN,
@@ -65,14 +64,14 @@ def list_leads(
         str | None, Query(description="owner user id, 'me' or 'unassigned'", max_length=128)
     ] = None,
     grade: Annotated[Grade | None, Query()] = None,
-    created_from: Annotated[datetime | None, Query(description="ISO-8601, inclusive")] = None,
-    created_to: Annotated[datetime | None, Query(description="ISO-8601, inclusive")] = None,
+    created_from: Annotated[IsoDateTime | None, Query(description="ISO-8601, inclusive")] = None,
+    created_to: Annotated[IsoDateTime | None, Query(description="ISO-8601, inclusive")] = None,
     last_activity_from: Annotated[
-        datetime | None,
+        IsoDateTime | None,
         Query(description="last activity (latest interaction of any kind) at or after; ISO-8601"),
     ] = None,
     last_activity_to: Annotated[
-        datetime | None, Query(description="last activity at or before; ISO-8601, inclusive")
+        IsoDateTime | None, Query(description="last activity at or before; ISO-8601, inclusive")
     ] = None,
     tag: Annotated[
         list[str] | None,
@@ -195,10 +194,10 @@ def list_activities(
         Query(description="only entries of these types; repeat for several: type=note&type=message"),
     ] = None,
     occurred_from: Annotated[
-        datetime | None, Query(description="entries at or after this instant; ISO-8601")
+        IsoDateTime | None, Query(description="entries at or after this instant; ISO-8601")
     ] = None,
     occurred_to: Annotated[
-        datetime | None, Query(description="entries at or before this instant; ISO-8601, inclusive")
+        IsoDateTime | None, Query(description="entries at or before this instant; ISO-8601, inclusive")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
     cursor: Annotated[str | None, Query(max_length=2048)] = None,

@@ -1,6 +1,6 @@
 """Patches of moto for the local runtime (never used by the deployed code): :func:`install`.
 
-Two patches, both for moto 5.2.1, both about scale (a 100,000-lead table):
+Four patches, all for moto 5.2.1: two about scale (a 100,000-lead table), two about S3 request bodies.
 
 1. ``DynamoDBBackend.transact_write_items``: per-item rollback instead of whole-table copies (below).
 2. ``Table.query`` on the table itself (not an index): moto builds the list of *every* item of the table
@@ -9,6 +9,18 @@ Two patches, both for moto 5.2.1, both about scale (a 100,000-lead table):
    the queried partition's items for that call (a thread-local hint set by the patched ``query``); the
    rest of moto's query (range condition, sort, paging, filter, projection) runs unchanged on them, so
    the results are the same. Index queries and scans are not changed.
+3. ``DomainDispatcherApplication._get_body`` (moto's server): to find the service of an unsigned request
+   (a presigned URL), moto reads an ``application/x-www-form-urlencoded`` body and puts it back only when
+   it decodes as UTF-8. A body that does not (an XLSX uploaded with ``curl --data-binary``, whose default
+   content type that is) stayed consumed, and the S3 handler then waited for ``Content-Length`` bytes that
+   never came: the upload hung until the client's timeout. The patch always puts the bytes back.
+4. ``S3Response.setup_class`` (moto's server): moto's Flask request parses a form body
+   (``application/x-www-form-urlencoded``, ``multipart/form-data``) before S3 sees it, so a PUT with such a
+   content type stored an empty object (``request.data`` is empty once a form is parsed), or only the
+   ``file`` part of a multipart body, and took form fields for S3 parameters. Real S3 stores a PUT's raw
+   body whatever its content type (forms are for browser uploads, which are POSTs): for PUT, the patch
+   reads the raw body first and gives moto no form, so moto's own code stores exactly those bytes (and
+   the content type as sent). POST, and the in-process ``mock_aws`` (no Flask request), are unchanged.
 
 Patch 1: ``moto.dynamodb.models.DynamoDBBackend.transact_write_items``. moto's own
 implementation ``copy.deepcopy``\\ s every table a transaction names, once per item of the transaction,
@@ -40,6 +52,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import inspect
+import io
 import threading
 from typing import Any
 
@@ -59,6 +72,14 @@ _TARGETS = {
     "moto.dynamodb.models.table:Table.all_items": (
         "(self) -> list[moto.dynamodb.models.dynamo_type.Item]",
         "c80d2ee3c896acd0cab6ca35aaeae3ab3fb65858933f8a3403d4e027c240f31d",
+    ),
+    "moto.moto_server.werkzeug_app:DomainDispatcherApplication._get_body": (
+        "(self, environ: dict[str, typing.Any]) -> str | None",
+        "626504bc77fb18080d44bd3fd4c4cbb1d6531a8d97d2d9527a14ce261caacb82",
+    ),
+    "moto.s3.responses:S3Response.setup_class": (
+        "(self, request: Any, full_url: str, headers: Any) -> None",
+        "6302839a50871ecdacc78129ab6c9b46762e13dec1e74b848e2e198e794e914d",
     ),
 }
 _INSTALL_LOCK = threading.Lock()
@@ -90,7 +111,9 @@ def _resolve(target: str) -> tuple[Any, str, Any]:
 
 def install() -> None:
     """Patch moto (idempotent): ``DynamoDBBackend.transact_write_items`` by :func:`transact_write_items`,
-    ``Table.query``/``Table.all_items`` by :func:`table_query`/:func:`table_all_items`.
+    ``Table.query``/``Table.all_items`` by :func:`table_query`/:func:`table_all_items`, the server's
+    ``DomainDispatcherApplication._get_body`` by :func:`dispatcher_get_body` and
+    ``S3Response.setup_class`` by :func:`s3_setup_class`.
 
     Applies to every moto backend of the process: ``mock_aws()`` and the in-process
     ``ThreadedMotoServer`` of the local stack.
@@ -105,6 +128,8 @@ def install() -> None:
         "moto.dynamodb.models:DynamoDBBackend.transact_write_items": transact_write_items,
         "moto.dynamodb.models.table:Table.query": table_query,
         "moto.dynamodb.models.table:Table.all_items": table_all_items,
+        "moto.moto_server.werkzeug_app:DomainDispatcherApplication._get_body": dispatcher_get_body,
+        "moto.s3.responses:S3Response.setup_class": s3_setup_class,
     }
     with _INSTALL_LOCK:
         if _originals:
@@ -133,6 +158,43 @@ def uninstall() -> None:
             owner, attribute, _ = _resolve(target)
             setattr(owner, attribute, original)
         _originals.clear()
+
+
+# -------------------------------------------------------------------------------- S3 request bodies
+def dispatcher_get_body(self: Any, environ: dict[str, Any]) -> str | None:
+    """moto's ``DomainDispatcherApplication._get_body``: the UTF-8 text of a form-encoded body (None for
+    another content type, no body, or bytes that are not UTF-8), with the bytes it read always put back
+    in ``environ["wsgi.input"]`` for the handler (moto put them back only when they decoded)."""
+    try:
+        simple_form = environ["CONTENT_TYPE"].startswith("application/x-www-form-urlencoded")
+        size = int(environ["CONTENT_LENGTH"])
+    except (KeyError, ValueError):
+        return None
+    if not (simple_form and size):
+        return None
+    raw = environ["wsgi.input"].read(size)
+    environ["wsgi.input"] = io.BytesIO(raw)
+    try:
+        return raw.decode("utf-8") or None
+    except UnicodeDecodeError:
+        return None
+
+
+def s3_setup_class(self: Any, request: Any, full_url: str, headers: Any) -> None:
+    """moto's ``S3Response.setup_class``; for a PUT through moto's server, the raw body is read (and cached
+    by werkzeug) before moto looks at it, and the request carries no form fields or files, so moto takes
+    the bytes as sent whatever the content type (as S3 does)."""
+    target = request._get_current_object() if hasattr(request, "_get_current_object") else request
+    if (
+        getattr(target, "method", None) == "PUT"
+        and hasattr(target, "get_data")
+        and "form" not in vars(target)
+    ):
+        target.get_data(cache=True, parse_form_data=False)  # raw bytes; request.data returns them from now on
+        state = vars(target)
+        state["form"] = target.parameter_storage_class()
+        state["files"] = target.parameter_storage_class()
+    _originals["moto.s3.responses:S3Response.setup_class"](self, request, full_url, headers)
 
 
 # -------------------------------------------------------------------------------- base-table Query

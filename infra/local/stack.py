@@ -263,12 +263,22 @@ class _RequestHandler(BaseHTTPRequestHandler):
         for name, value in response.headers:
             if name.lower() not in _HOP_BY_HOP:  # framing is the server's, as API Gateway's is
                 self.send_header(name, value)
-        self.send_header("Content-Length", str(len(response.body)))
+        no_content = response.status == 204  # no body, and no Content-Length either (RFC 9110, 8.6)
+        if not no_content:
+            self.send_header("Content-Length", str(len(response.body)))
         self.end_headers()
-        if self.command != "HEAD" and response.body:
+        if self.command != "HEAD" and response.body and not no_content:
             self.wfile.write(response.body)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _handle
+
+    def __getattr__(self, name: str) -> Any:
+        """Every other method too (``do_TRACE``, ``do_PROPFIND``...): http.server answers a method it has
+        no ``do_`` attribute for with its own HTML 501, where API Gateway finds no route and answers 404
+        ``{"message":"Not Found"}``; the gateway pipeline decides, as for any request."""
+        if name.startswith("do_"):
+            return self._handle
+        raise AttributeError(name)
 
     def log_message(self, format: str, *args: Any) -> None:
         if not self.server.quiet:

@@ -129,13 +129,18 @@ class TestOnDemandDelivery:
     def test_unknown_route_and_unknown_method_are_404(self, stack, token):
         # Given the routes of the fixture
         auth = {"Authorization": f"Bearer {token}"}
-        # When calling a path no route declares, and a declared path with another method
+        # When calling a path no route declares, a declared path with another method, and methods no
+        # route of any API declares (TRACE, one http.server has no do_ method for; a made-up one)
         for response in (
             requests.get(f"{stack.base_url}/nowhere", headers=auth, timeout=10),
             requests.delete(f"{stack.base_url}/things/1", headers=auth, timeout=10),
+            requests.request("TRACE", f"{stack.base_url}/things/1", headers=auth, timeout=10),
+            requests.request("PROPFIND", f"{stack.base_url}/nowhere", timeout=10),
         ):
-            # Then 404 as an HTTP API answers
-            assert (response.status_code, response.json()) == (404, {"message": "Not Found"})
+            # Then 404 with API Gateway's JSON body, as an HTTP API answers (not http.server's HTML 501)
+            assert response.status_code == 404, response.text
+            assert response.headers["content-type"] == "application/json"
+            assert response.json() == {"message": "Not Found"}
 
     def test_public_greedy_route_needs_no_token(self, stack):
         # Given a public ANY /public/{proxy+} route
@@ -182,8 +187,10 @@ class TestOnDemandDelivery:
             headers={"Origin": "http://localhost:5173", "Access-Control-Request-Method": "GET"},
             timeout=10,
         )
-        # Then 204 with the allowed origin, methods and headers, without a token
+        # Then 204 with the allowed origin, methods and headers, without a token (and, as a 204, without
+        # a body or a Content-Length: RFC 9110, section 8.6)
         assert response.status_code == 204
+        assert "content-length" not in response.headers and response.content == b""
         assert response.headers["access-control-allow-origin"] == "http://localhost:5173"
         assert response.headers["access-control-allow-headers"] == "authorization,content-type"
 

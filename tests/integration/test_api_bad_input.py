@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from typing import Any
+
+import pytest
 
 from tests.conftest import REPO_ROOT
 from tests.integration.conftest import ROUTES
@@ -175,6 +178,30 @@ def test_undecodable_and_non_json_bodies_get_the_error_document(stack):
     assert "text/plain" in text.json()["error"]["message"]
 
 
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("multipart/form-data", b'{"name": "Ana"}'),  # no boundary: Powertools raised ValueError, a 500
+        (
+            "multipart/form-data; boundary=xyz",
+            b'--xyz\r\nContent-Disposition: form-data; name="name"\r\n\r\nAna\r\n--xyz--\r\n',
+        ),
+        ("application/x-www-form-urlencoded", b"name=Ana&email=ana%40example.com"),  # was parsed as a form
+    ],
+)
+def test_form_bodies_on_a_json_route_are_a_415_and_create_nothing(stack, content_type, body):
+    # Given a JSON route (the document declares application/json only), a fresh tenant and a form body
+    admin = {**ADMIN, "custom:tenant_id": f"form-{uuid.uuid4().hex[:8]}"}
+    response = stack.request(
+        "POST", "/leads", body=body, headers={"content-type": content_type}, claims=admin
+    )
+    # Then 415 in the error document naming the content type, and no lead was created from the form
+    assert response.status == 415, response.text
+    assert response.json()["error"]["code"] == "unsupported_media_type"
+    assert content_type in response.json()["error"]["message"]
+    assert stack.request("GET", "/leads", claims=admin).json()["items"] == []
+
+
 def test_created_date_bounds_alone_or_mixed_work_and_reversed_bounds_are_a_422(stack):
     created_lead = stack.request(
         "POST", "/leads", json_body={"name": "Ana", "email": "ana@example.com"}, claims=ADMIN
@@ -215,3 +242,22 @@ def test_created_date_bounds_alone_or_mixed_work_and_reversed_bounds_are_a_422(s
         ):
             res = stack.request(method, path, json_body=body, claims=ADMIN)
             assert res.status == 422 and "created_from is after created_to" in res.text, (path, res.text)
+
+
+@pytest.mark.parametrize("value", ["0.5", "1700000000", "-1", "1e3"])
+def test_a_number_is_not_a_date_time_in_a_query_or_a_body(stack, value):
+    # Given date-time inputs the document types as ISO-8601 strings, sent as a number (pydantic's lax mode
+    # read it as a Unix timestamp: `created_to=0.5` was 1970-01-01T00:00:00.5Z and answered 200)
+    query = stack.request("GET", "/leads", query={"created_to": value}, claims=ADMIN)
+    number = json.loads(value)
+    bodies = [
+        {"format": "csv", "created_from": number},
+        {"format": "csv", "created_to": value},
+        {"format": "csv", "selection": {"filter": {"created_to": number}}},
+    ]
+    answers = [stack.request("POST", "/exports", json_body=body, claims=ADMIN) for body in bodies]
+    # Then each is a 422 naming the field and asking for ISO-8601
+    for response in (query, *answers):
+        assert response.status == 422, response.text
+        error = response.json()["error"]
+        assert "created_" in error["message"] and "ISO-8601" in json.dumps(error["details"]), error

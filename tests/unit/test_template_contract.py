@@ -179,7 +179,9 @@ def test_claim_checked_deliveries_and_whole_texts_have_exactly_the_access_they_n
     assert {("s3:GetObject", "message-texts/*"), ("s3:DeleteObject", "message-texts/*")} <= api
     assert not any(prefix == "deliveries/*" for _, prefix in api)
     for other in ("DataApiFunction", "CollectionsApiFunction", "ScoringApiFunction", "AdminApiFunction"):
-        assert not any(prefix in ("deliveries/*", "message-texts/*") for _, prefix in _s3_grants(other)), other
+        assert not any(prefix in ("deliveries/*", "message-texts/*") for _, prefix in _s3_grants(other)), (
+            other
+        )
     rules = {
         r["Id"]: r for r in RESOURCES["ArtifactsBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
     }

@@ -17,7 +17,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
@@ -33,13 +33,15 @@ from leadtide.api.errors import (
     unsupported_media_type_response,
     validation_error_response,
 )
+from leadtide.api.openapi import complete_document
 from leadtide.api.query import check_query_parameters, document_query_parameters
+from leadtide.api.resolver import ApiResolver
 from leadtide.models.errors import LeadtideError
 from leadtide.models.text import loads_valid_text
 from leadtide.observability import logger, metrics, traced
 
 
-def build_app(*routers: APIGatewayHttpRouter) -> APIGatewayHttpResolver:
+def build_app(*routers: APIGatewayHttpRouter) -> ApiResolver:
     """A resolver serving ``routers`` with request validation and Leadtide's error shape.
 
     Every JSON body is read by one loader, bounded in size (413), nesting depth and number length (400,
@@ -48,7 +50,8 @@ def build_app(*routers: APIGatewayHttpRouter) -> APIGatewayHttpResolver:
     errors (400 malformed JSON / 422 bad values), 415 and undecodable bodies become
     ``{"error": {"code", "message", "details"}}``.
     """
-    app = APIGatewayHttpResolver(enable_validation=True, json_body_deserializer=loads_valid_text)
+    # Bodies are JSON only (a form or multipart body is a 415) and path parameters arrive decoded (ApiResolver).
+    app = ApiResolver(enable_validation=True, json_body_deserializer=loads_valid_text)
     # Every route refuses query parameters it does not declare (422 naming them) and reads mapping
     # parameters as deepObject (custom_field[plan]=pro): leadtide.api.query, from each route's declaration.
     app.use([check_query_parameters])
@@ -78,7 +81,7 @@ def build_app(*routers: APIGatewayHttpRouter) -> APIGatewayHttpResolver:
     return app
 
 
-def lambda_handler_for(app: APIGatewayHttpResolver) -> Callable[[dict, Any], dict]:
+def lambda_handler_for(app: ApiResolver) -> Callable[[dict, Any], dict]:
     """The Lambda entry point (API Gateway HTTP API, payload 2.0) of ``app``: Powertools logger (with the
     request's correlation id), metrics and tracer around ``app.resolve``."""
 
@@ -91,7 +94,7 @@ def lambda_handler_for(app: APIGatewayHttpResolver) -> Callable[[dict, Any], dic
     return lambda_handler
 
 
-def openapi_json(app: APIGatewayHttpResolver) -> str:
+def openapi_json(app: ApiResolver) -> str:
     """The OpenAPI 3 document of ``app``'s routes (committed as docs/openapi.json), with the security
     schemes and the 415 every JSON-body operation may answer."""
     from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, HTTPBearer
@@ -99,8 +102,10 @@ def openapi_json(app: APIGatewayHttpResolver) -> str:
     document = app.get_openapi_json_schema(
         title="Leadtide API",
         version="0.1.0",
-        description="Lead management for small, seasonal sales teams. Every error is "
-        '{"error": {"code", "message", "details"}}.',
+        description="Lead management for small, seasonal sales teams. Every 4xx a Leadtide function answers "
+        'is `ErrorResponse`: {"error": {"code", "message", "details"}}. API Gateway answers some requests '
+        'itself before any function runs, in its own shape `GatewayError`: {"message": "..."} '
+        "(401 without a valid JWT, 404 when no route matches, 413 over 10 MB, 429 when throttled).",
         security_schemes={
             "cognito": HTTPBearer(bearerFormat="JWT", description="Cognito ID token"),
             "apiKey": APIKey(
@@ -112,18 +117,19 @@ def openapi_json(app: APIGatewayHttpResolver) -> str:
         },
         security=[{"cognito": []}],
     )
-    return _with_body_errors(document)
+    return complete_document(_with_body_errors(document), jwt_scheme="cognito")
 
 
 def _with_body_errors(document: str) -> str:
     """Every operation with a JSON body may answer 400 (a body beyond the bounds of
-    :func:`leadtide.models.bounded_json.load_json`), 413 (too large) and 415 (not JSON), and every one 422
-    for an unknown query parameter (:func:`leadtide.api.query.check_query_parameters`): listed once here
-    rather than in each route; mapping query parameters are documented as deepObject."""
+    :func:`leadtide.models.bounded_json.load_json`) and 413 (too large), and every one 422 for an unknown
+    query parameter (:func:`leadtide.api.query.check_query_parameters`): listed once here rather than in
+    each route; mapping query parameters are documented as deepObject. (415 and API Gateway's own answers:
+    :func:`leadtide.api.openapi.complete_document`.)"""
     schema = json.loads(document)
     document_query_parameters(schema)
     reference = {"$ref": "#/components/schemas/ErrorResponse"}
-    entries = documented_errors(400, 413, 415)
+    entries = documented_errors(400, 413)
     for path_item in schema["paths"].values():
         for operation in path_item.values():
             if isinstance(operation, dict) and "requestBody" in operation:

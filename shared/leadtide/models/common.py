@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator
 
 
 class ChannelType(StrEnum):
@@ -47,6 +50,23 @@ class Role(StrEnum):
 
 IdentityKind = Literal["phone", "email", "instagram"]
 """Kinds of identity key a lead is found by: E.164 phone, lower-cased email, Instagram-scoped id."""
+
+
+_NUMBER = re.compile(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*")
+
+
+def _iso_8601_only(value: Any) -> Any:
+    """Refuse a number (or a numeric string) where a date-time is wanted; pass anything else to pydantic."""
+    if isinstance(value, bool | int | float) or (isinstance(value, str) and _NUMBER.fullmatch(value)):
+        raise ValueError("expected an ISO-8601 date-time such as 2024-05-01T09:30:00Z, not a number")
+    return value
+
+
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_8601_only)]
+"""A date-time a client sends: an ISO-8601 string (``2024-05-01``, ``2024-05-01T09:30:00Z``), as the OpenAPI
+document's ``format: date-time`` says. Pydantic alone also reads a number, or a numeric string, as Unix
+seconds (``created_to=0.5`` was 1970-01-01T00:00:00.5Z); this type refuses it (a 422 naming the field).
+Use it for every date-time in a request (query parameter or body field)."""
 
 
 def utc_now() -> datetime:

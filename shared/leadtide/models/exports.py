@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from leadtide.models.common import ChannelType, Grade, LeadStatus, created_bounds_problem
+from leadtide.models.common import ChannelType, Grade, IsoDateTime, LeadStatus, created_bounds_problem
 from leadtide.models.selection import LeadFilter, LeadSelection
 
 ExportFormat = Literal["csv", "xlsx", "json"]
@@ -50,8 +50,8 @@ class ExportCreate(BaseModel):
     source: ChannelType | None = Field(**_deprecated_filter("source"))
     owner: str | None = Field(min_length=1, max_length=128, **_deprecated_filter("owner"))
     grade: Grade | None = Field(**_deprecated_filter("grade"))
-    created_from: datetime | None = Field(**_deprecated_filter("created_from"))
-    created_to: datetime | None = Field(**_deprecated_filter("created_to"))
+    created_from: IsoDateTime | None = Field(**_deprecated_filter("created_from"))
+    created_to: IsoDateTime | None = Field(**_deprecated_filter("created_to"))
     q: str | None = Field(max_length=100, **_deprecated_filter("q"))
 
     @model_validator(mode="after")

@@ -328,9 +328,23 @@ class ErrorBody(BaseModel):
 
 
 class ErrorResponse(BaseModel):
-    """The one JSON shape of every 400/401/403/404/409/422 answer: ``{"error": {...}}``."""
+    """The one JSON shape of every 4xx answer a Leadtide function gives: ``{"error": {...}}``.
+
+    API Gateway's own answers, given before any function runs, have :class:`GatewayError`'s shape."""
 
     error: ErrorBody
+
+
+class GatewayError(BaseModel):
+    """API Gateway's own answer, given before any Leadtide function runs: ``{"message": "Unauthorized"}``.
+
+    An HTTP API answers 401 ``Unauthorized`` when its JWT authorizer refuses the token, 404 ``Not Found``
+    when no route matches, 413 ``Request Entity Too Large`` over its 10 MB payload limit and 429
+    ``Too Many Requests`` when throttled; HTTP APIs cannot customise these bodies (unlike REST APIs'
+    gateway responses). Source: API Gateway developer guide, "Control access to HTTP APIs with JWT
+    authorizers" and "Quotas for configuring and running an HTTP API"."""
+
+    message: str = Field(description="API Gateway's reason, e.g. `Unauthorized` or `Not Found`")
 
 
 SortField = Literal["created", "last_activity", "score"]

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from leadtide.models.common import ChannelType, Grade, LeadStatus, bounds_problem
+from leadtide.models.common import ChannelType, Grade, IsoDateTime, LeadStatus, bounds_problem
 from leadtide.models.errors import UnprocessableError
 from leadtide.models.leads import LEAD_ID_PATTERN, validate_tags
 
@@ -44,12 +43,12 @@ class LeadFilter(BaseModel):
     source: ChannelType | None = None
     owner: str | None = Field(default=None, min_length=1, max_length=128)
     grade: Grade | None = None
-    created_from: datetime | None = None
-    created_to: datetime | None = None
-    last_activity_from: datetime | None = Field(
+    created_from: IsoDateTime | None = None
+    created_to: IsoDateTime | None = None
+    last_activity_from: IsoDateTime | None = Field(
         default=None, description="last activity (any interaction) at or after this instant"
     )
-    last_activity_to: datetime | None = Field(
+    last_activity_to: IsoDateTime | None = Field(
         default=None, description="last activity (any interaction) at or before this instant"
     )
     q: str | None = Field(default=None, max_length=100)
