@@ -189,3 +189,19 @@ def test_moving_memberships_of_a_lead_whose_profile_is_gone_touches_only_its_lis
     assert _member_ids(stack, fair["list_id"]) == [survivor]
     assert _member_ids(stack, third["list_id"]) == [survivor]
     assert _member_ids(stack, other["list_id"]) == []
+
+
+def test_empty_lead_ids_in_the_deprecated_shape_are_a_422_not_a_500(stack):
+    # Given a list, and a body in the deprecated top-level shape whose ids are empty strings (schemathesis)
+    list_id = _list(stack)["list_id"]
+    for body in (
+        {"filter": None, "lead_ids": [""] * 1000, "selection": None},
+        {"lead_ids": ["", "x"]},
+        {"selection": {"lead_ids": [""]}},
+    ):
+        # When it is sent
+        res = stack.request("POST", f"/lists/{list_id}/leads", claims=ADMIN, json_body=body)
+        # Then it is refused naming the ids, and the list is unchanged
+        assert res.status == 422, (body, res.status, res.text)
+        assert "lead_ids" in res.text
+    assert stack.request("GET", f"/lists/{list_id}", claims=ADMIN).json()["count"] == 0

@@ -56,6 +56,26 @@ def test_validation_errors_are_422_naming_the_path_and_reps_cannot_write(stack):
     assert templates.status == 200 and len(templates.json()["items"]) == 5
 
 
+def test_a_boolean_or_a_numeric_string_is_not_a_number(stack):
+    # Given a model, and bodies whose numbers are booleans or strings (schemathesis: weight false was 0.0)
+    model = _model(stack)
+    manager = stack.claims("t1", "manager")
+    for spec, field in (
+        ({"predictive": {"enabled": False, "weight": False}}, "predictive.weight"),
+        ({"total_cap": True}, "total_cap"),
+        ({"fit_rules": [{**FIT_CEO, "points": "30"}]}, "fit_rules.0.points"),
+    ):
+        # When it replaces the model
+        res = stack.request(
+            "PUT", f"/scoring-models/{model['model_id']}", json_body={"name": "Ours", **spec}, claims=manager
+        )
+        # Then it is a 422 naming the field, and the model is unchanged
+        assert res.status == 422, (spec, res.status, res.text)
+        assert res.json()["error"]["details"][0]["field"] == field, res.text
+    kept = stack.request("GET", f"/scoring-models/{model['model_id']}", claims=manager).json()
+    assert kept["version"] == model["version"]
+
+
 def test_activation_rescores_the_tenant_in_the_background_with_history(stack):
     lead_id = _lead(stack, job_title="CEO")
     stack.settle()  # built-in formula first

@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 from pydantic.json_schema import JsonDict
 
 from leadtide.models.selection import (  # the GET /leads filters and selections, shared with exports and bulk actions
     LeadFilter,
     LeadSelection,
+    selection_of,
 )
 
 MAX_IDS_PER_REQUEST = 1000
@@ -83,6 +84,7 @@ class ListLeadsAdd(BaseModel):
     filter: LeadFilter | None = Field(
         default=None, description="deprecated: use selection.filter", json_schema_extra=_DEPRECATED
     )
+    _resolved: LeadSelection | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _one_of(self) -> ListLeadsAdd:
@@ -93,15 +95,17 @@ class ListLeadsAdd(BaseModel):
             raise ValueError("give selection: {lead_ids: [...]} or {filter: {...}}")
         if self.selection is not None:
             _check_addable(self.selection)
+            self._resolved = self.selection
+        elif self.lead_ids is not None:  # deprecated spelling: read as the selection it means, here (a 422)
+            self._resolved = selection_of(lead_ids=self.lead_ids)
+        else:
+            self._resolved = selection_of(filter=self.filter)
         return self
 
     def resolved_selection(self) -> LeadSelection:
         """The selection to add, whichever spelling was sent (``kind`` is ``lead_ids`` or ``filter``)."""
-        if self.selection is not None:
-            return self.selection
-        if self.lead_ids is not None:
-            return LeadSelection(lead_ids=self.lead_ids)
-        return LeadSelection(filter=self.filter)
+        assert self._resolved is not None  # set by the model validator
+        return self._resolved
 
 
 def _check_addable(selection: LeadSelection) -> None:

@@ -8,7 +8,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator
+from pydantic import BeforeValidator, StrictFloat
 
 
 class ChannelType(StrEnum):
@@ -125,3 +125,9 @@ def to_epoch(value: Any) -> float | None:
     if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
         return float(value)
     return None
+
+
+Number = StrictFloat
+"""A JSON number in a request body (int or float; stored as float). Refuses booleans and numeric strings,
+which pydantic's lax mode would read as 0/1 or parse: the OpenAPI document says ``number``, and a client
+that sends ``false`` for a weight has made a mistake we name (422), not one we guess."""

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from leadtide.models.common import ChannelType, Grade, IsoDateTime, LeadStatus, created_bounds_problem
-from leadtide.models.selection import LeadFilter, LeadSelection
+from leadtide.models.selection import LeadSelection, selection_of
 
 ExportFormat = Literal["csv", "xlsx", "json"]
 JobStatus = Literal["queued", "running", "completed", "failed"]
@@ -62,14 +62,17 @@ class ExportCreate(BaseModel):
         problem = created_bounds_problem(self.created_from, self.created_to)
         if problem:
             raise ValueError(problem)
+        if self.selection is not None:
+            self._resolved = self.selection
+        else:  # deprecated top-level filters: read as the filter selection they mean, here (a 422)
+            values = {name: getattr(self, name) for name in _FILTER_FIELDS if getattr(self, name) is not None}
+            self._resolved = selection_of(filter=values)
         return self
 
     def resolved_selection(self) -> LeadSelection:
         """The selection to export: ``selection`` itself, or the top-level filters as a filter selection."""
-        if self.selection is not None:
-            return self.selection
-        values = {name: getattr(self, name) for name in _FILTER_FIELDS if getattr(self, name) is not None}
-        return LeadSelection(filter=LeadFilter(**values))
+        assert self._resolved is not None  # set by the model validator
+        return self._resolved
 
 
 class ExportRecord(BaseModel):

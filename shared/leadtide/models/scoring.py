@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from leadtide.models.common import Grade
+from leadtide.models.common import Grade, Number
 
 # Defined with the lead profile (leadtide.models.lead_scores); part of this vocabulary too.
 from leadtide.models.lead_scores import GradeOverride as GradeOverride
@@ -76,7 +76,7 @@ class FitRule(BaseModel):
     field: str = Field(min_length=1, max_length=80)
     op: FitOp
     value: Any = None
-    points: float
+    points: Number
     group: str = Field(default="fit", pattern=RULE_ID_PATTERN)
 
 
@@ -89,7 +89,7 @@ class BehaviourRule(BaseModel):
     id: str = Field(pattern=RULE_ID_PATTERN)
     label: str = Field(min_length=1, max_length=120)
     event_type: str = Field(pattern=EVENT_TYPE_PATTERN)
-    points: float
+    points: Number
     max_occurrences: int | None = Field(default=None, ge=1, le=100)
     group: str = Field(default="engagement", pattern=RULE_ID_PATTERN)
 
@@ -101,7 +101,7 @@ class ScoreGroup(BaseModel):
 
     name: str = Field(pattern=RULE_ID_PATTERN)
     label: str | None = Field(default=None, max_length=120)
-    cap: float
+    cap: Number
 
 
 class HalfLifeDecay(BaseModel):
@@ -110,7 +110,7 @@ class HalfLifeDecay(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: Literal["half_life"] = "half_life"
-    days: float
+    days: Number
 
 
 class LinearDecay(BaseModel):
@@ -119,8 +119,8 @@ class LinearDecay(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: Literal["linear"] = "linear"
-    points_per_period: float
-    period_days: float
+    points_per_period: Number
+    period_days: Number
 
 
 Decay = Annotated[HalfLifeDecay | LinearDecay, Field(discriminator="kind")]
@@ -132,8 +132,8 @@ class GradeThresholds(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    hot: float = 50
-    warm: float = 20
+    hot: Number = 50
+    warm: Number = 20
 
     def grade(self, score: float) -> Grade:
         """The grade of a 0..100 score."""
@@ -151,7 +151,7 @@ class PredictiveSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     enabled: bool = False
-    weight: float = Field(default=0.3, ge=0.0, le=1.0)
+    weight: Number = Field(default=0.3, ge=0.0, le=1.0)
 
 
 def _default_groups() -> list[ScoreGroup]:
@@ -180,7 +180,7 @@ class ScoringModelSpec(BaseModel):
     fit_rules: list[FitRule] = Field(default_factory=list, max_length=200)
     behaviour_rules: list[BehaviourRule] = Field(default_factory=list, max_length=200)
     groups: list[ScoreGroup] = Field(default_factory=_default_groups, max_length=20)
-    total_cap: float = 100
+    total_cap: Number = 100
     decay: Decay | None = Field(default_factory=lambda: HalfLifeDecay(days=14))
     grades: GradeThresholds = Field(default_factory=GradeThresholds)
     custom_event_types: list[str] = Field(default_factory=list, max_length=50)
@@ -206,7 +206,7 @@ class ScoringModelCreate(BaseModel):
     fit_rules: list[FitRule] | None = Field(default=None, max_length=200)
     behaviour_rules: list[BehaviourRule] | None = Field(default=None, max_length=200)
     groups: list[ScoreGroup] | None = Field(default=None, max_length=20)
-    total_cap: float | None = None
+    total_cap: Number | None = None
     decay: Decay | None = None
     grades: GradeThresholds | None = None
     custom_event_types: list[str] | None = Field(default=None, max_length=50)

@@ -147,3 +147,20 @@ def parse_filter(**values: Any) -> LeadFilter:
             parts.append(problem if not field or problem.startswith(field) else f"{field}: {problem}")
         shown = "; ".join(parts[:3])
         raise UnprocessableError(f"invalid filter: {shown}", details=details) from None
+
+
+def selection_of(**values: Any) -> LeadSelection:
+    """A :class:`LeadSelection` built from values already read (a deprecated body spelling), for a model
+    validator: a problem is a ``ValueError`` naming it, so the request is a 422, never a 500.
+
+    Raises:
+        ValueError: the values do not make a valid selection (the first problem, with its field).
+    """
+    try:
+        return LeadSelection.model_validate(values)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        raise ValueError(
+            f"{where}: {first.get('msg', 'invalid')}" if where else first.get("msg", "invalid")
+        ) from None
