@@ -75,7 +75,7 @@ def _import(csv_text: str = CSV, chunk_rows: int = 1000):
     )
     service = ImportService(repo, artifacts, pipeline, queue)
     created = service.create(ADMIN, ImportCreate(filename="leads.csv", publish_events=False))
-    key = repo.get(T, created.import_id)["doc"]["source_key"]
+    key = repo.get(T, created.import_id).source_key
     artifacts.put(key, csv_text.encode())
     pipeline.analyse(T, created.import_id, key, len(csv_text))
     queue.steps.clear()
@@ -159,7 +159,7 @@ def test_a_create_only_chunk_redelivered_after_its_writes_creates_nothing_twice(
     # Then the leads and identities are as written once, and the counts land once
     assert store.leads == written and store.identities == identities
     record = repo.get(T, import_id)
-    assert (record["created"], record["failed"], record["chunks_done"]) == (2, 0, 1)
+    assert (record.created, record.failed, record.chunks_done) == (2, 0, 1)
     assert repo.counters[(T, "total")] == 2
 
 

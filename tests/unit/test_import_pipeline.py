@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from leadtide.imports.models import ColumnMapping, DedupeOptions, ImportCreate, MappingUpdate
+from leadtide.imports.models import ColumnMapping, DedupeOptions, ImportCreate, ImportOptions, MappingUpdate
 from leadtide.imports.pipeline import ImportPipeline, data_key, new_lead_id
 from leadtide.imports.service import ImportService
 from leadtide.models.auth import Principal
@@ -59,7 +59,7 @@ class Harness:
     ):
         created = self.service.create(principal, ImportCreate(filename=filename, **options))
         record = self.repo.get(principal.tenant_id, created.import_id)
-        key = record["doc"]["source_key"]
+        key = record.source_key
         data = text.encode() if isinstance(text, str) else text
         self.artifacts.put(key, data)
         self.pipeline.analyse(principal.tenant_id, created.import_id, key, len(data))
@@ -368,10 +368,12 @@ def test_the_mapping_update_can_change_invalid_values_and_the_preview_follows():
 
 
 def test_imports_created_before_the_option_keep_rejecting_rows():
-    # Given an import record written before invalid_values existed (its options lack the key)
+    # Given an import record written before invalid_values existed (its stored options lack the key)
     h = Harness()
     import_id = h.upload(rows("Alan,Turing,alan@example.com,+1 555,"), auto_start=False)
-    del h.repo.records[(T, import_id)]["doc"]["options"]["invalid_values"]
+    stored = h.repo.records[(T, import_id)]
+    options = ImportOptions.model_validate(stored.options.model_dump(exclude={"invalid_values"}))
+    h.repo.records[(T, import_id)] = stored.with_changes({"options": options})
     h.service.start(ADMIN, import_id)
     h.run()
     assert (h.job(import_id).created, h.job(import_id).failed) == (0, 1)
@@ -581,7 +583,7 @@ def test_file_level_problems_fail_the_import_with_a_clear_error():
     garbage = h.upload(bytes(range(256)) * 40)
     too_big = h.service.create(ADMIN, ImportCreate(filename="big.csv")).import_id
     record = h.repo.get(T, too_big)
-    h.pipeline.analyse(T, too_big, record["doc"]["source_key"], 60 * 1024 * 1024)
+    h.pipeline.analyse(T, too_big, record.source_key, 60 * 1024 * 1024)
     for import_id in (empty, garbage, too_big):
         job = h.job(import_id)
         assert job.status == "failed", import_id

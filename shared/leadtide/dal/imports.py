@@ -23,7 +23,7 @@ from datetime import datetime
 from functools import cached_property, lru_cache, partial
 from typing import Any, TypeVar
 
-from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
+from pynamodb.exceptions import DeleteError, DoesNotExist, TransactWriteError, UpdateError
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
@@ -50,6 +50,7 @@ from leadtide.dal.leads import (
     profile_keys,
     stale_claim_cutoff,
 )
+from leadtide.imports.models import COUNTER_FIELDS, FailedChunk, ImportRecord, ImportStatus, SavedMapping
 from leadtide.imports.ports import (
     IdentityKey,
     ImportArtifacts,
@@ -71,21 +72,6 @@ WRITE_THREADS = 16  # parallel TransactWriteItems calls per chunk
 _RETRYABLE = {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}
 _TRANSACT_RETRYABLE = {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
 _T = TypeVar("_T")
-_NUMBERS = (
-    "rows_total",
-    "rows_processed",
-    "created",
-    "updated",
-    "skipped",
-    "failed",
-    "chunks_total",
-    "chunks_done",
-    "chunks_failed",
-    "rollback_chunks_done",
-    "rolled_back_deleted",
-    "rolled_back_restored",
-    "rollback_conflicts",
-)
 
 
 def imports_pk(tenant_id: str) -> str:
@@ -108,47 +94,71 @@ def _backoff(attempt: int) -> None:
 
 
 # ---------------------------------------------------------------------------------------- records
+_ATTRIBUTE_FIELDS = (
+    "status",
+    "requested_by",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "preview_swept_at",
+    *COUNTER_FIELDS,
+)
+"""ImportRecord fields stored as attributes of their own (counters: so chunk steps ADD to them)."""
+_DOC_FIELDS = frozenset(ImportRecord.model_fields) - {"tenant_id", "import_id", *_ATTRIBUTE_FIELDS}
+"""ImportRecord fields stored together in the item's JSON ``doc`` (under their own names)."""
+
+
+def record_from_item(item: ImportItem) -> ImportRecord:
+    """The record of a stored import item. ``doc`` keys that are no record field are ignored; absent
+    ones take the field's default (an option added later reads as what it meant before it existed)."""
+    values: dict[str, Any] = {name: getattr(item, name) for name in _ATTRIBUTE_FIELDS}
+    values.update((name, value) for name, value in (item.doc or {}).items() if name in _DOC_FIELDS)
+    present = {name: value for name, value in values.items() if value is not None}
+    return ImportRecord(tenant_id=item.pk.split("#")[1], import_id=item.sk, **present)
+
+
+def item_from_record(record: ImportRecord) -> ImportItem:
+    """The stored item of a record (the inverse of :func:`record_from_item`)."""
+    attributes = {name: getattr(record, name) for name in _ATTRIBUTE_FIELDS}
+    return ImportItem(
+        imports_pk(record.tenant_id),
+        record.import_id,
+        doc=_doc_of(record),
+        **{name: value for name, value in attributes.items() if value is not None},
+    )
+
+
+def _doc_of(record: ImportRecord, names: Iterable[str] = _DOC_FIELDS) -> dict[str, Any]:
+    """The ``doc`` entries (JSON) of the record's fields ``names``."""
+    return record.model_dump(mode="json", include=set(names))
+
+
+def _condition_failed(err: Exception) -> bool:
+    return getattr(err, "cause_response_code", None) == "ConditionalCheckFailedException"
+
+
 class DynamoImportRepository(DynamoRepository, ImportRepository):
-    """Import records (``ImportItem``), chunk markers (``ImportChunkItem``), mappings (``ImportMappingItem``)."""
+    """Import records (``ImportItem``), chunk markers (``ImportChunkItem``), mappings (``ImportMappingItem``).
+
+    A record's status, times and counters are attributes of the item; its other fields sit in the JSON
+    attribute ``doc`` (:func:`record_from_item`)."""
+
+    def create(self, record: ImportRecord) -> None:
+        item_from_record(record).save(condition=ImportItem.pk.does_not_exist())
 
     @staticmethod
-    def _record(item: ImportItem) -> dict[str, Any]:
-        tenant = item.pk.split("#")[1]
-        record: dict[str, Any] = {
-            "tenant_id": tenant,
-            "import_id": item.sk,
-            "status": item.status,
-            "requested_by": item.requested_by,
-            "created_at": item.created_at,
-            "started_at": item.started_at,
-            "finished_at": item.finished_at,
-            "doc": dict(item.doc or {}),
-            "preview_swept_at": item.preview_swept_at,
-        }
-        for name in _NUMBERS:
-            value = getattr(item, name)
-            record[name] = None if value is None else int(value)
-        return record
-
-    def create(self, record: dict[str, Any]) -> None:
-        ImportItem(
-            imports_pk(record["tenant_id"]),
-            record["import_id"],
-            status=record["status"],
-            requested_by=record["requested_by"],
-            created_at=record["created_at"],
-            doc=record.get("doc") or {},
-        ).save(condition=ImportItem.pk.does_not_exist())
-
-    def get(self, tenant_id: str, import_id: str) -> dict[str, Any]:
+    def _item(tenant_id: str, import_id: str) -> ImportItem:
         try:
-            return self._record(ImportItem.get(imports_pk(tenant_id), import_id, consistent_read=True))
+            return ImportItem.get(imports_pk(tenant_id), import_id, consistent_read=True)
         except DoesNotExist:
             raise ImportNotFoundError(f"import {import_id} not found") from None
 
+    def get(self, tenant_id: str, import_id: str) -> ImportRecord:
+        return record_from_item(self._item(tenant_id, import_id))
+
     def list_imports(
         self, tenant_id: str, *, limit: int, cursor: str | None
-    ) -> tuple[list[dict[str, Any]], str | None]:
+    ) -> tuple[list[ImportRecord], str | None]:
         start = decode_cursor(cursor, scope="imports", tenant_prefix=f"T#{tenant_id}")
         results = ImportItem.query(
             imports_pk(tenant_id),
@@ -157,45 +167,48 @@ class DynamoImportRepository(DynamoRepository, ImportRepository):
             page_size=limit,
             last_evaluated_key=start,
         )
-        items = [self._record(item) for item in results]
-        return items, encode_cursor(results.last_evaluated_key, scope="imports")
+        records = [record_from_item(item) for item in results]
+        return records, encode_cursor(results.last_evaluated_key, scope="imports")
 
     def update(
         self,
         tenant_id: str,
         import_id: str,
         *,
-        status: str | None = None,
-        doc: dict[str, Any] | None = None,
-        numbers: dict[str, int] | None = None,
-        times: dict[str, datetime] | None = None,
-        expect_status: Sequence[str] | None = None,
+        status: ImportStatus | None = None,
+        changes: Mapping[str, Any] | None = None,
+        expect_status: Sequence[ImportStatus] | None = None,
     ) -> bool:
-        current = self.get(tenant_id, import_id)
-        if expect_status is not None and current["status"] not in expect_status:
+        """Read the item, then one UpdateItem conditional on the status read (retried after a concurrent
+        status change when ``expect_status`` is None). Changed ``doc`` fields are merged into the stored
+        ``doc``, so its other entries stay as they are."""
+        item = self._item(tenant_id, import_id)
+        if expect_status is not None and item.status not in expect_status:
             return False
-        actions: list[Action] = []
+        values = dict(changes or {})
         if status is not None:
-            actions.append(ImportItem.status.set(status))
-        if doc:
-            actions.append(ImportItem.doc.set({**current["doc"], **doc}))
-        for name, value in (numbers or {}).items():
-            actions.append(getattr(ImportItem, name).set(value))
-        for name, when in (times or {}).items():
-            actions.append(getattr(ImportItem, name).set(when))
-        if not actions:
+            values["status"] = str(status)
+        if not values:
             return True
-        condition = ImportItem.status == current["status"]  # nobody moved it since we read it
+        changed = record_from_item(item).with_changes(values)
+        actions: list[Action] = []
+        for name in values:
+            if name in _DOC_FIELDS:
+                continue
+            attribute, value = getattr(ImportItem, name), getattr(changed, name)
+            actions.append(attribute.remove() if value is None else attribute.set(value))
+        in_doc = [name for name in values if name in _DOC_FIELDS]
+        if in_doc:
+            actions.append(ImportItem.doc.set({**(item.doc or {}), **_doc_of(changed, in_doc)}))
+        condition = ImportItem.status == item.status  # nobody moved it since we read it
         try:
             ImportItem(imports_pk(tenant_id), import_id).update(actions=actions, condition=condition)
         except UpdateError as err:
-            if getattr(err, "cause_response_code", None) == "ConditionalCheckFailedException":
-                if expect_status is None:
-                    return self.update(
-                        tenant_id, import_id, status=status, doc=doc, numbers=numbers, times=times
-                    )
-                return False
-            raise
+            if not _condition_failed(err):
+                raise
+            if expect_status is None:
+                return self.update(tenant_id, import_id, status=status, changes=changes)
+            return False
         return True
 
     def iter_import_tenants(self) -> Iterator[str]:
@@ -209,7 +222,7 @@ class DynamoImportRepository(DynamoRepository, ImportRepository):
                 seen.add(tenant)
                 yield tenant
 
-    def iter_unswept_before(self, tenant_id: str, id_before: str) -> Iterator[dict[str, Any]]:
+    def iter_unswept_before(self, tenant_id: str, id_before: str) -> Iterator[ImportRecord]:
         """Query ``T#<t>#IMPORTS`` for sort keys below ``id_before`` (import ids are time-ordered),
         filtered to records without ``preview_swept_at``, oldest first, 100 per page."""
         for item in ImportItem.query(
@@ -218,18 +231,19 @@ class DynamoImportRepository(DynamoRepository, ImportRepository):
             filter_condition=ImportItem.preview_swept_at.does_not_exist(),
             page_size=100,
         ):
-            yield self._record(item)
+            yield record_from_item(item)
 
-    def sweep_doc(
-        self, tenant_id: str, import_id: str, doc: dict[str, Any], *, status: str, swept_at: datetime
-    ) -> bool:
+    def sweep(self, record: ImportRecord, *, swept_at: datetime) -> bool:
+        """One UpdateItem: ``doc`` from the record, ``preview_swept_at``; conditional on the status and
+        on not being swept yet."""
         try:
-            ImportItem(imports_pk(tenant_id), import_id).update(
-                actions=[ImportItem.doc.set(doc), ImportItem.preview_swept_at.set(swept_at)],
-                condition=(ImportItem.status == status) & ImportItem.preview_swept_at.does_not_exist(),
+            ImportItem(imports_pk(record.tenant_id), record.import_id).update(
+                actions=[ImportItem.doc.set(_doc_of(record)), ImportItem.preview_swept_at.set(swept_at)],
+                condition=(ImportItem.status == str(record.status))
+                & ImportItem.preview_swept_at.does_not_exist(),
             )
         except UpdateError as err:
-            if getattr(err, "cause_response_code", None) == "ConditionalCheckFailedException":
+            if _condition_failed(err):
                 return False
             raise
         return True
@@ -281,14 +295,14 @@ class DynamoImportRepository(DynamoRepository, ImportRepository):
             return False
         return True
 
-    def failed_chunks(self, tenant_id: str, import_id: str) -> list[dict[str, Any]]:
+    def failed_chunks(self, tenant_id: str, import_id: str) -> list[FailedChunk]:
         """The outcomes of chunks recorded as failed (``C#`` markers with state failed)."""
         items = ImportChunkItem.query(
             import_chunks_pk(tenant_id, import_id),
             ImportChunkItem.sk.startswith("C#"),
             filter_condition=ImportChunkItem.state == "failed",
         )
-        return [dict(item.outcome or {}) for item in items]
+        return [FailedChunk.model_validate(item.outcome) for item in items if item.outcome]
 
     def count_attempt(self, tenant_id: str, import_id: str, marker: str) -> int:
         item = ImportChunkItem(import_chunks_pk(tenant_id, import_id), f"A#{marker}")
@@ -297,7 +311,7 @@ class DynamoImportRepository(DynamoRepository, ImportRepository):
 
     def save_mapping(
         self, tenant_id: str, name: str, columns: dict[str, str | None], headers: list[str], saved_by: str
-    ) -> dict[str, Any]:
+    ) -> SavedMapping:
         item = ImportMappingItem(
             mappings_pk(tenant_id),
             name,
@@ -306,23 +320,20 @@ class DynamoImportRepository(DynamoRepository, ImportRepository):
             saved_by=saved_by,
             saved_at=utc_now(),
         )
-        try:
-            item.save()
-        except PutError:
-            raise
+        item.save()
         return self._mapping(item)
 
     @staticmethod
-    def _mapping(item: ImportMappingItem) -> dict[str, Any]:
-        return {
-            "name": item.sk,
-            "columns": dict(item.columns or {}),
-            "headers": list(item.headers or []),
-            "saved_by": item.saved_by,
-            "saved_at": item.saved_at,
-        }
+    def _mapping(item: ImportMappingItem) -> SavedMapping:
+        return SavedMapping(
+            name=item.sk,
+            mapping=dict(item.columns or {}),
+            headers=list(item.headers or []),
+            saved_by=item.saved_by,
+            saved_at=item.saved_at,
+        )
 
-    def get_mapping(self, tenant_id: str, name: str) -> dict[str, Any]:
+    def get_mapping(self, tenant_id: str, name: str) -> SavedMapping:
         try:
             return self._mapping(ImportMappingItem.get(mappings_pk(tenant_id), name))
         except DoesNotExist:
@@ -330,14 +341,14 @@ class DynamoImportRepository(DynamoRepository, ImportRepository):
                 f"no saved import mapping named {name!r}", code="mapping_not_found"
             ) from None
 
-    def list_mappings(self, tenant_id: str) -> list[dict[str, Any]]:
+    def list_mappings(self, tenant_id: str) -> list[SavedMapping]:
         return [self._mapping(item) for item in ImportMappingItem.query(mappings_pk(tenant_id))]
 
     def delete_mapping(self, tenant_id: str, name: str) -> None:
         try:
             ImportMappingItem(mappings_pk(tenant_id), name).delete(condition=ImportMappingItem.pk.exists())
-        except Exception as err:  # DeleteError with a failed condition: absent
-            if "ConditionalCheckFailed" in repr(err):
+        except DeleteError as err:
+            if _condition_failed(err):
                 raise ImportNotFoundError(
                     f"no saved import mapping named {name!r}", code="mapping_not_found"
                 ) from None

@@ -33,7 +33,15 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from leadtide.imports.models import FINISHED, MAX_FILE_BYTES, ImportStatus
+from leadtide.imports.models import (
+    FINISHED,
+    MAX_FILE_BYTES,
+    ImportRecord,
+    ImportStatus,
+    PreviewRow,
+    RollbackState,
+    UnmappedColumn,
+)
 from leadtide.imports.ports import (
     IdentityKey,
     ImportArtifacts,
@@ -166,6 +174,19 @@ def _jsonable(value: Any) -> Any:
 
 
 @dataclass
+class _ResolvedMapping:
+    """The mapping analysis settles on: ``columns`` None when a named saved mapping is missing
+    (``problem`` says so); ``mapping_name`` set when a saved mapping was used."""
+
+    columns: dict[str, str | None] | None
+    confidence: dict[str, float]
+    detected_source: str | None
+    null_values: list[str]
+    mapping_name: str | None = None
+    problem: str | None = None
+
+
+@dataclass
 class ChunkCounts:
     """Outcome counts of one chunk (and dashboard counter deltas)."""
 
@@ -219,49 +240,46 @@ class ImportPipeline:
 
     # ------------------------------------------------------------------ helpers
     def _fail(
-        self, tenant_id: str, import_id: str, message: str, expect: Sequence[str] | None = None
+        self, tenant_id: str, import_id: str, message: str, expect: Sequence[ImportStatus] | None = None
     ) -> None:
         self.repo.update(
             tenant_id,
             import_id,
             status=ImportStatus.FAILED,
-            doc={"error": message},
-            times={"finished_at": self.clock()},
+            changes={"error": message, "finished_at": self.clock()},
             expect_status=expect,
         )
 
-    def _options(self, record: dict[str, Any], unique_key: str) -> Any:
+    def _options(self, record: ImportRecord) -> Any:
         from leadtide.imports.rows import ValidationOptions
 
-        opts = record["doc"].get("options", {})
+        opts = record.options
         return ValidationOptions(
-            check_mx=bool(opts.get("check_mx", False)),
-            reject_disposable=bool(opts.get("reject_disposable", True)),
-            required=tuple(opts.get("required", ())),
-            default_phone_region=opts.get("default_phone_region", "US"),
-            unique_key=unique_key,
-            null_values=frozenset(record["doc"].get("null_values") or ()),
-            # imports created before the option existed were created with the strict behaviour
-            invalid_values=opts.get("invalid_values", "reject_row"),
+            check_mx=opts.check_mx,
+            reject_disposable=opts.reject_disposable,
+            required=tuple(opts.required),
+            default_phone_region=opts.default_phone_region,
+            unique_key=opts.dedupe.key,
+            null_values=frozenset(record.null_values),
+            invalid_values=opts.invalid_values,
         )
 
-    def _processor(self, record: dict[str, Any], headers: list[str], columns: dict[str, str | None]) -> Any:
+    def _processor(self, record: ImportRecord, headers: list[str], columns: dict[str, str | None]) -> Any:
         from leadtide.imports.mapping import FieldMapping
         from leadtide.imports.rows import RowProcessor
 
-        dedupe = record["doc"]["options"]["dedupe"]
-        definitions = self.custom_fields(record["tenant_id"])
-        opts = self._options(record, dedupe["key"])
+        definitions = self.custom_fields(record.tenant_id)
+        opts = self._options(record)
         mx = self.mx_checker if opts.check_mx else None
         return RowProcessor(headers, FieldMapping(columns=columns), definitions, opts, mx_checker=mx)
 
-    def _read_table(self, record: dict[str, Any]) -> Any:
+    def _read_table(self, record: ImportRecord) -> Any:
         from leadtide.imports.reading import open_table
 
-        data = self.artifacts.get(record["doc"]["source_key"])
+        data = self.artifacts.get(record.source_key)
         if len(data) > MAX_FILE_BYTES:
             raise _ImportFailed(_too_large(len(data)))
-        return open_table(data, record["doc"]["filename"], xlsx_limits=self.xlsx_limits)
+        return open_table(data, record.filename, xlsx_limits=self.xlsx_limits)
 
     # ------------------------------------------------------------------ 1. analyse
     def analyse(self, tenant_id: str, import_id: str, key: str, size: int | None) -> None:
@@ -277,15 +295,15 @@ class ImportPipeline:
         except LeadtideError:
             _log.warning("upload for unknown import %s/%s ignored", tenant_id, import_id)
             return
-        if record["status"] not in (ImportStatus.AWAITING_UPLOAD, ImportStatus.ANALYSING):
+        if record.status not in (ImportStatus.AWAITING_UPLOAD, ImportStatus.ANALYSING):
             return
-        if key != record["doc"].get("source_key"):
+        if key != record.source_key:
             return
         self.repo.update(
             tenant_id,
             import_id,
             status=ImportStatus.ANALYSING,
-            doc={"file_bytes": size},
+            changes={"file_bytes": size},
             expect_status=[ImportStatus.AWAITING_UPLOAD, ImportStatus.ANALYSING],
         )
         if size is not None and size > MAX_FILE_BYTES:
@@ -293,52 +311,51 @@ class ImportPipeline:
         try:
             table = self._read_table(record)
             headers = list(table.headers)
-            sample: list[list[Any]] = []
+            sample: list[tuple[int, list[str]]] = []
             for row_number, cells in table.rows:
-                sample.append([row_number, [c[:PREVIEW_CELL_CHARS] for c in cells]])
+                sample.append((row_number, [c[:PREVIEW_CELL_CHARS] for c in cells]))
                 if len(sample) >= PREVIEW_ROWS:
                     break
         except ImportFileError as err:
             return self._fail(tenant_id, import_id, _message(err))
         except _ImportFailed as err:
             return self._fail(tenant_id, import_id, str(err))
-        doc: dict[str, Any] = {
+        changes: dict[str, Any] = {
             "headers": headers,
             "file_format": getattr(table, "format", None),
             "encoding": getattr(table, "encoding", None),
             "issues": list(getattr(table, "issues", []) or []),
             "sample": sample,
         }
-        record["doc"].update(doc)
-        chosen = bool(record["doc"].get("mapping")) or bool(record["doc"].get("mapping_name"))
-        columns, confidence, detected, mapping_name, reason = self._resolve_mapping(record, headers, sample)
-        chosen = chosen or mapping_name is not None  # a saved mapping whose headers match the file's
-        doc.update(
+        chosen = bool(record.mapping) or bool(record.mapping_name)
+        resolved = self._resolve_mapping(record, headers, sample)
+        chosen = chosen or resolved.mapping_name is not None  # a saved mapping whose headers match the file's
+        columns, reason = resolved.columns, resolved.problem
+        changes.update(
             {
                 "mapping": columns,
-                "confidence": confidence,
-                "detected_source": detected,
-                "mapping_name": mapping_name,
-                "null_values": record["doc"].get("null_values") or [],
+                "confidence": resolved.confidence,
+                "detected_source": resolved.detected_source,
+                "mapping_name": resolved.mapping_name,
+                "null_values": resolved.null_values,
             }
         )
-        record["doc"].update(doc)
+        record = record.with_changes(changes)
         if columns is not None:
-            doc["unmapped"] = self.unmapped_columns(record, headers, columns, sample, chosen=chosen)
+            changes["unmapped"] = self.unmapped_columns(record, headers, columns, sample, chosen=chosen)
         if columns is not None and reason is None:
             reason = self.mapping_problem(record, headers, columns)
         if columns is not None:
-            doc["preview"] = self.preview_rows(record, headers, columns, sample)
-        auto = record["doc"]["options"].get("auto_start", True)
-        if reason is None and not auto:
+            changes["preview"] = self.preview_rows(record, headers, columns, sample)
+        if reason is None and not record.options.auto_start:
             reason = "auto_start is off: check the preview, then POST /imports/{id}/start"
-        doc["error"] = reason
+        changes["error"] = reason
         if reason is None:
             self.repo.update(
                 tenant_id,
                 import_id,
                 status=ImportStatus.QUEUED,
-                doc=doc,
+                changes=changes,
                 expect_status=[ImportStatus.ANALYSING],
             )
             self.enqueue([{"kind": "imports.plan", "tenant_id": tenant_id, "import_id": import_id}])
@@ -347,77 +364,80 @@ class ImportPipeline:
                 tenant_id,
                 import_id,
                 status=ImportStatus.AWAITING_MAPPING,
-                doc=doc,
+                changes=changes,
                 expect_status=[ImportStatus.ANALYSING],
             )
         return None
 
     def _resolve_mapping(
-        self, record: dict[str, Any], headers: list[str], sample: list[list[Any]]
-    ) -> tuple[dict[str, str | None] | None, dict[str, float], str | None, str | None, str | None]:
-        """(columns, confidence, detected source, mapping name, problem) for the file's headers; ``sample``
-        is the stored preview sample (``[row_number, cells]`` pairs)."""
+        self, record: ImportRecord, headers: list[str], sample: Sequence[tuple[int, list[str]]]
+    ) -> _ResolvedMapping:
+        """The mapping for the file's headers: the one given, the saved one named, a saved one whose
+        headers are the file's, else the proposal; ``sample``: the preview sample."""
         from leadtide.imports.mapping import propose_mapping
 
-        doc = record["doc"]
-        tenant = record["tenant_id"]
+        tenant = record.tenant_id
         definitions = self.custom_fields(tenant)
         proposal = propose_mapping(headers, definitions, sample=[cells for _, cells in sample])
-        confidence = {k: float(v) for k, v in (proposal.confidence or {}).items()}
-        detected = proposal.detected_source
-        doc["null_values"] = list(getattr(proposal, "null_values", []) or [])
-        if doc.get("mapping"):
-            return dict(doc["mapping"]), confidence, detected, None, None
-        if doc.get("mapping_name"):
+        resolved = _ResolvedMapping(
+            columns=dict(proposal.mapping.columns),
+            confidence={k: float(v) for k, v in (proposal.confidence or {}).items()},
+            detected_source=proposal.detected_source,
+            null_values=list(getattr(proposal, "null_values", []) or []),
+        )
+        if record.mapping:
+            resolved.columns = dict(record.mapping)
+        elif record.mapping_name:
             try:
-                saved = self.repo.get_mapping(tenant, doc["mapping_name"])
+                saved = self.repo.get_mapping(tenant, record.mapping_name)
             except LeadtideError as err:
-                return None, confidence, detected, None, err.message
-            return dict(saved["columns"]), confidence, detected, saved["name"], None
-        for saved in self.repo.list_mappings(tenant):
-            if list(saved["headers"]) == headers:
-                return dict(saved["columns"]), confidence, detected, saved["name"], None
-        return dict(proposal.mapping.columns), confidence, detected, None, None
+                resolved.columns, resolved.problem = None, err.message
+            else:
+                resolved.columns, resolved.mapping_name = dict(saved.mapping), saved.name
+        else:
+            for saved in self.repo.list_mappings(tenant):
+                if list(saved.headers) == headers:
+                    resolved.columns, resolved.mapping_name = dict(saved.mapping), saved.name
+                    break
+        return resolved
 
     def unmapped_columns(
         self,
-        record: dict[str, Any],
+        record: ImportRecord,
         headers: list[str],
         columns: dict[str, str | None],
-        sample: list[list[Any]],
+        sample: Sequence[tuple[int, list[str]]],
         *,
         chosen: bool = True,
-    ) -> list[dict[str, str]]:
-        """Why each column ``columns`` leaves out is not imported (``UnmappedColumn`` dicts, header order),
-        judged on the stored ``sample`` (``[row_number, cells]`` pairs); ``chosen``: a person gave the
-        mapping (see :func:`leadtide.imports.mapping.explain_unmapped`)."""
+    ) -> list[UnmappedColumn]:
+        """Why each column ``columns`` leaves out is not imported (header order), judged on the stored
+        ``sample`` (``(row_number, cells)`` pairs); ``chosen``: a person gave the mapping (see
+        :func:`leadtide.imports.mapping.explain_unmapped`)."""
         from leadtide.imports.mapping import explain_unmapped
 
-        doc = record["doc"]
-        explained = explain_unmapped(
+        return explain_unmapped(
             headers,
             columns,
-            self.custom_fields(record["tenant_id"]),
+            self.custom_fields(record.tenant_id),
             [cells for _, cells in sample],
-            null_values=doc.get("null_values") or (),
-            source=doc.get("detected_source"),
+            null_values=record.null_values,
+            source=record.detected_source,
             chosen=chosen,
         )
-        return [column.model_dump() for column in explained]
 
     def mapping_problem(
-        self, record: dict[str, Any], headers: list[str], columns: dict[str, str | None]
+        self, record: ImportRecord, headers: list[str], columns: dict[str, str | None]
     ) -> str | None:
         """Why ``columns`` cannot be used for this import (None: it can)."""
         from leadtide.imports.mapping import FieldMapping, validate_mapping
 
-        dedupe = record["doc"]["options"]["dedupe"]
+        dedupe = record.options.dedupe
         try:
             validate_mapping(
                 FieldMapping(columns=columns),
                 headers,
-                self.custom_fields(record["tenant_id"]),
-                unique_key=None if dedupe["strategy"] == "create" else dedupe["key"],
+                self.custom_fields(record.tenant_id),
+                unique_key=None if dedupe.strategy == "create" else dedupe.key,
             )
         except LeadtideError as err:
             return err.message
@@ -427,20 +447,20 @@ class ImportPipeline:
 
     def preview_rows(
         self,
-        record: dict[str, Any],
+        record: ImportRecord,
         headers: list[str],
         columns: dict[str, str | None],
-        sample: list[list[Any]],
-    ) -> list[dict[str, Any]]:
+        sample: Sequence[tuple[int, list[str]]],
+    ) -> list[PreviewRow]:
         """The sample rows as the mapping and validation would import them (no MX lookups)."""
         from leadtide.imports.mapping import FieldMapping
         from leadtide.imports.rows import RowProcessor
 
-        opts = self._options(record, record["doc"]["options"]["dedupe"]["key"])
+        opts = self._options(record)
         opts.check_mx = False
         try:
             processor = RowProcessor(
-                headers, FieldMapping(columns=columns), self.custom_fields(record["tenant_id"]), opts
+                headers, FieldMapping(columns=columns), self.custom_fields(record.tenant_id), opts
             )
         except LeadtideError:
             return []
@@ -449,13 +469,13 @@ class ImportPipeline:
             outcome = processor.process(row_number, cells)
             values = dict(outcome.draft.fields) if outcome.draft is not None else {}
             rows.append(
-                {
-                    "row_number": row_number,
-                    "values": _jsonable(values),
-                    "errors": list(outcome.errors),
-                    "warnings": list(outcome.warnings),
-                    "dropped": list(outcome.dropped),
-                }
+                PreviewRow(
+                    row_number=row_number,
+                    values=_jsonable(values),
+                    errors=list(outcome.errors),
+                    warnings=list(outcome.warnings),
+                    dropped=list(outcome.dropped),
+                )
             )
         return rows
 
@@ -470,25 +490,23 @@ class ImportPipeline:
         from leadtide.imports.rows import FileDeduplicator
 
         record = self.repo.get(tenant_id, import_id)
-        if record["status"] == ImportStatus.PROCESSING and record.get("chunks_total") is not None:
+        if record.status == ImportStatus.PROCESSING and record.chunks_total is not None:
             self._queue_chunks(record)
             return self._maybe_finish(tenant_id, import_id)
-        if record["status"] not in (ImportStatus.QUEUED, ImportStatus.PROCESSING):
+        if record.status not in (ImportStatus.QUEUED, ImportStatus.PROCESSING):
             return None
         self.repo.update(
             tenant_id,
             import_id,
             status=ImportStatus.PROCESSING,
-            times={"started_at": self.clock()},
+            changes={"started_at": self.clock()},
             expect_status=[ImportStatus.QUEUED, ImportStatus.PROCESSING],
         )
-        doc = record["doc"]
-        dedupe = doc["options"]["dedupe"]
-        unique_key = dedupe["key"]
+        unique_key = record.options.dedupe.key
         try:
             table = self._read_table(record)
             headers = list(table.headers)
-            processor = self._processor(record, headers, doc["mapping"])
+            processor = self._processor(record, headers, record.mapping or {})
             dedup = FileDeduplicator(unique_key)
             report = ErrorReportWriter(headers)
             chunk: list[dict[str, Any]] = []
@@ -545,8 +563,9 @@ class ImportPipeline:
         self.repo.update(
             tenant_id,
             import_id,
-            doc={"error_rows": report.rows, "dropped_rows": report.values_dropped},
-            numbers={
+            changes={
+                "error_rows": report.rows,
+                "dropped_rows": report.values_dropped,
                 "rows_total": rows_total,
                 "chunks_total": chunks,
                 "failed": report.rejected,
@@ -562,11 +581,11 @@ class ImportPipeline:
         body = text.encode()
         self.artifacts.put(data_key(tenant_id, import_id, f"chunks/{n:06d}.json"), body)
 
-    def _queue_chunks(self, record: dict[str, Any]) -> None:
-        tenant, import_id = record["tenant_id"], record["import_id"]
+    def _queue_chunks(self, record: ImportRecord) -> None:
+        tenant, import_id = record.tenant_id, record.import_id
         steps = [
             {"kind": "imports.chunk", "tenant_id": tenant, "import_id": import_id, "chunk": n}
-            for n in range(int(record.get("chunks_total") or 0))
+            for n in range(record.chunks_total or 0)
             if not self.repo.chunk_committed(tenant, import_id, chunk_marker(n))
         ]
         if steps:
@@ -574,23 +593,22 @@ class ImportPipeline:
 
     def _maybe_finish(self, tenant_id: str, import_id: str) -> None:
         record = self.repo.get(tenant_id, import_id)
-        total = record.get("chunks_total")
-        if record["status"] != ImportStatus.PROCESSING or total is None:
+        total = record.chunks_total
+        if record.status != ImportStatus.PROCESSING or total is None:
             return
-        if (record.get("chunks_done") or 0) + (record.get("chunks_failed") or 0) < total:
+        if record.chunks_done + record.chunks_failed < total:
             return
-        if total and record.get("chunks_failed") == total:
+        changes: dict[str, Any] = {"finished_at": self.clock()}
+        if total and record.chunks_failed == total:
             final = ImportStatus.FAILED
-            doc = {"error": "every chunk failed: see failed_chunks"}
+            changes["error"] = "every chunk failed: see failed_chunks"
         else:
-            final = ImportStatus.COMPLETED if not record.get("failed") else ImportStatus.COMPLETED_WITH_ERRORS
-            doc = {}
+            final = ImportStatus.COMPLETED if not record.failed else ImportStatus.COMPLETED_WITH_ERRORS
         self.repo.update(
             tenant_id,
             import_id,
             status=final,
-            doc=doc or None,
-            times={"finished_at": self.clock()},
+            changes=changes,
             expect_status=[ImportStatus.PROCESSING],
         )
 
@@ -603,7 +621,7 @@ class ImportPipeline:
         if self.repo.chunk_committed(tenant_id, import_id, marker):
             return self._maybe_finish(tenant_id, import_id)
         record = self.repo.get(tenant_id, import_id)
-        if record["status"] != ImportStatus.PROCESSING:
+        if record.status != ImportStatus.PROCESSING:
             return None
         attempts = self.repo.count_attempt(tenant_id, import_id, marker)
         try:
@@ -675,8 +693,8 @@ class ImportPipeline:
         loaded: dict[str, Any] = json.loads(self.artifacts.get(key))
         return loaded
 
-    def _apply_chunk(self, record: dict[str, Any], n: int) -> None:
-        tenant, import_id = record["tenant_id"], record["import_id"]
+    def _apply_chunk(self, record: ImportRecord, n: int) -> None:
+        tenant, import_id = record.tenant_id, record.import_id
         drafts = self._load(data_key(tenant, import_id, f"chunks/{n:06d}.json"))["drafts"]
         plan_key = data_key(tenant, import_id, f"plans/{n:06d}.json")
         replay = True
@@ -704,14 +722,14 @@ class ImportPipeline:
         )
 
     def decide(
-        self, record: dict[str, Any], drafts: list[dict[str, Any]], only: set[int] | None = None
+        self, record: ImportRecord, drafts: list[dict[str, Any]], only: set[int] | None = None
     ) -> dict[str, Any]:
         """Decide create / update / skip for each draft (rows in ``only`` when given) from the identity
         items and profiles as they are now. Returns the plan ``{"actions": [...]}`` whose update actions
         carry the before-image (``before``: the stored item) and every write's new profile (``lead``)."""
-        tenant, import_id = record["tenant_id"], record["import_id"]
-        dedupe = record["doc"]["options"]["dedupe"]
-        strategy, unique_key, mode = dedupe["strategy"], dedupe["key"], dedupe["update_mode"]
+        tenant, import_id = record.tenant_id, record.import_id
+        dedupe = record.options.dedupe
+        strategy, unique_key, mode = dedupe.strategy, dedupe.key, dedupe.update_mode
         selected = [d for d in drafts if only is None or d["row"] in only]
         own_ids = {d["row"]: new_lead_id(tenant, import_id, d["row"]) for d in selected}
         draft_keys = {d["row"]: identity_keys(d, unique_key) for d in selected}
@@ -890,7 +908,7 @@ class ImportPipeline:
 
     def _execute(
         self,
-        record: dict[str, Any],
+        record: ImportRecord,
         drafts: list[dict[str, Any]],
         plan: dict[str, Any],
         plan_key: str,
@@ -899,7 +917,7 @@ class ImportPipeline:
     ) -> dict[str, Any]:
         """Write the plan's creates and updates; re-decide rows whose conditions failed (a concurrent
         capture or edit) and try again, saving the revised plan before each new round of writes."""
-        tenant = record["tenant_id"]
+        tenant = record.tenant_id
         # Whether the saved plan already says everything a redelivery needs: it does when only creates
         # were pending and all were written at the first try (a redelivery re-sends them conditionally,
         # refused as ``lead_exists``, nothing released); updates and failures are saved again below.
@@ -960,10 +978,10 @@ class ImportPipeline:
             self.artifacts.put(plan_key, _dumps(plan))
         return plan
 
-    def _publish(self, record: dict[str, Any], plan: dict[str, Any], rollback: bool = False) -> None:
-        if not record["doc"]["options"].get("publish_events", True):
+    def _publish(self, record: ImportRecord, plan: dict[str, Any], rollback: bool = False) -> None:
+        if not record.options.publish_events:
             return
-        tenant, import_id = record["tenant_id"], record["import_id"]
+        tenant, import_id = record.tenant_id, record.import_id
         at = iso(self.clock())
         kinds = {"create": LeadEventType.CREATED, "update": LeadEventType.UPDATED}
         if rollback:
@@ -990,11 +1008,11 @@ class ImportPipeline:
             tenant_id,
             import_id,
             status=ImportStatus.ROLLING_BACK,
-            doc={"rollback": {"previous_status": record["status"], "started_at": iso(self.clock())}},
+            changes={"rollback": RollbackState(previous_status=record.status, started_at=self.clock())},
             expect_status=[*FINISHED],
         ):
             return False
-        total = int(record.get("chunks_total") or 0)
+        total = record.chunks_total or 0
         self.enqueue(
             [
                 {"kind": "imports.rollback_chunk", "tenant_id": tenant_id, "import_id": import_id, "chunk": n}
@@ -1014,20 +1032,20 @@ class ImportPipeline:
         if self.repo.chunk_committed(tenant_id, import_id, marker):
             return self._maybe_finish_rollback(tenant_id, import_id)
         record = self.repo.get(tenant_id, import_id)
-        if record["status"] != ImportStatus.ROLLING_BACK:
+        if record.status != ImportStatus.ROLLING_BACK:
             return None
         try:
             plan = self._load(data_key(tenant_id, import_id, f"plans/{n:06d}.json"))
         except KeyError:
             plan = {"actions": []}
-        failed = {c.get("chunk") for c in self.repo.failed_chunks(tenant_id, import_id)}
+        failed = {c.chunk for c in self.repo.failed_chunks(tenant_id, import_id)}
         if n in failed or not self.repo.chunk_committed(tenant_id, import_id, chunk_marker(n)):
             plan = {"actions": []}  # a failed chunk was discarded when it failed: nothing of it remains
         undo_key = data_key(tenant_id, import_id, f"rollback/{n:06d}.json")
         try:
             undo = self._load(undo_key)
         except KeyError:
-            undo = self._undo_plan(tenant_id, plan, record.get("started_at"))
+            undo = self._undo_plan(tenant_id, plan, record.started_at)
             self.artifacts.put(undo_key, _dumps(undo))
         deletes = [a for a in undo["actions"] if a["action"] == "delete"]
         restores = [a for a in undo["actions"] if a["action"] == "restore"]
@@ -1047,9 +1065,9 @@ class ImportPipeline:
                 claimed_at=_claims_of([k for a in restores for k in a["add"]]),
             )
             rescored = [a["lead_id"] for a in restores if a.get("rescored")]
-            if rescored and record.get("started_at") is not None:
+            if rescored and record.started_at is not None:
                 # Score history written because of the import (lead.updated -> re-score) goes with it.
-                self.store.delete_score_history_since(tenant_id, rescored, record["started_at"])
+                self.store.delete_score_history_since(tenant_id, rescored, record.started_at)
         self._publish(record, undo, rollback=True)
         counters: dict[str, int] = {}
 
@@ -1128,17 +1146,18 @@ class ImportPipeline:
 
     def _maybe_finish_rollback(self, tenant_id: str, import_id: str) -> None:
         record = self.repo.get(tenant_id, import_id)
-        if record["status"] != ImportStatus.ROLLING_BACK:
+        if record.status != ImportStatus.ROLLING_BACK:
             return
-        if (record.get("rollback_chunks_done") or 0) < int(record.get("chunks_total") or 0):
+        if record.rollback_chunks_done < (record.chunks_total or 0):
             return
-        rollback = dict(record["doc"].get("rollback") or {})
-        rollback["finished_at"] = iso(self.clock())
+        rollback = record.rollback
         self.repo.update(
             tenant_id,
             import_id,
             status=ImportStatus.ROLLED_BACK,
-            doc={"rollback": rollback},
+            changes={"rollback": rollback.model_copy(update={"finished_at": self.clock()})}
+            if rollback
+            else {},
             expect_status=[ImportStatus.ROLLING_BACK],
         )
 
