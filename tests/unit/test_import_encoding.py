@@ -288,7 +288,7 @@ def test_chunk_encoding_turns_datetimes_into_iso_text_as_before():
     # Given draft values with datetimes, dates and tuples nested anywhere
     from datetime import date
 
-    from leadtide.imports.pipeline import _json_default, _jsonable
+    from leadtide.imports.steps.common import json_default, jsonable
 
     fields = {
         "name": "Ana",
@@ -296,8 +296,8 @@ def test_chunk_encoding_turns_datetimes_into_iso_text_as_before():
         "tags": ("a", "b"),
     }
     # Then the encoder's default gives the text the old per-row conversion gave
-    assert json.dumps(fields, default=_json_default) == json.dumps(_jsonable(fields), default=str)
+    assert json.dumps(fields, default=json_default) == json.dumps(jsonable(fields), default=str)
     assert (
-        json.loads(json.dumps(fields, default=_json_default))["custom_fields"]["seen"]
+        json.loads(json.dumps(fields, default=json_default))["custom_fields"]["seen"]
         == "2025-02-03T04:05:06.789Z"
     )

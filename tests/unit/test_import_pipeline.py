@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -35,13 +36,17 @@ class Clock:
 
 
 class Harness:
-    def __init__(self, chunk_rows: int = 1000) -> None:
+    """The pipeline and the service over fakes; ``artifacts``: makes the artifacts store from the clock."""
+
+    def __init__(
+        self, chunk_rows: int = 1000, artifacts: Callable[[Clock], FakeArtifacts] | None = None
+    ) -> None:
         self.repo = FakeImportRepository()
         self.store = FakeLeadBulkStore()
-        self.artifacts = FakeArtifacts()
+        self.clock = Clock()
+        self.artifacts = artifacts(self.clock) if artifacts is not None else FakeArtifacts()
         self.events = FakeEventPublisher()
         self.queue = RecordingQueue()
-        self.clock = Clock()
         self.pipeline = ImportPipeline(
             self.repo,
             self.store,

@@ -20,6 +20,18 @@ from leadtide.models.leads import Lead
 IdentityKey = tuple[str, str]
 
 
+class ImportStorageError(RuntimeError):
+    """A bulk lead read or write, or an artifacts file, that the store could not complete: the service
+    refused or failed the call (after its retries), or conditional writes stayed contended. The step
+    that met it fails and is retried by its queue (every step is idempotent). ``code``: the service's
+    error code when it gave one (``TransactionCanceledException``...)."""
+
+    def __init__(self, message: str, *, code: str | None = None, response: Mapping[str, Any] | None = None):
+        super().__init__(message)
+        self.code = code
+        self.response: Mapping[str, Any] = response or {}
+
+
 @dataclass
 class StoredLead:
     """A lead profile as read: the parsed ``lead`` and the exact stored item ``raw`` (DynamoDB JSON, every
@@ -61,7 +73,9 @@ class WriteConflict:
 
 
 class LeadBulkStore(ABC):
-    """Bulk reads and writes of lead profiles and identity items (the import's chunk and rollback steps)."""
+    """Bulk reads and writes of lead profiles and identity items (the import's chunk and rollback steps).
+
+    Every method raises :class:`ImportStorageError` when the store cannot complete it."""
 
     @abstractmethod
     def get_identities(self, tenant_id: str, keys: Sequence[IdentityKey]) -> dict[IdentityKey, str]:
@@ -127,7 +141,9 @@ class LeadBulkStore(ABC):
 
 
 class ImportArtifacts(ABC):
-    """Files of an import in the artifacts bucket (source upload, chunks, plans, error report)."""
+    """Files of an import in the artifacts bucket (source upload, chunks, plans, error report).
+
+    Every method that reaches the bucket raises :class:`ImportStorageError` when it cannot complete."""
 
     @abstractmethod
     def presign_put(
