@@ -16,8 +16,8 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from leadtide.dal.imports import encode_lead
 from leadtide.dal.items import LeadItem
+from leadtide.dal.lead_codec import encode_lead
 from leadtide.dal.leads import _lead_from_item
 from leadtide.imports.models import COUNTER_FIELDS, FailedChunk, ImportRecord, SavedMapping
 from leadtide.imports.ports import (

@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 
 from leadtide.customfields.models import CustomFieldDefinition
 from leadtide.customfields.service import CustomFieldService
-from leadtide.dal import imports as dal_imports
-from leadtide.dal.imports import encode_lead
+from leadtide.dal import lead_codec
 from leadtide.dal.items import LeadItem
+from leadtide.dal.lead_codec import encode_lead
 from leadtide.dal.leads import DynamoLeadRepository, _lead_from_item
 from leadtide.imports.models import ImportCreate
 from leadtide.imports.pipeline import ImportPipeline, data_key
@@ -247,12 +247,12 @@ def test_direct_encoding_equals_the_lead_repositorys_for_any_lead(
     )
     expected = DynamoLeadRepository._lead_item(lead).serialize()
     assert encode_lead(LeadWrite(lead=lead)) == expected
-    assert dal_imports._encode_general(lead) == expected
+    assert lead_codec._encode_general(lead) == expected
     if plain:  # the direct path takes every lead without nested models or non-JSON values
-        assert dal_imports._encode_direct(lead) == expected
+        assert lead_codec._encode_direct(lead) == expected
     else:
-        with pytest.raises(dal_imports._General):
-            dal_imports._encode_direct(lead)
+        with pytest.raises(lead_codec._General):
+            lead_codec._encode_direct(lead)
     # the stored lead reads back as the lead's own JSON form: a grade override's time as the datetime it
     # was, a datetime in custom_fields as its ISO-8601 text (what the API returns for it)
     stored = _lead_from_item(LeadItem.from_raw_data(encode_lead(LeadWrite(lead=lead))))

@@ -12,6 +12,7 @@ import pytest
 
 from leadtide.imports.models import ColumnMapping, DedupeOptions, ImportCreate, ImportOptions, MappingUpdate
 from leadtide.imports.pipeline import ImportPipeline, data_key, new_lead_id
+from leadtide.imports.ports import ImportStorageError
 from leadtide.imports.service import ImportService
 from leadtide.models.auth import Principal
 from leadtide.models.common import ChannelType, LeadStatus, Role
@@ -437,6 +438,27 @@ def test_a_poison_chunk_is_recorded_failed_and_the_import_finishes():
     assert job.failed_chunks[0].chunk == 1 and "simulated DynamoDB outage" in job.failed_chunks[0].error
     assert (T, "email", "c@example.com") not in h.store.identities  # nothing of the failed chunk remains
     assert len(h.store.leads) == 1
+
+
+def test_a_failed_chunk_is_recorded_even_when_undoing_its_writes_fails_too():
+    # Given a chunk whose writes keep failing, and a store that cannot delete either (an outage)
+    h = Harness()
+    import_id = h.upload(rows("A,B,a@example.com,,"))
+    h.pipeline.plan(T, import_id)
+    h.queue.steps.clear()
+    h.store.fail_writes = True
+
+    def outage(*args, **kwargs):
+        raise ImportStorageError("DynamoDB BatchWriteItem: service unavailable", code="InternalServerError")
+
+    h.store.delete_leads = outage  # type: ignore[method-assign]
+    # When its last delivery fails
+    for _ in range(3):
+        with pytest.raises(RuntimeError, match="simulated DynamoDB outage"):
+            h.pipeline.run_chunk(T, import_id, 0)
+    # Then the chunk is still recorded as failed and the import finishes (it does not stick in processing)
+    job = h.job(import_id)
+    assert (job.status, job.failed, job.chunks_failed) == ("failed", 1, 1)
 
 
 def test_a_chunk_failing_after_its_writes_leaves_nothing_behind():

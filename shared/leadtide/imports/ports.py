@@ -1,5 +1,6 @@
-"""Data-access interfaces of the import pipeline (DynamoDB/S3 implementations in ``leadtide.dal.imports``,
-in-memory fakes in the tests). Nothing here imports boto3.
+"""Data-access interfaces of the import pipeline (DynamoDB/S3 implementations: ``leadtide.dal.imports``
+for the records, ``leadtide.dal.import_bulk`` for the lead bulk store, ``leadtide.dal.import_artifacts``
+for the files; in-memory fakes in ``tests/import_fakes.py``). Nothing here imports boto3.
 
 Identity keys are ``(kind, value)`` pairs as in the rest of Leadtide (``("email", "a@b.c")``,
 ``("phone", "+14155550100")``) plus ``("custom:<key>", value)`` for a unique custom field used as the
