@@ -16,9 +16,10 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from leadtide.dal.imports import encode_lead
 from leadtide.dal.items import LeadItem
+from leadtide.dal.lead_codec import encode_lead
 from leadtide.dal.leads import _lead_from_item
+from leadtide.imports.models import COUNTER_FIELDS, FailedChunk, ImportRecord, SavedMapping
 from leadtide.imports.ports import (
     IdentityKey,
     ImportArtifacts,
@@ -33,23 +34,22 @@ from leadtide.models.errors import ImportNotFoundError, InvalidRequestError
 
 
 class FakeImportRepository(ImportRepository):
+    """Records as :class:`ImportRecord` objects (copied in and out, as a store would), markers and
+    mappings in dicts; the same conditions as :class:`DynamoImportRepository`."""
+
     def __init__(self) -> None:
-        self.records: dict[tuple[str, str], dict[str, Any]] = {}
+        self.records: dict[tuple[str, str], ImportRecord] = {}
         self.markers: dict[tuple[str, str, str], dict[str, Any]] = {}
         self.attempts: Counter[tuple[str, str, str]] = Counter()
-        self.mappings: dict[tuple[str, str], dict[str, Any]] = {}
+        self.mappings: dict[tuple[str, str], SavedMapping] = {}
         self.counters: Counter[tuple[str, str]] = Counter()
 
-    def create(self, record: dict[str, Any]) -> None:
-        base = {n: 0 for n in ("rows_processed", "created", "updated", "skipped", "failed", "chunks_done")}
-        base |= {"chunks_failed": 0, "rollback_chunks_done": 0, "rolled_back_deleted": 0}
-        base |= {"rolled_back_restored": 0, "rollback_conflicts": 0, "rows_total": None, "chunks_total": None}
-        base |= {"started_at": None, "finished_at": None, "preview_swept_at": None}
-        self.records[(record["tenant_id"], record["import_id"])] = {**base, **copy.deepcopy(record)}
+    def create(self, record):
+        self.records[(record.tenant_id, record.import_id)] = record.model_copy(deep=True)
 
-    def get(self, tenant_id: str, import_id: str) -> dict[str, Any]:
+    def get(self, tenant_id, import_id):
         try:
-            return copy.deepcopy(self.records[(tenant_id, import_id)])
+            return self.records[(tenant_id, import_id)].model_copy(deep=True)
         except KeyError:
             raise ImportNotFoundError(f"import {import_id} not found") from None
 
@@ -64,20 +64,16 @@ class FakeImportRepository(ImportRepository):
         more = start + limit < len(ids)
         return [self.get(tenant_id, i) for i in page], (page[-1] if more and page else None)
 
-    def update(
-        self, tenant_id, import_id, *, status=None, doc=None, numbers=None, times=None, expect_status=None
-    ):
+    def update(self, tenant_id, import_id, *, status=None, changes=None, expect_status=None):
         record = self.records.get((tenant_id, import_id))
         if record is None:
             raise ImportNotFoundError(f"import {import_id} not found")
-        if expect_status is not None and record["status"] not in expect_status:
+        if expect_status is not None and record.status not in expect_status:
             return False
+        values = dict(copy.deepcopy(changes or {}))
         if status is not None:
-            record["status"] = str(status)
-        if doc:
-            record["doc"].update(copy.deepcopy(doc))
-        record.update(numbers or {})
-        record.update(times or {})
+            values["status"] = status
+        self.records[(tenant_id, import_id)] = record.with_changes(values)
         return True
 
     def iter_import_tenants(self):
@@ -85,15 +81,16 @@ class FakeImportRepository(ImportRepository):
 
     def iter_unswept_before(self, tenant_id, id_before):
         for t, i in sorted(self.records):
-            if t == tenant_id and i < id_before and self.records[(t, i)].get("preview_swept_at") is None:
+            if t == tenant_id and i < id_before and self.records[(t, i)].preview_swept_at is None:
                 yield self.get(t, i)
 
-    def sweep_doc(self, tenant_id, import_id, doc, *, status, swept_at):
-        record = self.records[(tenant_id, import_id)]
-        if record["status"] != status or record.get("preview_swept_at") is not None:
+    def sweep(self, record, *, swept_at):
+        key = (record.tenant_id, record.import_id)
+        stored = self.records[key]
+        if stored.status != record.status or stored.preview_swept_at is not None:
             return False
-        record["doc"] = copy.deepcopy(doc)
-        record["preview_swept_at"] = swept_at
+        kept = {name: getattr(stored, name) for name in _NOT_SWEPT}  # counters and times stay as stored
+        self.records[key] = record.model_copy(deep=True, update={**kept, "preview_swept_at": swept_at})
         return True
 
     def commit_chunk(self, tenant_id, import_id, marker, *, progress, counters, outcome=None):
@@ -105,8 +102,8 @@ class FakeImportRepository(ImportRepository):
             "outcome": outcome,
         }
         record = self.records[(tenant_id, import_id)]
-        for name, value in progress.items():
-            record[name] = (record.get(name) or 0) + value
+        added = {name: (getattr(record, name) or 0) + value for name, value in progress.items()}
+        self.records[(tenant_id, import_id)] = record.with_changes(added)
         for sk, delta in counters.items():
             self.counters[(tenant_id, sk)] += delta
         return True
@@ -116,7 +113,7 @@ class FakeImportRepository(ImportRepository):
 
     def failed_chunks(self, tenant_id, import_id):
         return [
-            m["outcome"]
+            FailedChunk.model_validate(m["outcome"])
             for (t, i, sk), m in sorted(self.markers.items())
             if t == tenant_id and i == import_id and sk.startswith("C#") and m["state"] == "failed"
         ]
@@ -126,13 +123,13 @@ class FakeImportRepository(ImportRepository):
         return self.attempts[(tenant_id, import_id, marker)]
 
     def save_mapping(self, tenant_id, name, columns, headers, saved_by):
-        self.mappings[(tenant_id, name)] = {
-            "name": name,
-            "columns": dict(columns),
-            "headers": list(headers),
-            "saved_by": saved_by,
-            "saved_at": datetime(2025, 1, 1),
-        }
+        self.mappings[(tenant_id, name)] = SavedMapping(
+            name=name,
+            mapping=dict(columns),
+            headers=list(headers),
+            saved_by=saved_by,
+            saved_at=datetime(2025, 1, 1),
+        )
         return self.mappings[(tenant_id, name)]
 
     def get_mapping(self, tenant_id, name):
@@ -147,6 +144,10 @@ class FakeImportRepository(ImportRepository):
     def delete_mapping(self, tenant_id, name):
         if self.mappings.pop((tenant_id, name), None) is None:
             raise ImportNotFoundError(f"no saved import mapping named {name!r}")
+
+
+_NOT_SWEPT = ("requested_by", "created_at", "started_at", "finished_at", *COUNTER_FIELDS)
+"""Fields the sweep leaves as stored (as DynamoImportRepository, which writes only the record's document)."""
 
 
 class FakeLeadBulkStore(LeadBulkStore):

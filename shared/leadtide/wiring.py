@@ -209,7 +209,7 @@ class Wiring:
     @cached_property
     def lead_bulk_store(self) -> LeadBulkStore:
         """Bulk lead reads/writes of imports (BatchGetItem, TransactWriteItems) on ``LEADS_TABLE``."""
-        from leadtide.dal.imports import DynamoLeadBulkStore
+        from leadtide.dal.import_bulk import DynamoLeadBulkStore
 
         assert self._tables_bound
         return DynamoLeadBulkStore(self.settings.leads_table)
@@ -329,7 +329,7 @@ class Wiring:
     @cached_property
     def import_artifacts(self) -> ImportArtifacts:
         """Import files (uploads, chunks, plans, error reports) in ``ARTIFACTS_BUCKET``."""
-        from leadtide.dal.imports import S3ImportArtifacts
+        from leadtide.dal.import_artifacts import S3ImportArtifacts
 
         return S3ImportArtifacts(self.settings.artifacts_bucket)
 

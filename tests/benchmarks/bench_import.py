@@ -198,7 +198,7 @@ def own_work(data: bytes) -> dict[str, Any]:
     service = ImportService(repo, artifacts, pipeline, queue)
     admin = Principal("bench", "admin", Role.ADMIN)
     created = service.create(admin, ImportCreate(filename="bench.csv", publish_events=False))
-    key = repo.get("bench", created.import_id)["doc"]["source_key"]
+    key = repo.get("bench", created.import_id).source_key
     artifacts.put(key, data)
     pipeline.analyse("bench", created.import_id, key, len(data))
     queue.steps.clear()

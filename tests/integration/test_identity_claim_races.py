@@ -19,7 +19,7 @@ import boto3
 import pytest
 
 from leadtide.dal import scoring_models as dal_scoring
-from leadtide.dal.imports import DynamoLeadBulkStore
+from leadtide.dal.import_bulk import DynamoLeadBulkStore
 from leadtide.dal.items import identity_pk, lead_pk
 from leadtide.dal.leads import PROFILE, STALE_CLAIM_SECONDS, DynamoLeadRepository
 from leadtide.dal.scoring_models import DynamoScoringStore

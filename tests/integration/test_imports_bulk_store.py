@@ -11,11 +11,13 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from leadtide.dal import imports as dal_imports
-from leadtide.dal.imports import DynamoLeadBulkStore, encode_lead
+from leadtide.dal import import_bulk
+from leadtide.dal.import_artifacts import S3ImportArtifacts
+from leadtide.dal.import_bulk import DynamoLeadBulkStore
 from leadtide.dal.items import identity_pk, lead_pk
+from leadtide.dal.lead_codec import encode_lead
 from leadtide.dal.leads import PROFILE
-from leadtide.imports.ports import LeadWrite, WriteConflict
+from leadtide.imports.ports import ImportStorageError, LeadWrite, WriteConflict
 from leadtide.models.common import ChannelType
 from leadtide.models.leads import Lead
 
@@ -236,7 +238,7 @@ class ConflictingClient:
 
 def test_transaction_conflicts_are_retried_with_backoff_then_give_up(stack, monkeypatch):
     sleeps: list[int] = []
-    monkeypatch.setattr(dal_imports, "_backoff", sleeps.append)
+    monkeypatch.setattr(import_bulk, "_backoff", sleeps.append)
     table = stack.resources.tables["LeadsTable"]
     # Two conflicts, then success: everything written
     store = DynamoLeadBulkStore(table, client=ConflictingClient(conflicts=2))
@@ -248,4 +250,37 @@ def test_transaction_conflicts_are_retried_with_backoff_then_give_up(stack, monk
     with pytest.raises(RuntimeError, match="contended"):
         store.write_leads("t1", [new_write(3)])
     assert owner(store, "email", "p3@example.com") is None
-    assert store.calls["TransactWriteItems"] == dal_imports.TRANSACT_ROUNDS
+    assert store.calls["TransactWriteItems"] == import_bulk.TRANSACT_ROUNDS
+
+
+class RefusingClient(ConflictingClient):
+    """The real client, whose BatchGetItem is refused with a non-retryable error."""
+
+    def batch_get_item(self, **params: Any) -> Any:
+        raise ClientError({"Error": {"Code": "ValidationException", "Message": "bad key"}}, "BatchGetItem")
+
+
+def test_a_refused_call_raises_the_ports_storage_error(stack):
+    # Given a store whose service refuses a read
+    store = DynamoLeadBulkStore(stack.resources.tables["LeadsTable"], client=RefusingClient(conflicts=0))
+    # When the chunk step reads through it
+    with pytest.raises(ImportStorageError) as raised:
+        store.get_leads("t1", [lead(1).lead_id])
+    # Then the error is the port's, with the service's code, and the SDK error as its cause
+    assert raised.value.code == "ValidationException" and "BatchGetItem" in str(raised.value)
+    assert isinstance(raised.value.__cause__, ClientError)
+
+
+def test_artifacts_raise_key_error_for_a_missing_file_and_the_storage_error_otherwise(stack):
+    artifacts = S3ImportArtifacts(stack.resources.buckets["ArtifactsBucket"])
+    artifacts.put("import-data/t1/x/plans/000000.json", b"{}")
+    assert artifacts.get("import-data/t1/x/plans/000000.json") == b"{}"
+    assert artifacts.size("import-data/t1/x/plans/000000.json") == 2
+    assert artifacts.size("import-data/t1/x/plans/000001.json") is None
+    with pytest.raises(KeyError):
+        artifacts.get("import-data/t1/x/plans/000001.json")
+    # A bucket that does not exist: the port's error naming the operation and the key
+    gone = S3ImportArtifacts("no-such-bucket-leadtide")
+    with pytest.raises(ImportStorageError, match=r"PutObject import-data/t1/x/a\.json") as raised:
+        gone.put("import-data/t1/x/a.json", b"{}")
+    assert raised.value.code == "NoSuchBucket"

@@ -8,7 +8,7 @@ from typing import Any
 import boto3
 import pytest
 
-from leadtide.dal.imports import DynamoLeadBulkStore
+from leadtide.dal.import_bulk import DynamoLeadBulkStore
 from leadtide.dal.items import identity_pk, lead_pk
 from leadtide.dal.leads import PROFILE
 from tests.integration.test_imports_flow import claims, run_import

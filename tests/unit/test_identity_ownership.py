@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from leadtide.dal.imports import encode_lead
 from leadtide.dal.items import LeadItem
+from leadtide.dal.lead_codec import encode_lead
 from leadtide.dal.leads import (
     _sent_order,
     identity_entries_after,

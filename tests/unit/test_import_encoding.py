@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 
 from leadtide.customfields.models import CustomFieldDefinition
 from leadtide.customfields.service import CustomFieldService
-from leadtide.dal import imports as dal_imports
-from leadtide.dal.imports import encode_lead
+from leadtide.dal import lead_codec
 from leadtide.dal.items import LeadItem
+from leadtide.dal.lead_codec import encode_lead
 from leadtide.dal.leads import DynamoLeadRepository, _lead_from_item
 from leadtide.imports.models import ImportCreate
 from leadtide.imports.pipeline import ImportPipeline, data_key
@@ -75,7 +75,7 @@ def _import(csv_text: str = CSV, chunk_rows: int = 1000):
     )
     service = ImportService(repo, artifacts, pipeline, queue)
     created = service.create(ADMIN, ImportCreate(filename="leads.csv", publish_events=False))
-    key = repo.get(T, created.import_id)["doc"]["source_key"]
+    key = repo.get(T, created.import_id).source_key
     artifacts.put(key, csv_text.encode())
     pipeline.analyse(T, created.import_id, key, len(csv_text))
     queue.steps.clear()
@@ -159,7 +159,7 @@ def test_a_create_only_chunk_redelivered_after_its_writes_creates_nothing_twice(
     # Then the leads and identities are as written once, and the counts land once
     assert store.leads == written and store.identities == identities
     record = repo.get(T, import_id)
-    assert (record["created"], record["failed"], record["chunks_done"]) == (2, 0, 1)
+    assert (record.created, record.failed, record.chunks_done) == (2, 0, 1)
     assert repo.counters[(T, "total")] == 2
 
 
@@ -247,12 +247,12 @@ def test_direct_encoding_equals_the_lead_repositorys_for_any_lead(
     )
     expected = DynamoLeadRepository._lead_item(lead).serialize()
     assert encode_lead(LeadWrite(lead=lead)) == expected
-    assert dal_imports._encode_general(lead) == expected
+    assert lead_codec._encode_general(lead) == expected
     if plain:  # the direct path takes every lead without nested models or non-JSON values
-        assert dal_imports._encode_direct(lead) == expected
+        assert lead_codec._encode_direct(lead) == expected
     else:
-        with pytest.raises(dal_imports._General):
-            dal_imports._encode_direct(lead)
+        with pytest.raises(lead_codec._General):
+            lead_codec._encode_direct(lead)
     # the stored lead reads back as the lead's own JSON form: a grade override's time as the datetime it
     # was, a datetime in custom_fields as its ISO-8601 text (what the API returns for it)
     stored = _lead_from_item(LeadItem.from_raw_data(encode_lead(LeadWrite(lead=lead))))
@@ -288,7 +288,7 @@ def test_chunk_encoding_turns_datetimes_into_iso_text_as_before():
     # Given draft values with datetimes, dates and tuples nested anywhere
     from datetime import date
 
-    from leadtide.imports.pipeline import _json_default, _jsonable
+    from leadtide.imports.steps.common import json_default, jsonable
 
     fields = {
         "name": "Ana",
@@ -296,8 +296,8 @@ def test_chunk_encoding_turns_datetimes_into_iso_text_as_before():
         "tags": ("a", "b"),
     }
     # Then the encoder's default gives the text the old per-row conversion gave
-    assert json.dumps(fields, default=_json_default) == json.dumps(_jsonable(fields), default=str)
+    assert json.dumps(fields, default=json_default) == json.dumps(jsonable(fields), default=str)
     assert (
-        json.loads(json.dumps(fields, default=_json_default))["custom_fields"]["seen"]
+        json.loads(json.dumps(fields, default=json_default))["custom_fields"]["seen"]
         == "2025-02-03T04:05:06.789Z"
     )

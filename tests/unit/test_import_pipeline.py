@@ -5,12 +5,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from leadtide.imports.models import ColumnMapping, DedupeOptions, ImportCreate, MappingUpdate
+from leadtide.imports.models import ColumnMapping, DedupeOptions, ImportCreate, ImportOptions, MappingUpdate
 from leadtide.imports.pipeline import ImportPipeline, data_key, new_lead_id
+from leadtide.imports.ports import ImportStorageError
 from leadtide.imports.service import ImportService
 from leadtide.models.auth import Principal
 from leadtide.models.common import ChannelType, LeadStatus, Role
@@ -35,13 +37,17 @@ class Clock:
 
 
 class Harness:
-    def __init__(self, chunk_rows: int = 1000) -> None:
+    """The pipeline and the service over fakes; ``artifacts``: makes the artifacts store from the clock."""
+
+    def __init__(
+        self, chunk_rows: int = 1000, artifacts: Callable[[Clock], FakeArtifacts] | None = None
+    ) -> None:
         self.repo = FakeImportRepository()
         self.store = FakeLeadBulkStore()
-        self.artifacts = FakeArtifacts()
+        self.clock = Clock()
+        self.artifacts = artifacts(self.clock) if artifacts is not None else FakeArtifacts()
         self.events = FakeEventPublisher()
         self.queue = RecordingQueue()
-        self.clock = Clock()
         self.pipeline = ImportPipeline(
             self.repo,
             self.store,
@@ -59,7 +65,7 @@ class Harness:
     ):
         created = self.service.create(principal, ImportCreate(filename=filename, **options))
         record = self.repo.get(principal.tenant_id, created.import_id)
-        key = record["doc"]["source_key"]
+        key = record.source_key
         data = text.encode() if isinstance(text, str) else text
         self.artifacts.put(key, data)
         self.pipeline.analyse(principal.tenant_id, created.import_id, key, len(data))
@@ -368,10 +374,12 @@ def test_the_mapping_update_can_change_invalid_values_and_the_preview_follows():
 
 
 def test_imports_created_before_the_option_keep_rejecting_rows():
-    # Given an import record written before invalid_values existed (its options lack the key)
+    # Given an import record written before invalid_values existed (its stored options lack the key)
     h = Harness()
     import_id = h.upload(rows("Alan,Turing,alan@example.com,+1 555,"), auto_start=False)
-    del h.repo.records[(T, import_id)]["doc"]["options"]["invalid_values"]
+    stored = h.repo.records[(T, import_id)]
+    options = ImportOptions.model_validate(stored.options.model_dump(exclude={"invalid_values"}))
+    h.repo.records[(T, import_id)] = stored.with_changes({"options": options})
     h.service.start(ADMIN, import_id)
     h.run()
     assert (h.job(import_id).created, h.job(import_id).failed) == (0, 1)
@@ -430,6 +438,27 @@ def test_a_poison_chunk_is_recorded_failed_and_the_import_finishes():
     assert job.failed_chunks[0].chunk == 1 and "simulated DynamoDB outage" in job.failed_chunks[0].error
     assert (T, "email", "c@example.com") not in h.store.identities  # nothing of the failed chunk remains
     assert len(h.store.leads) == 1
+
+
+def test_a_failed_chunk_is_recorded_even_when_undoing_its_writes_fails_too():
+    # Given a chunk whose writes keep failing, and a store that cannot delete either (an outage)
+    h = Harness()
+    import_id = h.upload(rows("A,B,a@example.com,,"))
+    h.pipeline.plan(T, import_id)
+    h.queue.steps.clear()
+    h.store.fail_writes = True
+
+    def outage(*args, **kwargs):
+        raise ImportStorageError("DynamoDB BatchWriteItem: service unavailable", code="InternalServerError")
+
+    h.store.delete_leads = outage  # type: ignore[method-assign]
+    # When its last delivery fails
+    for _ in range(3):
+        with pytest.raises(RuntimeError, match="simulated DynamoDB outage"):
+            h.pipeline.run_chunk(T, import_id, 0)
+    # Then the chunk is still recorded as failed and the import finishes (it does not stick in processing)
+    job = h.job(import_id)
+    assert (job.status, job.failed, job.chunks_failed) == ("failed", 1, 1)
 
 
 def test_a_chunk_failing_after_its_writes_leaves_nothing_behind():
@@ -581,7 +610,7 @@ def test_file_level_problems_fail_the_import_with_a_clear_error():
     garbage = h.upload(bytes(range(256)) * 40)
     too_big = h.service.create(ADMIN, ImportCreate(filename="big.csv")).import_id
     record = h.repo.get(T, too_big)
-    h.pipeline.analyse(T, too_big, record["doc"]["source_key"], 60 * 1024 * 1024)
+    h.pipeline.analyse(T, too_big, record.source_key, 60 * 1024 * 1024)
     for import_id in (empty, garbage, too_big):
         job = h.job(import_id)
         assert job.status == "failed", import_id

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from leadtide.dal.imports import encode_lead
 from leadtide.dal.items import LeadItem
+from leadtide.dal.lead_codec import encode_lead
 from leadtide.dal.leads import DynamoLeadRepository, _lead_from_item
 from leadtide.imports.ports import LeadWrite
 from leadtide.imports.report import ErrorReportWriter

@@ -55,9 +55,7 @@ class ExpiringArtifacts(FakeArtifacts):
 
 
 def harness(chunk_rows: int = 2) -> Harness:
-    h = Harness(chunk_rows=chunk_rows)
-    h.artifacts = h.pipeline.artifacts = h.service._artifacts = ExpiringArtifacts(h.clock)  # type: ignore[assignment]
-    return h
+    return Harness(chunk_rows=chunk_rows, artifacts=ExpiringArtifacts)
 
 
 def imported(h: Harness) -> tuple[str, dict[Any, Any]]:

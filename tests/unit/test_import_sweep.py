@@ -1,13 +1,13 @@
 """The nightly sweep of import previews: once an import's files are no longer kept
-(:func:`leadtide.imports.service.data_kept_until`), the copied rows of the file (``doc.sample``,
-``doc.preview``) are emptied and the record marked ``preview_swept_at``; recent imports keep theirs, and a
+(:func:`leadtide.imports.service.data_kept_until`), the copied rows of the file (``sample``,
+``preview``) are emptied and the record marked ``preview_swept_at``; recent imports keep theirs, and a
 second run changes nothing."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from leadtide.imports.models import ColumnMapping, ImportCreate
+from leadtide.imports.models import ColumnMapping, ImportCreate, ImportRecord
 from leadtide.imports.service import ROLLBACK_MARGIN_DAYS, SWEEP_KIND, data_kept_until
 from leadtide.jobs.dispatch import JOB_HANDLERS, handler_for
 from leadtide.models.auth import Principal
@@ -34,7 +34,7 @@ def _finished(h: Harness, principal: Principal = ADMIN) -> str:
     return import_id
 
 
-def _record(h: Harness, import_id: str, tenant: str = ADMIN.tenant_id) -> dict:
+def _record(h: Harness, import_id: str, tenant: str = ADMIN.tenant_id) -> ImportRecord:
     return h.repo.get(tenant, import_id)
 
 
@@ -43,10 +43,10 @@ def test_expired_previews_are_swept_recent_ones_kept_and_a_second_run_changes_no
     # Given two old imports (one finished, one still waiting for its start), another tenant's old one...
     old = _finished(h)
     waiting = h.service.create(ADMIN, ImportCreate(filename="w.csv", auto_start=False, mapping=MAPPING))
-    key = _record(h, waiting.import_id)["doc"]["source_key"]
+    key = _record(h, waiting.import_id).source_key
     h.artifacts.put(key, DATA.encode())
     h.pipeline.analyse(ADMIN.tenant_id, waiting.import_id, key, len(DATA))
-    assert _record(h, waiting.import_id)["status"] == "awaiting_mapping"
+    assert _record(h, waiting.import_id).status == "awaiting_mapping"
     foreign = _finished(h, OTHER)
     # ... and a recent one, ten days later
     h.clock.now += timedelta(days=10)
@@ -54,8 +54,8 @@ def test_expired_previews_are_swept_recent_ones_kept_and_a_second_run_changes_no
     ours = (old, waiting.import_id, recent)
     before = {i: _record(h, i) for i in ours}
     for record in before.values():  # each holds rows of the file
-        assert record["doc"]["sample"] and record["doc"]["preview"]
-        assert any("ada@example.com" in str(row) for row in record["doc"]["preview"])
+        assert record.sample and record.preview
+        assert any("ada@example.com" in str(row) for row in record.preview)
     expired_at = data_kept_until(before[old])
     assert data_kept_until(before[recent]) > expired_at + timedelta(days=9)
 
@@ -69,17 +69,15 @@ def test_expired_previews_are_swept_recent_ones_kept_and_a_second_run_changes_no
     # Then the old imports hold no rows of the file, and everything else is as it was
     for import_id in (old, waiting.import_id):
         after = _record(h, import_id)
-        assert after["doc"]["sample"] == [] and after["doc"]["preview"] == []
+        assert after.sample == [] and after.preview == []
         assert "ada@example.com" not in str(after)
-        assert after["preview_swept_at"] == now
-        rest = {k: v for k, v in after.items() if k not in ("doc", "preview_swept_at")}
-        assert rest == {k: v for k, v in before[import_id].items() if k not in ("doc", "preview_swept_at")}
-        kept = {k: v for k, v in before[import_id]["doc"].items() if k not in ("sample", "preview")}
-        assert {k: v for k, v in after["doc"].items() if k not in ("sample", "preview")} == kept
-        assert after["doc"]["headers"] == ["First Name", "Last Name", "Email", "Phone", "Company"]
+        assert after.preview_swept_at == now
+        rest = after.model_dump(exclude={"sample", "preview", "preview_swept_at"})
+        assert rest == before[import_id].model_dump(exclude={"sample", "preview", "preview_swept_at"})
+        assert after.headers == ["First Name", "Last Name", "Email", "Phone", "Company"]
     # and the recent import and the other tenant's import are untouched
     assert _record(h, recent) == before[recent]
-    assert _record(h, foreign, OTHER.tenant_id)["doc"]["sample"]
+    assert _record(h, foreign, OTHER.tenant_id).sample
     # and the API views still answer, with empty rows and the moment they were removed
     preview = h.service.preview(ADMIN, old)
     assert preview.rows == [] and preview.rows_removed_at == now and preview.headers
@@ -98,13 +96,13 @@ def test_in_flight_imports_wait_until_their_files_are_deleted():
     import_id = _finished(h)
     h.repo.update(ADMIN.tenant_id, import_id, status="rolling_back")
     until = data_kept_until(_record(h, import_id))
-    # A rollback started at the last moment may still be writing doc.rollback: not swept yet
+    # A rollback started at the last moment may still be writing the record's rollback: not swept yet
     assert h.service.sweep_expired(ADMIN.tenant_id, now=until + timedelta(hours=1)) == 0
-    assert _record(h, import_id)["doc"]["sample"]
+    assert _record(h, import_id).sample
     # once the files are gone (one margin later), it is
     later = until + timedelta(days=ROLLBACK_MARGIN_DAYS)
     assert h.service.sweep_expired(ADMIN.tenant_id, now=later) == 1
-    assert _record(h, import_id)["doc"]["sample"] == []
+    assert _record(h, import_id).sample == []
 
 
 def test_the_schedule_fans_out_one_step_per_tenant_and_the_kind_is_registered():

@@ -179,6 +179,39 @@ def test_failure_cache_is_shorter_than_the_answer_cache():
     assert checker.check("flaky.com") == "valid"
 
 
+class BrokenResolver:
+    """A resolver whose lookups raise ``error``."""
+
+    def __init__(self, error: Exception):
+        self.error = error
+
+    def mx_hosts(self, domain):
+        raise self.error
+
+    def has_address(self, domain):
+        raise self.error
+
+
+def test_dns_trouble_is_unverified_but_a_resolver_defect_is_not_hidden():
+    # A socket error on the way to DNS: the row is only flagged
+    assert MxChecker(BrokenResolver(OSError("network unreachable"))).check("example.com") == "unverified"
+    # A defect in a resolver is not taken for DNS trouble
+    with pytest.raises(TypeError):
+        MxChecker(BrokenResolver(TypeError("bad call"))).check("example.com")
+
+
+def test_the_dnspython_resolver_reports_socket_errors_as_dns_unavailable(monkeypatch):
+    import dns.resolver
+
+    def refuse(*args, **kwargs):
+        raise OSError("network unreachable")
+
+    resolver = DnsPythonResolver(lifetime=0.5)
+    monkeypatch.setattr(dns.resolver.Resolver, "resolve", refuse)
+    with pytest.raises(DnsUnavailableError, match="OSError"):
+        resolver.mx_hosts("example.com")
+
+
 @pytest.mark.filterwarnings("ignore:A test tried to use socket")
 def test_default_resolver_without_network_is_unverified_not_an_error():
     # Sockets are off in unit tests: the dnspython resolver fails and the checker answers unverified

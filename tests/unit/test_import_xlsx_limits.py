@@ -138,3 +138,41 @@ def test_the_limits_are_settings_with_defaults():
     ) == (1000, 5, 100, 10)
     with pytest.raises(ImportFileError, match="at most 1,000 bytes"):
         open_table(workbook([["Email"], ["ana@example.com"]]), "leads.xlsx", xlsx_limits=custom)
+
+
+def _damaged(data: bytes, member: str, how: str) -> bytes:
+    """``data`` with one ZIP member made unreadable: ``deflate`` replaces its compressed bytes with an
+    invalid deflate block (zlib: "invalid block type"), ``method`` declares a compression method zipfile
+    does not implement (99) in the central directory."""
+    raw = bytearray(data)
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        info = archive.getinfo(member)
+    if how == "deflate":
+        offset = info.header_offset
+        name_length = int.from_bytes(raw[offset + 26 : offset + 28], "little")
+        extra_length = int.from_bytes(raw[offset + 28 : offset + 30], "little")
+        start = offset + 30 + name_length + extra_length
+        raw[start : start + info.compress_size] = b"\x07" + b"\x00" * (info.compress_size - 1)
+    else:
+        entry = raw.find(b"PK\x01\x02")
+        while entry != -1:
+            name_length = int.from_bytes(raw[entry + 28 : entry + 30], "little")
+            if raw[entry + 46 : entry + 46 + name_length] == member.encode():
+                raw[entry + 10 : entry + 12] = (99).to_bytes(2, "little")
+                break
+            entry = raw.find(b"PK\x01\x02", entry + 4)
+    return bytes(raw)
+
+
+@pytest.mark.parametrize(
+    "member", ["[Content_Types].xml", "xl/workbook.xml", "xl/styles.xml", "xl/worksheets/sheet1.xml"]
+)
+@pytest.mark.parametrize("how", ["deflate", "method"])
+def test_a_workbook_with_an_unreadable_part_is_an_import_error(member, how):
+    # Given a workbook one of whose parts cannot be decompressed (a corrupt stream, an unknown method)
+    data = _damaged(workbook([["Email", "Name"], ["ada@example.com", "Ada"]]), member, how)
+    # When it is opened and read as an import, then it is an import error naming the problem (never the
+    # decompressor's own exception, which would fail the step instead of the import)
+    with pytest.raises(ImportFileError, match=r"XLSX workbook|could not be read"):
+        table = open_table(data, "leads.xlsx")
+        list(table.rows)

@@ -15,7 +15,6 @@ import pytest
 import yaml
 
 from leadtide.conditions.fields import CUSTOM_FIELDS_ATTRIBUTE, LEAD_FIELDS, LIST_IDS_ATTRIBUTE
-from leadtide.dal.imports import encode_lead
 from leadtide.dal.items import (
     CONDITION_INDEX_ATTRIBUTES,
     CONDITION_SHARDS,
@@ -23,6 +22,7 @@ from leadtide.dal.items import (
     condition_keys,
     condition_shard,
 )
+from leadtide.dal.lead_codec import encode_lead
 from leadtide.dal.leads import DynamoLeadRepository
 from leadtide.imports.ports import LeadWrite
 from leadtide.models.auth import Principal

@@ -1,13 +1,25 @@
-"""Request and response shapes of the import API (``/imports``, ``/import-mappings``)."""
+"""Request and response shapes of the import API (``/imports``, ``/import-mappings``), and the import
+record the pipeline and the service pass around (:class:`ImportRecord`)."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    field_validator,
+    model_validator,
+)
+
+from leadtide.models.common import iso
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
 """Largest accepted upload (50 MB): about 250,000 rows of a typical 20-column CRM export."""
@@ -368,3 +380,147 @@ class ErrorReportLink(BaseModel):
     rows: int = Field(description="rows in the report: rejected + rows_with_dropped_values")
     rejected: int = 0
     rows_with_dropped_values: int = 0
+
+
+# ---------------------------------------------------------------------------------------- the record
+IsoTime = Annotated[datetime, PlainSerializer(iso, return_type=str, when_used="json")]
+"""A UTC time written as :func:`leadtide.models.common.iso` text in JSON (as the record always stored it)."""
+
+
+class ImportOptions(BaseModel):
+    """The options an import was created with (:class:`ImportCreate`'s, ``invalid_values`` changeable by
+    ``PUT .../mapping``). The defaults are what a record stored without the option means: records created
+    before ``invalid_values`` existed were created with the strict behaviour, so it defaults to
+    ``reject_row`` here (``POST /imports`` defaults to ``drop_field``)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    dedupe: DedupeOptions = Field(default_factory=DedupeOptions)
+    auto_start: bool = True
+    check_mx: bool = False
+    reject_disposable: bool = True
+    required: list[str] = Field(default_factory=list)
+    default_phone_region: str = "US"
+    invalid_values: InvalidValues = "reject_row"
+    publish_events: bool = True
+
+    @classmethod
+    def of_request(cls, request: ImportCreate) -> ImportOptions:
+        """The options of a ``POST /imports`` body."""
+        return cls(
+            dedupe=request.dedupe,
+            auto_start=request.auto_start,
+            check_mx=request.check_mx,
+            reject_disposable=request.reject_disposable,
+            required=list(request.required),
+            default_phone_region=request.default_phone_region,
+            invalid_values=request.invalid_values,
+            publish_events=request.publish_events,
+        )
+
+
+class RollbackState(BaseModel):
+    """A rollback of the import: the status it was rolled back from and when it started and finished."""
+
+    previous_status: ImportStatus
+    started_at: IsoTime
+    finished_at: IsoTime | None = None
+
+
+COUNTER_FIELDS = (
+    "rows_total",
+    "rows_processed",
+    "created",
+    "updated",
+    "skipped",
+    "failed",
+    "chunks_total",
+    "chunks_done",
+    "chunks_failed",
+    "rollback_chunks_done",
+    "rolled_back_deleted",
+    "rolled_back_restored",
+    "rollback_conflicts",
+)
+"""The counters of an :class:`ImportRecord` (chunk steps add to them, ``ImportRepository.commit_chunk``)."""
+
+
+class ImportRecord(BaseModel):
+    """One import as the pipeline and the service see it (the ``ImportRepository`` port's record; how it
+    is stored is the adapter's business, see docs/data-model.md). Times are UTC.
+
+    Counters (``rows_processed`` ... ``rollback_conflicts``) are added to by each chunk step
+    (``ImportRepository.commit_chunk``); ``rows_total`` and ``chunks_total`` are None until the plan
+    step. The analysis of the file fills ``headers`` (None until then), ``file_format``, ``encoding``,
+    ``issues``, ``sample`` (the first rows, ``(row_number, cells)``), ``mapping`` with ``confidence``,
+    ``detected_source``, ``null_values``, ``unmapped`` and ``preview``; ``sample`` and ``preview`` are
+    the record's copies of file content (emptied by the retention sweep, ``preview_swept_at``).
+    ``error``: why the import failed or waits for a mapping. ``error_rows``: rows in the error report
+    (rejected + ``dropped_rows``, the rows kept without some values).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    tenant_id: str
+    import_id: str
+    status: ImportStatus
+    requested_by: str
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    preview_swept_at: datetime | None = None
+    # progress, added to atomically
+    rows_total: int | None = None
+    rows_processed: int = 0
+    created: int = 0
+    updated: int = 0
+    skipped: int = 0
+    failed: int = 0
+    chunks_total: int | None = None
+    chunks_done: int = 0
+    chunks_failed: int = 0
+    rollback_chunks_done: int = 0
+    rolled_back_deleted: int = 0
+    rolled_back_restored: int = 0
+    rollback_conflicts: int = 0
+    # the file and the request
+    filename: str
+    content_type: str | None = None
+    source_key: str
+    options: ImportOptions = Field(default_factory=ImportOptions)
+    mapping: dict[str, str | None] | None = None
+    mapping_name: str | None = None
+    # the analysis
+    file_bytes: int | None = None
+    headers: list[str] | None = None
+    file_format: str | None = None
+    encoding: str | None = None
+    issues: list[str] = Field(default_factory=list)
+    sample: list[tuple[int, list[str]]] = Field(default_factory=list)
+    confidence: dict[str, float] = Field(default_factory=dict)
+    detected_source: str | None = None
+    null_values: list[str] = Field(default_factory=list)
+    unmapped: list[UnmappedColumn] = Field(default_factory=list)
+    preview: list[PreviewRow] = Field(default_factory=list)
+    # outcome
+    error: str | None = None
+    error_rows: int = 0
+    dropped_rows: int = 0
+    rollback: RollbackState | None = None
+
+    def with_changes(self, changes: Mapping[str, Any]) -> ImportRecord:
+        """A copy with ``changes`` (field name -> new value) applied and validated, as
+        ``ImportRepository.update`` applies them.
+
+        Raises:
+            ValueError: a name that is not a field, ``tenant_id`` / ``import_id`` (a record's key never
+                changes), or a value that does not fit its field (pydantic's ValidationError).
+        """
+        fixed = {"tenant_id", "import_id"} & set(changes)
+        if fixed:
+            raise ValueError(f"an import record's {', '.join(sorted(fixed))} cannot change")
+        unknown = set(changes) - set(ImportRecord.model_fields)
+        if unknown:
+            raise ValueError(f"an import record has no field {', '.join(sorted(unknown))}")
+        values = {name: getattr(self, name) for name in ImportRecord.model_fields}
+        return ImportRecord.model_validate({**values, **changes})

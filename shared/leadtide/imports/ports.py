@@ -1,5 +1,6 @@
-"""Data-access interfaces of the import pipeline (DynamoDB/S3 implementations in ``leadtide.dal.imports``,
-in-memory fakes in the tests). Nothing here imports boto3.
+"""Data-access interfaces of the import pipeline (DynamoDB/S3 implementations: ``leadtide.dal.imports``
+for the records, ``leadtide.dal.import_bulk`` for the lead bulk store, ``leadtide.dal.import_artifacts``
+for the files; in-memory fakes in ``tests/import_fakes.py``). Nothing here imports boto3.
 
 Identity keys are ``(kind, value)`` pairs as in the rest of Leadtide (``("email", "a@b.c")``,
 ``("phone", "+14155550100")``) plus ``("custom:<key>", value)`` for a unique custom field used as the
@@ -14,9 +15,22 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from leadtide.imports.models import FailedChunk, ImportRecord, ImportStatus, SavedMapping
 from leadtide.models.leads import Lead
 
 IdentityKey = tuple[str, str]
+
+
+class ImportStorageError(RuntimeError):
+    """A bulk lead read or write, or an artifacts file, that the store could not complete: the service
+    refused or failed the call (after its retries), or conditional writes stayed contended. The step
+    that met it fails and is retried by its queue (every step is idempotent). ``code``: the service's
+    error code when it gave one (``TransactionCanceledException``...)."""
+
+    def __init__(self, message: str, *, code: str | None = None, response: Mapping[str, Any] | None = None):
+        super().__init__(message)
+        self.code = code
+        self.response: Mapping[str, Any] = response or {}
 
 
 @dataclass
@@ -60,7 +74,9 @@ class WriteConflict:
 
 
 class LeadBulkStore(ABC):
-    """Bulk reads and writes of lead profiles and identity items (the import's chunk and rollback steps)."""
+    """Bulk reads and writes of lead profiles and identity items (the import's chunk and rollback steps).
+
+    Every method raises :class:`ImportStorageError` when the store cannot complete it."""
 
     @abstractmethod
     def get_identities(self, tenant_id: str, keys: Sequence[IdentityKey]) -> dict[IdentityKey, str]:
@@ -126,7 +142,9 @@ class LeadBulkStore(ABC):
 
 
 class ImportArtifacts(ABC):
-    """Files of an import in the artifacts bucket (source upload, chunks, plans, error report)."""
+    """Files of an import in the artifacts bucket (source upload, chunks, plans, error report).
+
+    Every method that reaches the bucket raises :class:`ImportStorageError` when it cannot complete."""
 
     @abstractmethod
     def presign_put(
@@ -152,20 +170,24 @@ class ImportArtifacts(ABC):
 
 
 class ImportRepository(ABC):
-    """Import records, chunk markers and saved mappings."""
+    """Import records (:class:`leadtide.imports.models.ImportRecord`), chunk markers and saved mappings.
+
+    How a record is stored (which fields are attributes of their own, which sit in one JSON document) is
+    the adapter's business: callers read and change fields by their record names.
+    """
 
     @abstractmethod
-    def create(self, record: dict[str, Any]) -> None:
-        """Store a new import record (see :class:`leadtide.imports.models.ImportRecord` fields)."""
+    def create(self, record: ImportRecord) -> None:
+        """Store a new import record."""
 
     @abstractmethod
-    def get(self, tenant_id: str, import_id: str) -> dict[str, Any]:
-        """The record. Raises ImportNotFoundError."""
+    def get(self, tenant_id: str, import_id: str) -> ImportRecord:
+        """The record (strongly consistent). Raises ImportNotFoundError."""
 
     @abstractmethod
     def list_imports(
         self, tenant_id: str, *, limit: int, cursor: str | None
-    ) -> tuple[list[dict[str, Any]], str | None]:
+    ) -> tuple[list[ImportRecord], str | None]:
         """Newest first, one page and the next cursor. Raises InvalidRequestError for a bad cursor."""
 
     @abstractmethod
@@ -174,17 +196,16 @@ class ImportRepository(ABC):
         tenant_id: str,
         import_id: str,
         *,
-        status: str | None = None,
-        doc: dict[str, Any] | None = None,
-        numbers: dict[str, int] | None = None,
-        times: dict[str, datetime] | None = None,
-        expect_status: Sequence[str] | None = None,
+        status: ImportStatus | None = None,
+        changes: Mapping[str, Any] | None = None,
+        expect_status: Sequence[ImportStatus] | None = None,
     ) -> bool:
-        """Set the status, merge ``doc`` keys, set number attributes and times; with ``expect_status`` only
-        if the current status is one of them. Returns False when that condition failed.
+        """Set the status and the fields in ``changes`` (record field name -> new value, checked by
+        :meth:`ImportRecord.with_changes`); with ``expect_status`` only if the current status is one of
+        them. Returns False when that condition failed.
 
         Raises:
-            ImportNotFoundError.
+            ImportNotFoundError. ValueError: a change names no field or does not fit it.
         """
 
     @abstractmethod
@@ -192,16 +213,15 @@ class ImportRepository(ABC):
         """Every tenant that has at least one import record (the nightly sweep's fan-out)."""
 
     @abstractmethod
-    def iter_unswept_before(self, tenant_id: str, id_before: str) -> Iterator[dict[str, Any]]:
+    def iter_unswept_before(self, tenant_id: str, id_before: str) -> Iterator[ImportRecord]:
         """Records of the tenant whose import id sorts before ``id_before`` (created earlier: ids start
         with the creation time) and that were not swept yet (no ``preview_swept_at``), oldest first."""
 
     @abstractmethod
-    def sweep_doc(
-        self, tenant_id: str, import_id: str, doc: dict[str, Any], *, status: str, swept_at: datetime
-    ) -> bool:
-        """Replace the record's ``doc`` with ``doc`` and set ``preview_swept_at``, only if its status is
-        still ``status`` and it was not swept yet; False (nothing written) otherwise."""
+    def sweep(self, record: ImportRecord, *, swept_at: datetime) -> bool:
+        """Store the descriptive fields of ``record`` (the sweep's copy, file content emptied; counters
+        and times are left as stored) and set ``preview_swept_at``, only if the stored status is still
+        ``record.status`` and it was not swept yet; False (nothing written) otherwise."""
 
     @abstractmethod
     def commit_chunk(
@@ -215,16 +235,18 @@ class ImportRepository(ABC):
         outcome: dict[str, Any] | None = None,
     ) -> bool:
         """In one transaction: the chunk marker ``marker`` (``C#000003``) if absent, ``ADD`` each
-        ``progress`` number to the import record and each ``counters`` delta to the tenant's dashboard
-        counters (sk -> delta). Returns False (and changes nothing) when the marker already existed."""
+        ``progress`` number to the record's counter of that name and each ``counters`` delta to the
+        tenant's dashboard counters (sk -> delta). ``outcome``: kept on the marker (a failed chunk's
+        ``{chunk, rows, error}``, see :meth:`failed_chunks`). Returns False (and changes nothing) when the
+        marker already existed."""
 
     @abstractmethod
     def chunk_committed(self, tenant_id: str, import_id: str, marker: str) -> bool:
         """Whether the marker exists (a redelivered step that already ran)."""
 
     @abstractmethod
-    def failed_chunks(self, tenant_id: str, import_id: str) -> list[dict[str, Any]]:
-        """Outcomes ``{chunk, rows, error}`` of the chunks recorded as failed."""
+    def failed_chunks(self, tenant_id: str, import_id: str) -> list[FailedChunk]:
+        """The chunks recorded as failed, by chunk number."""
 
     @abstractmethod
     def count_attempt(self, tenant_id: str, import_id: str, marker: str) -> int:
@@ -233,15 +255,15 @@ class ImportRepository(ABC):
     @abstractmethod
     def save_mapping(
         self, tenant_id: str, name: str, columns: dict[str, str | None], headers: list[str], saved_by: str
-    ) -> dict[str, Any]:
+    ) -> SavedMapping:
         """Create or replace the saved mapping ``name``; return it."""
 
     @abstractmethod
-    def get_mapping(self, tenant_id: str, name: str) -> dict[str, Any]:
+    def get_mapping(self, tenant_id: str, name: str) -> SavedMapping:
         """Raises ImportNotFoundError."""
 
     @abstractmethod
-    def list_mappings(self, tenant_id: str) -> list[dict[str, Any]]:
+    def list_mappings(self, tenant_id: str) -> list[SavedMapping]:
         """Every saved mapping of the tenant, by name."""
 
     @abstractmethod

@@ -41,6 +41,8 @@ import codecs
 import csv
 import io
 import re
+import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -365,6 +367,24 @@ in XML character data, so a count of these is at least what openpyxl's parser wo
 _STRING_ITEM_MAX = 70
 _SCAN_CHUNK = _MiB
 
+UNREADABLE_WORKBOOK_ERRORS: tuple[type[Exception], ...] = (
+    zipfile.BadZipFile,  # not a ZIP, a part whose CRC does not match
+    zipfile.LargeZipFile,
+    zlib.error,  # a corrupt deflate stream
+    EOFError,  # a part cut short
+    RuntimeError,  # a compression method zipfile lacks (NotImplementedError), an encrypted part, XML nested
+    # too deep to parse (RecursionError)
+    OSError,
+    SyntaxError,  # XML that does not parse (ElementTree's ParseError, lxml's XMLSyntaxError)
+    LookupError,  # a part, a relationship or a style that is not there (KeyError, IndexError)
+    ValueError,  # a value openpyxl cannot read (a bad number or date; defusedxml's refusals; UnicodeError)
+    TypeError,
+    AttributeError,  # openpyxl meeting an element where it expects another
+    ArithmeticError,
+)
+"""What reading a damaged workbook raises (zipfile, zlib, the XML parser, openpyxl): each becomes an
+:class:`ImportFileError` naming the kind. Anything else is a defect of this code and is not hidden."""
+
 
 @dataclass(frozen=True)
 class XlsxLimits:
@@ -424,15 +444,13 @@ def check_xlsx_limits(data: bytes, limits: XlsxLimits) -> None:
     Raises:
         ImportFileError: not a ZIP, or a limit is exceeded (the message names the size and the limit).
     """
-    import zipfile
-
     # Each central directory entry starts with this signature: an upper bound on the member count that
     # is known before zipfile builds an object per entry.
     if data.count(b"PK\x01\x02") > MAX_XLSX_PARTS:
         raise ImportFileError(f"the workbook holds more than {MAX_XLSX_PARTS:,} files" + _TOO_BIG_HINT)
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError) as err:
+    except UNREADABLE_WORKBOOK_ERRORS as err:
         raise ImportFileError(f"the file is not a readable XLSX workbook ({type(err).__name__})") from None
     with archive:
         members = archive.infolist()
@@ -471,8 +489,6 @@ def _shared_strings_member(archive: Any) -> Any:
     """The ZipInfo of the shared-string table, found as openpyxl finds it (the part whose content type
     in ``[Content_Types].xml`` is sharedStrings), or None (no table, or no readable manifest: openpyxl
     then reports the workbook as unreadable)."""
-    import zipfile
-
     from openpyxl.packaging.manifest import Manifest
     from openpyxl.xml.functions import fromstring
 
@@ -487,7 +503,7 @@ def _shared_strings_member(archive: Any) -> Any:
         )
     try:
         part = Manifest.from_tree(fromstring(archive.read(manifest))).find(_SHARED_STRINGS_TYPE)
-    except (zipfile.BadZipFile, OSError, ValueError, TypeError, KeyError, SyntaxError):
+    except UNREADABLE_WORKBOOK_ERRORS:
         return None
     if part is None:
         return None
@@ -501,8 +517,6 @@ def _count_string_items(archive: Any, member: Any, *, stop_after: int) -> int:
     """Shared-string items (``<si>`` start tags) in ``member``, read as a stream in 1 MiB chunks;
     counting stops once past ``stop_after``. A part that does not decompress counts what was read
     (openpyxl then reports the workbook as unreadable)."""
-    import zipfile
-
     count = 0
     carry = b""
     try:
@@ -518,7 +532,7 @@ def _count_string_items(archive: Any, member: Any, *, stop_after: int) -> int:
                 carry = buffer[max(limit, 0) :]
                 if count > stop_after:
                     return count
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+    except UNREADABLE_WORKBOOK_ERRORS:
         return count
     return count + len(_STRING_ITEM.findall(carry))
 
@@ -547,17 +561,13 @@ def _xlsx_cell(value: Any) -> str:
 
 
 def _open_xlsx(data: bytes, limits: XlsxLimits) -> Table:
-    import zipfile
-
     check_xlsx_limits(data, limits)
     try:
         import openpyxl
         from openpyxl.utils.exceptions import InvalidFileException
 
         workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError) as err:
-        raise ImportFileError(f"the file is not a readable XLSX workbook ({type(err).__name__})") from None
-    except Exception as err:  # openpyxl raises many kinds on corrupt XML
+    except (InvalidFileException, *UNREADABLE_WORKBOOK_ERRORS) as err:
         raise ImportFileError(f"the file is not a readable XLSX workbook ({type(err).__name__})") from None
     sheets = list(workbook.worksheets)
     if not sheets:
@@ -582,7 +592,7 @@ def _open_xlsx(data: bytes, limits: XlsxLimits) -> Table:
                 header_row = index
                 raw_header = list(values)
                 break
-    except Exception as err:
+    except UNREADABLE_WORKBOOK_ERRORS as err:
         workbook.close()
         raise ImportFileError(f"the file is not a readable XLSX workbook ({type(err).__name__})") from None
     if not raw_header:
@@ -617,7 +627,7 @@ def _xlsx_rows(
                 yield number, cells
     except ImportFileError:
         raise
-    except Exception as err:
+    except UNREADABLE_WORKBOOK_ERRORS as err:
         raise ImportFileError(f"the workbook could not be read to the end ({type(err).__name__})") from None
     finally:
         workbook.close()

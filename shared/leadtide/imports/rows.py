@@ -266,51 +266,13 @@ class RowProcessor:
         if target == "email":
             return _EMAIL, "email", self._email_converter(header)
         if target == "phone":
-            known = self._phones
-
-            def phone(raw: str, warnings: list[str]) -> str | None:
-                # (E.164, None) or (None, why): the answer of normalize_phone, once per distinct value
-                answer = known.get(raw)
-                if answer is None:
-                    try:
-                        answer = (normalize_phone(raw, default_region=region, strict=True), None)
-                    except UnprocessableError as err:
-                        answer = (None, err.message)
-                    if len(known) < PHONE_CACHE_SIZE:
-                        known[raw] = answer
-                e164, problem = answer
-                if problem is None:
-                    return e164
-                raise _CellError(problem)
-
-            return _PHONE, "phone", phone
+            return _PHONE, "phone", _phone_converter(self._phones, region)
         if target in TEXT_LIMITS:
             return _FIELD, target, _text_converter(header, TEXT_LIMITS[target])
         if target == "status":
-
-            def status(raw: str, warnings: list[str]) -> str:
-                found = status_from_text(raw)
-                if found is None:
-                    warnings.append(f"{header}: {shown(raw)} is not a Leadtide status; imported as New")
-                    return str(LeadStatus.NEW)
-                return str(found)
-
-            return _FIELD, "status", status
+            return _FIELD, "status", _status_converter(header)
         if target == "tags":
-
-            def tags(raw: str, warnings: list[str]) -> list[str]:
-                good = []
-                for part in re.split(r"[;,]", raw):
-                    tag = part.strip().strip('"').strip()  # Mailchimp quotes each tag: "a","b"
-                    if not tag:
-                        continue
-                    if TAG_PATTERN.match(tag):
-                        good.append(tag)
-                    else:
-                        warnings.append(f"{header}: {shown(tag)} is not a valid tag (dropped)")
-                return good
-
-            return _TAGS, "tags", tags
+            return _TAGS, "tags", _tags_converter(header)
         key = target[len(CUSTOM_PREFIX) :] if target.startswith(CUSTOM_PREFIX) else target
         definition = definitions.get(key)
         if definition is None:
@@ -318,22 +280,7 @@ class RowProcessor:
                 f"{header}: {target} is not a custom field of this tenant",
                 details=[{"field": header, "problem": f"unknown target {target}"}],
             )
-        coerce = definition.converter(default_region=region)
-        builtin = definition.builtin
-        is_text = definition.type == CustomFieldType.TEXT
-        label = header
-
-        def custom(raw: str, warnings: list[str]) -> Any:
-            if is_text and (safe := neutralize_formula(raw)) is not None:
-                warnings.append(
-                    f"{label}: value starts like a spreadsheet formula; stored as text ({shown(safe)})"
-                )
-                raw = safe
-            try:
-                return coerce(raw)
-            except CustomFieldValueError as err:
-                raise _CellError(err.problem if builtin else str(err)) from None
-
+        custom = _custom_converter(header, definition, region)
         if key == "notes":
             return _NOTES, key, custom
         if key == "address":
@@ -374,25 +321,48 @@ class RowProcessor:
         """Check and convert one row. Never raises for bad data: problems are in ``errors``."""
         if len(cells) > self._width:
             return RowOutcome(row_number, None, [f"row has {len(cells)} cells, header has {self._width}"], [])
-        errors: list[str] = []
         warnings: list[str] = []
-        invalid: list[str] = []
-        fields: dict[str, Any] = {}
-        custom: dict[str, Any] = {}
-        email = phone = None
+        row = self._convert(cells, warnings)
+        fields, custom = row.fields, row.custom
+        errors = [
+            f"{header}: a value is required"
+            for target, header in self._required
+            if not _has(target, fields, custom)
+        ]
+        unique_value = None
+        if self._unique_custom is not None:
+            found = custom.get(self._unique_custom)
+            unique_value = None if found is None else str(found)
+        rejected = self._rejection(row, errors, unique_value)
+        if rejected:
+            return RowOutcome(row_number, None, rejected, warnings)
+        if "name" not in fields and ("first_name" in fields or "last_name" in fields):
+            fields["name"] = display_name(fields.get("first_name"), fields.get("last_name"))
+        if "tags" in fields and len(fields["tags"]) > MAX_TAGS:
+            warnings.append(f"only the first {MAX_TAGS} tags were kept")
+            fields["tags"] = fields["tags"][:MAX_TAGS]
+        fields["custom_fields"] = custom
+        return RowOutcome(
+            row_number, LeadDraft(fields, row.email, row.phone, unique_value), [], warnings, row.invalid
+        )
+
+    def _convert(self, cells: list[str], warnings: list[str]) -> _Converted:
+        """Every mapped cell of a row through its converter: the values by where they are stored, and the
+        unusable ones (``invalid``, ``"<header>: <why>"``)."""
+        row = _Converted()
+        fields, custom = row.fields, row.custom
         nulls = self._nulls
         unique_custom = self._unique_custom
-        identity_cells = 0
         for index, header, _target, kind, key, convert in self._plan:
             raw = cells[index]
             if not raw or raw in nulls:
                 continue
             if kind in (_EMAIL, _PHONE) or (kind == _CUSTOM and key == unique_custom):
-                identity_cells += 1
+                row.identity_cells += 1
             try:
                 value = convert(raw, warnings)
             except _CellError as err:
-                invalid.append(f"{header}: {err}")
+                row.invalid.append(f"{header}: {err}")
                 continue
             if value is None:
                 continue
@@ -401,44 +371,126 @@ class RowProcessor:
             elif kind == _CUSTOM:
                 custom[key] = value
             elif kind == _EMAIL:
-                email = fields["email"] = value
+                row.email = fields["email"] = value
             elif kind == _PHONE:
-                phone = fields["phone"] = value
-            elif kind == _TAGS:
-                if value:
-                    tags = fields.setdefault("tags", [])
-                    tags.extend(t for t in value if t not in tags)
-            elif kind == _NOTES:
-                custom["notes"] = f"{custom['notes']}\n{value}" if "notes" in custom else value
-            else:  # address: (text, {city, country})
-                text, parts = value
-                custom["address"] = text
-                for fill in self._address_fills:
-                    if parts.get(fill):
-                        custom.setdefault(fill, parts[fill])
-        for target, header in self._required:
-            if not _has(target, fields, custom):
-                errors.append(f"{header}: a value is required")
-        unique_value = None
-        if unique_custom is not None:
-            found = custom.get(unique_custom)
-            unique_value = None if found is None else str(found)
-        if invalid and (self._reject_invalid or errors):
-            return RowOutcome(row_number, None, invalid + errors, warnings)
-        if not errors and email is None and phone is None and unique_value is None:
-            if identity_cells:
-                return RowOutcome(row_number, None, [*invalid, NO_IDENTITY_LEFT], warnings)
-            if not any(t in fields for t in IDENTITY_TARGETS):
-                errors.append("row has no email, phone or name")
-        if errors:
-            return RowOutcome(row_number, None, errors, warnings)
-        if "name" not in fields and ("first_name" in fields or "last_name" in fields):
-            fields["name"] = display_name(fields.get("first_name"), fields.get("last_name"))
-        if "tags" in fields and len(fields["tags"]) > MAX_TAGS:
-            warnings.append(f"only the first {MAX_TAGS} tags were kept")
-            fields["tags"] = fields["tags"][:MAX_TAGS]
-        fields["custom_fields"] = custom
-        return RowOutcome(row_number, LeadDraft(fields, email, phone, unique_value), [], warnings, invalid)
+                row.phone = fields["phone"] = value
+            else:
+                self._store_merged(kind, value, fields, custom)
+        return row
+
+    def _store_merged(self, kind: int, value: Any, fields: dict[str, Any], custom: dict[str, Any]) -> None:
+        """Store a value several columns may feed: tags (merged), notes (joined by lines), an address
+        (its text, and its city and country where no column feeds them)."""
+        if kind == _TAGS:
+            if value:
+                tags = fields.setdefault("tags", [])
+                tags.extend(t for t in value if t not in tags)
+        elif kind == _NOTES:
+            custom["notes"] = f"{custom['notes']}\n{value}" if "notes" in custom else value
+        else:  # address: (text, {city, country})
+            text, parts = value
+            custom["address"] = text
+            for fill in self._address_fills:
+                if parts.get(fill):
+                    custom.setdefault(fill, parts[fill])
+
+    def _rejection(self, row: _Converted, errors: list[str], unique_value: str | None) -> list[str]:
+        """Why the row is rejected (empty: it is kept); ``errors``: its missing required values."""
+        if row.invalid and (self._reject_invalid or errors):
+            return row.invalid + errors
+        if not errors and row.email is None and row.phone is None and unique_value is None:
+            if row.identity_cells:
+                return [*row.invalid, NO_IDENTITY_LEFT]
+            if not any(t in row.fields for t in IDENTITY_TARGETS):
+                return ["row has no email, phone or name"]
+        return errors
+
+
+@dataclass(slots=True)
+class _Converted:
+    """The converted cells of one row (:meth:`RowProcessor._convert`)."""
+
+    fields: dict[str, Any] = field(default_factory=dict)
+    custom: dict[str, Any] = field(default_factory=dict)
+    invalid: list[str] = field(default_factory=list)
+    email: str | None = None
+    phone: str | None = None
+    identity_cells: int = 0
+
+
+def _phone_converter(known: dict[str, tuple[str | None, str | None]], region: str) -> Converter:
+    """E.164 of a phone cell (libphonenumber, strict), remembering up to :data:`PHONE_CACHE_SIZE` answers
+    in ``known``; an unusable number is a :class:`_CellError`."""
+
+    def phone(raw: str, warnings: list[str]) -> str | None:
+        # (E.164, None) or (None, why): the answer of normalize_phone, once per distinct value
+        answer = known.get(raw)
+        if answer is None:
+            try:
+                answer = (normalize_phone(raw, default_region=region, strict=True), None)
+            except UnprocessableError as err:
+                answer = (None, err.message)
+            if len(known) < PHONE_CACHE_SIZE:
+                known[raw] = answer
+        e164, problem = answer
+        if problem is None:
+            return e164
+        raise _CellError(problem)
+
+    return phone
+
+
+def _status_converter(header: str) -> Converter:
+    """A Leadtide status from a CRM's status text; an unknown one imports as New with a warning."""
+
+    def status(raw: str, warnings: list[str]) -> str:
+        found = status_from_text(raw)
+        if found is None:
+            warnings.append(f"{header}: {shown(raw)} is not a Leadtide status; imported as New")
+            return str(LeadStatus.NEW)
+        return str(found)
+
+    return status
+
+
+def _tags_converter(header: str) -> Converter:
+    """The tags of a cell (``;`` or ``,`` separated, Mailchimp's quotes removed); invalid ones are dropped
+    with a warning."""
+
+    def tags(raw: str, warnings: list[str]) -> list[str]:
+        good = []
+        for part in re.split(r"[;,]", raw):
+            tag = part.strip().strip('"').strip()  # Mailchimp quotes each tag: "a","b"
+            if not tag:
+                continue
+            if TAG_PATTERN.match(tag):
+                good.append(tag)
+            else:
+                warnings.append(f"{header}: {shown(tag)} is not a valid tag (dropped)")
+        return good
+
+    return tags
+
+
+def _custom_converter(header: str, definition: CustomFieldDefinition, region: str) -> Converter:
+    """A custom field's value by its definition's type; a text value that would run as a spreadsheet
+    formula is neutralised with a warning; a value that does not fit is a :class:`_CellError`."""
+    coerce = definition.converter(default_region=region)
+    builtin = definition.builtin
+    is_text = definition.type == CustomFieldType.TEXT
+
+    def custom(raw: str, warnings: list[str]) -> Any:
+        if is_text and (safe := neutralize_formula(raw)) is not None:
+            warnings.append(
+                f"{header}: value starts like a spreadsheet formula; stored as text ({shown(safe)})"
+            )
+            raw = safe
+        try:
+            return coerce(raw)
+        except CustomFieldValueError as err:
+            raise _CellError(err.problem if builtin else str(err)) from None
+
+    return custom
 
 
 def _has(target: str, fields: dict[str, Any], custom: dict[str, Any]) -> bool:

@@ -23,12 +23,12 @@ from leadtide.imports.models import (
     ImportCreate,
     ImportCreated,
     ImportJob,
+    ImportOptions,
     ImportPage,
     ImportPreview,
+    ImportRecord,
     ImportStatus,
     MappingUpdate,
-    PreviewRow,
-    SavedMapping,
     SavedMappingList,
     UploadTarget,
 )
@@ -60,19 +60,19 @@ SWEEP_KIND = "imports.sweep_expired"
 """Jobs-queue kind of the nightly sweep: without ``tenant_id`` it fans out one step per tenant that has
 imports; with ``tenant_id`` it sweeps that tenant (:meth:`ImportService.sweep_expired`)."""
 FILE_CONTENT_KEYS = ("sample", "preview")
-"""Keys of an import record's ``doc`` that copy cells of the uploaded file (the first rows, raw and as
-they would import): emptied by the sweep once the file itself is gone. Everything else in ``doc`` holds
-column names, options, counts, the mapping or messages without cell values, and stays."""
+"""Fields of an :class:`ImportRecord` that copy cells of the uploaded file (the first rows, raw and as
+they would import): emptied by the sweep once the file itself is gone. Every other field holds column
+names, options, counts, the mapping or messages without cell values, and stays."""
 IN_FLIGHT = (
     ImportStatus.ANALYSING,
     ImportStatus.QUEUED,
     ImportStatus.PROCESSING,
     ImportStatus.ROLLING_BACK,
 )
-"""Statuses whose steps may still write ``doc``: the sweep waits ``ROLLBACK_MARGIN_DAYS`` more for them."""
+"""Statuses whose steps may still write the record: the sweep waits ``ROLLBACK_MARGIN_DAYS`` more for them."""
 
 
-def data_kept_until(record: dict[str, Any]) -> datetime:
+def data_kept_until(record: ImportRecord) -> datetime:
     """Until when the import's work files (error report, chunks, before-images) are surely still kept.
 
     Every such file is written after the plan step set ``started_at``, and S3 deletes an object no earlier
@@ -80,29 +80,29 @@ def data_kept_until(record: dict[str, Any]) -> datetime:
     ROLLBACK_MARGIN_DAYS`` comes before any of them is gone. ``created_at`` stands in for a record without
     ``started_at`` (an earlier moment, so still safe).
     """
-    anchor: datetime = record.get("started_at") or record["created_at"]
+    anchor: datetime = record.started_at or record.created_at
     return anchor + _KEPT
 
 
 _KEPT = timedelta(days=IMPORT_RETENTION_DAYS - ROLLBACK_MARGIN_DAYS)
 
 
-def without_file_content(doc: dict[str, Any]) -> dict[str, Any]:
-    """``doc`` with every :data:`FILE_CONTENT_KEYS` entry emptied (kept as ``[]``, so readers see no rows)."""
-    return {**doc, **{key: [] for key in FILE_CONTENT_KEYS if key in doc}}
+def without_file_content(record: ImportRecord) -> ImportRecord:
+    """``record`` with every :data:`FILE_CONTENT_KEYS` field emptied (``[]``, so readers see no rows)."""
+    return record.with_changes({key: [] for key in FILE_CONTENT_KEYS})
 
 
-def rollback_until(record: dict[str, Any]) -> datetime | None:
+def rollback_until(record: ImportRecord) -> datetime | None:
     """When rollback of a finished (completed / completed_with_errors) import stops being possible: see
     :func:`data_kept_until`. None for imports in any other status (they cannot be rolled back)."""
-    return data_kept_until(record) if record["status"] in FINISHED else None
+    return data_kept_until(record) if record.status in FINISHED else None
 
 
-def start_until(record: dict[str, Any]) -> datetime | None:
+def start_until(record: ImportRecord) -> datetime | None:
     """When an import awaiting its mapping stops being startable: its uploaded file (written after
     ``created_at``) is surely kept until :func:`data_kept_until`, and the plan step reads it. None for
     imports in any other status (they are not started by hand)."""
-    return data_kept_until(record) if record["status"] == ImportStatus.AWAITING_MAPPING else None
+    return data_kept_until(record) if record.status == ImportStatus.AWAITING_MAPPING else None
 
 
 def new_import_id(now: datetime) -> str:
@@ -133,7 +133,7 @@ class ImportService:
         if not principal.sees_all_leads:
             raise ForbiddenError("imports are for admins and managers")
 
-    def _record(self, principal: Principal, import_id: str) -> dict[str, Any]:
+    def _record(self, principal: Principal, import_id: str) -> ImportRecord:
         self._check(principal)
         return self._repo.get(principal.tenant_id, import_id)
 
@@ -155,32 +155,20 @@ class ImportService:
         url, headers = self._artifacts.presign_put(
             key, content_type=request.content_type, expires_in=UPLOAD_URL_SECONDS
         )
-        options = {
-            "dedupe": request.dedupe.model_dump(),
-            "auto_start": request.auto_start,
-            "check_mx": request.check_mx,
-            "reject_disposable": request.reject_disposable,
-            "required": list(request.required),
-            "default_phone_region": request.default_phone_region,
-            "invalid_values": request.invalid_values,
-            "publish_events": request.publish_events,
-        }
         self._repo.create(
-            {
-                "tenant_id": tenant,
-                "import_id": import_id,
-                "status": ImportStatus.AWAITING_UPLOAD,
-                "requested_by": principal.user_id,
-                "created_at": now,
-                "doc": {
-                    "filename": request.filename,
-                    "content_type": request.content_type,
-                    "source_key": key,
-                    "options": options,
-                    "mapping": request.mapping,
-                    "mapping_name": request.mapping_name,
-                },
-            }
+            ImportRecord(
+                tenant_id=tenant,
+                import_id=import_id,
+                status=ImportStatus.AWAITING_UPLOAD,
+                requested_by=principal.user_id,
+                created_at=now,
+                filename=request.filename,
+                content_type=request.content_type,
+                source_key=key,
+                options=ImportOptions.of_request(request),
+                mapping=request.mapping,
+                mapping_name=request.mapping_name,
+            )
         )
         expires = now + timedelta(seconds=UPLOAD_URL_SECONDS)
         return ImportCreated(
@@ -194,10 +182,8 @@ class ImportService:
         """Status and progress. Raises ImportNotFoundError (404), ForbiddenError (403)."""
         record = self._record(principal, import_id)
         failed_chunks: list[FailedChunk] = []
-        if record.get("chunks_failed"):
-            failed_chunks = [
-                FailedChunk(**c) for c in self._repo.failed_chunks(principal.tenant_id, import_id)
-            ]
+        if record.chunks_failed:
+            failed_chunks = self._repo.failed_chunks(principal.tenant_id, import_id)
         return job_view(record, failed_chunks, now=self._clock())
 
     def history(self, principal: Principal, *, limit: int, cursor: str | None) -> ImportPage:
@@ -214,23 +200,22 @@ class ImportService:
             ImportStateError (409): the file has not been analysed yet.
         """
         record = self._record(principal, import_id)
-        doc = record["doc"]
-        if "headers" not in doc:
+        if record.headers is None:
             raise ImportStateError(
-                f"import {import_id} is {record['status']}: the file has not been analysed yet"
+                f"import {import_id} is {record.status}: the file has not been analysed yet"
             )
         return ImportPreview(
             import_id=import_id,
-            status=ImportStatus(record["status"]),
-            headers=doc["headers"],
-            mapping=doc.get("mapping") or {},
-            confidence=doc.get("confidence") or {},
-            unmapped=doc.get("unmapped") or [],
-            detected_source=doc.get("detected_source"),
-            mapping_name=doc.get("mapping_name"),
-            issues=doc.get("issues") or [],
-            rows=[PreviewRow(**row) for row in doc.get("preview") or []],
-            rows_removed_at=record.get("preview_swept_at"),
+            status=record.status,
+            headers=record.headers,
+            mapping=record.mapping or {},
+            confidence=record.confidence,
+            unmapped=record.unmapped,
+            detected_source=record.detected_source,
+            mapping_name=record.mapping_name,
+            issues=record.issues,
+            rows=record.preview,
+            rows_removed_at=record.preview_swept_at,
         )
 
     # ------------------------------------------------------------------ mapping and start
@@ -243,26 +228,24 @@ class ImportService:
             ImportDataExpiredError (410, code ``upload_expired``): :func:`start_until` has passed.
         """
         record = self._record(principal, import_id)
-        if record["status"] != ImportStatus.AWAITING_MAPPING or "headers" not in record["doc"]:
-            raise ImportStateError(
-                f"import {import_id} is {record['status']}: its mapping can no longer change"
-            )
+        headers = record.headers
+        if record.status != ImportStatus.AWAITING_MAPPING or headers is None:
+            raise ImportStateError(f"import {import_id} is {record.status}: its mapping can no longer change")
         self._check_upload_kept(record)
-        headers = record["doc"]["headers"]
-        options = dict(record["doc"].get("options") or {})
+        options = record.options
         if update.invalid_values is not None:
-            options["invalid_values"] = update.invalid_values
-            record["doc"]["options"] = options
+            options = options.model_copy(update={"invalid_values": update.invalid_values})
+            record = record.with_changes({"options": options})
         problem = self._pipeline.mapping_problem(record, headers, update.header_targets)
         if problem is not None:
             raise UnprocessableError(problem, details=[{"field": "mapping", "problem": problem}])
-        sample = record["doc"].get("sample") or []
+        sample = record.sample
         preview = self._pipeline.preview_rows(record, headers, update.header_targets, sample)
         unmapped = self._pipeline.unmapped_columns(record, headers, update.header_targets, sample)
         changed = self._repo.update(
             principal.tenant_id,
             import_id,
-            doc={
+            changes={
                 "mapping": update.header_targets,
                 "preview": preview,
                 "unmapped": unmapped,
@@ -288,16 +271,16 @@ class ImportService:
             ImportDataExpiredError (410, code ``upload_expired``): :func:`start_until` has passed.
         """
         record = self._record(principal, import_id)
-        if record["status"] != ImportStatus.AWAITING_MAPPING:
+        if record.status != ImportStatus.AWAITING_MAPPING:
             raise ImportStateError(
-                f"import {import_id} is {record['status']}; only an import awaiting_mapping starts"
+                f"import {import_id} is {record.status}; only an import awaiting_mapping starts"
             )
         self._check_upload_kept(record)
-        columns = record["doc"].get("mapping")
+        columns = record.mapping
         problem = (
             "no mapping yet"
             if not columns
-            else self._pipeline.mapping_problem(record, record["doc"]["headers"], columns)
+            else self._pipeline.mapping_problem(record, record.headers or [], columns)
         )
         if problem is not None:
             raise UnprocessableError(
@@ -307,19 +290,19 @@ class ImportService:
             principal.tenant_id,
             import_id,
             status=ImportStatus.QUEUED,
-            doc={"error": None},
+            changes={"error": None},
             expect_status=[ImportStatus.AWAITING_MAPPING],
         ):
             raise ImportStateError(f"import {import_id} changed state meanwhile")
         self._enqueue([{"kind": "imports.plan", "tenant_id": principal.tenant_id, "import_id": import_id}])
         return self.get(principal, import_id)
 
-    def _check_upload_kept(self, record: dict[str, Any]) -> None:
+    def _check_upload_kept(self, record: ImportRecord) -> None:
         """Raise ImportDataExpiredError (410, ``upload_expired``) once :func:`start_until` has passed."""
         until = start_until(record)
         if until is not None and self._clock() >= until:
             raise ImportDataExpiredError(
-                f"import {record['import_id']} could be started until {until.isoformat()}; its uploaded "
+                f"import {record.import_id} could be started until {until.isoformat()}; its uploaded "
                 f"file is deleted {IMPORT_RETENTION_DAYS} days after the upload: create a new import and "
                 "upload the file again",
                 code="upload_expired",
@@ -337,7 +320,7 @@ class ImportService:
             (:func:`data_kept_until`).
         """
         record = self._record(principal, import_id)
-        rows = int(record["doc"].get("error_rows") or 0)
+        rows = record.error_rows
         if not rows:
             raise ImportNotFoundError(
                 f"import {import_id} has no rejected rows and no dropped values",
@@ -350,13 +333,13 @@ class ImportService:
                 code="error_report_expired",
                 details=[{"field": "import_id", "problem": f"files deleted after {until.isoformat()}"}],
             )
-        stem = os.path.splitext(record["doc"]["filename"])[0]
+        stem = os.path.splitext(record.filename)[0]
         url = self._artifacts.presign_get(
             data_key(principal.tenant_id, import_id, "errors.csv"),
             expires_in=REPORT_URL_SECONDS,
             filename=f"{stem}-errors.csv",
         )
-        dropped = int(record["doc"].get("dropped_rows") or 0)
+        dropped = record.dropped_rows
         return ErrorReportLink(
             url=url,
             expires_at=self._clock() + timedelta(seconds=REPORT_URL_SECONDS),
@@ -384,7 +367,7 @@ class ImportService:
             )
         if not self._pipeline.start_rollback(principal.tenant_id, import_id):
             raise ImportStateError(
-                f"import {import_id} is {record['status']}; only a completed import can be rolled back"
+                f"import {import_id} is {record.status}; only a completed import can be rolled back"
             )
         return self.get(principal, import_id)
 
@@ -405,7 +388,7 @@ class ImportService:
         time, and ``data_kept_until`` is at least that far after ``created_at``), and swept ones are
         filtered out, so a second run writes nothing. An import still in an in-flight status
         (:data:`IN_FLIGHT`) waits until its files are actually deleted (one more day), so it never
-        races the steps writing its ``doc``; a record whose status changed between read and write is
+        races the steps writing the record; a record whose status changed between read and write is
         left for the next run. Idempotent (SQS may redeliver the step).
         """
         now = now or self._clock()
@@ -415,15 +398,9 @@ class ImportService:
             until = data_kept_until(record)
             if now < until:
                 continue
-            if record["status"] in IN_FLIGHT and now < until + timedelta(days=ROLLBACK_MARGIN_DAYS):
+            if record.status in IN_FLIGHT and now < until + timedelta(days=ROLLBACK_MARGIN_DAYS):
                 continue
-            if self._repo.sweep_doc(
-                tenant_id,
-                record["import_id"],
-                without_file_content(record["doc"]),
-                status=record["status"],
-                swept_at=now,
-            ):
+            if self._repo.sweep(without_file_content(record), swept_at=now):
                 swept += 1
         log.info("import preview sweep", extra={"tenant_id": tenant_id, "swept": swept})
         return swept
@@ -432,9 +409,7 @@ class ImportService:
     def list_mappings(self, principal: Principal) -> SavedMappingList:
         """The tenant's saved mappings, by name."""
         self._check(principal)
-        return SavedMappingList(
-            items=[SavedMapping(**m) for m in self._repo.list_mappings(principal.tenant_id)]
-        )
+        return SavedMappingList(items=self._repo.list_mappings(principal.tenant_id))
 
     def delete_mapping(self, principal: Principal, name: str) -> None:
         """Raises ImportNotFoundError (404)."""
@@ -443,51 +418,48 @@ class ImportService:
 
 
 def job_view(
-    record: dict[str, Any], failed_chunks: list[FailedChunk], *, now: datetime | None = None
+    record: ImportRecord, failed_chunks: list[FailedChunk], *, now: datetime | None = None
 ) -> ImportJob:
     """The public view of an import record; ``now`` (default: the current time) decides whether the
     error report is still kept (see :func:`data_kept_until`)."""
-    doc = record["doc"]
-    until = rollback_until(record)
     kept = (now or utc_now()) < data_kept_until(record)
     rollback = None
-    if doc.get("rollback") or record["status"] in (ImportStatus.ROLLING_BACK, ImportStatus.ROLLED_BACK):
+    if record.rollback is not None or record.status in (ImportStatus.ROLLING_BACK, ImportStatus.ROLLED_BACK):
         rollback = {
-            **(doc.get("rollback") or {}),
-            "chunks_done": record.get("rollback_chunks_done") or 0,
-            "deleted": record.get("rolled_back_deleted") or 0,
-            "restored": record.get("rolled_back_restored") or 0,
-            "changed_since_import": record.get("rollback_conflicts") or 0,
+            **(record.rollback.model_dump(mode="json", exclude_none=True) if record.rollback else {}),
+            "chunks_done": record.rollback_chunks_done,
+            "deleted": record.rolled_back_deleted,
+            "restored": record.rolled_back_restored,
+            "changed_since_import": record.rollback_conflicts,
         }
-    options = dict(doc.get("options") or {})
     return ImportJob(
-        import_id=record["import_id"],
-        status=ImportStatus(record["status"]),
-        filename=doc.get("filename", ""),
-        file_bytes=doc.get("file_bytes"),
-        file_format=doc.get("file_format"),
-        requested_by=record["requested_by"],
-        created_at=record["created_at"],
-        started_at=record.get("started_at"),
-        finished_at=record.get("finished_at"),
-        rows_total=record.get("rows_total"),
-        rows_processed=record.get("rows_processed") or 0,
-        created=record.get("created") or 0,
-        updated=record.get("updated") or 0,
-        skipped=record.get("skipped") or 0,
-        failed=record.get("failed") or 0,
-        rows_with_dropped_values=int(doc.get("dropped_rows") or 0),
-        chunks_total=record.get("chunks_total"),
-        chunks_done=record.get("chunks_done") or 0,
-        chunks_failed=record.get("chunks_failed") or 0,
+        import_id=record.import_id,
+        status=record.status,
+        filename=record.filename,
+        file_bytes=record.file_bytes,
+        file_format=record.file_format,
+        requested_by=record.requested_by,
+        created_at=record.created_at,
+        started_at=record.started_at,
+        finished_at=record.finished_at,
+        rows_total=record.rows_total,
+        rows_processed=record.rows_processed,
+        created=record.created,
+        updated=record.updated,
+        skipped=record.skipped,
+        failed=record.failed,
+        rows_with_dropped_values=record.dropped_rows,
+        chunks_total=record.chunks_total,
+        chunks_done=record.chunks_done,
+        chunks_failed=record.chunks_failed,
         failed_chunks=failed_chunks,
-        error=doc.get("error"),
-        mapping=doc.get("mapping"),
-        mapping_name=doc.get("mapping_name"),
-        options=options,
-        error_report_available=bool(doc.get("error_rows")) and kept,
+        error=record.error,
+        mapping=record.mapping,
+        mapping_name=record.mapping_name,
+        options=record.options.model_dump(mode="json"),
+        error_report_available=bool(record.error_rows) and kept,
         rollback=rollback,
-        rollback_until=until,
+        rollback_until=rollback_until(record),
         start_until=start_until(record),
-        preview_removed_at=record.get("preview_swept_at"),
+        preview_removed_at=record.preview_swept_at,
     )

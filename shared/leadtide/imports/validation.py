@@ -175,12 +175,13 @@ class DnsPythonResolver:
         self._resolver: object | None = None
 
     def _get(self):  # type: ignore[no-untyped-def]
+        import dns.exception
         import dns.resolver
 
         if self._resolver is None:
             try:
                 self._resolver = dns.resolver.Resolver()
-            except Exception as err:  # NoResolverConfiguration and friends
+            except (dns.exception.DNSException, OSError) as err:  # NoResolverConfiguration, no resolv.conf
                 raise DnsUnavailableError(f"no DNS resolver: {type(err).__name__}") from None
         return self._resolver
 
@@ -197,7 +198,7 @@ class DnsPythonResolver:
             return []
         except (dns.exception.Timeout, dns.resolver.NoNameservers, dns.resolver.LifetimeTimeout) as err:
             raise DnsUnavailableError(type(err).__name__) from None
-        except dns.exception.DNSException as err:
+        except (dns.exception.DNSException, OSError) as err:  # any other DNS failure, a socket error
             raise DnsUnavailableError(type(err).__name__) from None
         if rdtype == "MX":
             return [str(r.exchange) for r in answer]
@@ -273,7 +274,7 @@ class MxChecker:
         self.lookups += 1
         try:
             status = self._lookup(domain)
-        except Exception:  # DnsUnavailableError, or anything else a resolver raises: never block the import
+        except (DnsUnavailableError, OSError):  # DNS trouble never blocks the import: the row is flagged
             self._failures += 1
             if self._failures >= self._circuit_failures:
                 self._open_until = now + self._circuit_open
