@@ -62,6 +62,8 @@ def test_a_boolean_or_a_numeric_string_is_not_a_number(stack):
     manager = stack.claims("t1", "manager")
     for spec, field in (
         ({"predictive": {"enabled": False, "weight": False}}, "predictive.weight"),
+        ({"predictive": {"enabled": 0}}, "predictive.enabled"),
+        ({"priority": "7"}, "priority"),
         ({"total_cap": True}, "total_cap"),
         ({"fit_rules": [{**FIT_CEO, "points": "30"}]}, "fit_rules.0.points"),
     ):

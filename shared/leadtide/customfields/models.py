@@ -51,6 +51,7 @@ from pydantic import (
 )
 
 from leadtide.customfields.patterns import UnsupportedPatternError, compile_pattern, pattern_problem
+from leadtide.models.common import Count, Flag
 from leadtide.models.text import has_lone_surrogate
 
 KEY_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
@@ -263,13 +264,13 @@ class CustomFieldDefinition(BaseModel):
     label: str = Field(min_length=1, max_length=100)
     type: CustomFieldType
     description: str | None = Field(default=None, max_length=500)
-    required: bool = False
+    required: Flag = False
     pattern: str | None = Field(default=None, max_length=MAX_PATTERN_LENGTH, description=PATTERN_DESCRIPTION)
     min: float | date | None = Field(default=None, description="number or date fields, inclusive")
     max: float | date | None = Field(default=None, description="number or date fields, inclusive")
     options: list[str] | None = Field(default=None, description="dropdown and multi_select only")
-    max_length: int | None = Field(default=None, ge=1, le=TEXT_MAX_LENGTH_LIMIT, description="text only")
-    builtin: bool = Field(default=False, description="Leadtide's own field; read-only")
+    max_length: Count | None = Field(default=None, ge=1, le=TEXT_MAX_LENGTH_LIMIT, description="text only")
+    builtin: Flag = Field(default=False, description="Leadtide's own field; read-only")
 
     _converter: Callable[[Any], Any] | None = PrivateAttr(default=None)
 
@@ -514,12 +515,12 @@ class CustomFieldUpdate(BaseModel):
 
     label: str | None = Field(default=None, min_length=1, max_length=100)
     description: str | None = Field(default=None, max_length=500)
-    required: bool | None = None
+    required: Flag | None = None
     pattern: str | None = Field(default=None, max_length=MAX_PATTERN_LENGTH, description=PATTERN_DESCRIPTION)
     min: float | date | None = None
     max: float | date | None = None
     options: list[str] | None = None
-    max_length: int | None = Field(default=None, ge=1, le=TEXT_MAX_LENGTH_LIMIT)
+    max_length: Count | None = Field(default=None, ge=1, le=TEXT_MAX_LENGTH_LIMIT)
 
 
 class CustomFieldList(BaseModel):

@@ -19,7 +19,7 @@ from pydantic import (
     model_validator,
 )
 
-from leadtide.models.common import iso
+from leadtide.models.common import Flag, iso
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
 """Largest accepted upload (50 MB): about 250,000 rows of a typical 20-column CRM export."""
@@ -134,15 +134,15 @@ class ImportCreate(BaseModel):
         default=None, description=MAPPING_DESCRIPTION + ". " + LEGACY_MAPPING_NOTE
     )
     mapping_name: str | None = Field(default=None, pattern=MAPPING_NAME_PATTERN)
-    auto_start: bool = True
-    check_mx: bool = False
-    reject_disposable: bool = True
+    auto_start: Flag = True
+    check_mx: Flag = False
+    reject_disposable: Flag = True
     required: list[str] = Field(
         default_factory=list, max_length=50, description="targets every row must have"
     )
     default_phone_region: str = Field(default="US", pattern=r"^[A-Z]{2}$")
     invalid_values: InvalidValues = Field(default="drop_field", description=INVALID_VALUES_DESCRIPTION)
-    publish_events: bool = Field(
+    publish_events: Flag = Field(
         default=True, description="publish lead.created/lead.updated per lead (scoring, segments react)"
     )
 

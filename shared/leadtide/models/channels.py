@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from leadtide.models.common import ChannelType
+from leadtide.models.common import ChannelType, Count, Flag
 
 _FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
@@ -77,8 +77,8 @@ class FormField(_Strict):
     name: str = Field(description="snake_case key used in submissions")
     label: str | None = Field(default=None, max_length=200)
     type: FormFieldType = FormFieldType.TEXT
-    required: bool = False
-    max_length: int = Field(default=2000, ge=1, le=10000)
+    required: Flag = False
+    max_length: Count = Field(default=2000, ge=1, le=10000)
     options: list[str] | None = Field(default=None, max_length=200)
     maps_to: str | None = None
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, StrictFloat
+from pydantic import BeforeValidator, StrictBool, StrictFloat, StrictInt
 
 
 class ChannelType(StrEnum):
@@ -126,6 +126,12 @@ def to_epoch(value: Any) -> float | None:
         return float(value)
     return None
 
+
+Flag = StrictBool
+"""A JSON boolean in a request body: ``true``/``false`` only (pydantic's lax mode would read 0, 1, "yes"...)."""
+
+Count = StrictInt
+"""A JSON integer in a request body: refuses booleans, numeric strings and floats with a fraction."""
 
 Number = StrictFloat
 """A JSON number in a request body (int or float; stored as float). Refuses booleans and numeric strings,

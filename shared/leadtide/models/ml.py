@@ -16,6 +16,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from leadtide.models.common import Count, Flag
+
 
 class ModelStatus(StrEnum):
     """Lifecycle of a model version: queued -> training -> ready | failed; ready -> champion | challenger;
@@ -135,7 +137,7 @@ class TrainRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    starter: bool = Field(
+    starter: Flag = Field(
         default=False,
         description="adopt the shared starter model (trained on public lead data) instead of training on "
         "this tenant's leads; for tenants without enough converted/lost leads yet",
@@ -165,7 +167,7 @@ class PromoteRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    force: bool = Field(default=False, description="admins only: promote without the comparison")
+    force: Flag = Field(default=False, description="admins only: promote without the comparison")
     reason: str | None = Field(default=None, max_length=500, description="required with force")
 
 
@@ -182,4 +184,6 @@ class ChallengerRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
     model_version: str | None = Field(default=None, max_length=64)
-    traffic_percent: int = Field(default=10, ge=1, le=50, description="share of leads the challenger scores")
+    traffic_percent: Count = Field(
+        default=10, ge=1, le=50, description="share of leads the challenger scores"
+    )

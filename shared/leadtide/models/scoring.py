@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from leadtide.models.common import Grade, Number
+from leadtide.models.common import Count, Flag, Grade, Number
 
 # Defined with the lead profile (leadtide.models.lead_scores); part of this vocabulary too.
 from leadtide.models.lead_scores import GradeOverride as GradeOverride
@@ -90,7 +90,7 @@ class BehaviourRule(BaseModel):
     label: str = Field(min_length=1, max_length=120)
     event_type: str = Field(pattern=EVENT_TYPE_PATTERN)
     points: Number
-    max_occurrences: int | None = Field(default=None, ge=1, le=100)
+    max_occurrences: Count | None = Field(default=None, ge=1, le=100)
     group: str = Field(default="engagement", pattern=RULE_ID_PATTERN)
 
 
@@ -150,7 +150,7 @@ class PredictiveSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    enabled: bool = False
+    enabled: Flag = False
     weight: Number = Field(default=0.3, ge=0.0, le=1.0)
 
 
@@ -176,7 +176,7 @@ class ScoringModelSpec(BaseModel):
     segment_id: str | None = Field(
         default=None, max_length=64, description="score only leads in this segment (null: tenant default)"
     )
-    priority: int = Field(default=100, ge=0, le=10000, description="lower wins among segment models")
+    priority: Count = Field(default=100, ge=0, le=10000, description="lower wins among segment models")
     fit_rules: list[FitRule] = Field(default_factory=list, max_length=200)
     behaviour_rules: list[BehaviourRule] = Field(default_factory=list, max_length=200)
     groups: list[ScoreGroup] = Field(default_factory=_default_groups, max_length=20)
@@ -202,7 +202,7 @@ class ScoringModelCreate(BaseModel):
     name: str | None = Field(default=None, min_length=1, max_length=120)
     description: str | None = Field(default=None, max_length=2000)
     segment_id: str | None = Field(default=None, max_length=64)
-    priority: int | None = Field(default=None, ge=0, le=10000)
+    priority: Count | None = Field(default=None, ge=0, le=10000)
     fit_rules: list[FitRule] | None = Field(default=None, max_length=200)
     behaviour_rules: list[BehaviourRule] | None = Field(default=None, max_length=200)
     groups: list[ScoreGroup] | None = Field(default=None, max_length=20)

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from leadtide.models.common import Count
 from leadtide.models.leads import LeadSummary
 
 RULES_DESCRIPTION = (
@@ -80,7 +81,7 @@ class SegmentPreviewRequest(BaseModel):
 
     include: dict[str, Any] = Field(description=RULES_DESCRIPTION)
     exclude: dict[str, Any] | None = None
-    sample_size: int = Field(default=10, ge=0, le=50)
+    sample_size: Count = Field(default=10, ge=0, le=50)
 
 
 class SegmentPreview(BaseModel):
