@@ -62,7 +62,7 @@ def data() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return records_to_matrix(records, SPEC), y, records_to_matrix(test_records, SPEC)
 
 
-@pytest.mark.parametrize("boost_weight", [1.0, 0.5])
+@pytest.mark.parametrize("boost_weight", [1.0, 0.5, 0.0])
 def test_compiled_probabilities_equal_the_pipeline(data, boost_weight: float) -> None:
     x, y, x_test = data
     model = LeadScoringModel(
@@ -73,6 +73,7 @@ def test_compiled_probabilities_equal_the_pipeline(data, boost_weight: float) ->
     compiled = compile_model(model, SPEC, reference_row(x, SPEC))
     assert isinstance(compiled, CompiledLeadModel)
     assert (compiled.linear is None) == (boost_weight == 1.0)
+    assert (compiled.trees is None) == (boost_weight == 0.0)  # the logistic member alone has no trees
     expected = model.predict_proba(x_test)
     got = compiled.predict_proba(x_test)
     assert got.shape == expected.shape == (len(x_test), 2)
