@@ -14,13 +14,14 @@ logistic member alone). Selection (:func:`tune`):
 1. validation folds: with timestamps, rolling origin over the latest 20 % of the rows in
    :data:`VALIDATION_BLOCKS` consecutive blocks, each predicted by models fitted on every row before it
    (the protocol Leadtide runs under: it retrains on a schedule); without, one stratified 20 % split;
-2. with timestamps, a recency half-life for the training rows (exponential forgetting, each lead weighted
+2. a validation block on which even the logistic member (unweighted, the simplest model) ranks below
+   chance (ROC AUC < 0.5) says the past does not predict that period; it cannot tell candidates apart and
+   is left out. No block left: the logistic member alone;
+3. with timestamps, a recency half-life for the training rows (exponential forgetting, each lead weighted
    ``0.5 ** (age / half_life)`` from the newest lead; Klinkenberg, "Learning drifting concepts: example
    selection vs. example weighting", Intelligent Data Analysis 8(3), 2004), among no weighting and
-   :data:`RECENCY_FRACTIONS` of the training span, chosen by the logistic member's validation ROC AUC;
-3. a validation block on which even the logistic member ranks below chance (ROC AUC < 0.5) says the past
-   does not predict that period; it cannot tell candidates apart and is left out. No block left: the
-   logistic member alone;
+   :data:`RECENCY_FRACTIONS` of the training span, chosen with the logistic member by the rule of step 5
+   (the longest half-life, no weighting first, within one standard error of the best);
 4. candidates: the logistic member alone, and every blend of ``w`` with trees from a 6-point grid over
    tree and leaf size at learning rate 0.05, with 10..300 boosting iterations (staged predictions, every
    10). A blend is eligible only if on every remaining block it validates at or above 0.5 and at or above
@@ -40,7 +41,7 @@ from __future__ import annotations
 import math
 import platform
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -330,6 +331,37 @@ def auc_difference_variance(y: np.ndarray, p: np.ndarray, q: np.ndarray) -> floa
     )
 
 
+def simplest_within_one_se(
+    order: Sequence[Any],
+    means: Mapping[Any, float],
+    probabilities: Callable[[Any, int], np.ndarray],
+    labels: Sequence[np.ndarray],
+) -> Any:
+    """The one-standard-error rule over validation blocks: of ``order`` (candidate keys, simplest first),
+    the first whose mean ROC AUC is within one standard error of the best mean (ties: the simpler).
+
+    ``means``: mean ROC AUC over the blocks per key; ``probabilities(key, k)``: the candidate's
+    probabilities on block ``k``, whose labels are ``labels[k]``. The standard error is that of the mean
+    paired difference with the best candidate, ``sqrt(sum_k var_k) / K`` (:func:`auc_difference_variance`;
+    blocks are disjoint rows).
+    """
+    best = max(order, key=lambda key: round(means[key], 4))  # max keeps the first (simplest) of equals
+    for key in order:
+        gap = round(means[best], 4) - round(means[key], 4)
+        if key == best or gap <= 0:
+            return key
+        variance = (
+            sum(
+                auc_difference_variance(y, probabilities(best, k), probabilities(key, k))
+                for k, y in enumerate(labels)
+            )
+            / len(labels) ** 2
+        )
+        if gap <= math.sqrt(variance):
+            return key
+    return best
+
+
 def select_blend(
     blocks: Sequence[ValidationBlock], grid: Sequence[Mapping[str, Any]], checkpoints: Sequence[int]
 ) -> tuple[float, float, dict[str, Any] | None, int | None]:
@@ -358,26 +390,13 @@ def select_blend(
                 size = iterations * float(params.get("max_leaf_nodes", 31))
                 candidates.append(((w, size, -float(params.get("min_samples_leaf", 20))), w, g, c))
 
-    def probabilities(block: ValidationBlock, w: float, g: int, c: int) -> np.ndarray:
+    def probabilities(key: tuple[float, int, int], k: int) -> np.ndarray:
+        w, g, c = key
+        block = blocks[k]
         return block.linear if g < 0 else w * block.trees[g][c] + (1 - w) * block.linear
 
-    best = max(means, key=lambda key: (round(means[key], 4), -key[0]))
-    chosen = best
-    for _, w, g, c in sorted(candidates, key=lambda cand: cand[0]):
-        gap = means[best] - means[(w, g, c)]
-        if (w, g, c) == best or gap <= 0:
-            chosen = (w, g, c)
-            break
-        variance = (
-            sum(
-                auc_difference_variance(b.y, probabilities(b, *best), probabilities(b, w, g, c))
-                for b in blocks
-            )
-            / len(blocks) ** 2
-        )
-        if gap <= math.sqrt(variance):
-            chosen = (w, g, c)
-            break
+    order = [(w, g, c) for _, w, g, c in sorted(candidates, key=lambda cand: cand[0])]
+    chosen = simplest_within_one_se(order, means, probabilities, [b.y for b in blocks])
     w, g, c = chosen
     auc = round(means[chosen], 4)
     if g < 0:
@@ -416,7 +435,7 @@ def tune(
     }
     if not folds:
         return defaults
-    # 1. Recency half-life, chosen with the logistic member (cheap, and the member the blend falls back to).
+    # 1. The logistic member with each candidate recency half-life on every fold (cheap).
     half_lives: list[float | None] = [None]
     if timestamps is not None:
         span_days = (max(timestamps) - min(timestamps)).total_seconds() / 86400.0
@@ -429,26 +448,32 @@ def tune(
             model = logistic_regression_baseline(spec, random_state)
             model.fit(x[tr], y[tr], model__sample_weight=weights)
             linear[half_life].append(model.predict_proba(x[va])[:, 1])
-    by_half_life = {
-        h: float(np.mean([_auc(y[va], p) for (_, va), p in zip(folds, ps, strict=True)]))
-        for h, ps in linear.items()
-    }
-    half_life = max(half_lives, key=lambda h: (round(by_half_life[h], 4), h is None))
-    # 2. Blocks on which the logistic member ranks below chance cannot tell candidates apart.
-    kept = [k for k, (_, va) in enumerate(folds) if _auc(y[va], linear[half_life][k]) >= CHANCE_AUC]
+    # 2. Blocks on which the logistic member (unweighted: the simplest model) ranks below chance cannot
+    # tell candidates apart.
+    kept = [k for k, (_, va) in enumerate(folds) if _auc(y[va], linear[None][k]) >= CHANCE_AUC]
     below = len(folds) - len(kept)
-    summary = {"half_life_days": round(half_life, 1) if half_life else None}
-    summary |= {"validation_blocks": len(kept), "blocks_below_chance": below}
     if not kept:
-        auc = round(by_half_life[half_life], 4)
+        auc = round(
+            float(np.mean([_auc(y[va], p) for (_, va), p in zip(folds, linear[None], strict=True)])), 4
+        )
         return {
-            **summary,
+            "half_life_days": None,
+            "validation_blocks": 0,
+            "blocks_below_chance": below,
             "params": {**DEFAULT_PARAMS, "max_iter": DEFAULT_ITER},
             "boost_weight": 0.0,
             "validation_roc_auc": auc,
             "logistic_validation_roc_auc": auc,
         }
-    # 3. The trees of every grid point on every kept block, staged.
+    # 3. The half-life: the longest (no weighting first) within one standard error of the best.
+    labels = [y[folds[k][1]] for k in kept]
+    by_half_life = {
+        h: float(np.mean([_auc(labels[i], linear[h][k]) for i, k in enumerate(kept)])) for h in half_lives
+    }
+    half_life = simplest_within_one_se(half_lives, by_half_life, lambda h, i: linear[h][kept[i]], labels)
+    summary = {"half_life_days": round(half_life, 1) if half_life else None}
+    summary |= {"validation_blocks": len(kept), "blocks_below_chance": below}
+    # 4. The trees of every grid point on every kept block, staged.
     blocks = []
     for k in kept:
         tr, va = folds[k]
@@ -467,7 +492,7 @@ def tune(
             block.trees.append(np.asarray(staged))
         blocks.append(block)
     checkpoints = [i for i in range(1, MAX_ITER + 1) if i % 10 == 0 or i == MAX_ITER]
-    # 4-5. The logistic member alone or the best eligible blend.
+    # 5-6. The logistic member alone or an eligible blend, by the one-standard-error rule.
     logistic_auc = float(np.mean([_auc(b.y, b.linear) for b in blocks]))
     auc, weight, chosen, best_iter = select_blend(blocks, GRID, checkpoints)
     params = chosen if chosen is not None else dict(DEFAULT_PARAMS)
