@@ -82,6 +82,29 @@ def test_compiled_probabilities_equal_the_pipeline(data, boost_weight: float) ->
     assert np.ptp(expected[:, 1]) > 0.2
 
 
+def test_compiled_trees_use_the_callers_thread_limit(data, monkeypatch: pytest.MonkeyPatch) -> None:
+    from threadpoolctl import threadpool_limits
+
+    x, y, x_test = data
+    model = LeadScoringModel(
+        SPEC, {"max_leaf_nodes": 7, "min_samples_leaf": 20, "l2_regularization": 1.0, "max_iter": 5}, 1.0
+    ).fit(x, y)
+    compiled = compile_model(model, SPEC, reference_row(x, SPEC))
+    assert compiled is not None
+    seen: list[int] = []
+    predictor = type(compiled.predictors[0])
+    original = predictor.predict
+
+    def spy(self, features, bitsets, f_idx_map, n_threads):
+        seen.append(n_threads)
+        return original(self, features, bitsets, f_idx_map, n_threads)
+
+    monkeypatch.setattr(predictor, "predict", spy)
+    with threadpool_limits(limits=1):
+        compiled.predict_proba(x_test)
+    assert seen and set(seen) == {1}
+
+
 def test_compiled_input_matches_the_estimators_own_preprocessing(data) -> None:
     x, y, x_test = data
     model = LeadScoringModel(

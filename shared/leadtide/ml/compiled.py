@@ -114,8 +114,6 @@ class CompiledLeadModel:
     """
 
     def __init__(self, model: Any, spec: FeatureSpec):
-        from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
-
         self.boost_weight = float(model.boost_weight)
         self.n_num = len(spec.numeric) + len(spec.boolean)
         self.n_cat = len(spec.categorical)
@@ -145,7 +143,6 @@ class CompiledLeadModel:
             self.known_cat_bitsets, self.f_idx_map = trees._bin_mapper.make_known_categories_bitsets()
             self.predictors = [predictor for iteration in trees._predictors for predictor in iteration]
             self.baseline = float(np.ravel(trees._baseline_prediction)[0])
-        self.n_threads = _openmp_effective_n_threads()
         self.linear = _LinearMember(model.linear_, self) if model.linear_ is not None else None
         if self.trees is None and self.linear is None:
             raise ValueError("the model has neither member fitted")
@@ -178,11 +175,17 @@ class CompiledLeadModel:
             assert self.linear is not None
             p = self.linear.probability(x)
             return np.column_stack([1.0 - p, p])
+        from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
+
+        # Asked at each call, as scikit-learn does: threadpoolctl limits set by the caller apply (threads
+        # fixed at load time would ignore them, and busy-waiting OpenMP threads on a shared CPU cost
+        # several times the work).
+        n_threads = _openmp_effective_n_threads()
         flags = self._text_flags(x, self.boost_text)
         features = self.tree_input(x, flags)
         raw = np.full(len(x), self.baseline)
         for predictor in self.predictors:
-            raw += predictor.predict(features, self.known_cat_bitsets, self.f_idx_map, self.n_threads)
+            raw += predictor.predict(features, self.known_cat_bitsets, self.f_idx_map, n_threads)
         p = 1.0 / (1.0 + np.exp(-raw))
         if self.linear is not None:
             shared = flags if self.linear.shared_text else None
