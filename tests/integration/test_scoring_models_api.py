@@ -194,3 +194,41 @@ def test_entering_a_segment_with_its_own_model_rescores_with_that_model_in_the_s
     stack.request("PATCH", f"/leads/{lead_id}", json_body={"tags": []}, claims=admin)
     stack.settle()
     assert stack.request("GET", f"/leads/{lead_id}", claims=admin).json()["score"] == 30
+
+
+def test_message_intent_scores_under_an_active_template(stack):
+    # Given the B2B SaaS template active and a quote form whose message field is the lead's message
+    admin = stack.claims("t1", "admin")
+    model = stack.request("POST", "/scoring-models", json_body={"template": "b2b_saas"}, claims=admin).json()
+    assert stack.request("POST", f"/scoring-models/{model['model_id']}/activate", claims=admin).status == 200
+    form = stack.request(
+        "POST",
+        "/channels",
+        json_body={
+            "type": "web_form",
+            "name": "Quote",
+            "fields": [
+                {"name": "email", "type": "email", "required": True},
+                {"name": "message", "type": "textarea"},
+            ],
+        },
+        claims=admin,
+    )
+    assert form.status == 201, form.text
+    stack.settle()
+    # When a visitor writes "Need pricing for 20 seats asap"
+    sub = stack.request(
+        "POST",
+        f"/forms/{form.json()['form_id']}/submissions",
+        json_body={"email": "kim@example.org", "message": "Need pricing for 20 seats asap"},
+    )
+    assert sub.status == 201, sub.text
+    stack.settle()
+    # Then the template's intent rules score it, next to the form submission itself
+    rows = stack.request("GET", "/leads", claims=admin).json()["items"]
+    lead = next(r for r in rows if r["email"] == "kim@example.org")
+    lead = stack.request("GET", f"/leads/{lead['lead_id']}", claims=admin).json()
+    points = {f["factor"]: f["points"] for f in lead["score_breakdown"]}
+    assert points["intent.pricing"] == 12 and points["intent.timing"] == 6 and points["eng.form"] == 12
+    assert lead["scoring_model_id"] == model["model_id"] and lead["score"] >= 30
+    assert lead["engaged_counts"]["intent.pricing"] == 1

@@ -62,7 +62,7 @@ def data() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return records_to_matrix(records, SPEC), y, records_to_matrix(test_records, SPEC)
 
 
-@pytest.mark.parametrize("boost_weight", [1.0, 0.5])
+@pytest.mark.parametrize("boost_weight", [1.0, 0.5, 0.0])
 def test_compiled_probabilities_equal_the_pipeline(data, boost_weight: float) -> None:
     x, y, x_test = data
     model = LeadScoringModel(
@@ -73,12 +73,36 @@ def test_compiled_probabilities_equal_the_pipeline(data, boost_weight: float) ->
     compiled = compile_model(model, SPEC, reference_row(x, SPEC))
     assert isinstance(compiled, CompiledLeadModel)
     assert (compiled.linear is None) == (boost_weight == 1.0)
+    assert (compiled.trees is None) == (boost_weight == 0.0)  # the logistic member alone has no trees
     expected = model.predict_proba(x_test)
     got = compiled.predict_proba(x_test)
     assert got.shape == expected.shape == (len(x_test), 2)
     assert np.max(np.abs(got - expected)) < 1e-12
     # the model is not constant: the comparison is over distinct probabilities
     assert np.ptp(expected[:, 1]) > 0.2
+
+
+def test_compiled_trees_use_the_callers_thread_limit(data, monkeypatch: pytest.MonkeyPatch) -> None:
+    from threadpoolctl import threadpool_limits
+
+    x, y, x_test = data
+    model = LeadScoringModel(
+        SPEC, {"max_leaf_nodes": 7, "min_samples_leaf": 20, "l2_regularization": 1.0, "max_iter": 5}, 1.0
+    ).fit(x, y)
+    compiled = compile_model(model, SPEC, reference_row(x, SPEC))
+    assert compiled is not None
+    seen: list[int] = []
+    predictor = type(compiled.predictors[0])
+    original = predictor.predict
+
+    def spy(self, features, bitsets, f_idx_map, n_threads):
+        seen.append(n_threads)
+        return original(self, features, bitsets, f_idx_map, n_threads)
+
+    monkeypatch.setattr(predictor, "predict", spy)
+    with threadpool_limits(limits=1):
+        compiled.predict_proba(x_test)
+    assert seen and set(seen) == {1}
 
 
 def test_compiled_input_matches_the_estimators_own_preprocessing(data) -> None:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
+from sklearn.metrics import roc_auc_score
 
 from leadtide.ml import training
 from leadtide.ml.artifacts import ModelArtifactError, load_model, package_model, read_metadata
@@ -203,6 +204,174 @@ def test_training_learns_a_signal(trained: training.TrainedModel) -> None:
     assert m.positives + m.negatives == 100 and 0 <= m.ece < 0.2 and 0 < m.brier < 0.25
     assert trained.training_rows == 500 and trained.date_range == ("2024-01-01", "2024-01-21")
     assert set(trained.library_versions) == {"python", "scikit-learn", "numpy", "scipy", "joblib"}
+
+
+def _drifting(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, list]:
+    """Leads whose conversion rises linearly with ``visits``, which grows with time: every later lead has
+    more visits than any earlier one (trees cannot extrapolate, a linear model can); nothing else varies."""
+    rng = np.random.default_rng(seed)
+    records, labels, stamps = [], [], []
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    for i in range(n):
+        visits = 20.0 * i / n
+        labels.append(int(rng.random() < 1 / (1 + math.exp(-0.2 * (visits - 10.0)))))
+        records.append(
+            {"visits": visits, "noise": 0.0, "source": "Google", "job_title": "", "has_phone": True}
+        )
+        stamps.append(start + timedelta(hours=i))
+    return records_to_matrix(records, SPEC), np.asarray(labels), stamps
+
+
+def test_tuning_falls_back_to_the_logistic_member_when_the_trees_do_not_help() -> None:
+    # Given leads whose signal is a linear trend that keeps moving out of the range seen before
+    x, y, stamps = _drifting(2000, seed=11)
+    # When tuned on time-ordered validation
+    tuned = training.tune(x, y, SPEC, stamps)
+    # Then no blend validated better than the logistic member alone: weight 0, no trees
+    assert tuned["validation_blocks"] == 2 and tuned["blocks_below_chance"] == 0
+    assert tuned["boost_weight"] == 0.0
+    assert tuned["validation_roc_auc"] == tuned["logistic_validation_roc_auc"] > 0.5
+    model = training.LeadScoringModel(SPEC, tuned["params"], tuned["boost_weight"]).fit(x, y)
+    assert model.boosted_ is None and model.linear_ is not None
+    expected = model.linear_.predict_proba(x[:50])[:, 1]
+    np.testing.assert_allclose(model.predict_proba(x[:50])[:, 1], expected)
+
+
+def _block(y: list[int], linear: list[float], *trees: list[float]) -> training.ValidationBlock:
+    """A validation block with one grid point whose trees have one checkpoint per ``trees`` entry."""
+    return training.ValidationBlock(np.asarray(y), np.asarray(linear), [np.asarray(trees, dtype=float)])
+
+
+def test_a_blend_below_the_logistic_member_or_chance_on_any_block_is_not_chosen() -> None:
+    grid = [{"max_leaf_nodes": 7}]
+    y = [0, 0, 0, 1, 1, 1]
+    # Given trees that win the mean by far (1.0 and 6/9 against 5/9 and 1.0) but lose to the logistic
+    # member on the second block
+    good = _block(y, [0.5, 0.2, 0.6, 0.4, 0.3, 0.7], [0.1, 0.2, 0.3, 0.7, 0.8, 0.9])
+    worse = _block(y, [0.10, 0.11, 0.12, 0.13, 0.14, 0.15], [0.1, 0.1, 0.9, 0.1, 0.1, 0.1])
+    auc, weight, params, iterations = training.select_blend([good, worse], grid, [10])
+    # Then the logistic member alone is kept
+    assert (weight, params, iterations) == (0.0, None, None)
+    assert auc == round((5 / 9 + 1.0) / 2, 4)
+    # Given a block where the logistic member ranks below chance: the trees must reach 0.5 there, not
+    # just beat it
+    low = _block(y, [0.9, 0.8, 0.7, 0.1, 0.2, 0.3], [0.5, 0.6, 0.7, 0.4, 0.6, 0.65])
+    assert training.select_blend([good, low], grid, [10])[1] == 0.0
+
+
+def _scored_block(rng: np.random.Generator, n: int, linear_signal: float, *tree_signals: float):
+    """A block of ``n`` rows whose members score the label with the given strengths (plus noise)."""
+    y = (rng.random(n) < 0.3).astype(int)
+
+    def scores(signal: float) -> list[float]:
+        return (1 / (1 + np.exp(-(signal * y + rng.normal(0, 1, n))))).tolist()
+
+    return _block(y.tolist(), scores(linear_signal), *(scores(s) for s in tree_signals))
+
+
+def test_more_trees_must_be_clearly_better_to_be_chosen() -> None:
+    rng = np.random.default_rng(21)
+    grid = [{"max_leaf_nodes": 7, "min_samples_leaf": 20}]
+    # Given trees that help clearly from their second checkpoint on: a blend with them is chosen
+    blocks = [_scored_block(rng, 600, 0.6, 0.0, 2.5) for _ in range(2)]
+    auc, weight, params, iterations = training.select_blend(blocks, grid, [10, 20])
+    assert weight > 0.0 and params == grid[0] and iterations == 20
+    assert auc > float(np.mean([roc_auc_score(b.y, b.linear) for b in blocks])) + 0.05
+    # Given trees that know nothing (pure noise), on validation rows where a blend with them still comes
+    # out ahead of the logistic member on every block, by chance
+    rng = np.random.default_rng(52)
+    noisy = [_scored_block(rng, 300, 1.0, 0.0) for _ in range(2)]
+    linear = [roc_auc_score(b.y, b.linear) for b in noisy]
+    lucky = [roc_auc_score(b.y, 0.1 * b.trees[0][0] + 0.9 * b.linear) for b in noisy]
+    assert all(a >= b for a, b in zip(lucky, linear, strict=True)) and np.mean(lucky) > np.mean(linear)
+    # Then the gain is within one standard error: the logistic member alone is kept
+    assert training.select_blend(noisy, grid, [10])[1] == 0.0
+
+
+def test_auc_difference_variance_matches_the_bootstrap() -> None:
+    rng = np.random.default_rng(22)
+    y = (rng.random(400) < 0.3).astype(int)
+    p = y * 0.8 + rng.normal(0, 1, 400)
+    q = 0.5 * y + 0.5 * p + rng.normal(0, 1, 400)
+    assert training.auc_difference_variance(y, p, p) == 0.0
+    diffs = []
+    for _ in range(400):
+        i = rng.integers(0, 400, 400)
+        diffs.append(roc_auc_score(y[i], p[i]) - roc_auc_score(y[i], q[i]))
+    assert math.sqrt(training.auc_difference_variance(y, p, q)) == pytest.approx(np.std(diffs), rel=0.2)
+
+
+def test_validation_blocks_below_chance_are_not_used_to_choose() -> None:
+    # Given leads whose outcome reverses for the whole validation period
+    records, labels, stamps = synthetic(1500, seed=12)
+    x, y = records_to_matrix(records, SPEC), np.asarray(labels)
+    late = np.arange(len(y)) >= 1200
+    y[late] = 1 - y[late]
+    # When tuned
+    tuned = training.tune(x, y, SPEC, stamps)
+    # Then a block the logistic member ranks below chance is counted and left out of the choice
+    assert tuned["blocks_below_chance"] >= 1
+    assert tuned["validation_blocks"] + tuned["blocks_below_chance"] == 2
+    if tuned["validation_blocks"] == 0:
+        assert tuned["boost_weight"] == 0.0 and tuned["validation_roc_auc"] < 0.5
+
+
+def test_a_chosen_blend_never_validates_below_the_logistic_member_or_chance() -> None:
+    # Given leads with an interaction trees can learn (director titles convert only from Reference)
+    records, labels, stamps = synthetic(1500, seed=13)
+    for record, i in zip(records, range(len(records)), strict=True):
+        record["noise"] = float(i % 7)
+    x, y = records_to_matrix(records, SPEC), np.asarray(labels)
+    tuned = training.tune(x, y, SPEC, stamps)
+    # Then whatever is chosen validated at least as well as the logistic member alone and above chance
+    assert tuned["validation_roc_auc"] >= max(tuned["logistic_validation_roc_auc"], 0.5)
+    assert 0.0 <= tuned["boost_weight"] <= 1.0 and tuned["validation_blocks"] == 2
+
+
+def test_tuning_keeps_the_trees_when_they_help() -> None:
+    # Given a threshold-and-interaction signal a linear model cannot represent
+    rng = np.random.default_rng(14)
+    records, labels = [], []
+    for _ in range(1600):
+        visits = float(rng.integers(0, 20))
+        source = str(rng.choice(["Reference", "Google", "Olark"]))
+        hit = (visits >= 12) == (source == "Reference")
+        labels.append(int(rng.random() < (0.8 if hit else 0.15)))
+        records.append(
+            {"visits": visits, "noise": 0.0, "source": source, "job_title": "", "has_phone": False}
+        )
+    x, y = records_to_matrix(records, SPEC), np.asarray(labels)
+    # When tuned without dates (one stratified validation split)
+    tuned = training.tune(x, y, SPEC, None)
+    # Then the trees carry the blend
+    assert tuned["boost_weight"] >= 0.5 and tuned["half_life_days"] is None
+    assert tuned["validation_roc_auc"] > tuned["logistic_validation_roc_auc"] + 0.05
+
+
+def test_recency_weights_halve_per_half_life_from_the_newest_lead() -> None:
+    stamps = [datetime(2024, 1, 1, tzinfo=UTC) + timedelta(days=d) for d in (0, 10, 20)]
+    np.testing.assert_allclose(training.recency_weights(stamps, 10.0), [0.25, 0.5, 1.0])
+    assert training.recency_weights(stamps, None) is None and training.recency_weights(None, 5.0) is None
+
+
+def test_selection_never_reads_the_held_out_leads() -> None:
+    # Given the same leads twice, the second time with every held-out label reversed
+    records, labels, stamps = synthetic(600, seed=15)
+    _, test_idx = split(records, labels, stamps)
+    flipped = list(labels)
+    for i in test_idx:
+        flipped[i] = 1 - flipped[i]
+    # When trained without the final refit
+    a = training.train_model(records, labels, SPEC, timestamps=stamps, refit=False)
+    b = training.train_model(records, flipped, SPEC, timestamps=stamps, refit=False)
+    # Then the chosen configuration and the fitted model are the same; only the held-out report differs
+    drop = ("fit_seconds",)
+    assert {k: v for k, v in a.params.items() if k not in drop} == {
+        k: v for k, v in b.params.items() if k not in drop
+    }
+    x = records_to_matrix(records, SPEC)
+    np.testing.assert_array_equal(a.pipeline.predict_proba(x), b.pipeline.predict_proba(x))
+    assert a.metrics.roc_auc > 0.75 > b.metrics.roc_auc
 
 
 def test_training_refuses_too_few_outcomes() -> None:

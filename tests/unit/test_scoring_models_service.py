@@ -8,8 +8,15 @@ import pytest
 from leadtide.models.auth import Principal
 from leadtide.models.common import ChannelType, Grade, Role
 from leadtide.models.errors import ConflictError, ForbiddenError, UnprocessableError
-from leadtide.models.leads import Lead
-from leadtide.models.scoring import GradeOverrideRequest, Prediction, PredictionFactor, ScoringModelCreate
+from leadtide.models.leads import Activity, ActivityType, Lead
+from leadtide.models.messages import Direction, MessageKind
+from leadtide.models.scoring import (
+    MESSAGE_INTENT_EVENT_TYPES,
+    GradeOverrideRequest,
+    Prediction,
+    PredictionFactor,
+    ScoringModelCreate,
+)
 from leadtide.scoring.admin import RESCORE_TENANT_JOB, ScoringAdminService
 from leadtide.scoring.ports import ConversionPredictor
 from leadtide.scoring.service import (
@@ -18,6 +25,7 @@ from leadtide.scoring.service import (
     ScoringService,
     parse_scoring_message,
 )
+from leadtide.scoring.templates import TEMPLATES, template_model
 from leadtide.tracking.service import TrackingService
 from tests.fakes import FakeEventPublisher, FakeLeadRepository, FakeQueue
 from tests.scoring_fakes import FakeScoringStore, FakeTrackingStore
@@ -280,3 +288,91 @@ def test_decay_moves_scores_over_time():
     )
     rig.scoring.rescore_page("t1", ["a" * 32], "nightly decay")
     assert rig.repo.get_lead("t1", "a" * 32).score == 13  # 25 * 0.5 = 12.5, rounded half up
+
+
+def _receive(rig: "Rig", lead_id: str, text: str, message_id: str, at: datetime = NOW) -> None:
+    """Capture's side (the message joins the timeline, lead.message_received is published), then the
+    scoring worker's."""
+    activity = Activity(
+        activity_id=message_id.replace(".", ""),
+        lead_id=lead_id,
+        type=ActivityType.MESSAGE,
+        occurred_at=at,
+        channel=ChannelType.WHATSAPP,
+        direction=Direction.INBOUND,
+        kind=MessageKind.TEXT,
+        text=text,
+        provider_message_id=message_id,
+    )
+    rig.repo.append_activity("t1", activity, touch_lead=True)
+    data = {
+        "channel": "whatsapp",
+        "kind": "text",
+        "provider_message_id": message_id,
+        "occurred_at": at.isoformat(),
+    }
+    rig.scoring.handle(ScoringRequest("t1", lead_id, "lead.message_received", data))
+
+
+@pytest.mark.parametrize("template", list(TEMPLATES))
+def test_message_intent_scores_under_every_template(template):
+    # Given a tenant whose active default model is the template
+    rig = Rig()
+    model = rig.admin.create_model(ADMIN, ScoringModelCreate(template=template))
+    rig.admin.activate_model(ADMIN, model.model_id)
+    rig.scoring.forget_models("t1")
+    rig.add(_lead("a" * 32))
+    # When the lead writes on WhatsApp asking for pricing, urgently
+    _receive(rig, "a" * 32, "Need pricing for 20 seats asap", "wamid.intent1")
+    # Then the breakdown carries the message-intent factors with the template's points
+    lead = rig.repo.get_lead("t1", "a" * 32)
+    factors = {f.factor: f.points for f in lead.score_breakdown}
+    assert factors.get("intent.pricing", 0) > 0 and factors.get("intent.timing", 0) > 0, factors
+    assert lead.score >= factors["intent.pricing"] + factors["intent.timing"]
+    # and the lead's activity summary knows the intent (segments and automations can use it)
+    _, counts = rig.store.engagement[("t1", "a" * 32)]
+    assert counts["intent.pricing"] == 1 and counts["intent.timing"] == 1
+
+
+def test_message_intent_weights_differ_per_template_and_repeat_deliveries_count_once():
+    weights = {}
+    for template in TEMPLATES:
+        spec = template_model(template)
+        rules = {r.event_type: r.points for r in spec.behaviour_rules if r.event_type.startswith("intent.")}
+        assert set(rules) == set(MESSAGE_INTENT_EVENT_TYPES), template
+        assert all(p < 0 for t, p in rules.items() if t.startswith("intent.negative.")), template
+        weights[template] = tuple(sorted(rules.items()))
+    assert len(set(weights.values())) == len(TEMPLATES)  # each template weighs intent its own way
+
+    rig = Rig()
+    model = rig.admin.create_model(ADMIN, ScoringModelCreate(template="b2b_saas"))
+    rig.admin.activate_model(ADMIN, model.model_id)
+    rig.scoring.forget_models("t1")
+    rig.add(_lead("a" * 32))
+    _receive(rig, "a" * 32, "Need pricing for 20 seats asap", "wamid.intent1")
+    first = rig.repo.get_lead("t1", "a" * 32).score
+    data = {"channel": "whatsapp", "kind": "text", "provider_message_id": "wamid.intent1"}
+    rig.scoring.handle(ScoringRequest("t1", "a" * 32, "lead.message_received", data))  # redelivery
+    assert rig.repo.get_lead("t1", "a" * 32).score == first
+    # A negative message takes points away under the same model
+    _receive(rig, "a" * 32, "Actually, not interested, too expensive", "wamid.intent2")
+    factors = {f.factor: f.points for f in rig.repo.get_lead("t1", "a" * 32).score_breakdown}
+    assert factors["intent.negative.not_interested"] < 0 and factors["intent.negative.too_expensive"] < 0
+
+
+def test_intent_event_types_are_derived_not_tracked_or_declared():
+    rig = Rig()
+    rig.add(_lead("a" * 32), email="ann@acme.io")
+    result = rig.tracking.track(
+        "t1",
+        {
+            "event_id": "e1",
+            "type": "intent.pricing",
+            "lead": {"lead_id": "a" * 32},
+            "occurred_at": NOW.isoformat(),
+        },
+    )
+    assert result.accepted == 0 and "intent." in result.rejected[0].reason
+    with pytest.raises(UnprocessableError) as err:
+        rig.admin.create_model(ADMIN, ScoringModelCreate(name="X", custom_event_types=["intent.budget"]))
+    assert err.value.details[0]["field"] == "custom_event_types[0]"

@@ -86,10 +86,14 @@ def test_every_template_is_valid_and_full_engagement_fills_its_cap(name):
     spec = parse_spec(template_spec(name))
     model = CompiledModel(spec)
     assert spec.fit_rules and spec.behaviour_rules
-    occurrences = {r.event_type: [NOW] * (r.max_occurrences or 3) for r in spec.behaviour_rules}
+    # every positive behaviour (negative message intent, e.g. "not interested", is not engagement)
+    occurrences = {
+        r.event_type: [NOW] * (r.max_occurrences or 3) for r in spec.behaviour_rules if r.points > 0
+    }
     result = model.score({"tags": [], "custom_fields": {}}, occurrences, NOW)
-    engagement_cap = next(g.cap for g in spec.groups if g.name == "engagement")
-    assert result.engagement_score == engagement_cap
+    behaviour_groups = {r.group for r in spec.behaviour_rules}
+    assert behaviour_groups == {"engagement", "intent"}
+    assert result.engagement_score == sum(g.cap for g in spec.groups if g.name in behaviour_groups)
     assert result.grade == "hot"  # engagement alone (capped) reaches the hot threshold in every template
     assert {t.name for t in list_templates()} == set(TEMPLATES)
 

@@ -32,7 +32,8 @@ field                              type       read from
 
 Event types: the built-in behaviour types (``leadtide.models.scoring.BUILTIN_EVENT_TYPES``: email_opened,
 email_clicked, email_replied, form_submitted, page_viewed, content_downloaded, meeting_booked,
-whatsapp_message, instagram_message) or any custom type the tracking API accepts
+whatsapp_message, instagram_message, and the message-intent types ``intent.pricing`` ...
+``intent.negative.too_expensive`` recorded from what inbound messages say) or any custom type the tracking API accepts
 (``leadtide.models.scoring.EVENT_TYPE_PATTERN``: lower-case letters, digits, ``_`` and ``.``,
 starting with a letter, at most 64 characters).
 """

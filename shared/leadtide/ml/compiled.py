@@ -18,6 +18,7 @@ infrequent categories map exactly as scikit-learn maps them:
   ``_bin_mapper``, ``_preprocessor``, ``_baseline_prediction`` of scikit-learn 1.7): the artifact's
   scikit-learn version is checked at load, and a change there makes the check below fail, which falls
   back to the pipeline instead of mispredicting;
+- a model of the logistic member alone (``boost_weight`` 0) has no trees: only the linear member below;
 - linear member: the logistic regression's decision function folded over its preprocessing - median
   imputation, missing-value indicators and standardisation become one weight vector and a constant for the
   numeric block; each categorical column a dict category -> the contribution of its one-hot block
@@ -113,32 +114,38 @@ class CompiledLeadModel:
     """
 
     def __init__(self, model: Any, spec: FeatureSpec):
-        from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
-
         self.boost_weight = float(model.boost_weight)
         self.n_num = len(spec.numeric) + len(spec.boolean)
         self.n_cat = len(spec.categorical)
         self.text_fields = list(spec.text)
-        boosted = model.boosted_
-        steps = boosted[0].named_transformers_
-        trees = boosted[-1]
-        if trees.n_trees_per_iteration_ != 1:
-            raise ValueError("only binary classifiers are compiled")
-        self.trees = trees
-        self.empty = steps["num"].empty_ if self.n_num else np.zeros(0, dtype=bool)
-        self.boost_text = [steps[f"text:{name}"] for name in self.text_fields]
-        # Categorical value -> the code the trees see: Leadtide's OrdinalEncoder, then the estimator's
-        # internal one (its codes are floats: -1 probes an unseen one).
+        self.trees: Any = None
+        self.predictors: list[Any] = []
+        self.boost_text: list[Any] = []
         self.ordinal: list[_CategoryTable] = []
-        if self.n_cat:
-            inner = _lookup_tables(trees._preprocessor.named_transformers_["encoder"], _column, unseen=-1.0)
-            outer = _lookup_tables(steps["cat"], _column)
-            self.ordinal = [_compose(o, i) for o, i in zip(outer, inner, strict=True)]
-        self.known_cat_bitsets, self.f_idx_map = trees._bin_mapper.make_known_categories_bitsets()
-        self.predictors = [predictor for iteration in trees._predictors for predictor in iteration]
-        self.baseline = float(np.ravel(trees._baseline_prediction)[0])
-        self.n_threads = _openmp_effective_n_threads()
+        self.empty = np.zeros(self.n_num, dtype=bool)
+        boosted = model.boosted_
+        if boosted is not None:  # None: boost_weight 0, the logistic member alone
+            steps = boosted[0].named_transformers_
+            trees = boosted[-1]
+            if trees.n_trees_per_iteration_ != 1:
+                raise ValueError("only binary classifiers are compiled")
+            self.trees = trees
+            self.empty = steps["num"].empty_ if self.n_num else np.zeros(0, dtype=bool)
+            self.boost_text = [steps[f"text:{name}"] for name in self.text_fields]
+            # Categorical value -> the code the trees see: Leadtide's OrdinalEncoder, then the estimator's
+            # internal one (its codes are floats: -1 probes an unseen one).
+            if self.n_cat:
+                inner = _lookup_tables(
+                    trees._preprocessor.named_transformers_["encoder"], _column, unseen=-1.0
+                )
+                outer = _lookup_tables(steps["cat"], _column)
+                self.ordinal = [_compose(o, i) for o, i in zip(outer, inner, strict=True)]
+            self.known_cat_bitsets, self.f_idx_map = trees._bin_mapper.make_known_categories_bitsets()
+            self.predictors = [predictor for iteration in trees._predictors for predictor in iteration]
+            self.baseline = float(np.ravel(trees._baseline_prediction)[0])
         self.linear = _LinearMember(model.linear_, self) if model.linear_ is not None else None
+        if self.trees is None and self.linear is None:
+            raise ValueError("the model has neither member fitted")
 
     def _text_flags(self, x: np.ndarray, flags: Sequence[Any]) -> list[np.ndarray]:
         start = self.n_num + self.n_cat
@@ -164,11 +171,21 @@ class CompiledLeadModel:
         x = np.asarray(x, dtype=object)
         if not len(x):
             return np.zeros((0, 2))
+        if self.trees is None:
+            assert self.linear is not None
+            p = self.linear.probability(x)
+            return np.column_stack([1.0 - p, p])
+        from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
+
+        # Asked at each call, as scikit-learn does: threadpoolctl limits set by the caller apply (threads
+        # fixed at load time would ignore them, and busy-waiting OpenMP threads on a shared CPU cost
+        # several times the work).
+        n_threads = _openmp_effective_n_threads()
         flags = self._text_flags(x, self.boost_text)
         features = self.tree_input(x, flags)
         raw = np.full(len(x), self.baseline)
         for predictor in self.predictors:
-            raw += predictor.predict(features, self.known_cat_bitsets, self.f_idx_map, self.n_threads)
+            raw += predictor.predict(features, self.known_cat_bitsets, self.f_idx_map, n_threads)
         p = 1.0 / (1.0 + np.exp(-raw))
         if self.linear is not None:
             shared = flags if self.linear.shared_text else None
@@ -209,7 +226,7 @@ class _LinearMember:
         self.text = [steps[f"text:{name}"] for name in owner.text_fields]
         self.w_text = [coef[slices[f"text:{name}"]] for name in owner.text_fields]
         # Same vocabularies as the boosted member's (both fitted on the same rows): flags computed once.
-        self.shared_text = all(
+        self.shared_text = owner.trees is not None and all(
             a.vocabulary_ == b.vocabulary_ for a, b in zip(self.text, owner.boost_text, strict=True)
         )
 
@@ -249,7 +266,9 @@ def probe_matrix(model: Any, spec: FeatureSpec, reference: Sequence[Any] | None)
             row[j] = ""
     rows = [list(row)]
     n_num = len(spec.numeric) + len(spec.boolean)
-    encoder = model.boosted_[0].named_transformers_["cat"] if spec.categorical else None
+    # The members were fitted on the same rows: either one's encoders list the training categories.
+    steps = (model.boosted_ if model.boosted_ is not None else model.linear_)[0].named_transformers_
+    encoder = steps["cat"] if spec.categorical else None
     for j, name in enumerate(columns):
         kind = spec.kind_of(name)
         if kind in ("numeric", "boolean"):
@@ -257,7 +276,7 @@ def probe_matrix(model: Any, spec: FeatureSpec, reference: Sequence[Any] | None)
         elif kind == "categorical" and encoder is not None:
             values = [*encoder.categories_[j - n_num].tolist(), _UNSEEN]
         else:
-            step = model.boosted_[0].named_transformers_[f"text:{name}"]
+            step = steps[f"text:{name}"]
             values = [*step.vocabulary_, " ".join(step.vocabulary_), ""]
         for value in values:
             probe = list(row)

@@ -41,6 +41,24 @@ RULE_ID_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 EVENT_TYPE_PATTERN = r"^[a-z][a-z0-9_.]{0,63}$"
 MODEL_ID_PATTERN = r"^[0-9a-f]{32}$"
 
+INTENT_EVENT_PREFIX = "intent."
+"""Event types under this prefix are derived by Leadtide from message text (reserved: they cannot be
+tracked through the API or declared as custom event types)."""
+
+MESSAGE_INTENT_EVENT_TYPES: tuple[str, ...] = (
+    "intent.pricing",
+    "intent.purchase",
+    "intent.timing",
+    "intent.meeting",
+    "intent.payment",
+    "intent.negative.not_interested",
+    "intent.negative.opt_out",
+    "intent.negative.too_expensive",
+)
+"""Buying intent (and its negative) in inbound message text: one occurrence per category a received message
+mentions (the lexicon of :mod:`leadtide.scoring.intent`: price, purchase, timing, meeting, payment; not
+interested, opt-out, too expensive). Every template weighs them; any model may score them."""
+
 BUILTIN_EVENT_TYPES: tuple[str, ...] = (
     "email_opened",
     "email_clicked",
@@ -51,10 +69,12 @@ BUILTIN_EVENT_TYPES: tuple[str, ...] = (
     "meeting_booked",
     "whatsapp_message",
     "instagram_message",
+    *MESSAGE_INTENT_EVENT_TYPES,
 )
 """Behaviour event types every model may use; anything else must be declared in ``custom_event_types``.
 ``whatsapp_message``, ``instagram_message`` and ``form_submitted`` are also recorded from captured inbound
-messages (WhatsApp Cloud API / Twilio, Instagram, web forms)."""
+messages (WhatsApp Cloud API / Twilio, Instagram, web forms), and the ``intent.*`` types from those
+messages' text (:data:`MESSAGE_INTENT_EVENT_TYPES`)."""
 
 FitOp = Literal["eq", "in", "contains", "gte", "lte", "between", "is_empty", "is_not_empty"]
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from leadtide.models.scoring import EVENT_TYPE_PATTERN
+from leadtide.models.scoring import EVENT_TYPE_PATTERN, INTENT_EVENT_PREFIX
 
 MAX_EVENTS_PER_REQUEST = 500
 EVENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:@/-]{0,127}$"
@@ -33,7 +33,8 @@ class LeadRef(BaseModel):
 class TrackedEventIn(BaseModel):
     """One behaviour event. ``event_id`` is the sender's id: sending it again is a no-op (per tenant).
     ``type`` is a built-in event type (email_opened, page_viewed, ...) or a custom one
-    (``[a-z][a-z0-9_.]*``; it scores only in models that declare it). ``occurred_at`` needs a time zone.
+    (``[a-z][a-z0-9_.]*``; it scores only in models that declare it); ``intent.*`` types are reserved
+    (Leadtide derives them from message text). ``occurred_at`` needs a time zone.
     ``properties`` (up to 4 KB of JSON) are kept on the timeline."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
@@ -43,6 +44,15 @@ class TrackedEventIn(BaseModel):
     lead: LeadRef
     occurred_at: datetime
     properties: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("type")
+    @classmethod
+    def _not_derived(cls, v: str) -> str:
+        if v.startswith(INTENT_EVENT_PREFIX):
+            raise ValueError(
+                f"{INTENT_EVENT_PREFIX}* event types are derived by Leadtide from message text and cannot be tracked"
+            )
+        return v
 
     @field_validator("occurred_at")
     @classmethod

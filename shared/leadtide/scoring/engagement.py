@@ -18,14 +18,13 @@ profile.completeness          email 3, phone 3, name 2, company 2               
 Recency weight is exponential decay with a 14-day half-life, ``0.5 ** (age_days / 14)``, the usual
 time-decay scheme of engagement scoring (e.g. HubSpot's score decay); messages older than
 ``LOOKBACK_DAYS`` do not count. Grades: hot >= 50, warm 20-49, cold 0-19 (the defaults of the scoring
-models to come). Intent phrases cover English, Spanish and Portuguese, matched on word boundaries
-after removing accents, case-insensitively.
+models to come). Intent phrases are the lexicon of :mod:`leadtide.scoring.intent` (English, Spanish and
+Portuguese, matched on word boundaries after removing accents, case-insensitively), which scoring models
+read too, as ``intent.*`` behaviour occurrences.
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,180 +32,33 @@ from datetime import datetime
 from leadtide.models.common import Grade
 from leadtide.models.leads import Activity, ActivityType, Lead, ScoreFactor
 from leadtide.models.messages import Direction, MessageKind
+from leadtide.scoring.intent import (
+    INTENT_LEXICON,
+    NEGATIVE_LEXICON,
+    intent_categories,
+    message_text,
+    negative_categories,
+)
+
+__all__ = [
+    "INTENT_LEXICON",
+    "NEGATIVE_LEXICON",
+    "ScoreResult",
+    "grade_for",
+    "intent_categories",
+    "negative_categories",
+    "recency_weight",
+    "score_lead",
+]
 
 HALF_LIFE_DAYS = 14.0
 LOOKBACK_DAYS = 90
 HOT_THRESHOLD = 50
 WARM_THRESHOLD = 20
 
-# category -> (label, points, phrases). Phrases are accent-free, lower-case, matched on word boundaries.
-INTENT_LEXICON: dict[str, tuple[str, float, tuple[str, ...]]] = {
-    "pricing": (
-        "Asked about price",
-        12,
-        (
-            "price",
-            "prices",
-            "pricing",
-            "how much",
-            "cost",
-            "costs",
-            "quote",
-            "quotation",
-            "rate",
-            "rates",
-            "fee",
-            "fees",
-            "budget",
-            "precio",
-            "precios",
-            "cuanto cuesta",
-            "cuanto vale",
-            "cotizacion",
-            "preco",
-            "quanto custa",
-            "orcamento",
-            "valor",
-        ),
-    ),
-    "purchase": (
-        "Wants to buy or book",
-        15,
-        (
-            "buy",
-            "purchase",
-            "order",
-            "book",
-            "booking",
-            "reserve",
-            "reservation",
-            "sign up",
-            "subscribe",
-            "enroll",
-            "enrol",
-            "i want",
-            "i'd like",
-            "i would like",
-            "comprar",
-            "quiero",
-            "reservar",
-            "pedido",
-            "contratar",
-            "quero",
-            "encomendar",
-            "inscrever",
-        ),
-    ),
-    "timing": (
-        "Asked about availability or timing",
-        8,
-        (
-            "available",
-            "availability",
-            "in stock",
-            "when can",
-            "how soon",
-            "today",
-            "tomorrow",
-            "this week",
-            "next week",
-            "asap",
-            "urgent",
-            "urgently",
-            "disponible",
-            "disponibilidad",
-            "hoy",
-            "manana",
-            "disponivel",
-            "hoje",
-            "amanha",
-            "urgente",
-        ),
-    ),
-    "meeting": (
-        "Asked for a call, demo or visit",
-        10,
-        (
-            "demo",
-            "meeting",
-            "call me",
-            "appointment",
-            "schedule a call",
-            "visit",
-            "consultation",
-            "cita",
-            "llamame",
-            "reunion",
-            "visita",
-            "agendar",
-            "ligar",
-            "reuniao",
-        ),
-    ),
-    "payment": (
-        "Asked how to pay",
-        12,
-        (
-            "pay",
-            "payment",
-            "invoice",
-            "credit card",
-            "card",
-            "transfer",
-            "installments",
-            "deposit",
-            "pagar",
-            "pago",
-            "factura",
-            "tarjeta",
-            "transferencia",
-            "pagamento",
-            "cartao",
-            "boleto",
-            "pix",
-            "parcelas",
-        ),
-    ),
-}
-NEGATIVE_LEXICON: dict[str, tuple[str, tuple[str, ...]]] = {
-    "not_interested": (
-        "Said not interested",
-        (
-            "not interested",
-            "no thanks",
-            "no thank you",
-            "no longer",
-            "no me interesa",
-            "nao tenho interesse",
-            "nao me interessa",
-        ),
-    ),
-    "opt_out": (
-        "Asked to stop messages",
-        ("unsubscribe", "stop", "remove me", "dont contact", "don't contact", "baja", "parar", "pare"),
-    ),
-    "too_expensive": (
-        "Found it too expensive",
-        ("too expensive", "very expensive", "muy caro", "muito caro"),
-    ),
-}
 INTENT_CAP = 35.0
 NEGATIVE_POINTS = -15.0
 NEGATIVE_CAP = -30.0
-
-
-def _fold(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text.lower())
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
-
-
-def _pattern(phrases: Sequence[str]) -> re.Pattern[str]:
-    alternatives = sorted((re.escape(p) for p in phrases), key=len, reverse=True)
-    return re.compile(r"(?<!\w)(?:" + "|".join(alternatives) + r")(?!\w)")
-
-
-_INTENT_PATTERNS = {cat: _pattern(phrases) for cat, (_, _, phrases) in INTENT_LEXICON.items()}
-_NEGATIVE_PATTERNS = {cat: _pattern(phrases) for cat, (_, phrases) in NEGATIVE_LEXICON.items()}
 
 
 @dataclass(frozen=True)
@@ -232,18 +84,6 @@ def recency_weight(occurred_at: datetime, now: datetime) -> float:
     """``0.5 ** (age_days / 14)``: 1.0 now, 0.5 after two weeks; future times count as now."""
     age_days = max((now - occurred_at).total_seconds() / 86400.0, 0.0)
     return 0.5 ** (age_days / HALF_LIFE_DAYS)
-
-
-def intent_categories(text: str) -> set[str]:
-    """Buying-intent categories (keys of INTENT_LEXICON) a message mentions."""
-    folded = _fold(text)
-    return {cat for cat, pattern in _INTENT_PATTERNS.items() if pattern.search(folded)}
-
-
-def negative_categories(text: str) -> set[str]:
-    """Negative-intent categories (keys of NEGATIVE_LEXICON) a message mentions."""
-    folded = _fold(text)
-    return {cat for cat, pattern in _NEGATIVE_PATTERNS.items() if pattern.search(folded)}
 
 
 def score_lead(lead: Lead, activities: Sequence[Activity], now: datetime) -> ScoreResult:
@@ -300,7 +140,7 @@ def score_lead(lead: Lead, activities: Sequence[Activity], now: datetime) -> Sco
     latest: dict[str, Activity] = {}
     negatives: dict[str, Activity] = {}
     for a in inbound:
-        text = " ".join(filter(None, [a.text, a.interactive.title if a.interactive else None]))
+        text = message_text(a)
         if not text:
             continue
         for cat in intent_categories(text):

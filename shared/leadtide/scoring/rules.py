@@ -39,6 +39,7 @@ from leadtide.models.errors import UnprocessableError
 from leadtide.models.scoring import (
     BUILTIN_EVENT_TYPES,
     EVENT_TYPE_PATTERN,
+    INTENT_EVENT_PREFIX,
     HalfLifeDecay,
     LinearDecay,
     ScoringModelSpec,
@@ -222,6 +223,13 @@ def validate_spec(spec: ScoringModelSpec) -> None:
             problems.append(_problem(f"custom_event_types[{i}]", "lower-case letters, digits, _ and ."))
         elif name in BUILTIN_EVENT_TYPES:
             problems.append(_problem(f"custom_event_types[{i}]", f"{name!r} is a built-in event type"))
+        elif name.startswith(INTENT_EVENT_PREFIX):
+            problems.append(
+                _problem(
+                    f"custom_event_types[{i}]",
+                    f"{INTENT_EVENT_PREFIX}* is reserved for the message-intent types Leadtide derives",
+                )
+            )
         elif name in custom:
             problems.append(_problem(f"custom_event_types[{i}]", f"duplicate event type {name!r}"))
         custom.add(name)

@@ -26,10 +26,12 @@ from leadtide.leads.ports import LeadRepository
 from leadtide.models.common import ChannelType, Grade, iso, utc_now
 from leadtide.models.errors import LeadNotFoundError
 from leadtide.models.events import LeadEvent, LeadEventType
-from leadtide.models.leads import Lead, ScoreFactor
+from leadtide.models.leads import ActivityType, Lead, ScoreFactor
+from leadtide.models.messages import Direction
 from leadtide.models.scoring import Prediction, ScoreHistoryEntry, ScoringModel
 from leadtide.ports import CommandQueue, EventPublisher
 from leadtide.scoring.engagement import LOOKBACK_DAYS, ScoreResult, score_lead
+from leadtide.scoring.intent import message_intent_event_types, message_text
 from leadtide.scoring.ports import ConversionPredictor, Occurrence, ScoringInput, ScoringStore
 from leadtide.scoring.rules import CompiledModel, RuleScore
 
@@ -222,18 +224,47 @@ class ScoringService:
         return self.rescore_page(request.tenant_id, [request.lead_id], describe_cause(request))
 
     def _record_message(self, request: ScoringRequest) -> None:
+        """Remember a received message as behaviour occurrences: its channel's type (``whatsapp_message``,
+        ``instagram_message``, ``form_submitted``) and one ``intent.*`` occurrence per intent category its
+        text mentions (:mod:`leadtide.scoring.intent`), all deduplicated by the provider's message id."""
         event_type = _message_event_type(request.data)
         dedupe = request.data.get("provider_message_id")
         at = request.data.get("occurred_at")
         if self._store is None or not event_type or not dedupe:
             return
+        when: datetime | None
         try:
-            when = datetime.fromisoformat(str(at).replace("Z", "+00:00")) if at else self._clock()
+            when = datetime.fromisoformat(str(at).replace("Z", "+00:00")) if at else None
         except ValueError:
-            when = self._clock()
-        self._store.record_occurrences(
-            request.tenant_id, request.lead_id, [Occurrence(event_type, when, f"msg:{dedupe}")]
-        )
+            when = None
+        dedupe_id = f"msg:{dedupe}"
+        occurred = when or self._clock()
+        occurrences = [Occurrence(event_type, occurred, dedupe_id)]
+        occurrences += [
+            Occurrence(intent, occurred, dedupe_id)
+            for intent in self._message_intents(request, str(dedupe), when)
+        ]
+        self._store.record_occurrences(request.tenant_id, request.lead_id, occurrences)
+
+    def _message_intents(
+        self, request: ScoringRequest, provider_message_id: str, at: datetime | None
+    ) -> list[str]:
+        """The intent event types of the received message, read from the lead's timeline (the event does
+        not carry the text). A message no longer there (lead deleted, message retracted) has none."""
+        since = at - timedelta(minutes=1) if at else self._clock() - timedelta(days=LOOKBACK_DAYS)
+        try:
+            activities = self._leads.recent_activities(request.tenant_id, request.lead_id, since=since)
+        except LeadNotFoundError:
+            return []
+        for activity in activities:
+            if (
+                activity.type == ActivityType.MESSAGE
+                and activity.provider_message_id == provider_message_id
+                and activity.direction == Direction.INBOUND
+                and not activity.retracted
+            ):
+                return message_intent_event_types(message_text(activity))
+        return []
 
     def rescore(self, request: ScoringRequest) -> ScoreResult | None:
         """Score one lead now (built-in formula when no store is configured). Returns the result, or None

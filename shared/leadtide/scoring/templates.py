@@ -6,13 +6,21 @@ actions (meeting booked, reply, pricing-page-like content) are worth 10-25, ligh
 1-2 with a max-occurrence limit so volume cannot fake intent; negative fit marks poor matches (students,
 free mail in B2B, competitors). Decay is a half-life matched to the sales cycle: short for consumer
 purchases (7 days), longer for considered B2B/financial buys (21-30 days).
+
+Message intent: every template scores what inbound messages say (the ``intent.*`` event types of
+:mod:`leadtide.scoring.intent`: price, purchase, timing, meeting, payment, and the negative not interested,
+opt-out, too expensive) in its own ``intent`` group, the latest mention of each category only
+(``max_occurrences`` 1, decayed like any behaviour), weighted for the business: a demo request weighs most
+in B2B SaaS, a purchase or payment question in high-ticket e-commerce, a quote request in financial
+services. The built-in formula (no model) weighs the same categories 8-15 points, capped at 35.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from leadtide.models.scoring import ScoringModelSpec, ScoringTemplate
+from leadtide.models.scoring import MESSAGE_INTENT_EVENT_TYPES, ScoringModelSpec, ScoringTemplate
+from leadtide.scoring.intent import intent_label
 
 _GROUPS = [
     {"name": "fit", "label": "Fit", "cap": 40},
@@ -32,6 +40,22 @@ def _beh(rule_id: str, label: str, event: str, points: float, max_occ: int | Non
     if max_occ is not None:
         rule["max_occurrences"] = max_occ
     return rule
+
+
+def _intent_group(cap: float) -> dict[str, Any]:
+    return {"name": "intent", "label": "Message intent", "cap": cap}
+
+
+def _intent(points: dict[str, float]) -> list[dict[str, Any]]:
+    """One behaviour rule per message-intent event type (``points`` names every type, by its category:
+    ``pricing`` or ``negative.opt_out``); the rule id is the event type, as in the built-in formula's
+    breakdown, and only the latest mention counts."""
+    rules = []
+    for event_type in MESSAGE_INTENT_EVENT_TYPES:
+        key = event_type.removeprefix("intent.")
+        rule = _beh(event_type, intent_label(event_type), event_type, points[key], 1)
+        rules.append({**rule, "group": "intent"})
+    return rules
 
 
 TEMPLATES: dict[str, tuple[str, str, dict[str, Any]]] = {
@@ -80,8 +104,20 @@ TEMPLATES: dict[str, tuple[str, str, dict[str, Any]]] = {
                 _beh("eng.open", "Opened an email", "email_opened", 1, 10),
                 _beh("eng.page", "Viewed a page", "page_viewed", 1, 10),
                 _beh("eng.whatsapp", "Sent a WhatsApp message", "whatsapp_message", 4, 5),
+                *_intent(
+                    {
+                        "pricing": 12,
+                        "purchase": 10,
+                        "timing": 6,
+                        "meeting": 15,
+                        "payment": 8,
+                        "negative.not_interested": -15,
+                        "negative.opt_out": -20,
+                        "negative.too_expensive": -8,
+                    }
+                ),
             ],
-            "groups": _GROUPS,
+            "groups": [*_GROUPS, _intent_group(30)],
             "decay": {"kind": "half_life", "days": 21},
             "grades": {"hot": 50, "warm": 20},
         },
@@ -120,8 +156,20 @@ TEMPLATES: dict[str, tuple[str, str, dict[str, Any]]] = {
                 _beh("eng.instagram", "Instagram message", "instagram_message", 3, 5),
                 _beh("eng.click", "Clicked an email", "email_clicked", 2, 5),
                 _beh("eng.page", "Viewed a page", "page_viewed", 1, 10),
+                *_intent(
+                    {
+                        "pricing": 10,
+                        "purchase": 8,
+                        "timing": 6,
+                        "meeting": 12,
+                        "payment": 6,
+                        "negative.not_interested": -15,
+                        "negative.opt_out": -20,
+                        "negative.too_expensive": -10,
+                    }
+                ),
             ],
-            "groups": _GROUPS,
+            "groups": [*_GROUPS, _intent_group(30)],
             "decay": {"kind": "half_life", "days": 14},
         },
     ),
@@ -152,10 +200,23 @@ TEMPLATES: dict[str, tuple[str, str, dict[str, Any]]] = {
                 _beh("eng.page", "Viewed a product page", "page_viewed", 2, 10),
                 _beh("eng.click", "Clicked an email", "email_clicked", 3, 5),
                 _beh("eng.open", "Opened an email", "email_opened", 1, 5),
+                *_intent(
+                    {
+                        "pricing": 8,
+                        "purchase": 15,
+                        "timing": 8,
+                        "meeting": 4,
+                        "payment": 15,
+                        "negative.not_interested": -15,
+                        "negative.opt_out": -20,
+                        "negative.too_expensive": -12,
+                    }
+                ),
             ],
             "groups": [
                 {"name": "fit", "label": "Fit", "cap": 30},
                 {"name": "engagement", "label": "Engagement", "cap": 70},
+                _intent_group(35),
             ],
             "decay": {"kind": "half_life", "days": 7},
         },
@@ -182,8 +243,20 @@ TEMPLATES: dict[str, tuple[str, str, dict[str, Any]]] = {
                 _beh("eng.reply", "Replied to an email", "email_replied", 8, 3),
                 _beh("eng.guide", "Downloaded a guide", "content_downloaded", 5, 3),
                 _beh("eng.click", "Clicked an email", "email_clicked", 2, 5),
+                *_intent(
+                    {
+                        "pricing": 15,
+                        "purchase": 10,
+                        "timing": 5,
+                        "meeting": 12,
+                        "payment": 6,
+                        "negative.not_interested": -15,
+                        "negative.opt_out": -20,
+                        "negative.too_expensive": -10,
+                    }
+                ),
             ],
-            "groups": _GROUPS,
+            "groups": [*_GROUPS, _intent_group(30)],
             "decay": {"kind": "linear", "points_per_period": 5, "period_days": 30},
             "grades": {"hot": 55, "warm": 25},
         },
@@ -222,8 +295,20 @@ TEMPLATES: dict[str, tuple[str, str, dict[str, Any]]] = {
                 _beh("eng.instagram", "Instagram message", "instagram_message", 5, 5),
                 _beh("eng.form", "Submitted a form", "form_submitted", 10, 2),
                 _beh("eng.page", "Viewed the timetable/prices", "page_viewed", 2, 5),
+                *_intent(
+                    {
+                        "pricing": 8,
+                        "purchase": 12,
+                        "timing": 8,
+                        "meeting": 10,
+                        "payment": 10,
+                        "negative.not_interested": -15,
+                        "negative.opt_out": -20,
+                        "negative.too_expensive": -12,
+                    }
+                ),
             ],
-            "groups": _GROUPS,
+            "groups": [*_GROUPS, _intent_group(30)],
             "decay": {"kind": "half_life", "days": 7},
         },
     ),
