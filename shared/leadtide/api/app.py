@@ -29,12 +29,13 @@ from leadtide.api.errors import (
     JSON,
     documented_errors,
     domain_error_response,
+    unavailable_response,
     undecodable_body_response,
     unsupported_media_type_response,
     validation_error_response,
 )
 from leadtide.api.query import check_query_parameters, document_query_parameters
-from leadtide.models.errors import LeadtideError
+from leadtide.models.errors import LeadtideError, StorageUnavailableError
 from leadtide.models.text import loads_valid_text
 from leadtide.observability import logger, metrics, traced
 
@@ -44,8 +45,8 @@ def build_app(*routers: APIGatewayHttpRouter) -> APIGatewayHttpResolver:
 
     Every JSON body is read by one loader that refuses lone surrogates (422 naming the field) before any
     request model sees it (:func:`leadtide.models.text.loads_valid_text`); domain errors, validation
-    errors (400 malformed JSON / 422 bad values), 415 and undecodable bodies become
-    ``{"error": {"code", "message", "details"}}``.
+    errors (400 malformed JSON / 422 bad values), 415, undecodable bodies and a throttled or unreachable
+    store (503 ``storage_unavailable`` with ``Retry-After``) become ``{"error": {"code", "message", "details"}}``.
     """
     app = APIGatewayHttpResolver(enable_validation=True, json_body_deserializer=loads_valid_text)
     # Every route refuses query parameters it does not declare (422 naming them) and reads mapping
@@ -57,6 +58,11 @@ def build_app(*routers: APIGatewayHttpRouter) -> APIGatewayHttpResolver:
     @app.exception_handler(LeadtideError)
     def _domain_error(err: LeadtideError) -> Response:
         return domain_error_response(err)
+
+    @app.exception_handler(StorageUnavailableError)
+    def _storage_unavailable(err: StorageUnavailableError) -> Response:
+        logger.warning("storage unavailable", extra={"cause_code": err.cause_code})
+        return unavailable_response(err)
 
     @app.exception_handler(RequestValidationError)
     def _validation_error(err: RequestValidationError) -> Response:
@@ -115,18 +121,21 @@ def openapi_json(app: APIGatewayHttpResolver) -> str:
 
 
 def _with_unsupported_media_type(document: str) -> str:
-    """Every operation with a JSON body may answer 415, and every one 422 for an unknown query parameter
-    (:func:`leadtide.api.query.check_query_parameters`): listed once here rather than in each route;
+    """Every operation with a JSON body may answer 415, every one 422 for an unknown query parameter
+    (:func:`leadtide.api.query.check_query_parameters`) and 503 when the store is throttled or unreachable
+    (:class:`~leadtide.models.errors.StorageUnavailableError`): listed once here rather than in each route;
     mapping query parameters are documented as deepObject."""
     schema = json.loads(document)
     document_query_parameters(schema)
-    (entry,) = documented_errors(415).values()
+    descriptions = {code: entry["description"] for code, entry in documented_errors(415, 503).items()}
     reference = {"$ref": "#/components/schemas/ErrorResponse"}
     for path_item in schema["paths"].values():
         for operation in path_item.values():
-            if isinstance(operation, dict) and "requestBody" in operation:
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            for code in (415, 503) if "requestBody" in operation else (503,):
                 operation["responses"].setdefault(
-                    "415", {"description": entry["description"], "content": {JSON: {"schema": reference}}}
+                    str(code), {"description": descriptions[code], "content": {JSON: {"schema": reference}}}
                 )
     return json.dumps(schema)
 

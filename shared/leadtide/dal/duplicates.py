@@ -16,12 +16,13 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
-from leadtide.dal.base import DynamoRepository
+from leadtide.dal.base import DynamoRepository, StorageAdapter
 from leadtide.dal.cursor import decode_cursor, encode_cursor
+from leadtide.dal.errors import condition_failed
 from leadtide.dal.items import (
     ActivityItem,
     CounterItem,
@@ -216,8 +217,8 @@ class DynamoDuplicateRepository(DynamoRepository, DuplicateRepository):
                 ],
                 condition=DuplicatePairItem.pk.exists(),
             )
-        except Exception as err:  # UpdateError wrapping ConditionalCheckFailed
-            if "ConditionalCheckFailed" in repr(err):
+        except UpdateError as err:
+            if condition_failed(err):
                 raise DuplicatePairNotFoundError(f"duplicate pair {pair_id} not found") from None
             raise
         return self.get_pair(tenant_id, pair_id)
@@ -228,7 +229,7 @@ class DynamoDuplicateRepository(DynamoRepository, DuplicateRepository):
                 batch.delete(DuplicatePairItem(*self._key(tenant_id, pair_id)))
 
 
-class S3Blobs:
+class S3Blobs(StorageAdapter):
     """JSON documents in the artifacts bucket (client created on first use)."""
 
     def __init__(self, bucket: str):
@@ -354,8 +355,8 @@ class DynamoMergeStore(DynamoRepository, MergeStore):
                 actions=self._record_actions(record),
                 condition=MergeRecordItem.status == str(expected),
             )
-        except Exception as err:
-            if "ConditionalCheckFailed" in repr(err):
+        except UpdateError as err:
+            if condition_failed(err):
                 raise MergeConflictError(f"merge {record.merge_id} is no longer {expected}") from None
             raise
 
@@ -445,8 +446,7 @@ class DynamoMergeStore(DynamoRepository, MergeStore):
         except DoesNotExist:
             raise MergeConflictError("the surviving lead was deleted meanwhile") from None
         except TransactWriteError as err:
-            reasons = [r.code if r is not None else None for r in err.cancellation_reasons]
-            if "ConditionalCheckFailed" in reasons:
+            if condition_failed(err):
                 raise MergeConflictError(
                     "a lead, identity or the merge record changed meanwhile; nothing was changed, retry"
                 ) from err

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from leadtide.dal.base import DynamoRepository
 from leadtide.dal.cursor import decode_cursor, encode_cursor
+from leadtide.dal.errors import condition_failed
 from leadtide.dal.items import IdentityItem, LeadItem, identity_pk, tenant_list_pk
 from leadtide.dal.leads import (
     PROFILE,
@@ -154,7 +155,7 @@ class DynamoProfileBackfillStore(DynamoRepository, ProfileBackfillStore):
                 ExpressionAttributeValues=values,
             )
         except ClientError as err:
-            if err.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if condition_failed(err):
                 return False
             raise
         return True

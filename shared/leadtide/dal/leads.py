@@ -14,6 +14,7 @@ from pynamodb.transactions import TransactWrite
 
 from leadtide.dal.base import DynamoRepository
 from leadtide.dal.cursor import decode_cursor, encode_cursor
+from leadtide.dal.errors import CONDITION_REASON, cancellation_codes, condition_failed
 from leadtide.dal.items import (
     ActivityItem,
     CounterItem,
@@ -72,10 +73,6 @@ def search_text(values: dict[str, Any]) -> str:
 def score_sort_key(score: int | None, lead_id: str) -> str:
     """Sort key of the by-score index: zero-padded score, unscored leads first (``-01``)."""
     return f"{UNSCORED_SK if score is None else f'{score:03d}'}#{lead_id}"
-
-
-def _reason_codes(err: TransactWriteError) -> list[str | None]:
-    return [r.code if r is not None else None for r in err.cancellation_reasons]
 
 
 _SENT_ORDER = {"check": 0, "delete": 1, "put": 2, "update": 3}
@@ -173,8 +170,8 @@ class DynamoLeadRepository(DynamoRepository, LeadRepository):
         A refused identity claim whose item names a lead with no profile (or is gone already) raises
         :class:`_DanglingIdentity`: the caller claims it again on condition that it still names that lead.
         """
-        for op, code in zip(ops, _reason_codes(err), strict=False):
-            if code != "ConditionalCheckFailed":
+        for op, code in zip(ops, cancellation_codes(err), strict=False):
+            if code != CONDITION_REASON:
                 continue
             if op.startswith("identity:"):
                 _, kind, value = op.split(":", 2)
@@ -316,8 +313,8 @@ class DynamoLeadRepository(DynamoRepository, LeadRepository):
                     added.append(("put", f"identity:{kind}:{value}"))
         except TransactWriteError as err:
             ops = _sent_order(added)
-            codes = _reason_codes(err)
-            if "lead-touch" in ops and codes[ops.index("lead-touch")] == "ConditionalCheckFailed":
+            codes = cancellation_codes(err)
+            if "lead-touch" in ops and codes[ops.index("lead-touch")] == CONDITION_REASON:
                 if not advance_clock or not self._lead_exists(tenant_id, activity.lead_id):
                     raise LeadNotFoundError("lead not found") from err
                 # The lead has later activity already: store the entry and count it, clock unmoved.
@@ -554,7 +551,7 @@ class DynamoLeadRepository(DynamoRepository, LeadRepository):
                         condition=LeadItem.pk.exists(),  # deleted meanwhile: no key-only profile
                     )
                 except UpdateError as err:
-                    if err.cause_response_code != "ConditionalCheckFailedException":
+                    if not condition_failed(err):
                         raise
             return updated
         raise IdentityTakenError(*next(iter(stale)), None)
@@ -616,10 +613,8 @@ class DynamoLeadRepository(DynamoRepository, LeadRepository):
                         added.append(("update", "counter"))
         except TransactWriteError as err:
             ops = _sent_order(added)
-            codes = dict(zip(ops, _reason_codes(err), strict=False))
-            if codes.get(profile_op) == "ConditionalCheckFailed" and not self._lead_exists(
-                tenant_id, lead_id
-            ):
+            codes = dict(zip(ops, cancellation_codes(err), strict=False))
+            if codes.get(profile_op) == CONDITION_REASON and not self._lead_exists(tenant_id, lead_id):
                 raise LeadNotFoundError(f"lead {lead_id} not found") from err
             self._raise_for_cancellation(err, ops, tenant_id)
             raise
@@ -672,7 +667,7 @@ class DynamoLeadRepository(DynamoRepository, LeadRepository):
                     for sk in ("total", f"status#{lead.status}", f"source#{lead.source_channel}"):
                         tx.update(CounterItem(stats_pk(tenant_id), sk), actions=[CounterItem.value.add(-1)])
             except TransactWriteError as err:
-                if "ConditionalCheckFailed" in _reason_codes(err):
+                if condition_failed(err):
                     continue  # the lead or one of its identities changed meanwhile: read again
                 raise
             for kind, value in later:
@@ -734,8 +729,10 @@ class DynamoLeadRepository(DynamoRepository, LeadRepository):
                     ],
                     condition=ActivityItem.pk.exists(),
                 )
-            except Exception:
-                return True
+            except UpdateError as err:
+                if not condition_failed(err):
+                    raise
+                return True  # the timeline entry is gone (its lead was deleted): the marker has the status
         return marker is not None and marker.lead_id is not None
 
     def retract_message(self, tenant_id: str, channel_type: ChannelType, provider_message_id: str) -> bool:
@@ -791,7 +788,7 @@ class DynamoLeadRepository(DynamoRepository, LeadRepository):
                     )
                 )
         except TransactWriteError as err:
-            if _reason_codes(err)[:1] == ["ConditionalCheckFailed"]:
+            if cancellation_codes(err)[:1] == [CONDITION_REASON]:
                 raise LeadNotFoundError(f"lead {lead_id} not found") from err
             raise
 
@@ -881,7 +878,7 @@ def touch_last_activity(tenant_id: str, lead_id: str, at: datetime) -> bool:
             condition=LeadItem.pk.exists() & last_activity_advances(at),
         )
     except UpdateError as err:
-        if err.cause_response_code != "ConditionalCheckFailedException":
+        if not condition_failed(err):
             raise
         return False
     return True
@@ -969,7 +966,7 @@ def _delete_identity_if_owned(tenant_id: str, key: tuple[str, str], lead_id: str
             condition=IdentityItem.lead_id == lead_id
         )
     except DeleteError as err:
-        if "ConditionalCheckFailed" not in repr(err):
+        if not condition_failed(err):
             raise
 
 
