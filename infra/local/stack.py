@@ -121,7 +121,7 @@ class _StderrHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             sys.stderr.write(self.format(record) + "\n")
-        except Exception:
+        except Exception:  # logging.Handler.emit's contract: report through handleError, never raise
             self.handleError(record)
 
 
@@ -562,7 +562,7 @@ class LocalStack:
         while not self._stopping.is_set():
             try:
                 poller.poll_once(wait_seconds=1)
-            except Exception:
+            except Exception:  # poller boundary: one failed poll must not stop the queue's delivery
                 if self._stopping.is_set():
                     return
                 _log.exception("poller %s failed; retrying in 1 s", poller.name)

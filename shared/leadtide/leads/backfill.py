@@ -126,7 +126,7 @@ class LeadBackfillService:
             self._runs.create(record)
             try:
                 self._queue_step(record.tenant_id, record.run_id, 1, extra)
-            except Exception:
+            except Exception:  # undo and re-raise: no run stays "running" without a queued step
                 self._runs.fail(
                     record.tenant_id,
                     record.run_id,
@@ -224,7 +224,7 @@ class LeadBackfillService:
                 finished_at=self._clock(),
             )
             return
-        except Exception:
+        except Exception:  # job step boundary: count the attempt (fail the run on the last), re-raise
             attempts = self._runs.note_attempt(tenant_id, run_id)
             if attempts >= MAX_STEP_ATTEMPTS:
                 self._runs.fail(

@@ -130,7 +130,7 @@ class RegistryConversionPredictor(ConversionPredictor):
         results: list[Prediction | None] = [None] * len(leads)
         try:
             pointer = self.pointer(tenant_id)
-        except Exception:
+        except Exception:  # the ML side never stops rules scoring: no pointer, no predictions
             log.exception("cannot read the model pointer of %s", tenant_id)
             return results
         if pointer.champion is None:
@@ -147,7 +147,7 @@ class RegistryConversionPredictor(ConversionPredictor):
         for version, indices in groups.items():
             try:
                 model = self.model(tenant_id, version)
-            except Exception:
+            except Exception:  # one version that cannot load must not stop the others
                 log.exception("cannot load model %s of %s", version, tenant_id)
                 continue
             batch = [leads[i] for i in indices]
@@ -172,13 +172,13 @@ class RegistryConversionPredictor(ConversionPredictor):
                     scored = model.score_page(batch, as_of=as_of, top=self._top, explain=explain)
                 else:
                     scored = model.predict(batch, as_of=as_of, top=self._top)
-            except Exception:
+            except Exception:  # a model (user-trained, scikit-learn) failing on the page: lead by lead
                 log.exception("batch prediction failed; scoring one lead at a time")
                 scored = []
                 for lead in batch:
                     try:
                         scored.extend(model.predict([lead], as_of=as_of, top=self._top))
-                    except Exception:
+                    except Exception:  # one lead the model fails on must not stop the others
                         log.warning("model %s failed on lead %s", version, lead.get("lead_id"))
                         scored.append(None)
             for k, (i, item) in enumerate(zip(indices, scored, strict=True)):
