@@ -37,12 +37,12 @@ from leadtide.dal.items import (
     stats_pk,
     tenant_list_pk,
 )
-from leadtide.dal.leads import (
+from leadtide.dal.lead_profile import (
     PROFILE,
-    _lead_from_item,
     identity_entry,
     last_activity_actions,
     last_activity_advances,
+    lead_from_item,
     owned_identity_keys,
     search_text,
 )
@@ -269,7 +269,7 @@ class DynamoMergeStore(DynamoRepository, MergeStore):
             item = LeadItem.get(lead_pk(tenant_id, lead_id), PROFILE)
         except DoesNotExist:
             raise LeadNotFoundError(f"lead {lead_id} not found") from None
-        lead = _lead_from_item(item)
+        lead = lead_from_item(item)
         # Every key naming this lead, those of leads merged into it earlier included (merges of merges).
         keys = owned_identity_keys(item)
         owners = {

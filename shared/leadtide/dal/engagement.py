@@ -31,7 +31,7 @@ from pynamodb.expressions.update import Action
 
 from leadtide.dal.errors import condition_failed
 from leadtide.dal.items import LeadItem
-from leadtide.dal.leads import PROFILE
+from leadtide.dal.lead_profile import PROFILE
 from leadtide.models.common import iso
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -24,7 +24,7 @@ from leadtide.dal.base import DynamoRepository
 from leadtide.dal.cursor import decode_cursor, encode_cursor
 from leadtide.dal.errors import condition_failed, refused_by_condition
 from leadtide.dal.items import LeadItem, ListMemberItem, StaticListItem, lead_pk
-from leadtide.dal.leads import PROFILE, _lead_from_item
+from leadtide.dal.lead_profile import PROFILE, lead_from_item
 from leadtide.lists.models import StaticList
 from leadtide.lists.ports import LeadRef, ListRepository
 from leadtide.models.auth import owner_visible
@@ -68,7 +68,7 @@ def lead_summaries(tenant_id: str, lead_ids: Sequence[str]) -> list[LeadSummary]
     """Inbox rows of the existing leads among ``lead_ids``, in that order."""
     found = batch_get_leads(tenant_id, lead_ids)
     return [
-        LeadSummary.model_validate(_lead_from_item(found[lead_id]).model_dump())
+        LeadSummary.model_validate(lead_from_item(found[lead_id]).model_dump())
         for lead_id in lead_ids
         if lead_id in found
     ]

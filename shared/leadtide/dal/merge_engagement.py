@@ -30,7 +30,7 @@ from leadtide.dal.base import DynamoRepository
 from leadtide.dal.engagement import store_engaged
 from leadtide.dal.errors import condition_failed, refused_by_condition
 from leadtide.dal.items import EngagementItem, LeadItem, MergeEngagementItem, lead_pk
-from leadtide.dal.leads import PROFILE
+from leadtide.dal.lead_profile import PROFILE
 from leadtide.dal.scoring_models import ENGAGEMENT
 from leadtide.duplicates.ports import EngagementRecord, MergeEngagement
 from leadtide.models.errors import ConflictError

@@ -29,7 +29,7 @@ from leadtide.dal.items import (
     ModelVersionItem,
     tenant_list_pk,
 )
-from leadtide.dal.leads import _lead_from_item
+from leadtide.dal.lead_profile import lead_from_item
 from leadtide.ml.ports import (
     STARTER_SCOPE,
     ArtifactStore,
@@ -185,7 +185,7 @@ class DynamoTrainingData(StorageAdapter, TrainingDataSource):
         for item in LeadItem.by_created.query(
             tenant_list_pk(tenant_id), filter_condition=outcome, scan_index_forward=True, page_size=500
         ):
-            yield _lead_from_item(item)
+            yield lead_from_item(item)
 
 
 class S3ArtifactStore(StorageAdapter, ArtifactStore):

@@ -31,7 +31,7 @@ from leadtide.dal.items import (
     lead_pk,
     tenant_list_pk,
 )
-from leadtide.dal.leads import PROFILE, score_sort_key
+from leadtide.dal.lead_profile import PROFILE, score_sort_key
 from leadtide.dal.rawdecode import ItemDecoder, batch_get_raw
 from leadtide.models.common import iso
 from leadtide.models.errors import ConflictError, LeadNotFoundError, ScoringModelNotFoundError

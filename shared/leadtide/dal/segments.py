@@ -46,7 +46,7 @@ from leadtide.dal.items import (
     lead_pk,
     tenant_list_pk,
 )
-from leadtide.dal.leads import PROFILE
+from leadtide.dal.lead_profile import PROFILE
 from leadtide.dal.lists import lead_summaries, member_sk, page_index_partition
 from leadtide.models.common import iso
 from leadtide.models.errors import SegmentNotFoundError

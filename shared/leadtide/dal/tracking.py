@@ -33,7 +33,7 @@ from leadtide.dal.items import (
     TrackedEventMarkerItem,
     lead_pk,
 )
-from leadtide.dal.leads import (
+from leadtide.dal.lead_profile import (
     PROFILE,
     activity_sort_key,
     last_activity_actions,

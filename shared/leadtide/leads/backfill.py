@@ -3,7 +3,7 @@
 Lead profiles gained derived attributes over time - the sparse condition index's ``cond_pk``/``cond_sk``
 (``leads_by_condition_shard``, segment previews), ``search_text``, the inbox sort keys, and
 ``identity_keys`` (the identity items a lead owns, which delete removes). Every writer sets them now
-(``leadtide.dal.leads.lead_item_values``/``profile_keys``), but profiles written before an attribute existed
+(``leadtide.dal.lead_profile.lead_item_values``/``profile_keys``), but profiles written before an attribute existed
 lack it: they are invisible to the condition index, and their delete falls back to the contact fields'
 identity keys. This job brings one tenant's profiles up to date.
 
