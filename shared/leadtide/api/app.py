@@ -75,7 +75,7 @@ def build_app(*routers: APIGatewayHttpRouter) -> APIGatewayHttpResolver:
     @app.exception_handler(UnicodeDecodeError)
     def _undecodable_body(err: UnicodeDecodeError) -> Response:
         event = app.current_event
-        response = undecodable_body_response(event.body, event.is_base64_encoded)
+        response = undecodable_body_response(event.body, bool(event.is_base64_encoded))
         if response is None:
             raise err  # not the request body: a bug, so API Gateway's 500
         return response

@@ -370,79 +370,19 @@ class DynamoMergeStore(DynamoRepository, MergeStore):
 
     # ------------------------------------------------------------------ writes
     def commit(self, commit: MergeCommit) -> None:
+        """See :meth:`MergeStore.commit`: one transaction writes the survivor (:meth:`_write_survivor`),
+        deletes or restores the other profiles, repoints identities, moves counters, adds or removes the
+        merge's timeline entry and moves the merge record (:meth:`_write_others`).
+
+        Raises:
+            MergeConflictError: the survivor is gone, or a lead, identity or the record changed meanwhile.
+        """
         tenant = commit.tenant_id
         survivor_key = lead_pk(tenant, commit.survivor_id)
-        # The survivor's identity_keys follow the repointed items: gained on merge, given back on undo.
-        gained = {identity_entry(k, v) for k, v, _old, new in commit.repoint if new == commit.survivor_id}
-        given = {identity_entry(k, v) for k, v, old, _new in commit.repoint if old == commit.survivor_id}
         try:
             with TransactWrite(connection=self.connection) as tx:
-                unchanged = LeadItem.updated_at == commit.survivor_updated_at
-                if commit.survivor_raw is not None:
-                    item = LeadItem.from_raw_data(commit.survivor_raw)
-                    if commit.keep_current:
-                        stored = LeadItem.get(survivor_key, PROFILE)
-                        for name in commit.keep_current:
-                            setattr(item, name, getattr(stored, name))
-                    for name, value in commit.survivor_set.items():
-                        setattr(item, name, value)
-                    item.activity_sk = f"{iso(item.last_activity_at)}#{commit.survivor_id}"
-                    if gained or given:
-                        stored_keys = LeadItem.get(survivor_key, PROFILE).identity_keys or set()
-                        item.identity_keys = ((stored_keys - given) | gained) or None
-                    tx.save(item, condition=unchanged)
-                else:
-                    current = LeadItem.get(survivor_key, PROFILE)
-                    actions = self._survivor_actions(current, commit.survivor_id, commit.survivor_set)
-                    if gained:
-                        actions.append(LeadItem.identity_keys.add(gained))
-                    elif given:
-                        actions.append(LeadItem.identity_keys.delete(given))
-                    condition = unchanged
-                    if commit.survivor_set.get("last_activity_at") is not None:
-                        # The merged clock is the max read; tracked events move it without touching
-                        # updated_at, so a later one that landed meanwhile refuses the merge (retry)
-                        # instead of being rewound.
-                        condition = condition & last_activity_advances(
-                            commit.survivor_set["last_activity_at"]
-                        )
-                    tx.update(LeadItem(survivor_key, PROFILE), actions=actions, condition=condition)
-                for lead_id, updated_at in commit.delete_leads.items():
-                    tx.delete(
-                        LeadItem(lead_pk(tenant, lead_id), PROFILE),
-                        condition=LeadItem.updated_at == updated_at,
-                    )
-                for raw in commit.put_profiles:
-                    restored = LeadItem.from_raw_data(
-                        {k: v for k, v in raw.items() if k not in commit.strip_restored}
-                    )
-                    tx.save(restored, condition=LeadItem.pk.does_not_exist())
-                for kind, value, old, new in commit.repoint:
-                    tx.update(
-                        IdentityItem(identity_pk(tenant, kind, value), "IDENTITY"),
-                        actions=[IdentityItem.lead_id.set(new)],
-                        condition=IdentityItem.lead_id == old,
-                    )
-                for sk, delta in commit.counters.items():
-                    tx.update(CounterItem(stats_pk(tenant), sk), actions=[CounterItem.value.add(delta)])
-                if commit.add_activity is not None:
-                    activity = commit.add_activity
-                    tx.save(
-                        ActivityItem(
-                            survivor_key,
-                            f"A#{iso(activity.occurred_at)}#{activity.activity_id}",
-                            doc=activity.model_dump(mode="json", exclude_defaults=True),
-                        ),
-                        condition=ActivityItem.pk.does_not_exist(),
-                    )
-                if commit.delete_activity_sk:
-                    tx.delete(ActivityItem(survivor_key, commit.delete_activity_sk))
-                if commit.record_doc is not None:
-                    tx.update(
-                        MergeRecordItem(merge_pk(tenant), commit.merge_id),
-                        actions=self._record_actions(commit.record_doc),
-                        condition=MergeRecordItem.status == str(commit.record_from),
-                    )
+                self._write_survivor(tx, commit, survivor_key)
+                self._write_others(tx, commit, survivor_key)
         except DoesNotExist:
             raise MergeConflictError("the surviving lead was deleted meanwhile") from None
         except TransactWriteError as err:
@@ -451,6 +391,79 @@ class DynamoMergeStore(DynamoRepository, MergeStore):
                     "a lead, identity or the merge record changed meanwhile; nothing was changed, retry"
                 ) from err
             raise
+
+    def _write_survivor(self, tx: TransactWrite, commit: MergeCommit, survivor_key: str) -> None:
+        """The survivor's write, on condition that ``updated_at`` is as read: a whole item (undo, from
+        ``survivor_raw``) or an update of the merged fields. Its ``identity_keys`` follow the repointed
+        items: gained on merge, given back on undo."""
+        gained = {identity_entry(k, v) for k, v, _old, new in commit.repoint if new == commit.survivor_id}
+        given = {identity_entry(k, v) for k, v, old, _new in commit.repoint if old == commit.survivor_id}
+        unchanged = LeadItem.updated_at == commit.survivor_updated_at
+        if commit.survivor_raw is not None:
+            item = LeadItem.from_raw_data(commit.survivor_raw)
+            if commit.keep_current:
+                stored = LeadItem.get(survivor_key, PROFILE)
+                for name in commit.keep_current:
+                    setattr(item, name, getattr(stored, name))
+            for name, value in commit.survivor_set.items():
+                setattr(item, name, value)
+            item.activity_sk = f"{iso(item.last_activity_at)}#{commit.survivor_id}"
+            if gained or given:
+                stored_keys = LeadItem.get(survivor_key, PROFILE).identity_keys or set()
+                item.identity_keys = ((stored_keys - given) | gained) or None
+            tx.save(item, condition=unchanged)
+            return
+        current = LeadItem.get(survivor_key, PROFILE)
+        actions = self._survivor_actions(current, commit.survivor_id, commit.survivor_set)
+        if gained:
+            actions.append(LeadItem.identity_keys.add(gained))
+        elif given:
+            actions.append(LeadItem.identity_keys.delete(given))
+        condition = unchanged
+        if commit.survivor_set.get("last_activity_at") is not None:
+            # The merged clock is the max read; tracked events move it without touching updated_at, so a
+            # later one that landed meanwhile refuses the merge (retry) instead of being rewound.
+            condition = condition & last_activity_advances(commit.survivor_set["last_activity_at"])
+        tx.update(LeadItem(survivor_key, PROFILE), actions=actions, condition=condition)
+
+    def _write_others(self, tx: TransactWrite, commit: MergeCommit, survivor_key: str) -> None:
+        """Everything of the commit besides the survivor's profile, each on its own condition."""
+        tenant = commit.tenant_id
+        for lead_id, updated_at in commit.delete_leads.items():
+            tx.delete(
+                LeadItem(lead_pk(tenant, lead_id), PROFILE), condition=LeadItem.updated_at == updated_at
+            )
+        for raw in commit.put_profiles:
+            restored = LeadItem.from_raw_data(
+                {k: v for k, v in raw.items() if k not in commit.strip_restored}
+            )
+            tx.save(restored, condition=LeadItem.pk.does_not_exist())
+        for kind, value, old, new in commit.repoint:
+            tx.update(
+                IdentityItem(identity_pk(tenant, kind, value), "IDENTITY"),
+                actions=[IdentityItem.lead_id.set(new)],
+                condition=IdentityItem.lead_id == old,
+            )
+        for sk, delta in commit.counters.items():
+            tx.update(CounterItem(stats_pk(tenant), sk), actions=[CounterItem.value.add(delta)])
+        if commit.add_activity is not None:
+            activity = commit.add_activity
+            tx.save(
+                ActivityItem(
+                    survivor_key,
+                    f"A#{iso(activity.occurred_at)}#{activity.activity_id}",
+                    doc=activity.model_dump(mode="json", exclude_defaults=True),
+                ),
+                condition=ActivityItem.pk.does_not_exist(),
+            )
+        if commit.delete_activity_sk:
+            tx.delete(ActivityItem(survivor_key, commit.delete_activity_sk))
+        if commit.record_doc is not None:
+            tx.update(
+                MergeRecordItem(merge_pk(tenant), commit.merge_id),
+                actions=self._record_actions(commit.record_doc),
+                condition=MergeRecordItem.status == str(commit.record_from),
+            )
 
     @staticmethod
     def _survivor_actions(current: LeadItem, lead_id: str, changes: dict[str, Any]) -> list[Action]:
