@@ -123,50 +123,21 @@ class FakeLeadRepository(LeadRepository):
     def query_leads(self, tenant_id, query: LeadQuery):
         rows = [lead for (t, _), lead in self.leads.items() if t == tenant_id]
 
-        def keep(lead: Lead) -> bool:
-            if query.status and lead.status != query.status:
-                return False
-            if query.source_channel and lead.source_channel != query.source_channel:
-                return False
-            if query.grade and lead.grade != query.grade:
-                return False
-            if query.owner_id == "unassigned" and lead.owner_id is not None:
-                return False
-            if query.owner_id not in (None, "unassigned") and lead.owner_id != query.owner_id:
-                return False
-            if query.visible_to and lead.owner_id not in (None, query.visible_to):
-                return False
-            if query.created_from and lead.created_at < query.created_from:
-                return False
-            if query.created_to and lead.created_at > query.created_to:
-                return False
-            if query.last_activity_from and lead.last_activity_at < query.last_activity_from:
-                return False
-            if query.last_activity_to and lead.last_activity_at > query.last_activity_to:
-                return False
-            if query.condition is not None and not query.condition(lead.model_dump()):
-                return False
-            if query.search:
-                text = " ".join(
-                    str(v).lower() for v in (lead.name, lead.email, lead.phone, lead.company) if v
-                )
-                if query.search.lower() not in text:
-                    return False
-            return True
-
         sort_key = {
             "created": lambda lead: (lead.created_at, lead.lead_id),
             "last_activity": lambda lead: (lead.last_activity_at, lead.lead_id),
             "score": lambda lead: (-1 if lead.score is None else lead.score, lead.lead_id),
         }[query.sort]
-        rows = sorted(filter(keep, rows), key=sort_key, reverse=query.descending)
+        rows = sorted(
+            (lead for lead in rows if _matches(lead, query)), key=sort_key, reverse=query.descending
+        )
         start = 0
         if query.cursor:
             try:
                 data = json.loads(base64.urlsafe_b64decode(query.cursor + "=" * (-len(query.cursor) % 4)))
                 start = int(data["offset"])
                 assert data["tenant"] == tenant_id
-            except Exception:
+            except (ValueError, KeyError, TypeError, AssertionError):
                 raise InvalidRequestError("cursor is not valid for this query") from None
         page = rows[start : start + query.limit]
         more = start + query.limit < len(rows)
@@ -465,3 +436,38 @@ class FakeMessageTextStore(MessageTextStore):
 def identity(kind: IdentityKind, value: str) -> tuple[IdentityKind, str]:
     """Readable identity keys in tests."""
     return (kind, value)
+
+
+def _matches(lead: Lead, query: LeadQuery) -> bool:
+    """Whether ``lead`` passes the inbox filters of ``query`` (as the DynamoDB filter expression would)."""
+    if query.status and lead.status != query.status:
+        return False
+    if query.source_channel and lead.source_channel != query.source_channel:
+        return False
+    if query.grade and lead.grade != query.grade:
+        return False
+    if query.owner_id == "unassigned" and lead.owner_id is not None:
+        return False
+    if query.owner_id not in (None, "unassigned") and lead.owner_id != query.owner_id:
+        return False
+    if query.visible_to and lead.owner_id not in (None, query.visible_to):
+        return False
+    if not _in_ranges(lead, query):
+        return False
+    if query.condition is not None and not query.condition(lead.model_dump()):
+        return False
+    if query.search:
+        text = " ".join(str(v).lower() for v in (lead.name, lead.email, lead.phone, lead.company) if v)
+        if query.search.lower() not in text:
+            return False
+    return True
+
+
+def _in_ranges(lead: Lead, query: LeadQuery) -> bool:
+    """Whether the lead's creation and last activity lie within the query's (inclusive) ranges."""
+    return (
+        (query.created_from is None or lead.created_at >= query.created_from)
+        and (query.created_to is None or lead.created_at <= query.created_to)
+        and (query.last_activity_from is None or lead.last_activity_at >= query.last_activity_from)
+        and (query.last_activity_to is None or lead.last_activity_at <= query.last_activity_to)
+    )

@@ -16,10 +16,15 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from leadtide.api.errors import JSON, domain_error_response, error_response
+from leadtide.api.errors import JSON, domain_error_response, error_response, unavailable_response
 from leadtide.models.bounded_json import MAX_BODY_BYTES, MAX_DELIVERY_BYTES, check_size
 from leadtide.models.common import ChannelType
-from leadtide.models.errors import LeadtideError, MalformedPayloadError, NotFoundError
+from leadtide.models.errors import (
+    LeadtideError,
+    MalformedPayloadError,
+    NotFoundError,
+    StorageUnavailableError,
+)
 from leadtide.models.text import loads_valid_text
 from leadtide.observability import logger, metrics, traced
 from leadtide.settings import get_settings
@@ -35,6 +40,13 @@ def _domain_error(err: LeadtideError) -> Response:
     if err.status_code >= 400:
         logger.info("webhook rejected", extra={"code": err.code, "status": err.status_code})
     return domain_error_response(err)
+
+
+@app.exception_handler(StorageUnavailableError)
+def _storage_unavailable(err: StorageUnavailableError) -> Response:
+    # 503: the provider delivers the webhook again later (as for any 5xx).
+    logger.warning("storage unavailable", extra={"cause_code": err.cause_code})
+    return unavailable_response(err)
 
 
 def _raw_body(max_bytes: int) -> bytes:

@@ -1,7 +1,7 @@
 """Leadtide's local runtime: the SAM template's functions, run in-process against moto's server.
 
 No Docker and no AWS account: :class:`leadtide_local.stack.LocalStack` starts moto, creates the
-template's tables/queues/buses/rules/buckets (:mod:`leadtide_local.resources`), serves the HttpApi
+template's tables/queues/buses/rules/buckets (:mod:`leadtide_local.provision`), serves the HttpApi
 routes as API Gateway would (:mod:`leadtide_local.http_api`) and polls the SQS event sources
 (:mod:`leadtide_local.sqs`). ``leadtide local serve`` (:mod:`leadtide_local.cli`) runs it from a shell.
 See infra/local/README.md.

@@ -558,7 +558,7 @@ class HttpApiGateway:
         if request.raw_path.startswith(LOCAL_PREFIX) and self.admin is not None:
             try:
                 response = self.admin(request)
-            except Exception as error:
+            except Exception as error:  # process boundary: a failed admin call is a 500, the server goes on
                 _log.error(
                     "local admin request %s %s failed:\n%s",
                     request.method,
@@ -629,7 +629,7 @@ class HttpApiGateway:
         )
         try:
             result = self.invoke(route.function_logical_id, event)
-        except Exception:
+        except Exception:  # process boundary: as API Gateway, a handler that raises is a 500
             _log.error(
                 "500 for %s %s: %s raised (a bug in Leadtide):\n%s",
                 request.method,

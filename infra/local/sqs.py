@@ -308,7 +308,7 @@ class SqsEventSourceMapping(QueuePoller):
                 )
             try:
                 result = self.invoke(self.function_logical_id, event)
-            except Exception:
+            except Exception:  # process boundary: as Lambda, a raising handler fails the whole batch
                 _log.error(
                     "%s: handler raised on a batch of %d message(s) from %s; none deleted, all retried:\n%s",
                     self.name,
@@ -379,7 +379,7 @@ class RuleDeliveryPoller(QueuePoller):
                 outcome.delivered += 1
                 try:
                     self.invoke(self.function_logical_id, self._payload(message["Body"]))
-                except Exception:
+                except Exception:  # process boundary: as Lambda's async invoke, retried, then dropped
                     attempt = int((message.get("Attributes") or {}).get("ApproximateReceiveCount", "1"))
                     final = attempt >= _ASYNC_ATTEMPTS
                     _log.error(

@@ -6,7 +6,7 @@ Start-up (:meth:`LocalStack.start`):
    with :mod:`leadtide_local.moto_patches` installed (transactions roll back per item, not per table;
    a Query reads its partition, not the whole table);
 2. the template's tables, queues, buses, rules and buckets created in it
-   (:func:`leadtide_local.resources.create_resources`);
+   (:func:`leadtide_local.provision.create_resources`);
 3. the process environment pointed at it (``AWS_ENDPOINT_URL``, test credentials, ``us-east-1``,
    Powertools metrics and tracing off) plus the union of every function's resolved environment
    (Globals + own; handlers share one process, so two functions giving one variable different values
@@ -65,11 +65,11 @@ from leadtide_local.http_api import (
     json_response,
     routes_from_template,
 )
+from leadtide_local.provision import create_resources
 from leadtide_local.resources import (
     DEFAULT_STACK_NAME,
     FunctionSpec,
     ResourceMap,
-    create_resources,
     function_environment,
     functions,
 )
@@ -121,7 +121,7 @@ class _StderrHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             sys.stderr.write(self.format(record) + "\n")
-        except Exception:
+        except Exception:  # logging.Handler.emit's contract: report through handleError, never raise
             self.handleError(record)
 
 
@@ -572,7 +572,7 @@ class LocalStack:
         while not self._stopping.is_set():
             try:
                 poller.poll_once(wait_seconds=1)
-            except Exception:
+            except Exception:  # poller boundary: one failed poll must not stop the queue's delivery
                 if self._stopping.is_set():
                     return
                 _log.exception("poller %s failed; retrying in 1 s", poller.name)

@@ -391,7 +391,8 @@ def bench_refresh(leads: list[dict], tenant: str) -> list[dict]:
     (its rollback), which on a 100k-item table would measure moto, not Leadtide."""
     from moto import mock_aws
 
-    from leadtide_local.resources import create_resources, function_environment
+    from leadtide_local.provision import create_resources
+    from leadtide_local.resources import function_environment
     from leadtide_local.stack import forget_process_caches
     from leadtide_local.template import load_template
 
@@ -493,7 +494,8 @@ def bench_moto(leads: list[dict], tenant: str, one_shard: list[dict] | None = No
     from moto.dynamodb.models.dynamo_type import Item
 
     from leadtide.dal.items import CONDITION_SHARDS, condition_pk
-    from leadtide_local.resources import create_resources, function_environment
+    from leadtide_local.provision import create_resources
+    from leadtide_local.resources import function_environment
     from leadtide_local.stack import forget_process_caches
     from leadtide_local.template import load_template
 

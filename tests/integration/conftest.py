@@ -26,7 +26,8 @@ from leadtide_local.http_api import (
     parse_lambda_response,
     routes_from_template,
 )
-from leadtide_local.resources import ResourceMap, create_resources, function_environment, functions
+from leadtide_local.provision import create_resources
+from leadtide_local.resources import ResourceMap, function_environment, functions
 from leadtide_local.runtime import import_isolated
 from leadtide_local.stack import build_pollers, forget_process_caches
 from leadtide_local.template import load_template

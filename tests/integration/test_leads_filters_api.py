@@ -159,6 +159,18 @@ def test_selective_filters_page_through_every_match_without_repeats(api):
     assert seen == list(reversed(vip))
 
 
+def test_a_filtered_page_that_ends_with_the_last_match_has_no_cursor(api):
+    # Given 103 leads (one DynamoDB page of a filtered inbox reads 100), five tagged: two among the newest
+    # 100, the last three the oldest - so the fifth match is the very last item of the second page
+    tagged = {0, 1, 2, 40, 50}
+    leads = [_create(api, email=f"q{i}@x.com", tags=["vip"] if i in tagged else []) for i in range(103)]
+    # When five are asked for, newest first
+    res = api.request("GET", "/leads", query={"tag": "vip", "limit": 5}, claims=ADMIN)
+    # Then the five come back with no cursor (there is nothing after them), not a cursor that repeats them
+    assert _ids(res) == [leads[i]["lead_id"] for i in sorted(tagged, reverse=True)]
+    assert res.json()["next_cursor"] is None
+
+
 def test_a_cursor_is_refused_when_the_key_range_changes(api):
     leads = [_create(api, email=f"c{i}@x.com") for i in range(4)]
     query = {"sort": "last_activity", "order": "asc", "limit": 1}

@@ -14,7 +14,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from leadtide_local.resources import create_resources
+from leadtide_local.provision import create_resources
 from leadtide_local.template import load_template
 
 REPO = Path(__file__).resolve().parents[2]

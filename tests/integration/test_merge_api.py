@@ -314,7 +314,7 @@ def test_a_merge_that_crashes_while_moving_the_timeline_resumes(stack, admin, mo
     assert stack.request("GET", f"/merges/{merge_id}", claims=admin).json()["status"] == "moving"
     # When the finish step runs again (the jobs-queue kind "merges.finish")
     monkeypatch.setattr(store, "move_timeline", real_move)
-    run_finish_job({"kind": "merges.finish", "tenant_id": "t1", "merge_id": merge_id})
+    run_finish_job({"kind": "merges.finish", "tenant_id": "t1", "merge_id": merge_id}, get_wiring())
     # Then the merge completes with every entry on the survivor exactly once
     assert stack.request("GET", f"/merges/{merge_id}", claims=admin).json()["status"] == "completed"
     items = stack.request(

@@ -222,7 +222,7 @@ def test_a_redelivered_engagement_step_does_not_count_twice(stack, admin, monkey
 
     # When the step is redelivered (the jobs-queue kind), and the fold is run once more by hand
     monkeypatch.setattr(engagement, "fold", real_fold)
-    run_finish_job({"kind": "merges.finish", "tenant_id": "t1", "merge_id": merge_id})
+    run_finish_job({"kind": "merges.finish", "tenant_id": "t1", "merge_id": merge_id}, get_wiring())
     assert real_fold("t1", merge_id, survivor, dup) is False
     stack.settle()
 

@@ -498,3 +498,12 @@ def test_write_section_replaces_only_the_ml_markers(tmp_path) -> None:
     write_section(doc, f"{MARK_START}\nnew\n{MARK_END}")
     text = doc.read_text()
     assert "keep" in text and "new" in text and "old" not in text
+
+
+@pytest.mark.parametrize(
+    ("phone", "country"),
+    [("+5511987654321", "BR"), ("+1abc", None), ("+999999999999999999999", None), ("5511987654321", None)],
+)
+def test_a_phone_that_does_not_parse_simply_has_no_country(phone, country):
+    record = lead_record({"lead_id": "a" * 32, "phone": phone}, as_of=datetime(2025, 3, 10, tzinfo=UTC))
+    assert record["country"] == country

@@ -10,6 +10,7 @@ import sys
 import tarfile
 import uuid
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 
@@ -280,3 +281,35 @@ def test_ml_layer_only_on_the_functions_that_train_or_score():
     assert with_ml == {"TrainingFunction", "ScoringWorkerFunction"}
     training = repr(resources["TrainingFunction"]["Properties"]["Policies"])
     assert "models/*" in training and "S3CrudPolicy" not in training and "ChannelsTable" not in training
+
+
+class _Registry:
+    """Just what the predictor reads: one tenant's pointer and its versions (artifact keys)."""
+
+    def get_pointer(self, tenant_id):
+        return ModelPointer(champion="v1")
+
+    def get_version(self, tenant_id, model_version):
+        return SimpleNamespace(artifact_key=f"{tenant_id}/{model_version}")
+
+
+class _FlakyModel:
+    """A model whose page scoring fails, and which fails on the lead named ``bad`` alone."""
+
+    def score_page(self, batch, *, as_of, top, explain):
+        raise ValueError("page failed")
+
+    def predict(self, batch, *, as_of, top):
+        if batch[0]["lead_id"] == "bad":
+            raise ValueError("this lead")
+        return [(0.7, [], [])]
+
+
+def test_a_model_failing_on_the_page_scores_lead_by_lead_and_skips_only_the_failing_lead():
+    predictor = RegistryConversionPredictor(
+        _Registry(), artifacts=SimpleNamespace(get=lambda key: b""), loader=lambda data: _FlakyModel()
+    )
+    leads = [{"lead_id": "a", "status": "New"}, {"lead_id": "bad", "status": "New"}, {"lead_id": "c"}]
+    results = predictor.predict("t1", leads)
+    assert [r.probability if r else None for r in results] == [0.7, None, 0.7]
+    assert predictor.explained == 2

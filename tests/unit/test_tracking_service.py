@@ -6,7 +6,12 @@ import pytest
 
 from leadtide.models.auth import Principal
 from leadtide.models.common import ChannelType, Role
-from leadtide.models.errors import ForbiddenError, UnauthenticatedError, UnprocessableError
+from leadtide.models.errors import (
+    ForbiddenError,
+    StorageUnavailableError,
+    UnauthenticatedError,
+    UnprocessableError,
+)
 from leadtide.models.leads import Lead
 from leadtide.models.tracking import ApiKeyCreate
 from leadtide.tracking.service import TrackingService, hash_api_key, key_id_of
@@ -154,12 +159,26 @@ def test_a_key_s_use_is_recorded_at_most_once_a_minute(rig):
     assert service.list_api_keys(ADMIN).items[0].last_used_at == first
 
 
-def test_a_failing_use_stamp_never_fails_authentication(rig, monkeypatch):
+def test_a_throttled_use_stamp_never_fails_authentication(rig, monkeypatch):
+    service, _, _, store, _ = rig
+    key = service.create_api_key(ADMIN, ApiKeyCreate(name="site")).key
+
+    def throttled(*args, **kwargs):
+        raise StorageUnavailableError("throttled", cause_code="ProvisionedThroughputExceededException")
+
+    monkeypatch.setattr(store, "record_api_key_use", throttled)
+    assert service.authenticate({"Authorization": f"Bearer {key}"}) == "t1"
+
+
+def test_a_broken_use_stamp_is_not_hidden(rig, monkeypatch):
+    # Given a use stamp that fails for a reason other than the store being busy (a bug)
     service, _, _, store, _ = rig
     key = service.create_api_key(ADMIN, ApiKeyCreate(name="site")).key
 
     def broken(*args, **kwargs):
-        raise RuntimeError("throttled")
+        raise TypeError("record_api_key_use() got an unexpected keyword argument")
 
     monkeypatch.setattr(store, "record_api_key_use", broken)
-    assert service.authenticate({"Authorization": f"Bearer {key}"}) == "t1"
+    # Then authentication says so rather than carrying on without the stamp
+    with pytest.raises(TypeError):
+        service.authenticate({"Authorization": f"Bearer {key}"})

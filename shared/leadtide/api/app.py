@@ -29,6 +29,7 @@ from leadtide.api.errors import (
     JSON,
     documented_errors,
     domain_error_response,
+    unavailable_response,
     undecodable_body_response,
     unsupported_media_type_response,
     validation_error_response,
@@ -36,7 +37,7 @@ from leadtide.api.errors import (
 from leadtide.api.openapi import complete_document
 from leadtide.api.query import check_query_parameters, document_query_parameters
 from leadtide.api.resolver import ApiResolver
-from leadtide.models.errors import LeadtideError
+from leadtide.models.errors import LeadtideError, StorageUnavailableError
 from leadtide.models.text import loads_valid_text
 from leadtide.observability import logger, metrics, traced
 
@@ -47,8 +48,8 @@ def build_app(*routers: APIGatewayHttpRouter) -> ApiResolver:
     Every JSON body is read by one loader, bounded in size (413), nesting depth and number length (400,
     leadtide.models.bounded_json), that refuses lone surrogates (422 naming the field) before any
     request model sees it (:func:`leadtide.models.text.loads_valid_text`); domain errors, validation
-    errors (400 malformed JSON / 422 bad values), 415 and undecodable bodies become
-    ``{"error": {"code", "message", "details"}}``.
+    errors (400 malformed JSON / 422 bad values), 415, undecodable bodies and a throttled or unreachable
+    store (503 ``storage_unavailable`` with ``Retry-After``) become ``{"error": {"code", "message", "details"}}``.
     """
     # Bodies are JSON only (a form or multipart body is a 415) and path parameters arrive decoded (ApiResolver).
     app = ApiResolver(enable_validation=True, json_body_deserializer=loads_valid_text)
@@ -62,6 +63,11 @@ def build_app(*routers: APIGatewayHttpRouter) -> ApiResolver:
     def _domain_error(err: LeadtideError) -> Response:
         return domain_error_response(err)
 
+    @app.exception_handler(StorageUnavailableError)
+    def _storage_unavailable(err: StorageUnavailableError) -> Response:
+        logger.warning("storage unavailable", extra={"cause_code": err.cause_code})
+        return unavailable_response(err)
+
     @app.exception_handler(RequestValidationError)
     def _validation_error(err: RequestValidationError) -> Response:
         return validation_error_response(err)
@@ -73,7 +79,7 @@ def build_app(*routers: APIGatewayHttpRouter) -> ApiResolver:
     @app.exception_handler(UnicodeDecodeError)
     def _undecodable_body(err: UnicodeDecodeError) -> Response:
         event = app.current_event
-        response = undecodable_body_response(event.body, event.is_base64_encoded)
+        response = undecodable_body_response(event.body, bool(event.is_base64_encoded))
         if response is None:
             raise err  # not the request body: a bug, so API Gateway's 500
         return response
@@ -122,22 +128,25 @@ def openapi_json(app: ApiResolver) -> str:
 
 def _with_body_errors(document: str) -> str:
     """Every operation with a JSON body may answer 400 (a body beyond the bounds of
-    :func:`leadtide.models.bounded_json.load_json`) and 413 (too large), and every one 422 for an unknown
-    query parameter (:func:`leadtide.api.query.check_query_parameters`): listed once here rather than in
+    :func:`leadtide.models.bounded_json.load_json`) and 413 (too large); every one 422 for an unknown query
+    parameter (:func:`leadtide.api.query.check_query_parameters`) and 503 when the store is throttled or
+    unreachable (:class:`~leadtide.models.errors.StorageUnavailableError`): listed once here rather than in
     each route; mapping query parameters are documented as deepObject. (415 and API Gateway's own answers:
     :func:`leadtide.api.openapi.complete_document`.)"""
     schema = json.loads(document)
     document_query_parameters(schema)
     reference = {"$ref": "#/components/schemas/ErrorResponse"}
-    entries = documented_errors(400, 413)
+    entries = documented_errors(400, 413, 503)
     for path_item in schema["paths"].values():
         for operation in path_item.values():
-            if isinstance(operation, dict) and "requestBody" in operation:
-                for status, entry in entries.items():
-                    operation["responses"].setdefault(
-                        str(status),
-                        {"description": entry["description"], "content": {JSON: {"schema": reference}}},
-                    )
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            for status in (400, 413, 503) if "requestBody" in operation else (503,):
+                entry = entries[status]
+                operation["responses"].setdefault(
+                    str(status),
+                    {"description": entry["description"], "content": {JSON: {"schema": reference}}},
+                )
     return json.dumps(schema)
 
 

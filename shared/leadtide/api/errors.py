@@ -13,7 +13,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
 from leadtide.models.bounded_json import MAX_BODY_BYTES
-from leadtide.models.errors import LeadtideError
+from leadtide.models.errors import LeadtideError, StorageUnavailableError
 from leadtide.models.leads import ErrorResponse
 
 JSON = "application/json"
@@ -36,6 +36,19 @@ def error_response(
 def domain_error_response(err: LeadtideError) -> Response:
     """Map a domain error to its status code and the error document."""
     return error_response(err.status_code, err.code, err.message, err.details)
+
+
+RETRY_AFTER_SECONDS = 1
+"""``Retry-After`` of a 503: the SDK has retried for about as long already; a client waits a moment more."""
+
+
+def unavailable_response(err: StorageUnavailableError) -> Response:
+    """503 ``storage_unavailable`` with ``Retry-After`` for a throttled or unreachable store (the request
+    itself is fine; nothing was half-written: a refused write changes nothing, a transaction is all or
+    nothing)."""
+    response = error_response(err.status_code, err.code, err.message)
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
 
 
 def validation_error_response(err: RequestValidationError) -> Response:
@@ -93,5 +106,6 @@ def documented_errors(*codes: int) -> dict[int, dict[str, Any]]:
         413: f"The body is larger than the API accepts ({MAX_BODY_BYTES // (1024 * 1024)} MiB)",
         415: "The body is not application/json",
         422: "A value failed validation, or a query parameter is unknown",
+        503: "The data store is throttled or unreachable; retry after Retry-After seconds",
     }
     return {c: {"description": descriptions[c], "content": {JSON: {"model": ErrorResponse}}} for c in codes}

@@ -318,7 +318,7 @@ class BulkActionService:
                 completed_at=utc_now(),
             )
             return
-        except Exception:
+        except Exception:  # job step boundary: fail the action on the last attempt, re-raise so SQS retries
             if attempts >= MAX_ATTEMPTS:
                 self._actions.update(
                     record,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -84,26 +84,9 @@ def _clean(field: FormField, value: str | bool | int | float, default_region: st
     """The typed, normalised value of one field; raises ``_Problem`` naming what is wrong."""
     kind = field.type
     if kind == FormFieldType.CHECKBOX:
-        if isinstance(value, bool):
-            checked = value
-        elif str(value).lower() in _TRUE:
-            checked = True
-        elif str(value).lower() in _FALSE:
-            checked = False
-        else:
-            raise _Problem("must be a checkbox value: true/false, on/off, yes/no or 1/0")
-        if field.required and not checked:
-            raise _Problem("must be checked")
-        return checked
+        return _checkbox(value, field)
     if kind == FormFieldType.NUMBER:
-        if isinstance(value, bool):
-            raise _Problem("must be a number, got a boolean")
-        if isinstance(value, str) and not _NUMBER.match(value):
-            raise _Problem("must be a number")
-        number = float(value)
-        if not math.isfinite(number):
-            raise _Problem("must be a finite number")
-        return number
+        return _number(value)
     text = _text(value, field)
     if kind == FormFieldType.EMAIL:
         try:
@@ -116,25 +99,49 @@ def _clean(field: FormField, value: str | bool | int | float, default_region: st
         except InvalidPhoneError as exc:
             raise _Problem(exc.message) from exc
     if kind == FormFieldType.URL:
-        try:
-            parts = urlsplit(text)
-            host = parts.hostname
-        except ValueError:
-            host = None
-            parts = None
-        if (
-            parts is None
-            or parts.scheme.lower() not in ("http", "https")
-            or not host
-            or any(c.isspace() for c in text)
-        ):
-            raise _Problem("must be an http or https URL with a host")
-        return text
-    if kind == FormFieldType.SELECT:
-        if text not in (field.options or []):
-            raise _Problem(f"must be one of: {', '.join(field.options or [])}")
-        return text
-    return text  # text, textarea
+        return _url(text)
+    if kind == FormFieldType.SELECT and text not in (field.options or []):
+        raise _Problem(f"must be one of: {', '.join(field.options or [])}")
+    return text  # select, text, textarea
+
+
+def _checkbox(value: str | bool | int | float, field: FormField) -> bool:
+    """true/false, on/off, yes/no or 1/0 (any case) as a bool; a required checkbox must be checked."""
+    if isinstance(value, bool):
+        checked = value
+    elif str(value).lower() in _TRUE:
+        checked = True
+    elif str(value).lower() in _FALSE:
+        checked = False
+    else:
+        raise _Problem("must be a checkbox value: true/false, on/off, yes/no or 1/0")
+    if field.required and not checked:
+        raise _Problem("must be checked")
+    return checked
+
+
+def _number(value: str | bool | int | float) -> float:
+    """A finite number (a JSON number, or text in plain decimal notation)."""
+    if isinstance(value, bool):
+        raise _Problem("must be a number, got a boolean")
+    if isinstance(value, str) and not _NUMBER.match(value):
+        raise _Problem("must be a number")
+    number = float(value)
+    if not math.isfinite(number):
+        raise _Problem("must be a finite number")
+    return number
+
+
+def _url(text: str) -> str:
+    """``text`` when it is an http(s) URL with a host and no whitespace."""
+    try:
+        parts = urlsplit(text)
+        host = parts.hostname
+    except ValueError:
+        raise _Problem("must be an http or https URL with a host") from None
+    if parts.scheme.lower() not in ("http", "https") or not host or any(c.isspace() for c in text):
+        raise _Problem("must be an http or https URL with a host")
+    return text
 
 
 def parse_form_submission(
@@ -177,66 +184,18 @@ def parse_form_submission(
         return None
 
     problems: list[dict[str, Any]] = []
-    cleaned: dict[str, Any] = {}
-    for field in route.form_fields:
-        try:
-            value = _single(fields.get(field.name))
-            if value is None:
-                if field.required:
-                    raise _Problem("is required")
-                continue
-            cleaned[field.name] = _clean(field, value, default_region)
-        except _Problem as problem:
-            problems.append({"field": field.name, "problem": str(problem)})
-
-    for name in ATTRIBUTION_FIELDS:
-        try:
-            value = _single(fields.get(name))
-            if value is None:
-                continue
-            if not isinstance(value, str):
-                raise _Problem("must be text")
-            if len(value) > _ATTRIBUTION_MAX_LENGTH:
-                raise _Problem(f"must be at most {_ATTRIBUTION_MAX_LENGTH} characters, got {len(value)}")
-            cleaned[name] = value
-        except _Problem as problem:
-            problems.append({"field": name, "problem": str(problem)})
-
+    cleaned = _clean_form_fields(route.form_fields, fields, default_region, problems)
+    cleaned.update(_clean_attribution(fields, problems))
     known = (
         {f.name for f in route.form_fields} | set(ATTRIBUTION_FIELDS) | ({honeypot} if honeypot else set())
     )
     problems.extend(
         {"field": str(key), "problem": "is not a field of this form"} for key in fields if key not in known
     )
-
-    identity_fields = [f.name for f in route.form_fields if f.maps_to in ("email", "phone")]
-    failed = {p["field"] for p in problems}
-    if (
-        identity_fields
-        and not any(n in cleaned for n in identity_fields)
-        and not failed & set(identity_fields)
-    ):
-        wanted = " or ".join(identity_fields)
-        problems.append(
-            {
-                "field": identity_fields[0],
-                "problem": f"an email or phone is required to identify the lead: fill {wanted}",
-            }
-        )
+    problems.extend(_identity_problems(route.form_fields, cleaned, problems))
     if problems:
         raise UnprocessableError("form submission is invalid", details=problems)
-
-    sender_values: dict[str, str] = {}
-    text = None
-    for field in route.form_fields:
-        value = cleaned.get(field.name)
-        if not isinstance(value, str):
-            continue
-        if field.maps_to in _SENDER_ATTRIBUTES:
-            sender_values.setdefault(field.maps_to, value)
-        elif field.maps_to == "message" and text is None:
-            text = value
-
+    sender_values, text = _sender_and_text(route.form_fields, cleaned)
     return InboundMessage(
         tenant_id=route.tenant_id,
         channel_id=route.channel_id,
@@ -249,3 +208,80 @@ def parse_form_submission(
         form_fields=cleaned,
         raw_type="form_submission",
     )
+
+
+def _clean_form_fields(
+    form_fields: Sequence[FormField],
+    fields: Mapping[str, Any],
+    default_region: str | None,
+    problems: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """The cleaned value of each filled form field (:func:`_clean`); a problem for each missing required
+    field or bad value is appended to ``problems``."""
+    cleaned: dict[str, Any] = {}
+    for field in form_fields:
+        try:
+            value = _single(fields.get(field.name))
+            if value is None:
+                if field.required:
+                    raise _Problem("is required")
+                continue
+            cleaned[field.name] = _clean(field, value, default_region)
+        except _Problem as problem:
+            problems.append({"field": field.name, "problem": str(problem)})
+    return cleaned
+
+
+def _clean_attribution(fields: Mapping[str, Any], problems: list[dict[str, Any]]) -> dict[str, str]:
+    """The attribution fields given (UTM parameters, referrer, ...), kept as text up to
+    ``_ATTRIBUTION_MAX_LENGTH``; a problem for each bad one is appended to ``problems``."""
+    cleaned: dict[str, str] = {}
+    for name in ATTRIBUTION_FIELDS:
+        try:
+            value = _single(fields.get(name))
+            if value is None:
+                continue
+            if not isinstance(value, str):
+                raise _Problem("must be text")
+            if len(value) > _ATTRIBUTION_MAX_LENGTH:
+                raise _Problem(f"must be at most {_ATTRIBUTION_MAX_LENGTH} characters, got {len(value)}")
+            cleaned[name] = value
+        except _Problem as problem:
+            problems.append({"field": name, "problem": str(problem)})
+    return cleaned
+
+
+def _identity_problems(
+    form_fields: Sequence[FormField], cleaned: Mapping[str, Any], problems: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The problem of a submission that fills none of the form's email/phone fields (unless one of them
+    already has a problem of its own): the lead could not be identified."""
+    identity_fields = [f.name for f in form_fields if f.maps_to in ("email", "phone")]
+    failed = {p["field"] for p in problems}
+    if not identity_fields or any(n in cleaned for n in identity_fields) or failed & set(identity_fields):
+        return []
+    wanted = " or ".join(identity_fields)
+    return [
+        {
+            "field": identity_fields[0],
+            "problem": f"an email or phone is required to identify the lead: fill {wanted}",
+        }
+    ]
+
+
+def _sender_and_text(
+    form_fields: Sequence[FormField], cleaned: Mapping[str, Any]
+) -> tuple[dict[str, str], str | None]:
+    """The sender's attributes (the first filled field mapped to each) and the message text (the first
+    filled field mapped to ``message``)."""
+    sender_values: dict[str, str] = {}
+    text = None
+    for field in form_fields:
+        value = cleaned.get(field.name)
+        if not isinstance(value, str):
+            continue
+        if field.maps_to in _SENDER_ATTRIBUTES:
+            sender_values.setdefault(field.maps_to, value)
+        elif field.maps_to == "message" and text is None:
+            text = value
+    return sender_values, text

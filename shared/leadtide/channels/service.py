@@ -147,7 +147,7 @@ class ChannelService:
         )
         try:
             self._channels.create(tenant, channel, route_key, route, token_hash)
-        except Exception:
+        except Exception:  # undo and re-raise: the secret must not outlive a channel that was not stored
             if secret_name:
                 self._secrets.delete(secret_name)  # nothing half-written: the secret goes with the failure
             raise

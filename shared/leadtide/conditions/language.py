@@ -334,17 +334,28 @@ def _normalise_value(field: str, ftype: FieldType, op: Op, value: Any, present: 
     if op in (Op.GT, Op.GTE, Op.LT, Op.LTE):
         return _number(value)
     if op is Op.BETWEEN:
-        pair = _values(value)
-        if len(pair) != 2:
-            raise ValueError("between takes [low, high]")
-        if ftype is FieldType.DATETIME or (ftype is FieldType.ANY and isinstance(pair[0], str)):
-            low, high = _instant(pair[0]), _instant(pair[1])
-        else:
-            low, high = _number(pair[0]), _number(pair[1])
-        if low > high:
-            raise ValueError("between needs low <= high")
-        return (low, high)
-    # eq, neq, in, not_in
+        return _range(ftype, value)
+    return _equality_value(field, ftype, op, value)  # eq, neq, in, not_in
+
+
+def _range(ftype: FieldType, value: Any) -> tuple[Any, Any]:
+    """``between``'s ``[low, high]``: instants (epoch seconds) for a datetime field - or text bounds on a
+    field of unknown type - else numbers; ``low <= high``."""
+    pair = _values(value)
+    if len(pair) != 2:
+        raise ValueError("between takes [low, high]")
+    if ftype is FieldType.DATETIME or (ftype is FieldType.ANY and isinstance(pair[0], str)):
+        low, high = _instant(pair[0]), _instant(pair[1])
+    else:
+        low, high = _number(pair[0]), _number(pair[1])
+    if low > high:
+        raise ValueError("between needs low <= high")
+    return (low, high)
+
+
+def _equality_value(field: str, ftype: FieldType, op: Op, value: Any) -> Any:
+    """The value ``eq``/``neq`` compare with, or the set ``in``/``not_in`` test, normalised by the field's
+    type (numbers as floats, booleans as given, keywords and text case-folded)."""
     items = _values(value) if op in (Op.IN, Op.NOT_IN) else [value]
     if ftype is FieldType.NUMBER:
         normalised: list[Any] = [_number(v) for v in items]
@@ -443,6 +454,8 @@ def _getter(field: str) -> Callable[[Record], Any]:
 
 
 def _compile_positive(leaf: Leaf, op: Op, now: float) -> Predicate:
+    """The predicate of a leaf whose operator is positive (the negative ones are compiled as ``not`` of
+    these): one small closure per operator family, reading the field with :func:`_getter`."""
     get = _getter(leaf.field)
     v = leaf.value
     t = leaf.type
@@ -450,10 +463,24 @@ def _compile_positive(leaf: Leaf, op: Op, now: float) -> Predicate:
         return lambda r: _is_empty(get(r))
     if t is FieldType.LISTS:
         return lambda r: not v.isdisjoint(get(r) or ())
-    if op in (Op.HAS_ANY, Op.HAS_ALL):
-        if op is Op.HAS_ANY:
-            return lambda r: not v.isdisjoint(_as_set(get(r)))
+    if op is Op.HAS_ANY:
+        return lambda r: not v.isdisjoint(_as_set(get(r)))
+    if op is Op.HAS_ALL:
         return lambda r: v <= _as_set(get(r))
+    if op in (Op.WITHIN_LAST, Op.BEFORE, Op.AFTER):
+        return _time_predicate(get, op, v, now)
+    if op is Op.BETWEEN:
+        return _between_predicate(get, t, v)
+    if op in (Op.GT, Op.GTE, Op.LT, Op.LTE):
+        return _comparison_predicate(get, op, v)
+    if op in (Op.CONTAINS, Op.STARTS_WITH, Op.ENDS_WITH):
+        return _text_predicate(get, op, v)
+    return _equality_predicate(get, t, v if op is Op.IN else frozenset({v}))  # eq / in
+
+
+def _time_predicate(get: Callable[[Record], Any], op: Op, v: Any, now: float) -> Predicate:
+    """``within_last`` (``v`` seconds before ``now``), ``before`` / ``after`` (``v`` an instant): a value
+    that is not a time never matches."""
     if op is Op.WITHIN_LAST:
         cutoff = now - v
 
@@ -462,53 +489,65 @@ def _compile_positive(leaf: Leaf, op: Op, now: float) -> Predicate:
             return ts is not None and ts >= cutoff
 
         return within
-    if op in (Op.BEFORE, Op.AFTER):
-        before = op is Op.BEFORE
+    before = op is Op.BEFORE
 
-        def compare_time(r: Record) -> bool:
-            ts = to_epoch(get(r))
-            return ts is not None and (ts < v if before else ts > v)
+    def compare_time(r: Record) -> bool:
+        ts = to_epoch(get(r))
+        return ts is not None and (ts < v if before else ts > v)
 
-        return compare_time
-    if op is Op.BETWEEN:
-        low, high = v
-        read = to_epoch if t is FieldType.DATETIME else _as_number
+    return compare_time
 
-        def between(r: Record) -> bool:
-            raw = get(r)
-            x = read(raw)
-            if x is None and t is FieldType.ANY:
-                x = to_epoch(raw)
-            return x is not None and low <= x <= high
 
-        return between
-    if op in (Op.GT, Op.GTE, Op.LT, Op.LTE):
-        cmp: Callable[[float], bool] = {
-            Op.GT: lambda x: x > v,
-            Op.GTE: lambda x: x >= v,
-            Op.LT: lambda x: x < v,
-            Op.LTE: lambda x: x <= v,
-        }[op]
+def _between_predicate(get: Callable[[Record], Any], t: FieldType, v: tuple[Any, Any]) -> Predicate:
+    """``low <= value <= high`` on instants (datetime fields) or numbers; a field of unknown type is read
+    as a number, else as an instant."""
+    low, high = v
+    read = to_epoch if t is FieldType.DATETIME else _as_number
 
-        def compare(r: Record) -> bool:
-            x = _as_number(get(r))
-            return x is not None and cmp(x)
+    def between(r: Record) -> bool:
+        raw = get(r)
+        x = read(raw)
+        if x is None and t is FieldType.ANY:
+            x = to_epoch(raw)
+        return x is not None and low <= x <= high
 
-        return compare
-    if op in (Op.CONTAINS, Op.STARTS_WITH, Op.ENDS_WITH):
+    return between
 
-        def text_op(r: Record) -> bool:
-            x = get(r)
-            if _is_empty(x):
-                return False
-            s = str(x).casefold()
-            if op is Op.CONTAINS:
-                return v in s
-            return s.startswith(v) if op is Op.STARTS_WITH else s.endswith(v)
 
-        return text_op
-    # eq / in
-    options = v if op is Op.IN else frozenset({v})
+def _comparison_predicate(get: Callable[[Record], Any], op: Op, v: float) -> Predicate:
+    """``gt``/``gte``/``lt``/``lte`` on the value read as a number (not a number: no match)."""
+    cmp: Callable[[float], bool] = {
+        Op.GT: lambda x: x > v,
+        Op.GTE: lambda x: x >= v,
+        Op.LT: lambda x: x < v,
+        Op.LTE: lambda x: x <= v,
+    }[op]
+
+    def compare(r: Record) -> bool:
+        x = _as_number(get(r))
+        return x is not None and cmp(x)
+
+    return compare
+
+
+def _text_predicate(get: Callable[[Record], Any], op: Op, v: str) -> Predicate:
+    """``contains`` / ``starts_with`` / ``ends_with``, case-insensitive (``v`` case-folded already); an
+    empty value never matches."""
+
+    def text_op(r: Record) -> bool:
+        x = get(r)
+        if _is_empty(x):
+            return False
+        s = str(x).casefold()
+        if op is Op.CONTAINS:
+            return v in s
+        return s.startswith(v) if op is Op.STARTS_WITH else s.endswith(v)
+
+    return text_op
+
+
+def _equality_predicate(get: Callable[[Record], Any], t: FieldType, options: frozenset[Any]) -> Predicate:
+    """``eq`` / ``in``: the value, read by the field's type, is one of ``options``."""
     if t is FieldType.NUMBER:
         return lambda r: _as_number(get(r)) in options
     if t is FieldType.BOOLEAN:

@@ -360,134 +360,160 @@ class CustomFieldDefinition(BaseModel):
         return CustomFieldValueError(self.key, f"{shown(raw)} {problem}")
 
     def _build_converter(self, region: str) -> Callable[[Any], Any]:
-        kind = self.type
+        """The converter of this field's type (one builder per type, its rules precompiled)."""
+        if self.type == CustomFieldType.PHONE:
+            return self._phone_converter(region)
+        builders: dict[str, Callable[[], Callable[[Any], Any]]] = {
+            CustomFieldType.TEXT: self._text_converter,
+            CustomFieldType.NUMBER: self._number_converter,
+            CustomFieldType.DATE: self._date_converter,
+            CustomFieldType.DROPDOWN: self._option_converter,
+            CustomFieldType.MULTI_SELECT: self._options_converter,
+            CustomFieldType.CHECKBOX: self._checkbox_converter,
+            CustomFieldType.URL: self._url_converter,
+            CustomFieldType.EMAIL: self._email_converter,
+        }
+        return builders[self.type]()
+
+    def _text_converter(self) -> Callable[[Any], str]:
         key = self.key
-        if kind == CustomFieldType.TEXT:
-            limit = self.max_length or DEFAULT_TEXT_MAX_LENGTH
+        limit = self.max_length or DEFAULT_TEXT_MAX_LENGTH
+        try:
+            regex = compile_pattern(self.pattern) if self.pattern else None
+            unusable = None
+        except UnsupportedPatternError as err:  # a definition stored before patterns ran on RE2
+            regex, unusable = None, str(err)
+
+        def text(raw: Any) -> str:
+            if isinstance(raw, bool) or not isinstance(raw, str | int | float):
+                raise self._fail(raw, "is not text")
+            value = raw.strip() if isinstance(raw, str) else str(raw)
+            if len(value) > limit:
+                raise CustomFieldValueError(key, f"is longer than {limit} characters ({len(value)})")
+            if isinstance(raw, str) and has_lone_surrogate(value):
+                raise CustomFieldValueError(
+                    key, "is not valid Unicode text (it holds a lone UTF-16 surrogate)"
+                )
+            if unusable is not None:
+                raise CustomFieldValueError(
+                    key,
+                    f"its pattern {self.pattern} is not supported any more ({unusable}); an admin must "
+                    "change it (RE2 syntax) before values can be checked",
+                )
+            if regex is not None and not regex.fullmatch(value):
+                raise self._fail(value, f"does not match the pattern {self.pattern}")
+            return value
+
+        return text
+
+    def _number_converter(self) -> Callable[[Any], int | float]:
+        low, high = self.min, self.max
+
+        def number(raw: Any) -> int | float:
+            if isinstance(raw, bool):
+                raise self._fail(raw, "is not a number")
+            if isinstance(raw, int | float):
+                value: float | None = float(raw) if math.isfinite(raw) else None
+            elif isinstance(raw, str):
+                value = parse_number(raw)
+            else:
+                value = None
+            if value is None:
+                raise self._fail(raw, "is not a number")
+            if low is not None and value < low:  # type: ignore[operator]
+                raise self._fail(raw, f"is less than the minimum {_num(low)}")
+            if high is not None and value > high:  # type: ignore[operator]
+                raise self._fail(raw, f"is greater than the maximum {_num(high)}")
+            return int(value) if value.is_integer() and abs(value) < 2**53 else value
+
+        return number
+
+    def _date_converter(self) -> Callable[[Any], str]:
+        earliest, latest = self.min, self.max
+
+        def a_date(raw: Any) -> str:
+            if isinstance(raw, datetime):
+                value: date | None = raw.date()
+            elif isinstance(raw, date):
+                value = raw
+            elif isinstance(raw, str):
+                value = parse_date(raw)
+            else:
+                value = None
+            if value is None:
+                raise self._fail(raw, "is not a date (use YYYY-MM-DD)")
+            if earliest is not None and value < earliest:  # type: ignore[operator]
+                raise self._fail(raw, f"is before {earliest}")
+            if latest is not None and value > latest:  # type: ignore[operator]
+                raise self._fail(raw, f"is after {latest}")
+            return value.isoformat()
+
+        return a_date
+
+    def _option_converter(self) -> Callable[[Any], str]:
+        """One of the options, matched case-insensitively, returned as defined (dropdowns, and each
+        choice of a multi-select)."""
+        canonical = {o.casefold(): o for o in self.options or ()}
+        listed = ", ".join(self.options or ())
+        if len(listed) > 120:
+            listed = listed[:117] + "..."
+
+        def option(raw: Any) -> str:
+            value = canonical.get(str(raw).strip().casefold()) if isinstance(raw, str | int) else None
+            if value is None:
+                raise self._fail(raw, f"is not one of the options ({listed})")
+            return value
+
+        return option
+
+    def _options_converter(self) -> Callable[[Any], list[str] | None]:
+        """A list of options (or text separated by ``;`` or ``,``, unless the whole text is one option)."""
+        option = self._option_converter()
+        whole = {o.casefold() for o in self.options or ()}
+
+        def options(raw: Any) -> list[str] | None:
+            if isinstance(raw, str):
+                parts = re.split(r"[;,]", raw) if raw.strip().casefold() not in whole else [raw]
+            elif isinstance(raw, list | tuple | set):
+                parts = list(raw)
+            else:
+                raise self._fail(raw, "is not a list of options")
+            chosen = [option(p) for p in parts if not (isinstance(p, str) and not p.strip())]
+            return list(dict.fromkeys(chosen)) or None
+
+        return options
+
+    def _checkbox_converter(self) -> Callable[[Any], bool]:
+        def checkbox(raw: Any) -> bool:
+            value = parse_checkbox(raw)
+            if value is None:
+                raise self._fail(raw, "is not yes/no (use true/false, yes/no, 1/0 or x)")
+            return value
+
+        return checkbox
+
+    def _url_converter(self) -> Callable[[Any], str]:
+        def url(raw: Any) -> str:
+            value = normalize_url(raw) if isinstance(raw, str) else None
+            if value is None:
+                raise self._fail(raw, "is not a web address (http:// or https://)")
+            return value
+
+        return url
+
+    def _email_converter(self) -> Callable[[Any], str]:
+        from leadtide.capture.identity import normalize_email
+        from leadtide.models.errors import UnprocessableError
+
+        def email(raw: Any) -> str:
             try:
-                regex = compile_pattern(self.pattern) if self.pattern else None
-                unusable = None
-            except UnsupportedPatternError as err:  # a definition stored before patterns ran on RE2
-                regex, unusable = None, str(err)
+                return normalize_email(raw)
+            except UnprocessableError:
+                raise self._fail(raw, "is not a valid email address") from None
 
-            def text(raw: Any) -> str:
-                if isinstance(raw, bool) or not isinstance(raw, str | int | float):
-                    raise self._fail(raw, "is not text")
-                value = raw.strip() if isinstance(raw, str) else str(raw)
-                if len(value) > limit:
-                    raise CustomFieldValueError(key, f"is longer than {limit} characters ({len(value)})")
-                if isinstance(raw, str) and has_lone_surrogate(value):
-                    raise CustomFieldValueError(
-                        key, "is not valid Unicode text (it holds a lone UTF-16 surrogate)"
-                    )
-                if unusable is not None:
-                    raise CustomFieldValueError(
-                        key,
-                        f"its pattern {self.pattern} is not supported any more ({unusable}); an admin must "
-                        "change it (RE2 syntax) before values can be checked",
-                    )
-                if regex is not None and not regex.fullmatch(value):
-                    raise self._fail(value, f"does not match the pattern {self.pattern}")
-                return value
+        return email
 
-            return text
-        if kind == CustomFieldType.NUMBER:
-            low, high = self.min, self.max
-
-            def number(raw: Any) -> int | float:
-                if isinstance(raw, bool):
-                    raise self._fail(raw, "is not a number")
-                if isinstance(raw, int | float):
-                    value: float | None = float(raw) if math.isfinite(raw) else None
-                elif isinstance(raw, str):
-                    value = parse_number(raw)
-                else:
-                    value = None
-                if value is None:
-                    raise self._fail(raw, "is not a number")
-                if low is not None and value < low:  # type: ignore[operator]
-                    raise self._fail(raw, f"is less than the minimum {_num(low)}")
-                if high is not None and value > high:  # type: ignore[operator]
-                    raise self._fail(raw, f"is greater than the maximum {_num(high)}")
-                return int(value) if value.is_integer() and abs(value) < 2**53 else value
-
-            return number
-        if kind == CustomFieldType.DATE:
-            earliest, latest = self.min, self.max
-
-            def a_date(raw: Any) -> str:
-                if isinstance(raw, datetime):
-                    value: date | None = raw.date()
-                elif isinstance(raw, date):
-                    value = raw
-                elif isinstance(raw, str):
-                    value = parse_date(raw)
-                else:
-                    value = None
-                if value is None:
-                    raise self._fail(raw, "is not a date (use YYYY-MM-DD)")
-                if earliest is not None and value < earliest:  # type: ignore[operator]
-                    raise self._fail(raw, f"is before {earliest}")
-                if latest is not None and value > latest:  # type: ignore[operator]
-                    raise self._fail(raw, f"is after {latest}")
-                return value.isoformat()
-
-            return a_date
-        if kind in (CustomFieldType.DROPDOWN, CustomFieldType.MULTI_SELECT):
-            canonical = {o.casefold(): o for o in self.options or ()}
-            listed = ", ".join(self.options or ())
-            if len(listed) > 120:
-                listed = listed[:117] + "..."
-
-            def option(raw: Any) -> str:
-                value = canonical.get(str(raw).strip().casefold()) if isinstance(raw, str | int) else None
-                if value is None:
-                    raise self._fail(raw, f"is not one of the options ({listed})")
-                return value
-
-            if kind == CustomFieldType.DROPDOWN:
-                return option
-
-            def options(raw: Any) -> list[str] | None:
-                if isinstance(raw, str):
-                    parts = re.split(r"[;,]", raw) if raw.strip().casefold() not in canonical else [raw]
-                elif isinstance(raw, list | tuple | set):
-                    parts = list(raw)
-                else:
-                    raise self._fail(raw, "is not a list of options")
-                chosen = [option(p) for p in parts if not (isinstance(p, str) and not p.strip())]
-                return list(dict.fromkeys(chosen)) or None
-
-            return options
-        if kind == CustomFieldType.CHECKBOX:
-
-            def checkbox(raw: Any) -> bool:
-                value = parse_checkbox(raw)
-                if value is None:
-                    raise self._fail(raw, "is not yes/no (use true/false, yes/no, 1/0 or x)")
-                return value
-
-            return checkbox
-        if kind == CustomFieldType.URL:
-
-            def url(raw: Any) -> str:
-                value = normalize_url(raw) if isinstance(raw, str) else None
-                if value is None:
-                    raise self._fail(raw, "is not a web address (http:// or https://)")
-                return value
-
-            return url
-        if kind == CustomFieldType.EMAIL:
-            from leadtide.capture.identity import normalize_email
-            from leadtide.models.errors import UnprocessableError
-
-            def email(raw: Any) -> str:
-                try:
-                    return normalize_email(raw)
-                except UnprocessableError:
-                    raise self._fail(raw, "is not a valid email address") from None
-
-            return email
+    def _phone_converter(self, region: str) -> Callable[[Any], str]:
         from leadtide.capture.identity import normalize_phone
         from leadtide.models.errors import UnprocessableError
 

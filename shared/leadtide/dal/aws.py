@@ -11,6 +11,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from leadtide.dal.base import StorageAdapter
 from leadtide.models.events import EVENT_SOURCE, LeadEvent
 from leadtide.ports import CommandQueue, EventPublisher, SecretStore
 
@@ -19,7 +20,7 @@ class PublishError(RuntimeError):
     """EventBridge or SQS refused some entries; the message names how many and why."""
 
 
-class SecretsManagerStore(SecretStore):
+class SecretsManagerStore(StorageAdapter, SecretStore):
     """Channel secrets in AWS Secrets Manager, read through a small in-process cache (``ttl_seconds``)."""
 
     def __init__(self, ttl_seconds: int = 300):
@@ -64,7 +65,7 @@ class SecretsManagerStore(SecretStore):
                 raise
 
 
-class EventBridgePublisher(EventPublisher):
+class EventBridgePublisher(StorageAdapter, EventPublisher):
     """Publishes :class:`LeadEvent` to the custom bus (source ``leadtide.leads``), 10 entries per call."""
 
     def __init__(self, bus_name: str):
@@ -95,7 +96,7 @@ class EventBridgePublisher(EventPublisher):
                 raise PublishError(f"{len(failed)} event(s) not published: {failed[0].get('ErrorCode')}")
 
 
-class SqsQueue(CommandQueue):
+class SqsQueue(StorageAdapter, CommandQueue):
     """A queue written with SendMessageBatch (10 messages per call)."""
 
     def __init__(self, queue_url: str):

@@ -20,6 +20,7 @@ from pynamodb.exceptions import DoesNotExist
 from leadtide.dal import stepped_jobs
 from leadtide.dal.base import DynamoRepository
 from leadtide.dal.cursor import decode_cursor, encode_cursor
+from leadtide.dal.errors import condition_failed
 from leadtide.dal.exports import query_newest_first
 from leadtide.dal.items import BackfillRunItem
 from leadtide.leads.ports import BackfillCounts, BackfillRunRepository
@@ -167,7 +168,7 @@ class DynamoBackfillRunRepository(DynamoRepository, BackfillRunRepository):
                 ExpressionAttributeValues=values,
             )
         except ClientError as err:
-            if err.response.get("Error", {}).get("Code") != stepped_jobs.CONDITION_FAILED:
+            if not condition_failed(err):
                 raise
             self.get(tenant_id, run_id)  # raises BackfillRunNotFoundError when the run is gone
             return False

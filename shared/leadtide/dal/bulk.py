@@ -18,6 +18,7 @@ from pynamodb.transactions import TransactWrite
 from leadtide.bulk.ports import BulkActionRepository
 from leadtide.dal.base import DynamoRepository
 from leadtide.dal.cursor import decode_cursor, encode_cursor
+from leadtide.dal.errors import condition_failed, refused_by_condition
 from leadtide.dal.exports import pack_selection, query_newest_first, unpack_selection
 from leadtide.dal.items import BulkActionItem, BulkChunkItem
 from leadtide.models.bulk import BulkActionRecord, ChunkOutcome, LeadOutcome
@@ -87,7 +88,7 @@ class DynamoBulkActionRepository(DynamoRepository, BulkActionRepository):
                 actions=actions, condition=BulkActionItem.status.is_in(*list(expect_status))
             )
         except UpdateError as err:
-            if err.cause_response_code == "ConditionalCheckFailedException":
+            if condition_failed(err):
                 return False
             raise
         return True
@@ -105,7 +106,7 @@ class DynamoBulkActionRepository(DynamoRepository, BulkActionRepository):
                 & (BulkActionItem.status == "queued"),
             )
         except UpdateError as err:
-            if err.cause_response_code != "ConditionalCheckFailedException":
+            if not condition_failed(err):
                 raise
         return self.get(tenant_id, bulk_action_id)
 
@@ -132,10 +133,10 @@ class DynamoBulkActionRepository(DynamoRepository, BulkActionRepository):
                     condition=BulkActionItem.pk.exists(),
                 )
         except TransactWriteError as err:
-            reasons = [r.code if r is not None else None for r in err.cancellation_reasons]
-            if reasons[:1] == ["ConditionalCheckFailed"]:
+            refused = [*refused_by_condition(err), False, False]
+            if refused[0]:
                 return False
-            if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
+            if refused[1]:
                 raise BulkActionNotFoundError(f"bulk action {bulk_action_id} not found") from err
             raise
         return True

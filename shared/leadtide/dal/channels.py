@@ -18,6 +18,7 @@ from pynamodb.transactions import TransactWrite
 
 from leadtide.channels.ports import ChannelRepository
 from leadtide.dal.base import DynamoRepository
+from leadtide.dal.errors import condition_failed, refused_by_condition
 from leadtide.dal.items import ChannelItem, ChannelRouteItem, VerifyTokenItem
 from leadtide.models.channels import Channel, ChannelRoute, ChannelStatus
 from leadtide.models.common import ChannelType, iso
@@ -120,14 +121,14 @@ class DynamoChannelRepository(DynamoRepository, ChannelRepository):
                         condition=VerifyTokenItem.pk.does_not_exist(),
                     )
         except TransactWriteError as err:
-            codes = [r.code if r else None for r in err.cancellation_reasons]
-            if len(codes) > 1 and codes[1] == "ConditionalCheckFailed":
+            refused = [*refused_by_condition(err), False, False, False]
+            if refused[1]:
                 # Only this tenant's own claim on the account can collide (the sort key is the tenant).
                 raise ChannelConflictError(
                     f"this {channel.type} account is already connected to a channel of this tenant",
                     details=[{"field": "route_key", "problem": "already connected in this tenant"}],
                 ) from err
-            if len(codes) > 2 and codes[2] == "ConditionalCheckFailed":
+            if refused[2]:
                 raise ChannelConflictError(
                     "verify_token is already used by another channel; choose a unique token",
                     details=[{"field": "verify_token", "problem": "already in use"}],
@@ -163,7 +164,9 @@ class DynamoChannelRepository(DynamoRepository, ChannelRepository):
                 if item.verify_token_hash:
                     tx.delete(VerifyTokenItem(_verify_pk(channel.type, item.verify_token_hash), "VERIFY"))
         except TransactWriteError as err:
-            raise ChannelNotFoundError(f"channel {channel_id} not found") from err
+            if condition_failed(err):  # deleted meanwhile
+                raise ChannelNotFoundError(f"channel {channel_id} not found") from err
+            raise
 
     def find_route(self, channel_type: ChannelType, route_key: str) -> ChannelRoute | None:
         try:
@@ -201,7 +204,9 @@ class DynamoChannelRepository(DynamoRepository, ChannelRepository):
                     ],
                     condition=ChannelItem.pk.exists(),
                 )
-        except TransactWriteError:
+        except TransactWriteError as err:
+            if not condition_failed(err):
+                raise
             # Already active (a concurrent delivery won), or disconnected meanwhile: nothing to do.
             log.info(
                 "channel %s of tenant %s was not activated (no longer pending)",

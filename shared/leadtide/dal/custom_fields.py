@@ -10,6 +10,8 @@ from datetime import datetime
 
 from leadtide.customfields.models import STORED, CustomFieldDefinition
 from leadtide.customfields.ports import CustomFieldRepository
+from leadtide.dal.base import StorageAdapter
+from leadtide.dal.errors import condition_failed
 from leadtide.models.errors import ConflictError, CustomFieldNotFoundError
 
 
@@ -35,7 +37,7 @@ def _missing_error(key: str) -> CustomFieldNotFoundError:
     return CustomFieldNotFoundError(f"custom field '{key}' not found")
 
 
-class DynamoCustomFieldRepository(CustomFieldRepository):
+class DynamoCustomFieldRepository(StorageAdapter, CustomFieldRepository):
     """Definitions over DynamoDB (PynamoDB ``CustomFieldItem``)."""
 
     def list(self, tenant_id: str) -> list[CustomFieldDefinition]:
@@ -73,7 +75,7 @@ class DynamoCustomFieldRepository(CustomFieldRepository):
         try:
             item.save(condition=CustomFieldItem.pk.does_not_exist())
         except PutError as err:
-            if _conditional_failed(err):
+            if condition_failed(err):
                 raise _exists_error(definition.key) from None
             raise
 
@@ -93,7 +95,7 @@ class DynamoCustomFieldRepository(CustomFieldRepository):
                 condition=CustomFieldItem.pk.exists(),
             )
         except UpdateError as err:
-            if _conditional_failed(err):
+            if condition_failed(err):
                 raise _missing_error(definition.key) from None
             raise
 
@@ -107,11 +109,6 @@ class DynamoCustomFieldRepository(CustomFieldRepository):
                 condition=CustomFieldItem.pk.exists()
             )
         except DeleteError as err:
-            if _conditional_failed(err):
+            if condition_failed(err):
                 raise _missing_error(key) from None
             raise
-
-
-def _conditional_failed(err: Exception) -> bool:
-    cause = getattr(err, "cause_response_code", None)
-    return cause == "ConditionalCheckFailedException"

@@ -16,12 +16,13 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
-from leadtide.dal.base import DynamoRepository
+from leadtide.dal.base import DynamoRepository, StorageAdapter
 from leadtide.dal.cursor import decode_cursor, encode_cursor
+from leadtide.dal.errors import condition_failed
 from leadtide.dal.items import (
     ActivityItem,
     CounterItem,
@@ -36,12 +37,12 @@ from leadtide.dal.items import (
     stats_pk,
     tenant_list_pk,
 )
-from leadtide.dal.leads import (
+from leadtide.dal.lead_profile import (
     PROFILE,
-    _lead_from_item,
     identity_entry,
     last_activity_actions,
     last_activity_advances,
+    lead_from_item,
     owned_identity_keys,
     search_text,
 )
@@ -216,8 +217,8 @@ class DynamoDuplicateRepository(DynamoRepository, DuplicateRepository):
                 ],
                 condition=DuplicatePairItem.pk.exists(),
             )
-        except Exception as err:  # UpdateError wrapping ConditionalCheckFailed
-            if "ConditionalCheckFailed" in repr(err):
+        except UpdateError as err:
+            if condition_failed(err):
                 raise DuplicatePairNotFoundError(f"duplicate pair {pair_id} not found") from None
             raise
         return self.get_pair(tenant_id, pair_id)
@@ -228,7 +229,7 @@ class DynamoDuplicateRepository(DynamoRepository, DuplicateRepository):
                 batch.delete(DuplicatePairItem(*self._key(tenant_id, pair_id)))
 
 
-class S3Blobs:
+class S3Blobs(StorageAdapter):
     """JSON documents in the artifacts bucket (client created on first use)."""
 
     def __init__(self, bucket: str):
@@ -268,7 +269,7 @@ class DynamoMergeStore(DynamoRepository, MergeStore):
             item = LeadItem.get(lead_pk(tenant_id, lead_id), PROFILE)
         except DoesNotExist:
             raise LeadNotFoundError(f"lead {lead_id} not found") from None
-        lead = _lead_from_item(item)
+        lead = lead_from_item(item)
         # Every key naming this lead, those of leads merged into it earlier included (merges of merges).
         keys = owned_identity_keys(item)
         owners = {
@@ -354,8 +355,8 @@ class DynamoMergeStore(DynamoRepository, MergeStore):
                 actions=self._record_actions(record),
                 condition=MergeRecordItem.status == str(expected),
             )
-        except Exception as err:
-            if "ConditionalCheckFailed" in repr(err):
+        except UpdateError as err:
+            if condition_failed(err):
                 raise MergeConflictError(f"merge {record.merge_id} is no longer {expected}") from None
             raise
 
@@ -369,88 +370,100 @@ class DynamoMergeStore(DynamoRepository, MergeStore):
 
     # ------------------------------------------------------------------ writes
     def commit(self, commit: MergeCommit) -> None:
+        """See :meth:`MergeStore.commit`: one transaction writes the survivor (:meth:`_write_survivor`),
+        deletes or restores the other profiles, repoints identities, moves counters, adds or removes the
+        merge's timeline entry and moves the merge record (:meth:`_write_others`).
+
+        Raises:
+            MergeConflictError: the survivor is gone, or a lead, identity or the record changed meanwhile.
+        """
         tenant = commit.tenant_id
         survivor_key = lead_pk(tenant, commit.survivor_id)
-        # The survivor's identity_keys follow the repointed items: gained on merge, given back on undo.
-        gained = {identity_entry(k, v) for k, v, _old, new in commit.repoint if new == commit.survivor_id}
-        given = {identity_entry(k, v) for k, v, old, _new in commit.repoint if old == commit.survivor_id}
         try:
             with TransactWrite(connection=self.connection) as tx:
-                unchanged = LeadItem.updated_at == commit.survivor_updated_at
-                if commit.survivor_raw is not None:
-                    item = LeadItem.from_raw_data(commit.survivor_raw)
-                    if commit.keep_current:
-                        stored = LeadItem.get(survivor_key, PROFILE)
-                        for name in commit.keep_current:
-                            setattr(item, name, getattr(stored, name))
-                    for name, value in commit.survivor_set.items():
-                        setattr(item, name, value)
-                    item.activity_sk = f"{iso(item.last_activity_at)}#{commit.survivor_id}"
-                    if gained or given:
-                        stored_keys = LeadItem.get(survivor_key, PROFILE).identity_keys or set()
-                        item.identity_keys = ((stored_keys - given) | gained) or None
-                    tx.save(item, condition=unchanged)
-                else:
-                    current = LeadItem.get(survivor_key, PROFILE)
-                    actions = self._survivor_actions(current, commit.survivor_id, commit.survivor_set)
-                    if gained:
-                        actions.append(LeadItem.identity_keys.add(gained))
-                    elif given:
-                        actions.append(LeadItem.identity_keys.delete(given))
-                    condition = unchanged
-                    if commit.survivor_set.get("last_activity_at") is not None:
-                        # The merged clock is the max read; tracked events move it without touching
-                        # updated_at, so a later one that landed meanwhile refuses the merge (retry)
-                        # instead of being rewound.
-                        condition = condition & last_activity_advances(
-                            commit.survivor_set["last_activity_at"]
-                        )
-                    tx.update(LeadItem(survivor_key, PROFILE), actions=actions, condition=condition)
-                for lead_id, updated_at in commit.delete_leads.items():
-                    tx.delete(
-                        LeadItem(lead_pk(tenant, lead_id), PROFILE),
-                        condition=LeadItem.updated_at == updated_at,
-                    )
-                for raw in commit.put_profiles:
-                    restored = LeadItem.from_raw_data(
-                        {k: v for k, v in raw.items() if k not in commit.strip_restored}
-                    )
-                    tx.save(restored, condition=LeadItem.pk.does_not_exist())
-                for kind, value, old, new in commit.repoint:
-                    tx.update(
-                        IdentityItem(identity_pk(tenant, kind, value), "IDENTITY"),
-                        actions=[IdentityItem.lead_id.set(new)],
-                        condition=IdentityItem.lead_id == old,
-                    )
-                for sk, delta in commit.counters.items():
-                    tx.update(CounterItem(stats_pk(tenant), sk), actions=[CounterItem.value.add(delta)])
-                if commit.add_activity is not None:
-                    activity = commit.add_activity
-                    tx.save(
-                        ActivityItem(
-                            survivor_key,
-                            f"A#{iso(activity.occurred_at)}#{activity.activity_id}",
-                            doc=activity.model_dump(mode="json", exclude_defaults=True),
-                        ),
-                        condition=ActivityItem.pk.does_not_exist(),
-                    )
-                if commit.delete_activity_sk:
-                    tx.delete(ActivityItem(survivor_key, commit.delete_activity_sk))
-                if commit.record_doc is not None:
-                    tx.update(
-                        MergeRecordItem(merge_pk(tenant), commit.merge_id),
-                        actions=self._record_actions(commit.record_doc),
-                        condition=MergeRecordItem.status == str(commit.record_from),
-                    )
+                self._write_survivor(tx, commit, survivor_key)
+                self._write_others(tx, commit, survivor_key)
         except DoesNotExist:
             raise MergeConflictError("the surviving lead was deleted meanwhile") from None
         except TransactWriteError as err:
-            reasons = [r.code if r is not None else None for r in err.cancellation_reasons]
-            if "ConditionalCheckFailed" in reasons:
+            if condition_failed(err):
                 raise MergeConflictError(
                     "a lead, identity or the merge record changed meanwhile; nothing was changed, retry"
                 ) from err
             raise
+
+    def _write_survivor(self, tx: TransactWrite, commit: MergeCommit, survivor_key: str) -> None:
+        """The survivor's write, on condition that ``updated_at`` is as read: a whole item (undo, from
+        ``survivor_raw``) or an update of the merged fields. Its ``identity_keys`` follow the repointed
+        items: gained on merge, given back on undo."""
+        gained = {identity_entry(k, v) for k, v, _old, new in commit.repoint if new == commit.survivor_id}
+        given = {identity_entry(k, v) for k, v, old, _new in commit.repoint if old == commit.survivor_id}
+        unchanged = LeadItem.updated_at == commit.survivor_updated_at
+        if commit.survivor_raw is not None:
+            item = LeadItem.from_raw_data(commit.survivor_raw)
+            if commit.keep_current:
+                stored = LeadItem.get(survivor_key, PROFILE)
+                for name in commit.keep_current:
+                    setattr(item, name, getattr(stored, name))
+            for name, value in commit.survivor_set.items():
+                setattr(item, name, value)
+            item.activity_sk = f"{iso(item.last_activity_at)}#{commit.survivor_id}"
+            if gained or given:
+                stored_keys = LeadItem.get(survivor_key, PROFILE).identity_keys or set()
+                item.identity_keys = ((stored_keys - given) | gained) or None
+            tx.save(item, condition=unchanged)
+            return
+        current = LeadItem.get(survivor_key, PROFILE)
+        actions = self._survivor_actions(current, commit.survivor_id, commit.survivor_set)
+        if gained:
+            actions.append(LeadItem.identity_keys.add(gained))
+        elif given:
+            actions.append(LeadItem.identity_keys.delete(given))
+        condition = unchanged
+        if commit.survivor_set.get("last_activity_at") is not None:
+            # The merged clock is the max read; tracked events move it without touching updated_at, so a
+            # later one that landed meanwhile refuses the merge (retry) instead of being rewound.
+            condition = condition & last_activity_advances(commit.survivor_set["last_activity_at"])
+        tx.update(LeadItem(survivor_key, PROFILE), actions=actions, condition=condition)
+
+    def _write_others(self, tx: TransactWrite, commit: MergeCommit, survivor_key: str) -> None:
+        """Everything of the commit besides the survivor's profile, each on its own condition."""
+        tenant = commit.tenant_id
+        for lead_id, updated_at in commit.delete_leads.items():
+            tx.delete(
+                LeadItem(lead_pk(tenant, lead_id), PROFILE), condition=LeadItem.updated_at == updated_at
+            )
+        for raw in commit.put_profiles:
+            restored = LeadItem.from_raw_data(
+                {k: v for k, v in raw.items() if k not in commit.strip_restored}
+            )
+            tx.save(restored, condition=LeadItem.pk.does_not_exist())
+        for kind, value, old, new in commit.repoint:
+            tx.update(
+                IdentityItem(identity_pk(tenant, kind, value), "IDENTITY"),
+                actions=[IdentityItem.lead_id.set(new)],
+                condition=IdentityItem.lead_id == old,
+            )
+        for sk, delta in commit.counters.items():
+            tx.update(CounterItem(stats_pk(tenant), sk), actions=[CounterItem.value.add(delta)])
+        if commit.add_activity is not None:
+            activity = commit.add_activity
+            tx.save(
+                ActivityItem(
+                    survivor_key,
+                    f"A#{iso(activity.occurred_at)}#{activity.activity_id}",
+                    doc=activity.model_dump(mode="json", exclude_defaults=True),
+                ),
+                condition=ActivityItem.pk.does_not_exist(),
+            )
+        if commit.delete_activity_sk:
+            tx.delete(ActivityItem(survivor_key, commit.delete_activity_sk))
+        if commit.record_doc is not None:
+            tx.update(
+                MergeRecordItem(merge_pk(tenant), commit.merge_id),
+                actions=self._record_actions(commit.record_doc),
+                condition=MergeRecordItem.status == str(commit.record_from),
+            )
 
     @staticmethod
     def _survivor_actions(current: LeadItem, lead_id: str, changes: dict[str, Any]) -> list[Action]:

@@ -29,8 +29,9 @@ from pynamodb.exceptions import UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 
+from leadtide.dal.errors import condition_failed
 from leadtide.dal.items import LeadItem
-from leadtide.dal.leads import PROFILE
+from leadtide.dal.lead_profile import PROFILE
 from leadtide.models.common import iso
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -90,7 +91,7 @@ def store_engaged(pk: str, occ: Mapping[str, Any], counts: Mapping[str, Any], ve
             condition=LeadItem.pk.exists() & newer_engagement(version),
         )
     except UpdateError as err:
-        if err.cause_response_code != "ConditionalCheckFailedException":
+        if not condition_failed(err):
             raise
         return False
     return True

@@ -13,7 +13,9 @@ from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, PutError
 
+from leadtide.dal.base import StorageAdapter
 from leadtide.dal.cursor import decode_cursor, encode_cursor
+from leadtide.dal.errors import condition_failed
 from leadtide.dal.items import ExportItem
 from leadtide.exports.ports import ArtifactStorage, ExportRepository, UploadStream
 from leadtide.models.errors import ExportNotFoundError
@@ -30,7 +32,7 @@ def exports_pk(tenant_id: str) -> str:
     return f"T#{tenant_id}#EXPORTS"
 
 
-class DynamoExportRepository(ExportRepository):
+class DynamoExportRepository(StorageAdapter, ExportRepository):
     """Export records over DynamoDB (PynamoDB)."""
 
     def create(self, record: ExportRecord) -> None:
@@ -49,7 +51,7 @@ class DynamoExportRepository(ExportRepository):
         try:
             _item(record).save(condition=ExportItem.status.is_in(*statuses))
         except PutError as err:
-            if err.cause_response_code == "ConditionalCheckFailedException":
+            if condition_failed(err):
                 return False
             raise
         return True
@@ -122,7 +124,7 @@ def _record(item: ExportItem) -> ExportRecord:
     return ExportRecord.model_validate(unpack_selection(item.doc, item.lead_ids))
 
 
-class S3ArtifactStorage(ArtifactStorage):
+class S3ArtifactStorage(StorageAdapter, ArtifactStorage):
     """The artifacts bucket. Large files go up as multipart uploads, one part in memory at a time."""
 
     def __init__(self, bucket: str):
@@ -155,7 +157,7 @@ class S3ArtifactStorage(ArtifactStorage):
         return url
 
 
-class S3MultipartUpload:
+class S3MultipartUpload(StorageAdapter):
     """A write-only stream that uploads ``part_size`` parts as they fill (CreateMultipartUpload on the first
     full part, UploadPart per part, CompleteMultipartUpload on close). An object smaller than one part is
     written with a single PutObject on close. Memory: at most one part plus the last write.

@@ -256,7 +256,7 @@ class LeadItem(_LeadsTableModel):
     list_ids = UnicodeSetAttribute(null=True)  # static lists the lead is in (leadtide.lists)
     segment_ids = UnicodeSetAttribute(null=True)  # segments the lead is a member of (leadtide.segments)
     # Identity items (``<kind>#<value>``) claimed by or repointed to the lead: delete removes them all
-    # (leadtide.dal.leads.owned_identity_keys; docs/data-model.md "Identity ownership").
+    # (leadtide.dal.lead_profile.owned_identity_keys; docs/data-model.md "Identity ownership").
     identity_keys = UnicodeSetAttribute(null=True)
     # Scoring models (leadtide.scoring): grade above is the displayed one (an override wins).
     computed_grade = UnicodeAttribute(null=True)
@@ -316,7 +316,7 @@ class IdentityItem(_LeadsTableModel):
 
     ``claimed_at``: epoch seconds, set by imports, whose claims precede the profile's write; a claim
     naming a lead without a profile is taken over only once older than
-    :data:`leadtide.dal.leads.STALE_CLAIM_SECONDS` (absent: at once)."""
+    :data:`leadtide.dal.lead_profile.STALE_CLAIM_SECONDS` (absent: at once)."""
 
     lead_id = UnicodeAttribute()
     claimed_at = NumberAttribute(null=True)

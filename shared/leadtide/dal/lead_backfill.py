@@ -1,7 +1,7 @@
 """DynamoDB implementation of :class:`leadtide.leads.backfill.ProfileBackfillStore`.
 
 Pages a tenant's lead profiles through ``leads_by_created`` (``list_pk=T#<tenant>``, one Query per step),
-computes what a fresh write of each lead stores (:func:`leadtide.dal.leads.lead_item_values`), reads the
+computes what a fresh write of each lead stores (:func:`leadtide.dal.lead_profile.lead_item_values`), reads the
 identity items the leads may own in one BatchGetItem, and writes one conditional UpdateItem per profile
 whose condition compares the attributes as read, byte for byte (raw DynamoDB JSON, so a timestamp stored
 in an older format still compares equal to itself).
@@ -17,12 +17,13 @@ from pydantic import ValidationError
 
 from leadtide.dal.base import DynamoRepository
 from leadtide.dal.cursor import decode_cursor, encode_cursor
+from leadtide.dal.errors import condition_failed
 from leadtide.dal.items import IdentityItem, LeadItem, identity_pk, tenant_list_pk
-from leadtide.dal.leads import (
+from leadtide.dal.lead_profile import (
     PROFILE,
-    _lead_from_item,
     identity_entry,
     identity_of_entry,
+    lead_from_item,
     lead_item_values,
     owned_identity_keys,
 )
@@ -37,7 +38,7 @@ DERIVED_SOURCES: dict[str, tuple[str, ...]] = {
     "cond_pk": (),
     "cond_sk": (),
 }
-"""Derived attributes of a profile (what :func:`leadtide.dal.leads.profile_keys` adds besides ``pk``/``sk``;
+"""Derived attributes of a profile (what :func:`leadtide.dal.lead_profile.profile_keys` adds besides ``pk``/``sk``;
 a unit test keeps both in step) -> the stored attributes each derives from (besides the immutable tenant
 and lead ids). A backfill write is conditioned on ``updated_at`` and on these sources as read: writers that
 change a source without moving ``updated_at`` (scores, tracked activity) also make the write fail."""
@@ -50,7 +51,7 @@ _SCOPE = "leads:backfill"
 
 
 def identity_candidates(item: LeadItem) -> list[IdentityKey]:
-    """Identity keys a stored profile may own: :func:`~leadtide.dal.leads.owned_identity_keys` (its
+    """Identity keys a stored profile may own: :func:`~leadtide.dal.lead_profile.owned_identity_keys` (its
     ``identity_keys`` entries and contact fields) plus ``("custom:<key>", str(value))`` for its first
     :data:`CUSTOM_IDENTITY_CANDIDATES` string or number custom-field values (imports claim those for a
     unique custom field). Callers keep only the keys whose identity item names the lead."""
@@ -154,7 +155,7 @@ class DynamoProfileBackfillStore(DynamoRepository, ProfileBackfillStore):
                 ExpressionAttributeValues=values,
             )
         except ClientError as err:
-            if err.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if condition_failed(err):
                 return False
             raise
         return True
@@ -164,7 +165,7 @@ def _stored_profile(raw: dict[str, Any]) -> StoredProfile | None:
     """The :class:`StoredProfile` of a raw profile item, or None when it does not parse as a lead."""
     try:
         item = LeadItem.from_raw_data(raw)
-        lead = _lead_from_item(item)
+        lead = lead_from_item(item)
     except (ValidationError, ValueError, TypeError, KeyError, AttributeError):
         return None
     fresh_values = lead_item_values(lead)

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any, cast
 
@@ -13,7 +12,8 @@ from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from leadtide.dal.base import DynamoRepository
-from leadtide.dal.cursor import decode_cursor, encode_cursor
+from leadtide.dal.cursor import decode_cursor, encode_cursor, read_filtered_page
+from leadtide.dal.errors import CONDITION_REASON, cancellation_codes, condition_failed
 from leadtide.dal.items import (
     ActivityItem,
     CounterItem,
@@ -27,6 +27,27 @@ from leadtide.dal.items import (
     stats_pk,
     tenant_list_pk,
 )
+from leadtide.dal.lead_profile import (
+    PROFILE,
+    activity_sort_key,
+    identity_entry,
+    last_activity_actions,
+    last_activity_advances,
+    lead_from_item,
+    lead_item_values,
+    owned_identity_keys,
+    score_sort_key,
+    search_text,
+    stale_claim_cutoff,
+)
+
+# Kept importable from here for the import adapters (leadtide.dal.imports) and their tests, which read the
+# stored-profile helpers through this module; new code imports them from leadtide.dal.lead_profile.
+from leadtide.dal.lead_profile import STALE_CLAIM_SECONDS as STALE_CLAIM_SECONDS
+from leadtide.dal.lead_profile import identity_entries_after as identity_entries_after
+from leadtide.dal.lead_profile import identity_of_entry as identity_of_entry
+from leadtide.dal.lead_profile import profile_keys as profile_keys
+from leadtide.dal.lead_timeline import DynamoLeadTimeline
 from leadtide.leads.ports import IdentityTakenError, LeadChanges, LeadRepository, MessageTextStore
 from leadtide.models.auth import owner_visible
 from leadtide.models.common import ChannelType, IdentityKind, iso, utc_now
@@ -37,45 +58,16 @@ from leadtide.models.errors import (
     LeadNotFoundError,
 )
 from leadtide.models.leads import Activity, DashboardSummary, Lead, LeadQuery
-from leadtide.models.messages import DeliveryStatus
 
-PROFILE = "PROFILE"
-_STATUS_RANK = {DeliveryStatus.SENT: 1, DeliveryStatus.DELIVERED: 2, DeliveryStatus.READ: 3}
-# A filtered inbox page reads at most this many items before it returns what it has (with a cursor):
-# an interactive request stays bounded however selective the filter.
-MAX_ITEMS_EVALUATED_PER_PAGE = 2000
+_lead_from_item = lead_from_item  # by its former private name, for the same readers
+
 _INDEX_BY_SORT = {"created": "by_created", "last_activity": "by_activity", "score": "by_score"}
-_SEARCHED_FIELDS = ("name", "first_name", "last_name", "email", "phone", "company", "instagram_id")
-UNSCORED_SK = "-01"
 # Identity deletes in a lead delete's transaction (DynamoDB's limit is 100 items; the profile and the three
 # dashboard counters take four); a lead owning more (a survivor of many merges) has the rest deleted right
 # after, each on the same condition.
 IDENTITY_DELETES_PER_TRANSACTION = 96
 # Attempts of a write whose condition failed because of a concurrent change (read again, write again).
 _ATTEMPTS = 4
-# An identity item naming a lead without a profile is free to claim only once its ``claimed_at`` (set by
-# imports, which claim identities before writing the profiles) is this old: at least the Jobs worker's
-# 900 s timeout, so a chunk still writing keeps its keys. Items without ``claimed_at`` are free at once.
-STALE_CLAIM_SECONDS = 1800
-
-
-def stale_claim_cutoff(now: float | None = None) -> int:
-    """Epoch seconds before which an identity item's ``claimed_at`` no longer protects it."""
-    return int(time.time() if now is None else now) - STALE_CLAIM_SECONDS
-
-
-def search_text(values: dict[str, Any]) -> str:
-    """The lower-cased text ``GET /leads?q=`` matches against (name, email, phone, company, ...)."""
-    return " ".join(str(values[f]).lower() for f in _SEARCHED_FIELDS if values.get(f))
-
-
-def score_sort_key(score: int | None, lead_id: str) -> str:
-    """Sort key of the by-score index: zero-padded score, unscored leads first (``-01``)."""
-    return f"{UNSCORED_SK if score is None else f'{score:03d}'}#{lead_id}"
-
-
-def _reason_codes(err: TransactWriteError) -> list[str | None]:
-    return [r.code if r is not None else None for r in err.cancellation_reasons]
 
 
 _SENT_ORDER = {"check": 0, "delete": 1, "put": 2, "update": 3}
@@ -89,7 +81,7 @@ def _sent_order(ops: list[tuple[str, str]]) -> list[str]:
     return [label for _, (_, label) in ranked]
 
 
-class DynamoLeadRepository(DynamoRepository, LeadRepository):
+class DynamoLeadRepository(DynamoRepository, DynamoLeadTimeline, LeadRepository):
     """Leads over DynamoDB. Every multi-item change is one TransactWriteItems call.
 
     Item layout: see :mod:`leadtide.dal.items`. Counters (dashboard) are updated in the same transaction
@@ -178,8 +170,8 @@ class DynamoLeadRepository(DynamoRepository, LeadRepository):
         A refused identity claim whose item names a lead with no profile (or is gone already) raises
         :class:`_DanglingIdentity`: the caller claims it again on condition that it still names that lead.
         """
-        for op, code in zip(ops, _reason_codes(err), strict=False):
-            if code != "ConditionalCheckFailed":
+        for op, code in zip(ops, cancellation_codes(err), strict=False):
+            if code != CONDITION_REASON:
                 continue
             if op.startswith("identity:"):
                 _, kind, value = op.split(":", 2)
@@ -321,8 +313,8 @@ class DynamoLeadRepository(DynamoRepository, LeadRepository):
                     added.append(("put", f"identity:{kind}:{value}"))
         except TransactWriteError as err:
             ops = _sent_order(added)
-            codes = _reason_codes(err)
-            if "lead-touch" in ops and codes[ops.index("lead-touch")] == "ConditionalCheckFailed":
+            codes = cancellation_codes(err)
+            if "lead-touch" in ops and codes[ops.index("lead-touch")] == CONDITION_REASON:
                 if not advance_clock or not self._lead_exists(tenant_id, activity.lead_id):
                     raise LeadNotFoundError("lead not found") from err
                 # The lead has later activity already: store the entry and count it, clock unmoved.
@@ -353,148 +345,49 @@ class DynamoLeadRepository(DynamoRepository, LeadRepository):
             item = LeadItem.get(lead_pk(tenant_id, lead_id), PROFILE)
         except DoesNotExist:
             raise LeadNotFoundError(f"lead {lead_id} not found") from None
-        return _lead_from_item(item)
+        return lead_from_item(item)
 
     def get_leads(self, tenant_id: str, lead_ids: Sequence[str]) -> dict[str, Lead]:
         """Existing leads of ``lead_ids`` by id; BatchGetItem, 100 keys per call (PynamoDB retries the
         unprocessed keys)."""
         keys = [(lead_pk(tenant_id, lead_id), PROFILE) for lead_id in dict.fromkeys(lead_ids)]
-        return {item.lead_id: _lead_from_item(item) for item in LeadItem.batch_get(keys)}
+        return {item.lead_id: lead_from_item(item) for item in LeadItem.batch_get(keys)}
 
     def query_leads(self, tenant_id: str, query: LeadQuery) -> tuple[list[Lead], str | None]:
         """See :meth:`LeadRepository.query_leads`. One Query of the sort's inbox index: the range of the
-        sort field is the key condition, the other fields are a filter expression, ``query.condition`` is
-        evaluated on each item read. A page reads at most :data:`MAX_ITEMS_EVALUATED_PER_PAGE` items and
-        may hold fewer than ``limit`` leads with a cursor to go on. The cursor is bound to the sort, the
-        order and the key range, so one replayed under another range is refused (400) rather than sent to
-        DynamoDB, which refuses a start key outside the key condition."""
-        index = getattr(LeadItem, _INDEX_BY_SORT[query.sort])
-        range_attr = getattr(LeadItem, _index_range_key(query.sort))
-        range_cond = None
-        filt: list[Condition] = []
-        scope = f"leads:{query.sort}:{'d' if query.descending else 'a'}"
-        for attr, low, high, sort in (
-            (LeadItem.created_sk, query.created_from, query.created_to, "created"),
-            (LeadItem.activity_sk, query.last_activity_from, query.last_activity_to, "last_activity"),
-        ):
-            if low is None and high is None:
-                continue
-            lo = iso(low) if low else "0000"  # a key bound cannot be empty
-            hi = (iso(high) if high else "9999") + "#~"
-            if query.sort == sort:
-                range_cond = range_attr.between(lo, hi)
-                scope += f":{lo}:{hi}"
-            else:
-                filt.append(attr.between(lo, hi))
+        sort field is the key condition, the other fields are a filter expression (:func:`_inbox_conditions`),
+        ``query.condition`` is evaluated on each item read. A page reads at most
+        :data:`~leadtide.dal.cursor.MAX_ITEMS_EVALUATED_PER_PAGE` items and may hold fewer than ``limit``
+        leads with a cursor to go on (:func:`~leadtide.dal.cursor.read_filtered_page`). The cursor is bound
+        to the sort, the order and the key range, so one replayed under another range is refused (400)
+        rather than sent to DynamoDB, which refuses a start key outside the key condition."""
+        range_condition, filter_condition, scope = _inbox_conditions(query)
         start_key = decode_cursor(query.cursor, scope=scope, tenant_prefix=f"T#{tenant_id}")
-        if query.status:
-            filt.append(LeadItem.status == query.status)
-        if query.source_channel:
-            filt.append(LeadItem.source_channel == query.source_channel)
-        if query.grade:
-            filt.append(LeadItem.grade == query.grade)
-        if query.owner_id == "unassigned":
-            filt.append(LeadItem.owner_id.does_not_exist())
-        elif query.owner_id:
-            filt.append(LeadItem.owner_id == query.owner_id)
-        if query.visible_to:
-            filt.append(LeadItem.owner_id.does_not_exist() | (LeadItem.owner_id == query.visible_to))
-        if query.search:
-            filt.append(LeadItem.search_text.contains(query.search.lower()))
-        filter_condition = None
-        for cond in filt:
-            filter_condition = cond if filter_condition is None else filter_condition & cond
         selective = filter_condition is not None or query.condition is not None
-        results = index.query(
+        results = getattr(LeadItem, _INDEX_BY_SORT[query.sort]).query(
             tenant_list_pk(tenant_id),
-            range_key_condition=range_cond,
+            range_key_condition=range_condition,
             filter_condition=filter_condition,
             scan_index_forward=not query.descending,
             last_evaluated_key=start_key,
             page_size=max(query.limit, 100 if selective else query.limit),
         )
-        leads: list[Lead] = []
-        evaluated = 0
-        last_key: dict[str, Any] | None = None
         key_names = ("pk", "sk", "list_pk", _index_range_key(query.sort))
-        for page in results.page_iter:
-            evaluated += page.get("ScannedCount", 0)
-            items = page.get("Items", [])
-            for n, raw in enumerate(items):
-                item = LeadItem.from_raw_data(raw)
-                if query.condition is not None and not query.condition(item.attribute_values):
-                    continue
-                leads.append(_lead_from_item(item))
-                if len(leads) == query.limit:
-                    more_on_page = n + 1 < len(items)
-                    if more_on_page or page.get("LastEvaluatedKey"):
-                        last_key = {k: raw[k] for k in key_names}
-                    return leads, encode_cursor(last_key, scope=scope)
-            last_key = page.get("LastEvaluatedKey")
-            if last_key is None or evaluated >= MAX_ITEMS_EVALUATED_PER_PAGE:
-                break
+
+        def pick(raw: dict[str, Any]) -> Lead | None:
+            item = LeadItem.from_raw_data(raw)
+            if query.condition is not None and not query.condition(item.attribute_values):
+                return None
+            return lead_from_item(item)
+
+        leads, last_key = read_filtered_page(
+            results.page_iter,
+            limit=query.limit,
+            pick=pick,
+            key_of=lambda raw: {k: raw[k] for k in key_names},
+            evaluated=lambda page: page.get("ScannedCount", 0),
+        )
         return leads, encode_cursor(last_key, scope=scope)
-
-    def list_activities(
-        self,
-        tenant_id: str,
-        lead_id: str,
-        *,
-        limit: int,
-        cursor: str | None,
-        types: Collection[str] = (),
-        occurred_from: datetime | None = None,
-        occurred_to: datetime | None = None,
-    ) -> tuple[list[Activity], str | None]:
-        """See :meth:`LeadRepository.list_activities`. The time range is the Query's key condition (sort
-        keys are ``A#<iso>#<id>``); ``types`` is tested on each entry read, at most
-        :data:`MAX_ITEMS_EVALUATED_PER_PAGE` per page (fewer than ``limit`` entries with a cursor then).
-        The cursor is bound to the lead and the time range."""
-        pk = lead_pk(tenant_id, lead_id)
-        scope = f"activities:{lead_id}"
-        key_condition: Condition
-        if occurred_from is None and occurred_to is None:
-            key_condition = ActivityItem.sk.startswith("A#")
-        else:
-            lo = f"A#{iso(occurred_from)}" if occurred_from else "A#"
-            hi = f"A#{iso(occurred_to)}#~" if occurred_to else "A#~"
-            key_condition = ActivityItem.sk.between(lo, hi)
-            scope += f":{lo}:{hi}"
-        start_key = decode_cursor(cursor, scope=scope, tenant_prefix=f"T#{tenant_id}")
-        if start_key is None:
-            self.get_lead(tenant_id, lead_id)  # 404 for an unknown lead rather than an empty page
-        wanted = frozenset(str(t) for t in types)
-        results = ActivityItem.query(
-            pk,
-            key_condition,
-            last_evaluated_key=start_key,
-            page_size=max(limit, 100) if wanted else limit,
-        )
-        activities: list[Activity] = []
-        evaluated = 0
-        last_key: dict[str, Any] | None = None
-        for page in results.page_iter:
-            items = page.get("Items", [])
-            evaluated += len(items)
-            for n, raw in enumerate(items):
-                item = ActivityItem.from_raw_data(raw)
-                if wanted and (item.doc or {}).get("type") not in wanted:
-                    continue
-                activities.append(_activity_from_item(item))
-                if len(activities) == limit:
-                    if n + 1 < len(items) or page.get("LastEvaluatedKey"):
-                        last_key = {"pk": raw["pk"], "sk": raw["sk"]}
-                    return activities, encode_cursor(last_key, scope=scope)
-            last_key = page.get("LastEvaluatedKey")
-            if last_key is None or evaluated >= MAX_ITEMS_EVALUATED_PER_PAGE:
-                break
-        return activities, encode_cursor(last_key, scope=scope)
-
-    def recent_activities(self, tenant_id: str, lead_id: str, *, since: datetime) -> list[Activity]:
-        results = ActivityItem.query(
-            lead_pk(tenant_id, lead_id), ActivityItem.sk.between(f"A#{iso(since)}", "A#~")
-        )
-        return [_activity_from_item(item) for item in results]
 
     def dashboard(self, tenant_id: str, *, visible_to: str | None = None) -> DashboardSummary:
         """The tenant's counters (one Query of ``T#<t>#STATS``); with ``visible_to``, counted on request
@@ -559,7 +452,7 @@ class DynamoLeadRepository(DynamoRepository, LeadRepository):
                         condition=LeadItem.pk.exists(),  # deleted meanwhile: no key-only profile
                     )
                 except UpdateError as err:
-                    if err.cause_response_code != "ConditionalCheckFailedException":
+                    if not condition_failed(err):
                         raise
             return updated
         raise IdentityTakenError(*next(iter(stale)), None)
@@ -621,10 +514,8 @@ class DynamoLeadRepository(DynamoRepository, LeadRepository):
                         added.append(("update", "counter"))
         except TransactWriteError as err:
             ops = _sent_order(added)
-            codes = dict(zip(ops, _reason_codes(err), strict=False))
-            if codes.get(profile_op) == "ConditionalCheckFailed" and not self._lead_exists(
-                tenant_id, lead_id
-            ):
+            codes = dict(zip(ops, cancellation_codes(err), strict=False))
+            if codes.get(profile_op) == CONDITION_REASON and not self._lead_exists(tenant_id, lead_id):
                 raise LeadNotFoundError(f"lead {lead_id} not found") from err
             self._raise_for_cancellation(err, ops, tenant_id)
             raise
@@ -653,7 +544,7 @@ class DynamoLeadRepository(DynamoRepository, LeadRepository):
                 item = LeadItem.get(pk, PROFILE)
             except DoesNotExist:
                 raise LeadNotFoundError(f"lead {lead_id} not found") from None
-            lead = _lead_from_item(item)
+            lead = lead_from_item(item)
             keys = owned_identity_keys(item)
             owners = self.lookup_identities(tenant_id, cast(list[tuple[IdentityKind, str]], keys))
             mine = [key for key in keys if owners.get(cast(tuple[IdentityKind, str], key)) == lead_id]
@@ -677,7 +568,7 @@ class DynamoLeadRepository(DynamoRepository, LeadRepository):
                     for sk in ("total", f"status#{lead.status}", f"source#{lead.source_channel}"):
                         tx.update(CounterItem(stats_pk(tenant_id), sk), actions=[CounterItem.value.add(-1)])
             except TransactWriteError as err:
-                if "ConditionalCheckFailed" in _reason_codes(err):
+                if condition_failed(err):
                     continue  # the lead or one of its identities changed meanwhile: read again
                 raise
             for kind, value in later:
@@ -704,62 +595,6 @@ class DynamoLeadRepository(DynamoRepository, LeadRepository):
         if texts and self._message_texts is not None:
             self._message_texts.delete(tenant_id, texts)
         return lead
-
-    def record_delivery_status(
-        self,
-        tenant_id: str,
-        channel_type: ChannelType,
-        provider_message_id: str,
-        status: DeliveryStatus,
-        occurred_at: datetime,
-        errors: Sequence[dict[str, Any]] = (),
-    ) -> bool:
-        key = marker_pk(tenant_id, channel_type, provider_message_id)
-        try:
-            marker = MessageMarkerItem.get(key, "MESSAGE")
-        except DoesNotExist:
-            marker = None
-        entry = {"status": str(status), "at": iso(occurred_at)}
-        advance = marker is None or _advances(marker.delivery_status, status)
-        actions: list[Action] = [
-            MessageMarkerItem.status_history.set(
-                MessageMarkerItem.status_history.append([entry])
-                if marker is not None and marker.status_history is not None
-                else [entry]
-            )
-        ]
-        if advance:
-            actions += [
-                MessageMarkerItem.delivery_status.set(str(status)),
-                MessageMarkerItem.delivery_status_at.set(occurred_at),
-            ]
-            if errors:
-                actions.append(MessageMarkerItem.delivery_errors.set(list(errors)))
-        MessageMarkerItem(key, "MESSAGE").update(actions=actions)
-        if marker is not None and marker.lead_id and marker.activity_sk and advance:
-            try:
-                ActivityItem(lead_pk(tenant_id, marker.lead_id), marker.activity_sk).update(
-                    actions=[
-                        ActivityItem.delivery_status.set(str(status)),
-                        ActivityItem.delivery_status_at.set(occurred_at),
-                    ],
-                    condition=ActivityItem.pk.exists(),
-                )
-            except Exception:
-                return True
-        return marker is not None and marker.lead_id is not None
-
-    def retract_message(self, tenant_id: str, channel_type: ChannelType, provider_message_id: str) -> bool:
-        try:
-            marker = MessageMarkerItem.get(marker_pk(tenant_id, channel_type, provider_message_id), "MESSAGE")
-        except DoesNotExist:
-            return False
-        marker.update(actions=[MessageMarkerItem.retracted.set(True)])
-        if marker.lead_id and marker.activity_sk:
-            ActivityItem(lead_pk(tenant_id, marker.lead_id), marker.activity_sk).update(
-                actions=[ActivityItem.retracted.set(True)]
-            )
-        return True
 
     def message_lead(self, tenant_id: str, channel_type: ChannelType, provider_message_id: str) -> str | None:
         try:
@@ -809,7 +644,7 @@ class DynamoLeadRepository(DynamoRepository, LeadRepository):
                     )
                 )
         except TransactWriteError as err:
-            if _reason_codes(err)[:1] == ["ConditionalCheckFailed"]:
+            if cancellation_codes(err)[:1] == [CONDITION_REASON]:
                 raise LeadNotFoundError(f"lead {lead_id} not found") from err
             raise
 
@@ -823,135 +658,59 @@ class DynamoLeadRepository(DynamoRepository, LeadRepository):
         return LeadItem(**lead_item_values(lead))
 
 
-def profile_keys(lead: Any, values: dict[str, Any], *, to_iso: Callable[[Any], str] = iso) -> dict[str, Any]:
-    """The keys and index attributes a lead profile item carries besides the lead's fields: ``pk``/``sk``,
-    the three inbox GSIs' ``list_pk`` + ``created_sk``/``activity_sk``/``score_sk``, ``search_text`` (from
-    ``values``, the lead's fields) and the condition index's ``cond_pk``/``cond_sk``. ``to_iso``: the
-    timestamp formatter (the import encoder passes a cached :func:`~leadtide.models.common.iso`)."""
-    lead_id, tenant_id = lead.lead_id, lead.tenant_id
-    return {
-        "pk": lead_pk(tenant_id, lead_id),
-        "sk": PROFILE,
-        "list_pk": tenant_list_pk(tenant_id),
-        "created_sk": f"{to_iso(lead.created_at)}#{lead_id}",
-        "activity_sk": f"{to_iso(lead.last_activity_at)}#{lead_id}",
-        "score_sk": score_sort_key(lead.score, lead_id),
-        "search_text": search_text(values) or " ",
-        **LeadItem.condition_keys(tenant_id, lead_id),  # leads_by_condition_shard (segments)
-    }
-
-
-def lead_item_values(lead: Lead) -> dict[str, Any]:
-    """Every attribute value of ``lead``'s profile item (``LeadItem``): its fields as stored (nested models
-    as JSON-ready dicts, enums as text, ``None`` left out) plus :func:`profile_keys`. The one definition
-    of a stored profile: the lead API and the import encoder both build from it."""
-    values = lead.model_dump(mode="python", exclude_none=True)
-    values["referral"] = lead.referral.model_dump(mode="json", exclude_none=True) if lead.referral else None
-    values["score_breakdown"] = [f.model_dump(mode="json") for f in lead.score_breakdown]
-    values["source_channel"] = str(lead.source_channel)
-    values["status"] = str(lead.status)
-    if lead.grade:
-        values["grade"] = str(lead.grade)
-    values.update(profile_keys(lead, values))
-    return {k: v for k, v in values.items() if v is not None}
-
-
 def _index_range_key(sort: str) -> str:
     return {"created": "created_sk", "last_activity": "activity_sk", "score": "score_sk"}[sort]
 
 
-def _advances(current: str | None, new: DeliveryStatus) -> bool:
-    if new == DeliveryStatus.FAILED or current is None:
-        return True
-    if current == DeliveryStatus.FAILED:
-        return False
-    return _STATUS_RANK.get(new, 0) > _STATUS_RANK.get(DeliveryStatus(current), 0)
+def _inbox_conditions(query: LeadQuery) -> tuple[Condition | None, Condition | None, str]:
+    """The key condition, the filter expression and the cursor scope of an inbox query.
+
+    A time range (created, last activity) on the sort's own field is the key condition and part of the
+    scope; every other range and field (:func:`_field_filters`) joins the filter expression (None: none).
+    Key bounds are the ``<iso>#<lead id>`` sort keys' text; an open bound reads as ``0000`` / ``9999``.
+    """
+    range_condition = None
+    filters: list[Condition] = []
+    scope = f"leads:{query.sort}:{'d' if query.descending else 'a'}"
+    for attr, low, high, sort in (
+        (LeadItem.created_sk, query.created_from, query.created_to, "created"),
+        (LeadItem.activity_sk, query.last_activity_from, query.last_activity_to, "last_activity"),
+    ):
+        if low is None and high is None:
+            continue
+        lo = iso(low) if low else "0000"  # a key bound cannot be empty
+        hi = (iso(high) if high else "9999") + "#~"
+        if query.sort == sort:
+            range_condition = attr.between(lo, hi)
+            scope += f":{lo}:{hi}"
+        else:
+            filters.append(attr.between(lo, hi))
+    filters += _field_filters(query)
+    filter_condition = None
+    for condition in filters:
+        filter_condition = condition if filter_condition is None else filter_condition & condition
+    return range_condition, filter_condition, scope
 
 
-def last_activity_actions(lead_id: str, at: datetime) -> list[Action]:
-    """The update actions that move a lead's last activity to ``at``: ``last_activity_at`` and the inbox's
-    ``activity_sk`` (``<iso>#<lead id>``, the ``leads_by_activity`` sort key). Always paired with
-    :func:`last_activity_advances` as the condition: together they are the one conditional max every
-    path uses (captured messages both ways, tracked events, merges), so the clock never moves back.
-    What counts as activity: docs/data-model.md ("Last activity")."""
-    return [LeadItem.last_activity_at.set(at), LeadItem.activity_sk.set(f"{iso(at)}#{lead_id}")]
-
-
-def last_activity_advances(at: datetime) -> Condition:
-    """Condition under which :func:`last_activity_actions` may write ``at``: the stored last activity is
-    absent or not later than ``at`` (DynamoDB has no ``max()``, so the max is this condition), and ``at``
-    is not before the lead's ``created_at`` (an interaction older than the lead - an email open replayed
-    for a contact imported later - joins the timeline but leaves the clock at creation). Both timestamps
-    are ``UTCDateTimeAttribute`` text of one fixed width, so the string comparison is chronological."""
-    return (LeadItem.last_activity_at.does_not_exist() | (LeadItem.last_activity_at <= at)) & (
-        LeadItem.created_at.does_not_exist() | (LeadItem.created_at <= at)
-    )
-
-
-def touch_last_activity(tenant_id: str, lead_id: str, at: datetime) -> bool:
-    """Move the lead's last activity forward to ``at`` in one conditional UpdateItem
-    (:func:`last_activity_actions` on :func:`last_activity_advances`). Returns whether it moved: False
-    when the clock is already later, ``at`` predates the lead, or the lead is gone (no error: the
-    interaction is stored either way)."""
-    try:
-        LeadItem(lead_pk(tenant_id, lead_id), PROFILE).update(
-            actions=last_activity_actions(lead_id, at),
-            condition=LeadItem.pk.exists() & last_activity_advances(at),
-        )
-    except UpdateError as err:
-        if err.cause_response_code != "ConditionalCheckFailedException":
-            raise
-        return False
-    return True
-
-
-def activity_sort_key(activity: Activity) -> str:
-    """Sort key of a timeline entry: chronological, unique by activity id."""
-    return f"A#{iso(activity.occurred_at)}#{activity.activity_id}"
-
-
-def lead_identities(lead: Lead) -> list[tuple[IdentityKind, str]]:
-    """The identity keys a lead owns, from its stored (already normalised) contact fields."""
-    keys: list[tuple[IdentityKind, str]] = []
-    if lead.phone:
-        keys.append(("phone", lead.phone))
-    if lead.email:
-        keys.append(("email", lead.email))
-    if lead.instagram_id:
-        keys.append(("instagram", lead.instagram_id))
-    return keys
-
-
-def identity_entry(kind: str, value: str) -> str:
-    """A profile's ``identity_keys`` entry for an identity key: ``<kind>#<value>`` (as in the identity
-    item's key; kinds - ``email``, ``phone``, ``instagram``, ``custom:<slug>`` - never contain ``#``)."""
-    return f"{kind}#{value}"
-
-
-def identity_of_entry(entry: str) -> tuple[str, str]:
-    """The (kind, value) of an ``identity_keys`` entry (inverse of :func:`identity_entry`)."""
-    kind, _, value = entry.partition("#")
-    return kind, value
-
-
-def owned_identity_keys(item: LeadItem) -> list[tuple[str, str]]:
-    """Every identity key a stored profile may own: its ``identity_keys`` (claimed by it or repointed to it
-    by merges), then its contact fields' keys (profiles stored before ``identity_keys`` existed). A key may
-    since have been released or be another lead's: callers keep the ones whose item names this lead."""
-    keys = [identity_of_entry(entry) for entry in sorted(item.identity_keys or ())]
-    keys += lead_identities(_lead_from_item(item))
-    return list(dict.fromkeys(keys))
-
-
-def identity_entries_after(
-    current: Iterable[str] | None,
-    add: Iterable[tuple[str, str]] = (),
-    remove: Iterable[tuple[str, str]] = (),
-) -> list[str]:
-    """The ``identity_keys`` entries of a profile rewritten whole (imports): ``current`` plus the claimed
-    keys minus the released ones, sorted (empty: the attribute is left out; DynamoDB has no empty set)."""
-    entries = set(current or ()) | {identity_entry(k, v) for k, v in add}
-    return sorted(entries - {identity_entry(k, v) for k, v in remove})
+def _field_filters(query: LeadQuery) -> list[Condition]:
+    """The filter expression's terms for an inbox query's fields (status, source, grade, owner, the rep
+    rule's ``visible_to``, the search text), ANDed by the caller."""
+    filters: list[Condition] = []
+    if query.status:
+        filters.append(LeadItem.status == query.status)
+    if query.source_channel:
+        filters.append(LeadItem.source_channel == query.source_channel)
+    if query.grade:
+        filters.append(LeadItem.grade == query.grade)
+    if query.owner_id == "unassigned":
+        filters.append(LeadItem.owner_id.does_not_exist())
+    elif query.owner_id:
+        filters.append(LeadItem.owner_id == query.owner_id)
+    if query.visible_to:
+        filters.append(LeadItem.owner_id.does_not_exist() | (LeadItem.owner_id == query.visible_to))
+    if query.search:
+        filters.append(LeadItem.search_text.contains(query.search.lower()))
+    return filters
 
 
 class _DanglingIdentity(Exception):
@@ -987,25 +746,5 @@ def _delete_identity_if_owned(tenant_id: str, key: tuple[str, str], lead_id: str
             condition=IdentityItem.lead_id == lead_id
         )
     except DeleteError as err:
-        if "ConditionalCheckFailed" not in repr(err):
+        if not condition_failed(err):
             raise
-
-
-def _lead_from_item(item: LeadItem) -> Lead:
-    values = dict(item.attribute_values)
-    values["score_breakdown"] = values.get("score_breakdown") or []
-    values["custom_fields"] = values.get("custom_fields") or {}
-    values["tags"] = values.get("tags") or []
-    if values.get("score") is not None:
-        values["score"] = int(values["score"])
-    values["message_count"] = int(values.get("message_count") or 0)
-    return Lead.model_validate(values)
-
-
-def _activity_from_item(item: ActivityItem) -> Activity:
-    doc = dict(item.doc or {})
-    if item.delivery_status:
-        doc["delivery_status"] = item.delivery_status
-    if item.retracted:
-        doc["retracted"] = True
-    return Activity.model_validate(doc)

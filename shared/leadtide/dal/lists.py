@@ -22,8 +22,9 @@ from pynamodb.transactions import TransactWrite
 
 from leadtide.dal.base import DynamoRepository
 from leadtide.dal.cursor import decode_cursor, encode_cursor
+from leadtide.dal.errors import condition_failed, refused_by_condition
 from leadtide.dal.items import LeadItem, ListMemberItem, StaticListItem, lead_pk
-from leadtide.dal.leads import PROFILE, _lead_from_item
+from leadtide.dal.lead_profile import PROFILE, lead_from_item
 from leadtide.lists.models import StaticList
 from leadtide.lists.ports import LeadRef, ListRepository
 from leadtide.models.auth import owner_visible
@@ -52,11 +53,6 @@ def member_sk(lead_id: str) -> str:
     return f"L#{lead_id}"
 
 
-def cancellation_codes(err: TransactWriteError) -> list[str | None]:
-    """The per-operation cancellation reason codes of a failed transaction (None: that op was fine)."""
-    return [r.code if r is not None else None for r in (err.cancellation_reasons or [])]
-
-
 def batch_get_leads(
     tenant_id: str, lead_ids: Sequence[str], attributes: list[str] | None = None
 ) -> dict[str, LeadItem]:
@@ -72,7 +68,7 @@ def lead_summaries(tenant_id: str, lead_ids: Sequence[str]) -> list[LeadSummary]
     """Inbox rows of the existing leads among ``lead_ids``, in that order."""
     found = batch_get_leads(tenant_id, lead_ids)
     return [
-        LeadSummary.model_validate(_lead_from_item(found[lead_id]).model_dump())
+        LeadSummary.model_validate(lead_from_item(found[lead_id]).model_dump())
         for lead_id in lead_ids
         if lead_id in found
     ]
@@ -195,7 +191,7 @@ class DynamoListRepository(DynamoRepository, ListRepository):
         try:
             item.update(actions=actions, condition=StaticListItem.pk.exists())
         except UpdateError as err:
-            if getattr(err, "cause_response_code", None) == "ConditionalCheckFailedException":
+            if condition_failed(err):
                 raise ListNotFoundError(f"list {list_id} not found") from None
             raise
         return self.get_list(tenant_id, list_id)
@@ -206,7 +202,7 @@ class DynamoListRepository(DynamoRepository, ListRepository):
         try:
             StaticListItem(lists_pk(tenant_id), list_sk(list_id)).delete(condition=StaticListItem.pk.exists())
         except DeleteError as err:
-            if getattr(err, "cause_response_code", None) == "ConditionalCheckFailedException":
+            if condition_failed(err):
                 raise ListNotFoundError(f"list {list_id} not found") from None
             raise
 
@@ -239,8 +235,7 @@ class DynamoListRepository(DynamoRepository, ListRepository):
                     condition=LeadItem.pk.exists(),
                 )
         except TransactWriteError as err:
-            codes = cancellation_codes(err)
-            failed = [c == "ConditionalCheckFailed" for c in codes] + [False] * 3
+            failed = [*refused_by_condition(err), False, False, False]
             if failed[0]:
                 raise ListNotFoundError(f"list {list_id} not found") from None
             if failed[2]:
@@ -279,7 +274,7 @@ class DynamoListRepository(DynamoRepository, ListRepository):
                     )
                     ops.append("list")
         except TransactWriteError as err:
-            failed = {op for op, code in zip(ops, cancellation_codes(err), strict=False) if code}
+            failed = {op for op, refused in zip(ops, refused_by_condition(err), strict=False) if refused}
             if "member" in failed:
                 return False
             if failed & {"lead", "list"}:  # the lead or the list is gone: remove what remains

@@ -28,8 +28,9 @@ from pynamodb.transactions import TransactWrite
 
 from leadtide.dal.base import DynamoRepository
 from leadtide.dal.engagement import store_engaged
+from leadtide.dal.errors import condition_failed, refused_by_condition
 from leadtide.dal.items import EngagementItem, LeadItem, MergeEngagementItem, lead_pk
-from leadtide.dal.leads import PROFILE
+from leadtide.dal.lead_profile import PROFILE
 from leadtide.dal.scoring_models import ENGAGEMENT
 from leadtide.duplicates.ports import EngagementRecord, MergeEngagement
 from leadtide.models.errors import ConflictError
@@ -84,11 +85,12 @@ def _expected(current: EngagementItem | None) -> Any:
     return EngagementItem.version == int(current.version or 0)
 
 
-def _conflict(err: TransactWriteError) -> list[str | None]:
-    reasons = [r.code if r is not None else None for r in err.cancellation_reasons]
-    if "ConditionalCheckFailed" not in reasons:
-        raise err  # throttling, a conflicting transaction...: the caller's retry (queue) handles it
-    return reasons
+def _conflict(err: TransactWriteError) -> list[bool]:
+    """Which items of the cancelled transaction their condition refused; raises ``err`` when none was
+    (throttling, a conflicting transaction...: the caller's retry - the queue - handles it)."""
+    if not condition_failed(err):
+        raise err
+    return refused_by_condition(err)
 
 
 Combine = Callable[[EngagementRecord | None, EngagementRecord], EngagementRecord]
@@ -170,7 +172,7 @@ class DynamoMergeEngagement(DynamoRepository, MergeEngagement):
                             == int(survivor_copy.folded_version or 0),
                         )
             except TransactWriteError as err:
-                if _conflict(err)[:1] == ["ConditionalCheckFailed"]:
+                if _conflict(err)[:1] == [True]:
                     return False  # the survivor is gone (deleted since the merge): nothing to fold into
                 continue  # a writer moved a record meanwhile: read again and fold again
             store_engaged(survivor_pk, combined.occ, combined.counts, combined.version)

@@ -19,6 +19,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 from pynamodb.exceptions import DoesNotExist, PutError
 
+from leadtide.dal.base import StorageAdapter
+from leadtide.dal.errors import condition_failed
 from leadtide.dal.items import (
     LeadItem,
     MlTenantItem,
@@ -27,7 +29,7 @@ from leadtide.dal.items import (
     ModelVersionItem,
     tenant_list_pk,
 )
-from leadtide.dal.leads import _lead_from_item
+from leadtide.dal.lead_profile import lead_from_item
 from leadtide.ml.ports import (
     STARTER_SCOPE,
     ArtifactStore,
@@ -54,12 +56,7 @@ def outcome_pk(tenant_id: str, model_version: str) -> str:
     return f"T#{tenant_id}#MLO#{model_version}"
 
 
-def _conditional_failed(err: Exception) -> bool:
-    cause = getattr(err, "cause_response_code", None)
-    return cause == "ConditionalCheckFailedException"
-
-
-class DynamoModelRegistry(ModelRegistryRepository):
+class DynamoModelRegistry(StorageAdapter, ModelRegistryRepository):
     """Model registry, pointer, outcomes and ML tenants over the leads table (PynamoDB)."""
 
     def create_version(self, scope: str, version: ModelVersion) -> None:
@@ -72,7 +69,7 @@ class DynamoModelRegistry(ModelRegistryRepository):
         try:
             item.save(condition=ModelVersionItem.pk.does_not_exist())
         except PutError as err:
-            if _conditional_failed(err):
+            if condition_failed(err):
                 raise ValueError(f"model version {version.model_version} already exists") from None
             raise
 
@@ -91,7 +88,7 @@ class DynamoModelRegistry(ModelRegistryRepository):
         try:
             item.save(condition=condition)
         except PutError as err:
-            if _conditional_failed(err):
+            if condition_failed(err):
                 raise ModelVersionNotFoundError(
                     f"model version {version.model_version} not found in state {sorted(expect_status or [])}"
                 ) from None
@@ -144,7 +141,7 @@ class DynamoModelRegistry(ModelRegistryRepository):
         try:
             item.save(condition=condition)
         except PutError as err:
-            if _conditional_failed(err):
+            if condition_failed(err):
                 raise PointerConflictError("the model pointer changed meanwhile") from None
             raise
         return stored
@@ -180,7 +177,7 @@ class DynamoModelRegistry(ModelRegistryRepository):
             yield item.sk, item.scoring_model_id
 
 
-class DynamoTrainingData(TrainingDataSource):
+class DynamoTrainingData(StorageAdapter, TrainingDataSource):
     """Labelled leads read from the ``leads_by_created`` index (oldest first), filtered to Converted/Lost."""
 
     def labelled_leads(self, tenant_id: str) -> Iterator[Lead]:
@@ -188,10 +185,10 @@ class DynamoTrainingData(TrainingDataSource):
         for item in LeadItem.by_created.query(
             tenant_list_pk(tenant_id), filter_condition=outcome, scan_index_forward=True, page_size=500
         ):
-            yield _lead_from_item(item)
+            yield lead_from_item(item)
 
 
-class S3ArtifactStore(ArtifactStore):
+class S3ArtifactStore(StorageAdapter, ArtifactStore):
     """Objects in the artifacts bucket (client created on first use)."""
 
     def __init__(self, bucket: str):

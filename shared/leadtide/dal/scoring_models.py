@@ -14,13 +14,14 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
+from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, TransactWriteError
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from leadtide.dal.base import DynamoRepository
 from leadtide.dal.cursor import decode_cursor, encode_cursor
 from leadtide.dal.engagement import store_engaged
+from leadtide.dal.errors import CONDITION_REASON, cancellation_codes, condition_failed
 from leadtide.dal.items import (
     EngagementItem,
     LeadItem,
@@ -30,7 +31,7 @@ from leadtide.dal.items import (
     lead_pk,
     tenant_list_pk,
 )
-from leadtide.dal.leads import PROFILE, score_sort_key
+from leadtide.dal.lead_profile import PROFILE, score_sort_key
 from leadtide.dal.rawdecode import ItemDecoder, batch_get_raw
 from leadtide.models.common import iso
 from leadtide.models.errors import ConflictError, LeadNotFoundError, ScoringModelNotFoundError
@@ -126,7 +127,7 @@ class DynamoScoringStore(DynamoRepository, ScoringStore):
         try:
             item.save(condition=condition)
         except PutError as err:
-            if getattr(err, "cause_response_code", None) == "ConditionalCheckFailedException":
+            if condition_failed(err):
                 raise ConflictError(
                     f"scoring model {model.model_id} changed meanwhile; reload and retry",
                     code="scoring_model_conflict",
@@ -143,8 +144,8 @@ class DynamoScoringStore(DynamoRepository, ScoringStore):
             ScoringModelItem(scoring_pk(tenant_id), f"M#{model_id}").delete(
                 condition=ScoringModelItem.pk.exists()
             )
-        except Exception as err:
-            if getattr(err, "cause_response_code", None) == "ConditionalCheckFailedException":
+        except DeleteError as err:
+            if condition_failed(err):
                 raise ScoringModelNotFoundError(f"scoring model {model_id} not found") from None
             raise
 
@@ -165,7 +166,9 @@ class DynamoScoringStore(DynamoRepository, ScoringStore):
                     ScoringConfigItem(pk, CONFIG, default_model_id=model_id, updated_at=datetime.now(UTC))
                 )
         except TransactWriteError as err:
-            raise ScoringModelNotFoundError(f"scoring model {model_id} not found") from err
+            if cancellation_codes(err)[:1] == [CONDITION_REASON]:
+                raise ScoringModelNotFoundError(f"scoring model {model_id} not found") from err
+            raise
 
     # ------------------------------------------------------------------ scoring inputs
     def load_for_scoring(self, tenant_id: str, lead_ids: Sequence[str]) -> dict[str, ScoringInput]:
@@ -223,8 +226,9 @@ class DynamoScoringStore(DynamoRepository, ScoringStore):
                         ),
                     )
             except TransactWriteError as err:
-                reasons = [r.code if r else None for r in err.cancellation_reasons]
-                if reasons[:1] == ["ConditionalCheckFailed"]:
+                if not condition_failed(err):
+                    raise
+                if cancellation_codes(err)[:1] == [CONDITION_REASON]:
                     return 0  # the lead is gone
                 continue  # someone else wrote the record meanwhile: merge again
             store_engaged(pk, occ, counts, version + 1)  # profile summary (leadtide.dal.engagement)
@@ -247,7 +251,7 @@ class DynamoScoringStore(DynamoRepository, ScoringStore):
                 tx.update(LeadItem(pk, PROFILE), actions=actions, condition=LeadItem.pk.exists())
                 tx.save(self._history_item(pk, history))
         except TransactWriteError as err:
-            if [r.code if r else None for r in err.cancellation_reasons][:1] == ["ConditionalCheckFailed"]:
+            if cancellation_codes(err)[:1] == [CONDITION_REASON]:
                 raise LeadNotFoundError(f"lead {lead_id} not found") from err
             raise
 

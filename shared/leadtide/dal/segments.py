@@ -35,6 +35,7 @@ from pynamodb.exceptions import DeleteError, DoesNotExist, TransactWriteError, U
 from pynamodb.transactions import TransactWrite
 
 from leadtide.dal.base import DynamoRepository
+from leadtide.dal.errors import condition_failed, refused_by_condition
 from leadtide.dal.items import (
     CONDITION_INDEX_ATTRIBUTES,
     CONDITION_SHARDS,
@@ -45,15 +46,14 @@ from leadtide.dal.items import (
     lead_pk,
     tenant_list_pk,
 )
-from leadtide.dal.leads import PROFILE
-from leadtide.dal.lists import cancellation_codes, lead_summaries, member_sk, page_index_partition
+from leadtide.dal.lead_profile import PROFILE
+from leadtide.dal.lists import lead_summaries, member_sk, page_index_partition
 from leadtide.models.common import iso
 from leadtide.models.errors import SegmentNotFoundError
 from leadtide.models.leads import LeadSummary
 from leadtide.segments.models import Segment, SegmentStatus
 from leadtide.segments.ports import RecordPage, SegmentRepository, StaleSegmentError
 
-_CONDITION_FAILED = "ConditionalCheckFailedException"
 CONDITION_INDEX = "leads_by_condition_shard"
 _DONE = object()
 
@@ -173,7 +173,7 @@ class DynamoSegmentRepository(DynamoRepository, SegmentRepository):
                 actions=actions, condition=SegmentItem.pk.exists()
             )
         except UpdateError as err:
-            if getattr(err, "cause_response_code", None) == _CONDITION_FAILED:
+            if condition_failed(err):
                 raise SegmentNotFoundError(f"segment {segment_id} not found") from None
             raise
         return self.get(tenant_id, segment_id)
@@ -184,7 +184,7 @@ class DynamoSegmentRepository(DynamoRepository, SegmentRepository):
                 condition=SegmentItem.pk.exists()
             )
         except DeleteError as err:
-            if getattr(err, "cause_response_code", None) == _CONDITION_FAILED:
+            if condition_failed(err):
                 raise SegmentNotFoundError(f"segment {segment_id} not found") from None
             raise
 
@@ -198,7 +198,7 @@ class DynamoSegmentRepository(DynamoRepository, SegmentRepository):
                 condition=SegmentItem.version == version,
             )
         except UpdateError as err:
-            if getattr(err, "cause_response_code", None) == _CONDITION_FAILED:
+            if condition_failed(err):
                 return False
             raise
         return True
@@ -337,7 +337,7 @@ class DynamoSegmentRepository(DynamoRepository, SegmentRepository):
                     condition=LeadItem.pk.exists(),
                 )
         except TransactWriteError as err:
-            failed = [bool(c and c != "None") for c in cancellation_codes(err)] + [False] * 3
+            failed = [*refused_by_condition(err), False, False, False]
             if failed[0]:
                 raise StaleSegmentError(segment_id) from None
             if failed[1] and not failed[2]:
@@ -386,9 +386,7 @@ class DynamoSegmentRepository(DynamoRepository, SegmentRepository):
                     )
                     ops.append("segment")
         except TransactWriteError as err:
-            failed = {
-                op for op, code in zip(ops, cancellation_codes(err), strict=False) if code and code != "None"
-            }
+            failed = {op for op, refused in zip(ops, refused_by_condition(err), strict=False) if refused}
             if "member" in failed:
                 # Not a member: still make sure the lead's set does not claim otherwise.
                 if touch_lead and "lead" not in failed:

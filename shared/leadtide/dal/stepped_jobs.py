@@ -16,7 +16,7 @@ from typing import Any
 from pynamodb.exceptions import DoesNotExist, UpdateError
 from pynamodb.models import Model
 
-CONDITION_FAILED = "ConditionalCheckFailedException"
+from leadtide.dal.errors import condition_failed
 
 
 def update_if(
@@ -38,7 +38,7 @@ def update_if(
     try:
         m(*key).update(actions=[*actions], condition=m.pk.exists() & condition)
     except UpdateError as err:
-        if err.cause_response_code != CONDITION_FAILED:
+        if not condition_failed(err):
             raise
         try:
             m.get(*key, consistent_read=True)
@@ -63,7 +63,7 @@ def note_attempt(model: type[Model], key: tuple[str, str], not_found: Callable[[
     try:
         item.update(actions=[m.attempts.add(1)], condition=m.pk.exists())
     except UpdateError as err:
-        if err.cause_response_code == CONDITION_FAILED:
+        if condition_failed(err):
             raise not_found() from None
         raise
     return int(item.attempts or 0)

@@ -24,6 +24,7 @@ from pynamodb.transactions import TransactWrite
 
 from leadtide.dal.base import DynamoRepository
 from leadtide.dal.engagement import engaged_actions, newer_engagement, store_engaged
+from leadtide.dal.errors import CONDITION_REASON, cancellation_codes, condition_failed
 from leadtide.dal.items import (
     ActivityItem,
     ApiKeyItem,
@@ -32,7 +33,7 @@ from leadtide.dal.items import (
     TrackedEventMarkerItem,
     lead_pk,
 )
-from leadtide.dal.leads import (
+from leadtide.dal.lead_profile import (
     PROFILE,
     activity_sort_key,
     last_activity_actions,
@@ -139,15 +140,15 @@ class DynamoTrackingStore(DynamoRepository, TrackingStore):
                         )
                         ops.append("activity")
             except TransactWriteError as err:
-                reasons = [r.code if r else None for r in err.cancellation_reasons]
-                if reasons[:1] == ["ConditionalCheckFailed"]:
+                reasons = cancellation_codes(err)
+                if reasons[:1] == [CONDITION_REASON]:
                     raise LeadNotFoundError(f"lead {lead_id} not found") from err
                 duplicates = {
                     op.split(":", 1)[1]
                     for op, code in zip(ops, reasons, strict=False)
-                    if op.startswith("marker:") and code == "ConditionalCheckFailed"
+                    if op.startswith("marker:") and code == CONDITION_REASON
                 }
-                if not reasons or (not duplicates and "ConditionalCheckFailed" not in reasons):
+                if not duplicates and not condition_failed(err):
                     raise  # throttling or a conflict with another transaction: let the caller retry
                 for event_id in duplicates:
                     result[event_id] = False
@@ -189,7 +190,7 @@ class DynamoTrackingStore(DynamoRepository, TrackingStore):
                 )
                 return
             except UpdateError as err:
-                if err.cause_response_code != "ConditionalCheckFailedException":
+                if not condition_failed(err):
                     raise
             store_engaged(pk, occ, counts, version)  # one of the two conditions failed: each alone
         touch_last_activity(tenant_id, lead_id, at)
@@ -252,7 +253,9 @@ class DynamoTrackingStore(DynamoRepository, TrackingStore):
                     condition=ApiKeyItem.tenant_id == tenant_id,
                 )
         except TransactWriteError as err:
-            raise ApiKeyNotFoundError(f"API key {key_id} not found") from err
+            if condition_failed(err):  # no such key in this tenant
+                raise ApiKeyNotFoundError(f"API key {key_id} not found") from err
+            raise
 
     def find_api_key(self, key_id: str) -> StoredApiKey | None:
         try:
@@ -271,7 +274,7 @@ class DynamoTrackingStore(DynamoRepository, TrackingStore):
                 & (ApiKeyItem.last_used_at.does_not_exist() | (ApiKeyItem.last_used_at <= unless_since)),
             )
         except UpdateError as err:
-            if err.cause_response_code != "ConditionalCheckFailedException":
+            if not condition_failed(err):
                 raise
             return False
         return True

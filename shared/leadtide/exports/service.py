@@ -189,7 +189,7 @@ class ExportService:
         except LeadtideError as err:
             self._finish(record, status="failed", error=err.message)
             return
-        except Exception:
+        except Exception:  # job step boundary: mark failed on the last attempt, re-raise so SQS retries
             logger.exception("export failed", extra={"export_id": export_id, "attempt": record.attempts})
             if record.attempts >= MAX_ATTEMPTS:
                 self._finish(record, status="failed", error="the export could not be produced; try again")
@@ -212,7 +212,7 @@ class ExportService:
                     record = record.model_copy(update={"rows": rows})
                     self._exports.save(record, expect_status=("running",))
             writer.close()
-        except BaseException:
+        except BaseException:  # undo and re-raise: no multipart upload is left open, even on a timeout
             stream.abort()
             raise
         return record.model_copy(update={"rows": rows, "object_key": key})

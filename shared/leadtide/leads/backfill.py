@@ -3,7 +3,7 @@
 Lead profiles gained derived attributes over time - the sparse condition index's ``cond_pk``/``cond_sk``
 (``leads_by_condition_shard``, segment previews), ``search_text``, the inbox sort keys, and
 ``identity_keys`` (the identity items a lead owns, which delete removes). Every writer sets them now
-(``leadtide.dal.leads.lead_item_values``/``profile_keys``), but profiles written before an attribute existed
+(``leadtide.dal.lead_profile.lead_item_values``/``profile_keys``), but profiles written before an attribute existed
 lack it: they are invisible to the condition index, and their delete falls back to the contact fields'
 identity keys. This job brings one tenant's profiles up to date.
 
@@ -129,7 +129,7 @@ class LeadBackfillService:
             self._runs.create(record)
             try:
                 self._queue_step(record.tenant_id, record.run_id, 1, extra)
-            except Exception:
+            except Exception:  # undo and re-raise: no run stays "running" without a queued step
                 self._runs.fail(
                     record.tenant_id,
                     record.run_id,
@@ -227,7 +227,7 @@ class LeadBackfillService:
                 finished_at=self._clock(),
             )
             return
-        except Exception:
+        except Exception:  # job step boundary: count the attempt (fail the run on the last), re-raise
             attempts = self._runs.note_attempt(tenant_id, run_id)
             if attempts >= MAX_STEP_ATTEMPTS:
                 self._runs.fail(

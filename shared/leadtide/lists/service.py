@@ -302,7 +302,7 @@ class ListService:
         self._jobs.create(record)
         try:
             self._queue_step(record, 1)
-        except Exception:
+        except Exception:  # undo and re-raise: no job stays "running" without a queued step
             self._jobs.fail(
                 record.tenant_id,
                 list_id,
@@ -394,7 +394,7 @@ class ListService:
         except LeadtideError as err:
             self._jobs.fail(tenant_id, list_id, job_id, error=err.message, finished_at=utc_now())
             return
-        except Exception:
+        except Exception:  # job step boundary: count the attempt (fail the job on the last), re-raise
             attempts = self._jobs.note_attempt(tenant_id, list_id, job_id)
             if attempts >= MAX_STEP_ATTEMPTS:
                 self._jobs.fail(

@@ -390,11 +390,11 @@ def _domain_type(domain: str) -> str:
 def _country(phone: str | None) -> str | None:
     if not phone or not phone.startswith("+"):
         return None
-    try:
-        import phonenumbers
+    import phonenumbers
 
+    try:
         region = phonenumbers.region_code_for_number(phonenumbers.parse(phone, None))
-    except Exception:  # any unparsable number simply has no country
+    except phonenumbers.NumberParseException:  # an unparsable number simply has no country
         return None
     return region if region and region != "ZZ" else None
 

@@ -29,6 +29,7 @@ import time
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from leadtide.ml.ports import ArtifactStore, ModelRegistryRepository, artifact_key
@@ -130,7 +131,7 @@ class RegistryConversionPredictor(ConversionPredictor):
         results: list[Prediction | None] = [None] * len(leads)
         try:
             pointer = self.pointer(tenant_id)
-        except Exception:
+        except Exception:  # the ML side never stops rules scoring: no pointer, no predictions
             log.exception("cannot read the model pointer of %s", tenant_id)
             return results
         if pointer.champion is None:
@@ -147,56 +148,71 @@ class RegistryConversionPredictor(ConversionPredictor):
         for version, indices in groups.items():
             try:
                 model = self.model(tenant_id, version)
-            except Exception:
+            except Exception:  # one version that cannot load must not stop the others
                 log.exception("cannot load model %s of %s", version, tenant_id)
                 continue
-            batch = [leads[i] for i in indices]
-            day = as_of.toordinal()
-            kept = {
-                k: stored
-                for k, lead in enumerate(batch)
-                if (stored := self._reusable_explanation(lead, version, day)) is not None
-            }
+            predictions = self._predict_group(model, version, [leads[i] for i in indices], as_of)
+            for i, prediction in zip(indices, predictions, strict=True):
+                if prediction is not None:
+                    results[i] = prediction
+        return results
 
-            def explain(
-                k: int,
-                probability: float,
-                kept: dict[int, Prediction] = kept,
-                threshold: float = self._threshold,
-            ) -> bool:
-                stored = kept.get(k)
-                return stored is None or abs(probability - stored.probability) > threshold
+    def _predict_group(
+        self, model: Any, version: str, batch: list[Mapping[str, Any]], as_of: datetime
+    ) -> list[Prediction | None]:
+        """The predictions of one model version for its leads (``batch``, in order; None where the model
+        failed on a lead): one vectorised page, explaining afresh only where a stored explanation cannot
+        be kept (see the module docstring); lead by lead when the page as a whole fails."""
+        day = as_of.toordinal()
+        kept = {
+            k: stored
+            for k, lead in enumerate(batch)
+            if (stored := self._reusable_explanation(lead, version, day)) is not None
+        }
 
-            try:
-                if hasattr(model, "score_page"):
-                    scored = model.score_page(batch, as_of=as_of, top=self._top, explain=explain)
-                else:
-                    scored = model.predict(batch, as_of=as_of, top=self._top)
-            except Exception:
-                log.exception("batch prediction failed; scoring one lead at a time")
-                scored = []
-                for lead in batch:
-                    try:
-                        scored.extend(model.predict([lead], as_of=as_of, top=self._top))
-                    except Exception:
-                        log.warning("model %s failed on lead %s", version, lead.get("lead_id"))
-                        scored.append(None)
-            for k, (i, item) in enumerate(zip(indices, scored, strict=True)):
-                if item is None:
-                    continue
-                probability, up, down = item
-                if up is None or down is None:  # not explained afresh: the stored factors stand
-                    up, down = kept[k].factors_up, kept[k].factors_down
-                    self.explanations_kept += 1
-                else:
-                    self.explained += 1
-                results[i] = Prediction(
+        def explain(
+            k: int,
+            probability: float,
+            kept: dict[int, Prediction] = kept,
+            threshold: float = self._threshold,
+        ) -> bool:
+            stored = kept.get(k)
+            return stored is None or abs(probability - stored.probability) > threshold
+
+        try:
+            if hasattr(model, "score_page"):
+                scored = model.score_page(batch, as_of=as_of, top=self._top, explain=explain)
+            else:
+                scored = model.predict(batch, as_of=as_of, top=self._top)
+        except Exception:  # a model (user-trained, scikit-learn) failing on the page: lead by lead
+            log.exception("batch prediction failed; scoring one lead at a time")
+            scored = []
+            for lead in batch:
+                try:
+                    scored.extend(model.predict([lead], as_of=as_of, top=self._top))
+                except Exception:  # one lead the model fails on must not stop the others
+                    log.warning("model %s failed on lead %s", version, lead.get("lead_id"))
+                    scored.append(None)
+        predictions: list[Prediction | None] = []
+        for k, item in enumerate(scored):
+            if item is None:
+                predictions.append(None)
+                continue
+            probability, up, down = item
+            if up is None or down is None:  # not explained afresh: the stored factors stand
+                up, down = kept[k].factors_up, kept[k].factors_down
+                self.explanations_kept += 1
+            else:
+                self.explained += 1
+            predictions.append(
+                Prediction(
                     probability=min(1.0, max(0.0, float(probability))),
                     model_version=version,
                     factors_up=list(up),
                     factors_down=list(down),
                 )
-        return results
+            )
+        return predictions
 
     def _reusable_explanation(self, lead: Mapping[str, Any], version: str, day: int) -> Prediction | None:
         """The lead's stored prediction when its explanation may be kept (same model version, factors

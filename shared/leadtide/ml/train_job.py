@@ -299,7 +299,7 @@ class TrainingJob:
             return self._train(tenant_id, version)
         except InsufficientTrainingDataError as err:
             return self._save(tenant_id, version, status=ModelStatus.FAILED, error=err.message)
-        except Exception as err:
+        except Exception as err:  # job boundary: record why the version failed, re-raise so SQS retries
             self._save(
                 tenant_id, version, status=ModelStatus.FAILED, error=f"{type(err).__name__}: {err}"[:500]
             )

@@ -275,3 +275,31 @@ class DuplicateDeliveryError(LeadtideError):
 
     status_code = 200
     code = "duplicate_delivery"
+
+
+class StorageUnavailableError(Exception):
+    """A service behind the dal (DynamoDB, S3; SQS, EventBridge, Secrets Manager) throttled the call or
+    failed transiently, after the SDK's own retries: nothing is wrong with the request, and the same call is
+    expected to succeed a little later.
+
+    The dal raises it in place of the botocore/PynamoDB error (:mod:`leadtide.dal.errors`); the API answers
+    503 ``storage_unavailable`` with ``Retry-After``; a queue worker lets it fail the message, so SQS
+    delivers it again.
+
+    Deliberately not a :class:`LeadtideError`: those say the request (or one item of a job) is wrong and
+    are recorded as that item's final failure (a bulk action's lead, a list job's step); a transient error
+    must propagate and be retried instead.
+
+    Attributes:
+        code: ``storage_unavailable`` (the API's error code).
+        cause_code: the SDK's error code (``ProvisionedThroughputExceededException``, ``SlowDown``, a
+            transaction's ``ThrottlingError`` reason, ...) or the botocore exception's class name.
+    """
+
+    status_code = 503
+    code = "storage_unavailable"
+
+    def __init__(self, message: str, *, cause_code: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.cause_code = cause_code

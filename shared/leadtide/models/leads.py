@@ -115,7 +115,7 @@ class Lead(BaseModel):
         """``last_activity_at`` = max(``created_at``, latest interaction): a lead created from a message
         stamped before its creation (a provider's timestamp, a delayed delivery) starts at creation. Every
         writer builds the stored profile from this model, so the floor holds on creation; the clock
-        update (``leadtide.dal.leads.last_activity_advances``) keeps it afterwards."""
+        update (``leadtide.dal.lead_profile.last_activity_advances``) keeps it afterwards."""
         if as_utc(self.last_activity_at) < as_utc(self.created_at):
             self.last_activity_at = self.created_at
         return self

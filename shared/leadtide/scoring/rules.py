@@ -187,6 +187,36 @@ def validate_spec(spec: ScoringModelSpec) -> None:
     Raises:
         UnprocessableError (422) naming every offending path.
     """
+    problems, groups = _group_problems(spec)
+    rules = _RuleChecks(groups)
+    for i, rule in enumerate(spec.fit_rules):
+        path = f"fit_rules[{i}]"
+        problems += rules.common(path, rule.id, rule.points, rule.group, "fit")
+        problems += _check_fit_condition(path, rule.field, rule.op, rule.value)
+    event_problems, custom = _custom_event_type_problems(spec)
+    problems += event_problems
+    known_events = set(BUILTIN_EVENT_TYPES) | custom
+    for i, brule in enumerate(spec.behaviour_rules):
+        path = f"behaviour_rules[{i}]"
+        problems += rules.common(path, brule.id, brule.points, brule.group, "behaviour")
+        if brule.event_type not in known_events:
+            problems.append(
+                _problem(
+                    f"{path}.event_type",
+                    f"unknown event type {brule.event_type!r}: use a built-in type or declare it in "
+                    "custom_event_types",
+                )
+            )
+    problems += rules.mixed_groups(spec)
+    problems += _decay_and_grade_problems(spec)
+    if problems:
+        raise UnprocessableError(
+            f"invalid scoring model: {problems[0]['field']}: {problems[0]['problem']}", details=problems
+        )
+
+
+def _group_problems(spec: ScoringModelSpec) -> tuple[list[dict[str, str]], dict[str, float]]:
+    """Duplicate group names and caps out of (0, 100] (the groups' and the total's); and the caps by name."""
     problems: list[dict[str, str]] = []
     groups: dict[str, float] = {}
     for i, group in enumerate(spec.groups):
@@ -198,26 +228,52 @@ def validate_spec(spec: ScoringModelSpec) -> None:
             problems.append(_problem(f"{path}.cap", "a group cap must be > 0 and <= 100"))
     if not 0 < spec.total_cap <= 100:
         problems.append(_problem("total_cap", "the total cap must be > 0 and <= 100"))
-    seen_ids: set[str] = set()
-    group_kinds: dict[str, set[str]] = {}
+    return problems, groups
 
-    def check_common(path: str, rule_id: str, points: float, group: str, kind: str) -> None:
-        if rule_id in seen_ids:
+
+class _RuleChecks:
+    """What every rule (fit or behaviour) is checked for, across the rules of one spec: unique ids, points,
+    a declared group, and groups holding one kind of rule only."""
+
+    def __init__(self, groups: dict[str, float]):
+        self._groups = groups
+        self._seen_ids: set[str] = set()
+        self._kinds: dict[str, set[str]] = {}
+
+    def common(self, path: str, rule_id: str, points: float, group: str, kind: str) -> list[dict[str, str]]:
+        problems = []
+        if rule_id in self._seen_ids:
             problems.append(_problem(f"{path}.id", f"duplicate rule id {rule_id!r}"))
-        seen_ids.add(rule_id)
+        self._seen_ids.add(rule_id)
         if not math.isfinite(points) or abs(points) > MAX_ABS_POINTS:
             problems.append(_problem(f"{path}.points", "points must be between -100 and 100"))
         elif points == 0:
             problems.append(_problem(f"{path}.points", "a rule worth 0 points does nothing"))
-        if group not in groups:
+        if group not in self._groups:
             problems.append(_problem(f"{path}.group", f"unknown group {group!r} (declare it in groups)"))
-        group_kinds.setdefault(group, set()).add(kind)
+        self._kinds.setdefault(group, set()).add(kind)
+        return problems
 
-    for i, rule in enumerate(spec.fit_rules):
-        path = f"fit_rules[{i}]"
-        check_common(path, rule.id, rule.points, rule.group, "fit")
-        problems.extend(_check_fit_condition(path, rule.field, rule.op, rule.value))
-    custom = set()
+    def mixed_groups(self, spec: ScoringModelSpec) -> list[dict[str, str]]:
+        """A problem for each group holding both fit and behaviour rules (checked after every rule)."""
+        problems = []
+        for name, kinds in self._kinds.items():
+            if len(kinds) > 1:
+                index = (
+                    next(i for i, g in enumerate(spec.groups) if g.name == name)
+                    if name in self._groups
+                    else 0
+                )
+                problems.append(
+                    _problem(f"groups[{index}]", f"group {name!r} mixes fit and behaviour rules; split it")
+                )
+        return problems
+
+
+def _custom_event_type_problems(spec: ScoringModelSpec) -> tuple[list[dict[str, str]], set[str]]:
+    """Malformed, built-in and repeated custom event types; and the declared ones."""
+    problems: list[dict[str, str]] = []
+    custom: set[str] = set()
     for i, name in enumerate(spec.custom_event_types):
         if not re.fullmatch(EVENT_TYPE_PATTERN, name):
             problems.append(_problem(f"custom_event_types[{i}]", "lower-case letters, digits, _ and ."))
@@ -233,24 +289,12 @@ def validate_spec(spec: ScoringModelSpec) -> None:
         elif name in custom:
             problems.append(_problem(f"custom_event_types[{i}]", f"duplicate event type {name!r}"))
         custom.add(name)
-    known_events = set(BUILTIN_EVENT_TYPES) | custom
-    for i, brule in enumerate(spec.behaviour_rules):
-        path = f"behaviour_rules[{i}]"
-        check_common(path, brule.id, brule.points, brule.group, "behaviour")
-        if brule.event_type not in known_events:
-            problems.append(
-                _problem(
-                    f"{path}.event_type",
-                    f"unknown event type {brule.event_type!r}: use a built-in type or declare it in "
-                    "custom_event_types",
-                )
-            )
-    for name, kinds in group_kinds.items():
-        if len(kinds) > 1:
-            index = next(i for i, g in enumerate(spec.groups) if g.name == name) if name in groups else 0
-            problems.append(
-                _problem(f"groups[{index}]", f"group {name!r} mixes fit and behaviour rules; split it")
-            )
+    return problems, custom
+
+
+def _decay_and_grade_problems(spec: ScoringModelSpec) -> list[dict[str, str]]:
+    """Non-positive decay parameters, and grade thresholds not ordered 100 >= hot > warm > 0."""
+    problems: list[dict[str, str]] = []
     if isinstance(spec.decay, HalfLifeDecay) and not spec.decay.days > 0:
         problems.append(_problem("decay.days", "half-life days must be > 0"))
     if isinstance(spec.decay, LinearDecay):
@@ -265,10 +309,7 @@ def validate_spec(spec: ScoringModelSpec) -> None:
                 "grades", f"thresholds must be strictly ordered 100 >= hot > warm > 0 (got {hot}, {warm})"
             )
         )
-    if problems:
-        raise UnprocessableError(
-            f"invalid scoring model: {problems[0]['field']}: {problems[0]['problem']}", details=problems
-        )
+    return problems
 
 
 def _field_kind(field: str) -> str | None:
@@ -565,20 +606,7 @@ class CompiledModel:
                 totals[group] = totals.get(group, 0.0) + value
                 n = len(times)
                 factors.append((rule_id, label, value, _OCCURRENCES[n] if n < 101 else f"{n} occurrence(s)"))
-        fit = engagement = 0.0
-        total = 0.0
-        for group, cap, cap_id, cap_label, is_fit in self._group_caps:
-            raw = totals.get(group)
-            if raw is None:
-                continue
-            capped = cap if raw > cap else -cap if raw < -cap else raw
-            if capped != raw:
-                factors.append((cap_id, cap_label, capped - raw, None))
-            total += capped
-            if is_fit:
-                fit += capped
-            else:
-                engagement += capped
+        total, fit, engagement = self._capped(totals, factors)
         clamped = min(max(total, 0.0), self._total_cap)
         if clamped != total:
             factors.append(("cap.total", self._total_label, clamped - total, None))
@@ -592,6 +620,24 @@ class CompiledModel:
             factors,
         )
         return result if probability is None else self.blend(result, probability)
+
+    def _capped(self, totals: Mapping[str, float], factors: list[Factor]) -> tuple[float, float, float]:
+        """The groups' points within their caps, summed: (total, fit part, engagement part). Each cap that
+        bites adds its factor (``cap.<group>``, the points it took away) to ``factors``."""
+        total = fit = engagement = 0.0
+        for group, cap, cap_id, cap_label, is_fit in self._group_caps:
+            raw = totals.get(group)
+            if raw is None:
+                continue
+            capped = cap if raw > cap else -cap if raw < -cap else raw
+            if capped != raw:
+                factors.append((cap_id, cap_label, capped - raw, None))
+            total += capped
+            if is_fit:
+                fit += capped
+            else:
+                engagement += capped
+        return total, fit, engagement
 
     def blend(self, result: RuleScore, probability: float | None) -> RuleScore:
         """Blend a predicted conversion probability (0..1) into a rules score when the model enables

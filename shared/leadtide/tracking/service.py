@@ -37,6 +37,7 @@ from leadtide.models.errors import (
     ForbiddenError,
     LeadNotFoundError,
     LeadtideError,
+    StorageUnavailableError,
     UnauthenticatedError,
     UnprocessableError,
 )
@@ -333,7 +334,7 @@ class TrackingService:
             return
         try:
             self._store.record_api_key_use(key_id, now, unless_since=since)
-        except Exception:  # bookkeeping: a throttled write must not refuse a valid key
+        except StorageUnavailableError:  # bookkeeping: a throttled write must not refuse a valid key
             log.warning("could not record the use of API key %s", key_id, exc_info=True)
 
 
