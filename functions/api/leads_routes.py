@@ -101,6 +101,7 @@ def list_leads(
     leads; a selective filter may return fewer with a `next_cursor` to continue (a cursor belongs to its
     sort, order and time range). The same filters select leads for lists, exports and bulk actions
     (`selection.filter`)."""
+    principal = current_principal(router)  # first: a request without a principal builds no service
     lead_filter = parse_filter(
         status=status,
         source=source,
@@ -115,7 +116,7 @@ def list_leads(
         q=q,
     )
     return get_wiring().lead_service.list_leads(
-        current_principal(router),
+        principal,
         lead_filter,
         sort=sort,
         descending=order == "desc",
